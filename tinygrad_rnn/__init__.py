@@ -1,0 +1,30 @@
+"""tinygrad_rnn: a small reverse-mode autodiff engine over numpy that makes
+backpropagation through time visible and checkable."""
+
+from .autograd import is_grad_enabled, no_grad
+from .errors import BackwardError, DTypeError, GradcheckError, ShapeError, TinygradRNNError
+from .steps import current_step, step
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+
+def zero_grad(tensors) -> None:
+    """Reset ``.grad`` of every tensor in ``tensors`` (e.g. a model's parameters)."""
+    for t in tensors:
+        t.grad = None
+
+
+__all__ = [
+    "BackwardError",
+    "DTypeError",
+    "GradcheckError",
+    "ShapeError",
+    "Tensor",
+    "TinygradRNNError",
+    "current_step",
+    "is_grad_enabled",
+    "no_grad",
+    "step",
+    "zero_grad",
+]

@@ -1,0 +1,170 @@
+"""The backward pass: one iterative walk of the recorded graph, gradients added into nodes.
+
+Three ideas live here and nowhere else:
+
+- ``walk``: the graph in topological order (inputs before the tensors made from them), found
+  with an explicit stack, so a 100,000-step unroll needs no recursion. ``viz`` walks with it too.
+- ``accumulate``: every gradient that reaches a tensor is *added* to what it already has, after
+  ``unbroadcast`` has reduced it to the tensor's shape. A parameter used at every time step
+  therefore ends up with the sum over steps: backpropagation through time with no special case.
+- grad mode: ``no_grad()`` turns recording off.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .errors import BackwardError
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_GRAD_ENABLED: ContextVar[bool] = ContextVar("tinygrad_rnn_grad_enabled", default=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()``."""
+    return _GRAD_ENABLED.get()
+
+
+class no_grad:
+    """Context manager and decorator that stops recording the graph.
+
+    Inside it, ops compute values only: results have ``requires_grad=False`` and keep no
+    reference to their inputs. Use it for evaluation and for parameter updates.
+    """
+
+    __slots__ = ("_tokens",)
+
+    def __init__(self) -> None:
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_GRAD_ENABLED.set(False))
+
+    def __exit__(self, *exc: object) -> None:
+        _GRAD_ENABLED.reset(self._tokens.pop())
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def walk(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` was computed from, in topological order, ``root`` last.
+
+    Iterative depth-first search; parents are visited in argument order, so the same program
+    always gives the same order (diagrams and tests rely on that).
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in reversed(node._parents):
+            if id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    If y = f(x) broadcast x from ``shape`` to ``grad.shape``, each element of x fed several
+    elements of y, so dL/dx is the sum of their gradients.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def accumulate(node: Tensor, grad: np.ndarray) -> None:
+    """Add ``grad`` into ``node.grad``, reduced to the node's shape and cast to its dtype.
+
+    A leaf owns its ``.grad`` array (copied on first arrival, added in place after), so its
+    gradients accumulate across ``backward`` calls until reset. An intermediate tensor's
+    ``.grad`` may share memory with a neighbour's and is never written in place.
+    """
+    data = node.data
+    if grad.shape != data.shape:
+        grad = unbroadcast(grad, data.shape)
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    if node._op is None:
+        if node.grad is None:
+            node.grad = np.array(grad, dtype=data.dtype, copy=True)
+        else:
+            node.grad += grad
+    elif node.grad is None:
+        node.grad = np.asarray(grad)
+    else:
+        node.grad = node.grad + grad
+
+
+def backward(root: Tensor, grad: Any = None) -> None:
+    """Backpropagate from ``root``: fill ``.grad`` of every tensor it depends on.
+
+    ``grad`` is dL/d(root); it may be omitted only when ``root`` holds a single value.
+    Intermediate gradients are recomputed from scratch; leaf gradients add to what they hold.
+    """
+    if not root.requires_grad:
+        raise BackwardError(
+            f"backward: this tensor (shape {root.shape}) does not require grad: none of the "
+            "tensors it was computed from has requires_grad=True, or it was computed inside "
+            "no_grad(). Create the parameters with Tensor(..., requires_grad=True)."
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise BackwardError(
+                f"backward: output has shape {root.shape}, but backward() without a gradient "
+                "needs a single value. Reduce it first, e.g. y.sum() or y.mean(), or pass "
+                f"grad= an array of shape {root.shape}."
+            )
+        seed = np.ones_like(root.data)
+    else:
+        seed = np.asarray(grad.data if hasattr(grad, "_parents") else grad, dtype=root.dtype)
+        if seed.shape != root.shape:
+            raise BackwardError(
+                f"backward: grad has shape {seed.shape} but the output has shape {root.shape}; "
+                "pass a gradient of exactly the output's shape."
+            )
+
+    order = walk(root)
+    for node in order:
+        if node._op is not None:
+            node.grad = None
+    accumulate(root, seed)
+    for node in reversed(order):
+        op = node._op
+        g = node.grad
+        if op is None or g is None:
+            continue
+        parents = node._parents
+        needs = tuple(p.requires_grad for p in parents)
+        for parent, pgrad, need in zip(parents, op.backward(node._ctx, g, needs), needs, strict=True):
+            if need and pgrad is not None:
+                accumulate(parent, pgrad)

@@ -1,0 +1,28 @@
+"""The exceptions tinygrad_rnn raises for user errors.
+
+Each one is also a subclass of the matching built-in (``ValueError``, ``TypeError``), so code
+that already catches those keeps working. Messages say what is wrong, with the op, the shapes
+or the time step involved, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class TinygradRNNError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ShapeError(TinygradRNNError, ValueError):
+    """Shapes that do not fit an op: broadcasting, matmul, reshape, axis, index, stack."""
+
+
+class DTypeError(TinygradRNNError, TypeError):
+    """Data of a type an op cannot use, e.g. integer data with ``requires_grad=True``."""
+
+
+class BackwardError(TinygradRNNError, RuntimeError):
+    """``backward()`` called in a way that has no meaning, e.g. on a non-scalar."""
+
+
+class GradcheckError(TinygradRNNError, AssertionError):
+    """Analytic gradients disagree with finite differences."""

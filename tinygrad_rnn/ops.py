@@ -1,0 +1,469 @@
+"""The op table: each differentiable op's forward and backward, side by side.
+
+An op is a small class with two static methods over numpy arrays:
+
+``forward(*arrays, *attrs) -> (out, ctx)``
+    computes the output and saves in ``ctx`` what the backward rule needs.
+``backward(ctx, g, needs) -> tuple``
+    given g = dL/d(out), returns dL/d(input) for each array input, or None where
+    ``needs[i]`` is False (that input is a constant, so its gradient would be wasted work).
+
+The rules are pure math: a rule may return a gradient in the broadcast shape of the output,
+and ``autograd.accumulate`` reduces it to the input's shape, in that one place. ``Tensor``
+(in tensor.py) is the only caller; users reach these ops through its methods and operators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Ctx = Any
+
+
+class Op:
+    """Base of the table. ``name`` is what graphs and error messages call the op."""
+
+    name = "op"
+    hint = ""
+
+    @staticmethod
+    def forward(*args: Any) -> tuple[np.ndarray, Ctx]:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Ctx, g: np.ndarray, needs: tuple[bool, ...]) -> tuple:
+        raise NotImplementedError
+
+
+BROADCAST_HINT = (
+    "shapes broadcast when, aligned from the right, each pair of dimensions is equal or one "
+    "of them is 1; reshape or transpose an input so they do"
+)
+
+
+# --- elementwise binary ------------------------------------------------------------------
+
+
+class Add(Op):
+    """y = a + b;  dL/da = g, dL/db = g."""
+
+    name, hint = "add", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        return a + b, None
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        return g, g
+
+
+class Sub(Op):
+    """y = a - b;  dL/da = g, dL/db = -g."""
+
+    name, hint = "sub", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        return a - b, None
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        return g, (-g if needs[1] else None)
+
+
+class Mul(Op):
+    """y = a * b;  dL/da = g b, dL/db = g a."""
+
+    name, hint = "mul", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        return a * b, (a, b)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        a, b = ctx
+        return (g * b if needs[0] else None), (g * a if needs[1] else None)
+
+
+class Div(Op):
+    """y = a / b;  dL/da = g / b, dL/db = -g a / b^2 = -g y / b."""
+
+    name, hint = "div", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        y = a / b
+        return y, (b, y)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        b, y = ctx
+        ga = g / b if needs[0] else None
+        gb = -g * y / b if needs[1] else None
+        return ga, gb
+
+
+class Pow(Op):
+    """y = a ** b;  dL/da = g b a^(b-1), dL/db = g y log(a) (defined for a > 0)."""
+
+    name, hint = "pow", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        y = a**b
+        return y, (a, b, y)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        a, b, y = ctx
+        ga = g * b * a ** (b - 1) if needs[0] else None
+        gb = g * y * np.log(a) if needs[1] else None
+        return ga, gb
+
+
+class Maximum(Op):
+    """y = max(a, b) elementwise; the gradient goes to the larger input, split evenly on ties."""
+
+    name, hint = "maximum", BROADCAST_HINT
+
+    @staticmethod
+    def forward(a, b):
+        return np.maximum(a, b), (a, b)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        a, b = ctx
+        share_a = (a > b) + 0.5 * (a == b)
+        ga = g * share_a if needs[0] else None
+        gb = g * (1.0 - share_a) if needs[1] else None
+        return ga, gb
+
+
+class MatMul(Op):
+    """y = a @ b (numpy rules, batch dimensions broadcast);
+    dL/da = g @ b^T, dL/db = a^T @ g, with 1-d operands treated as a row / column."""
+
+    name = "matmul"
+    hint = (
+        "matmul needs (..., n, k) @ (..., k, m): the left operand's last axis must equal the "
+        "right operand's second-to-last"
+    )
+
+    @staticmethod
+    def forward(a, b):
+        return a @ b, (a, b)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        a, b = ctx
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if needs[0]:
+            ga = g2 @ np.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if needs[1]:
+            gb = np.swapaxes(a2, -1, -2) @ g2
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+# --- elementwise unary -------------------------------------------------------------------
+
+
+class Neg(Op):
+    """y = -a;  dL/da = -g."""
+
+    name = "neg"
+
+    @staticmethod
+    def forward(a):
+        return -a, None
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        return (-g,)
+
+
+class Tanh(Op):
+    """h = tanh(a);  dL/da = g (1 - h^2), from the saved output."""
+
+    name = "tanh"
+
+    @staticmethod
+    def forward(a):
+        h = np.tanh(a)
+        return h, h
+
+    @staticmethod
+    def backward(h, g, needs):
+        return (g * (1 - h * h),)
+
+
+class Sigmoid(Op):
+    """s = 1 / (1 + e^-a), computed as (1 + tanh(a/2)) / 2 (no overflow);
+    dL/da = g s (1 - s)."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(a):
+        s = 0.5 * (1 + np.tanh(0.5 * a))
+        return s, s
+
+    @staticmethod
+    def backward(s, g, needs):
+        return (g * s * (1 - s),)
+
+
+class ReLU(Op):
+    """y = max(a, 0);  dL/da = g where a > 0, else 0."""
+
+    name = "relu"
+
+    @staticmethod
+    def forward(a):
+        return np.maximum(a, 0), a > 0
+
+    @staticmethod
+    def backward(positive, g, needs):
+        return (g * positive,)
+
+
+class Exp(Op):
+    """y = e^a;  dL/da = g y."""
+
+    name = "exp"
+
+    @staticmethod
+    def forward(a):
+        y = np.exp(a)
+        return y, y
+
+    @staticmethod
+    def backward(y, g, needs):
+        return (g * y,)
+
+
+class Log(Op):
+    """y = log(a);  dL/da = g / a."""
+
+    name = "log"
+
+    @staticmethod
+    def forward(a):
+        return np.log(a), a
+
+    @staticmethod
+    def backward(a, g, needs):
+        return (g / a,)
+
+
+class Clip(Op):
+    """y = min(max(a, lo), hi);  dL/da = g where lo <= a <= hi, else 0."""
+
+    name = "clip"
+
+    @staticmethod
+    def forward(a, lo, hi):
+        return np.clip(a, lo, hi), (a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        a, lo, hi = ctx
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return (g * inside,)
+
+
+# --- reductions --------------------------------------------------------------------------
+
+
+def _normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """Axis argument as a sorted tuple of non-negative axes (None means all)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not -ndim <= ax < ndim:
+            raise np.exceptions.AxisError(f"axis {ax} is out of bounds for an array of dimension {ndim}")
+        out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Undo a reduction over ``axes``: put the reduced axes back and broadcast to ``shape``."""
+    if not keepdims:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Op):
+    """y = sum of a over axes;  dL/da = g broadcast back over the summed axes."""
+
+    name = "sum"
+    hint = "axis must be an int or tuple of ints within the tensor's dimensions"
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        axes = _normalize_axes(axis, a.ndim)
+        return np.sum(a, axis=axes, keepdims=keepdims), (a.shape, axes, keepdims)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        return (_expand(g, *ctx),)
+
+
+class Mean(Op):
+    """y = mean of a over axes (n elements each);  dL/da = g / n broadcast back."""
+
+    name = "mean"
+    hint = Sum.hint
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        axes = _normalize_axes(axis, a.ndim)
+        n = int(np.prod([a.shape[i] for i in axes]))
+        return np.mean(a, axis=axes, keepdims=keepdims), (a.shape, axes, keepdims, n)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        shape, axes, keepdims, n = ctx
+        return (_expand(g / n, shape, axes, keepdims),)
+
+
+class Max(Op):
+    """y = max of a over axes;  dL/da = g at the maxima, split evenly between ties."""
+
+    name = "max"
+    hint = Sum.hint
+
+    @staticmethod
+    def forward(a, axis, keepdims):
+        axes = _normalize_axes(axis, a.ndim)
+        y = np.max(a, axis=axes, keepdims=True)
+        winners = a == y
+        count = winners.sum(axis=axes, keepdims=True)
+        out = y if keepdims else np.squeeze(y, axis=axes)
+        return out, (winners, count, axes, keepdims)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        winners, count, axes, keepdims = ctx
+        if not keepdims:
+            g = np.expand_dims(g, axes)
+        return (g * winners / count,)
+
+
+# --- shape -------------------------------------------------------------------------------
+
+
+class Reshape(Op):
+    """y = a viewed with a new shape;  dL/da = g reshaped back."""
+
+    name = "reshape"
+    hint = "the new shape must hold the same number of elements (one dimension may be -1)"
+
+    @staticmethod
+    def forward(a, shape):
+        return np.reshape(a, shape), a.shape
+
+    @staticmethod
+    def backward(shape, g, needs):
+        return (np.reshape(g, shape),)
+
+
+class Transpose(Op):
+    """y = a with axes permuted;  dL/da = g permuted back by the inverse permutation."""
+
+    name = "transpose"
+    hint = "axes must be a permutation of the tensor's dimensions"
+
+    @staticmethod
+    def forward(a, axes):
+        return np.transpose(a, axes), axes
+
+    @staticmethod
+    def backward(axes, g, needs):
+        return (np.transpose(g, None if axes is None else np.argsort(axes)),)
+
+
+def _is_basic_index(index: Any) -> bool:
+    """True for ints, slices, None and Ellipsis only: no element is picked twice."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+class GetItem(Op):
+    """y = a[index];  dL/da = zeros with g scattered back to the picked places, adding where
+    an integer-array index picks the same element more than once."""
+
+    name = "getitem"
+    hint = "use ints, slices, None, ... or integer/boolean arrays that fit the tensor's shape"
+
+    @staticmethod
+    def forward(a, index):
+        return a[index], (a.shape, a.dtype, index)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        shape, dtype, index = ctx
+        out = np.zeros(shape, dtype=np.result_type(dtype, g.dtype))
+        if _is_basic_index(index):
+            out[index] = g
+        else:
+            np.add.at(out, index, g)
+        return (out,)
+
+
+class Stack(Op):
+    """y = the inputs stacked along a new axis;  dL/d(input i) = g taken at i on that axis."""
+
+    name = "stack"
+    hint = "every tensor must have the same shape"
+
+    @staticmethod
+    def forward(*args):
+        *arrays, axis = args
+        y = np.stack(arrays, axis=axis)
+        return y, axis if axis >= 0 else axis + y.ndim
+
+    @staticmethod
+    def backward(axis, g, needs):
+        return tuple(np.take(g, i, axis=axis) if need else None for i, need in enumerate(needs))
+
+
+class Concat(Op):
+    """y = the inputs joined along an existing axis;  dL/d(input i) = g's slice for input i."""
+
+    name = "concat"
+    hint = "every tensor must have the same shape except along the joining axis"
+
+    @staticmethod
+    def forward(*args):
+        *arrays, axis = args
+        y = np.concatenate(arrays, axis=axis)
+        axis = axis if axis >= 0 else axis + y.ndim
+        return y, (axis, np.cumsum([a.shape[axis] for a in arrays])[:-1])
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        axis, splits = ctx
+        return tuple(np.split(g, splits, axis=axis))

@@ -1,0 +1,38 @@
+"""Time-step tagging: every tensor remembers the step ``t`` it was created in.
+
+A recurrent network is unrolled by an ordinary loop; wrapping the body of that loop in
+``with step(t):`` tags every tensor created inside with ``tensor.step == t``. The tag costs one
+context-variable read per tensor, and it is what lets ``viz`` draw one cluster per time step.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_STEP: ContextVar[int | None] = ContextVar("tinygrad_rnn_step", default=None)
+
+
+def current_step() -> int | None:
+    """The time step being recorded, or None outside any ``step`` block."""
+    return _STEP.get()
+
+
+@contextmanager
+def step(t: int | None) -> Iterator[None]:
+    """Tag every tensor created inside the block with ``step == t``.
+
+    Blocks nest; the innermost one wins, and the outer tag comes back on exit.
+    """
+    if t is not None:
+        try:
+            t = operator.index(t)
+        except TypeError:
+            raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
+    token = _STEP.set(t)
+    try:
+        yield
+    finally:
+        _STEP.reset(token)

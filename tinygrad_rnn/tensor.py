@@ -1,0 +1,353 @@
+"""Tensor: a numpy array that records the ops applied to it.
+
+Every op on tensors that require gradients returns a new tensor that remembers the op
+(``op``), its inputs (``parents``) and what the backward rule needs; that chain is the recorded
+graph. An RNN unrolled by a Python loop reuses the same parameter tensors at every step, so the
+graph holds ONE node per parameter with an edge into every step, and ``backward`` sums their
+gradients: backpropagation through time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import ops
+from .autograd import _GRAD_ENABLED, backward
+from .errors import DTypeError, ShapeError
+from .steps import _STEP
+
+ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
+
+
+def _check_dtype(arr: np.ndarray, requires_grad: bool) -> None:
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(
+            f"Tensor: data of dtype {arr.dtype} is not numeric; pass real numbers "
+            "(a numpy array, a list or a scalar of floats or integers)."
+        )
+    if requires_grad and arr.dtype.kind != "f":
+        raise DTypeError(
+            f"Tensor(requires_grad=True): only floating-point data can have gradients, got "
+            f"{arr.dtype}. Convert it first, e.g. np.asarray(data, dtype=np.float64)."
+        )
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it, for reverse-mode autodiff.
+
+    Parameters
+    ----------
+    data : array-like
+        Numeric data. numpy arrays are used as they are (not copied); lists and scalars are
+        converted with ``np.asarray``, so Python floats become float64.
+    requires_grad : bool
+        Record the ops applied to this tensor and fill ``.grad`` on ``backward()``. Only
+        floating-point data can require gradients.
+    name : str, optional
+        A label for diagrams and error messages (parameters: "U", "W", "b", "V", "c").
+    dtype : optional
+        Convert the data to this dtype first.
+
+    Attributes
+    ----------
+    data : np.ndarray
+    grad : np.ndarray or None
+        dL/d(this tensor), same shape and dtype as ``data``, after ``backward()``.
+    step : int or None
+        The time step this tensor was created in (see ``tinygrad_rnn.step``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "step", "_op", "_parents", "_ctx", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor -> Tensor
+
+    def __init__(
+        self, data: ArrayLike, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+    ) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        try:
+            arr = np.asarray(data, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise DTypeError(f"Tensor: cannot make a numeric array from {type(data).__name__}: {e}") from None
+        _check_dtype(arr, requires_grad)
+        self.data = arr
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self.step = _STEP.get()
+        self._op: type[ops.Op] | None = None
+        self._parents: tuple[Tensor, ...] = ()
+        self._ctx: Any = None
+
+    # --- the graph, read-only --------------------------------------------------------------
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op that made this tensor, or None for a leaf (input, parameter, constant)."""
+        return None if self._op is None else self._op.name
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        """The tensors this one was computed from, in argument order (empty for a leaf)."""
+        return self._parents
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    # --- array-like ------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The data array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        """The single value of a one-element tensor, as a Python number."""
+        return self.data.item()
+
+    def __repr__(self) -> str:
+        parts = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.name is not None:
+            parts.insert(0, f"name={self.name!r}")
+        if self._op is not None:
+            parts.append(f"op={self._op.name!r}")
+        if self.requires_grad:
+            parts.append("requires_grad=True")
+        if self.step is not None:
+            parts.append(f"step={self.step}")
+        if self.data.size <= 8:
+            parts.insert(0, np.array2string(self.data, separator=", "))
+        return f"Tensor({', '.join(parts)})"
+
+    # --- autodiff --------------------------------------------------------------------------
+
+    def backward(self, grad: ArrayLike | None = None) -> None:
+        """Compute dL/dx for every tensor x this one depends on, L being this tensor.
+
+        Without ``grad`` the tensor must hold a single value. Leaves (parameters) add the new
+        gradient to ``.grad``; reset it with ``zero_grad()`` between steps.
+        """
+        backward(self, grad)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
+        self.grad = None
+
+    def detach(self) -> Tensor:
+        """The same data as a new leaf that does not require grad: gradients stop here."""
+        out = Tensor(self.data)
+        out.name = self.name
+        return out
+
+    # --- operators -------------------------------------------------------------------------
+
+    def __add__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Add, self, _lift(other, self))
+
+    def __radd__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Add, _lift(other, self), self)
+
+    def __sub__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Sub, self, _lift(other, self))
+
+    def __rsub__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Sub, _lift(other, self), self)
+
+    def __mul__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Mul, self, _lift(other, self))
+
+    def __rmul__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Mul, _lift(other, self), self)
+
+    def __truediv__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Div, self, _lift(other, self))
+
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Div, _lift(other, self), self)
+
+    def __pow__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Pow, self, _lift(other, self))
+
+    def __rpow__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.Pow, _lift(other, self), self)
+
+    def __matmul__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.MatMul, self, _lift(other, self))
+
+    def __rmatmul__(self, other: ArrayLike) -> Tensor:
+        return _apply(ops.MatMul, _lift(other, self), self)
+
+    def __neg__(self) -> Tensor:
+        return _apply(ops.Neg, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _apply(ops.GetItem, self, attrs=(_index_data(index),))
+
+    # --- elementwise functions -------------------------------------------------------------
+
+    def tanh(self) -> Tensor:
+        return _apply(ops.Tanh, self)
+
+    def sigmoid(self) -> Tensor:
+        return _apply(ops.Sigmoid, self)
+
+    def relu(self) -> Tensor:
+        return _apply(ops.ReLU, self)
+
+    def exp(self) -> Tensor:
+        return _apply(ops.Exp, self)
+
+    def log(self) -> Tensor:
+        return _apply(ops.Log, self)
+
+    def maximum(self, other: ArrayLike) -> Tensor:
+        """Elementwise max(self, other), broadcasting."""
+        return _apply(ops.Maximum, self, _lift(other, self))
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
+        """Values limited to [lo, hi]; the gradient is zero where a value was clipped."""
+        return _apply(ops.Clip, self, attrs=(lo, hi))
+
+    # --- reductions ------------------------------------------------------------------------
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Sum, self, attrs=(axis, keepdims))
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Mean, self, attrs=(axis, keepdims))
+
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _apply(ops.Max, self, attrs=(axis, keepdims))
+
+    # --- shape -----------------------------------------------------------------------------
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """Same data, new shape: ``t.reshape(2, 3)`` or ``t.reshape((2, 3))``."""
+        new = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return _apply(ops.Reshape, self, attrs=(new,))
+
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """Axes permuted; without arguments, reversed (``t.T``)."""
+        perm = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return _apply(ops.Transpose, self, attrs=(perm or None,))
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    @staticmethod
+    def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+        """Join same-shaped tensors along a new axis."""
+        ts = _lift_all(tensors, "stack")
+        shapes = {t.shape for t in ts}
+        if len(shapes) > 1:
+            raise ShapeError(
+                f"stack: every tensor must have the same shape, got {[t.shape for t in ts]}; "
+                "reshape them first, or use Tensor.concat to join along an existing axis."
+            )
+        return _apply(ops.Stack, *ts, attrs=(axis,))
+
+    @staticmethod
+    def concat(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+        """Join tensors along an existing axis."""
+        return _apply(ops.Concat, *_lift_all(tensors, "concat"), attrs=(axis,))
+
+
+def _lift(x: ArrayLike, like: Tensor) -> Tensor:
+    """The other operand as a Tensor. A Python number takes ``like``'s floating dtype, so
+    ``2 * t`` keeps a float32 tensor float32."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float)) and like.data.dtype.kind == "f":
+        return Tensor(np.asarray(x, dtype=like.data.dtype))
+    return Tensor(x)
+
+
+def _lift_all(tensors: Sequence[ArrayLike], name: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, Sequence) or len(tensors) == 0:
+        raise ShapeError(f"{name}: expected a non-empty list or tuple of tensors, got {type(tensors).__name__}")
+    ts = [t for t in tensors if isinstance(t, Tensor)]
+    like = ts[0] if ts else Tensor(tensors[0])
+    return [_lift(t, like) for t in tensors]
+
+
+def _index_data(index: Any) -> Any:
+    """An index with any Tensors in it replaced by their arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
+    """Run ``op`` forward on the parents' data and, if recording, link the result to them."""
+    try:
+        out, ctx = op.forward(*[p.data for p in parents], *attrs)
+    except (ValueError, IndexError, TypeError) as e:
+        raise _op_error(op, parents, attrs, e) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t.grad = None
+    t.name = None
+    t.step = _STEP.get()
+    if _GRAD_ENABLED.get() and any(p.requires_grad for p in parents):
+        t.requires_grad = True
+        t._op = op
+        t._parents = parents
+        t._ctx = ctx
+    else:
+        t.requires_grad = False
+        t._op = None
+        t._parents = ()
+        t._ctx = None
+    return t
+
+
+def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Exception) -> Exception:
+    """A ShapeError naming the op, the input shapes and what to do (numpy's text is the cause)."""
+    shapes = [p.shape for p in parents]
+    if op.hint == ops.BROADCAST_HINT:
+        what = f"shapes {shapes[0]} and {shapes[1]} do not broadcast"
+    elif op is ops.MatMul:
+        a, b = shapes
+        if not a or not b:
+            what = f"cannot multiply shapes {a} @ {b}: matmul needs at least 1-d operands"
+        else:
+            k_b = b[-2] if len(b) > 1 else b[0]
+            what = f"cannot multiply shapes {a} @ {b}: inner dimensions {a[-1]} and {k_b} differ"
+            if a[-1] == k_b:
+                what = f"cannot multiply shapes {a} @ {b}: batch dimensions do not broadcast"
+    else:
+        shown = " and ".join(map(str, shapes)) if len(shapes) <= 4 else str(shapes)
+        what = f"{e} (input shape{'s' if len(shapes) > 1 else ''} {shown}"
+        if attrs and op not in (ops.Stack, ops.Concat):
+            what += f", arguments {attrs if len(attrs) > 1 else attrs[0]!r}"
+        what += ")"
+    return ShapeError(f"{op.name}: {what}; {op.hint}." if op.hint else f"{op.name}: {what}.")
