@@ -1,0 +1,133 @@
+"""Losses and normalisations built on the engine: softmax, log_softmax, cross_entropy, mse,
+and ``sequence_loss``, which puts only chosen time steps into the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .errors import DTypeError, ShapeError
+from .steps import step
+from .tensor import Tensor, _apply
+
+Loss = Callable[..., Tensor]
+
+
+def _row_max(x: Tensor, axis: int) -> Tensor:
+    """max over ``axis`` as a constant: shifting by it leaves softmax unchanged and stops
+    exp from overflowing, and as a constant it adds nothing to the backward pass."""
+    return Tensor(x.data.max(axis=axis, keepdims=True))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), with m the max along ``axis``."""
+    e = (x - _row_max(x, axis)).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), computed without overflow."""
+    shifted = x - _row_max(x, axis)
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def _labels_array(labels: Any, logits: Tensor) -> np.ndarray:
+    y = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise DTypeError(
+            f"cross_entropy: labels must be integer class indices, got dtype {y.dtype}; "
+            "convert them with np.asarray(labels, dtype=np.int64)."
+        )
+    if y.shape != logits.shape[:1]:
+        raise ShapeError(
+            f"cross_entropy: logits have shape {logits.shape} (batch, classes), so labels need shape "
+            f"{logits.shape[:1]}, got {y.shape}."
+        )
+    n_classes = logits.shape[1]
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        bad = y[(y < 0) | (y >= n_classes)][0]
+        raise ShapeError(
+            f"cross_entropy: label {bad} is out of range for {n_classes} classes; labels must lie in [0, {n_classes})."
+        )
+    return y
+
+
+def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or summed) negative log-likelihood of integer ``labels`` under softmax(``logits``).
+
+    Parameters
+    ----------
+    logits : Tensor of shape (batch, classes)
+    labels : integer array or Tensor of shape (batch,), values in [0, classes)
+    reduction : "mean" or "sum" over the batch
+
+    One fused op: the forward subtracts each row's max; the backward is softmax - onehot.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
+    if not isinstance(logits, Tensor):
+        logits = Tensor(logits)
+    if logits.ndim != 2:
+        raise ShapeError(
+            f"cross_entropy: logits must have shape (batch, classes), got {logits.shape}; "
+            "for a single example use logits.reshape(1, -1)."
+        )
+    if logits.dtype.kind != "f":
+        raise DTypeError(f"cross_entropy: logits must be floating point, got {logits.dtype}")
+    y = _labels_array(labels, logits)
+    return _apply(ops.CrossEntropy, logits, attrs=(y, reduction == "mean"))
+
+
+def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or summed) squared error; ``target`` is a constant of the same shape."""
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"mse: reduction must be 'mean' or 'sum', got {reduction!r}")
+    target_shape = target.shape if hasattr(target, "shape") else np.shape(target)
+    if tuple(target_shape) != prediction.shape:
+        raise ShapeError(
+            f"mse: prediction has shape {prediction.shape} but target has shape {tuple(target_shape)}; "
+            "they must match (reshape one of them)."
+        )
+    diff = prediction - target
+    sq = diff * diff
+    return sq.mean() if reduction == "mean" else sq.sum()
+
+
+def sequence_loss(
+    outputs: Sequence[Tensor],
+    targets: Any,
+    steps: Iterable[int] | None = None,
+    loss: Loss = cross_entropy,
+) -> Tensor:
+    """Sum over the chosen time steps of ``loss(outputs[t], targets[t])``.
+
+    Only the listed ``steps`` (negative indices count from the end; None means all) enter the
+    cost, so the other outputs are not ancestors of it and get no gradient: Geron's BPTT
+    figure, with the cost on the last three outputs, is ``steps=[-3, -2, -1]``. Each step's
+    loss is tagged with its time step.
+    """
+    T = len(outputs)
+    if T == 0:
+        raise ShapeError("sequence_loss: outputs is empty; pass the list of per-step outputs")
+    if len(targets) != T:
+        raise ShapeError(f"sequence_loss: {T} outputs but {len(targets)} targets; give one target per step.")
+    chosen = list(range(T)) if steps is None else [int(s) for s in steps]
+    if not chosen:
+        raise ShapeError("sequence_loss: steps is empty; list at least one time step to put in the cost")
+    normalized = []
+    for s in chosen:
+        if not -T <= s < T:
+            raise ShapeError(f"sequence_loss: step {s} is out of range for {T} outputs (valid: {-T} to {T - 1})")
+        normalized.append(s % T)
+    if len(set(normalized)) != len(normalized):
+        raise ShapeError(f"sequence_loss: step listed twice in {chosen}")
+    total = None
+    for t in sorted(normalized):
+        with step(t):
+            step_loss = loss(outputs[t], targets[t])
+            total = step_loss if total is None else total + step_loss
+    return total
