@@ -1,0 +1,283 @@
+"""gradcheck as a library feature (it must catch wrong rules), and the hypothesis strategies."""
+
+import re
+from collections import Counter
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from hypothesis import find, given, settings
+from hypothesis.errors import InvalidArgument
+
+from tinygrad_rnn import DTypeError, GradcheckError, Tensor, ops, testing
+from tinygrad_rnn.autograd import walk
+from tinygrad_rnn.gradcheck import analytic_gradients, gradcheck, numerical_gradients
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((2, 4))
+B = RNG.standard_normal((4, 3))
+C = RNG.standard_normal(3)
+
+# --- wrong rules, swapped in with monkeypatch -------------------------------------------
+
+
+def _tanh_sign_flipped(h, g, needs):
+    """Wrong: d tanh(a)/da taken as 1 + h^2 instead of 1 - h^2."""
+    return (g * (1 + h * h),)
+
+
+def _tanh_wrong_at_last_element(h, g, needs):
+    """Right except that the last output element's gradient is doubled."""
+    d = g * (1 - h * h)
+    d.reshape(-1)[-1] *= 2.0
+    return (d,)
+
+
+def _tanh_nan(h, g, needs):
+    return (g * np.nan,)
+
+
+@pytest.fixture
+def wrong_tanh(monkeypatch):
+    """Install a wrong backward rule for tanh: ``wrong_tanh(rule)``."""
+
+    def install(rule):
+        monkeypatch.setattr(ops.Tanh, "backward", staticmethod(rule))
+
+    return install
+
+
+# --- passing -----------------------------------------------------------------------------
+
+CORRECT = [
+    pytest.param(lambda a, b: (a @ b).tanh().sum(), [A, B], id="matmul-tanh"),
+    pytest.param(lambda a, c: ((a[:, :3] * c).sigmoid() + c.exp()).mean(), [A, C], id="broadcast-sigmoid-exp"),
+    pytest.param(lambda a, b, c: (a @ b + c).tanh(), [A, B, C], id="non-scalar-output"),
+    pytest.param(lambda c: (c * c).log(), [C], id="log-of-square"),
+    pytest.param(lambda a: Tensor.stack([a, a * 2.0]).sum(axis=0).max(), [A], id="stack-max"),
+]
+
+
+@pytest.mark.parametrize(("fn", "inputs"), CORRECT)
+def test_gradcheck_passes_on_correct_functions(fn, inputs):
+    assert gradcheck(fn, inputs) is True
+
+
+def test_gradcheck_accepts_float32_arrays_by_converting_them():
+    assert gradcheck(lambda a: (a * a).sum(), [A.astype(np.float32)])
+
+
+def test_numerical_gradients_of_a_cube():
+    x = np.array([0.5, -1.0, 2.0])
+    grad, none = numerical_gradients(lambda a, k: (a * a * a * k).sum(), [x, Tensor(2.0)])
+    np.testing.assert_allclose(grad, [1.5, 6.0, 24.0], rtol=1e-8)
+    assert none is None
+
+
+# --- failing -----------------------------------------------------------------------------
+
+
+def test_gradcheck_catches_a_wrong_rule(wrong_tanh):
+    wrong_tanh(_tanh_sign_flipped)
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda a, b: (a @ b).tanh().sum(), [A, B])
+    assert gradcheck(lambda a, b: (a @ b).tanh().sum(), [A, B], raise_exception=False) is False
+    assert gradcheck(lambda a, b: (a @ b).sigmoid().sum(), [A, B], raise_exception=False) is True
+    assert issubclass(GradcheckError, AssertionError)
+
+
+def test_gradcheck_error_names_input_element_and_values(wrong_tanh):
+    wrong_tanh(_tanh_sign_flipped)
+    b = np.array([1.0, 2.0])
+    W = Tensor(np.array([[0.1, -0.2, 0.3], [0.4, -0.5, 1.5]]), requires_grad=True, name="W")
+    # L = sum(b) + sum(tanh(W)): b's gradient is right, W's is 1 + tanh^2 instead of 1 - tanh^2,
+    # and the difference 2 tanh(w)^2 is largest at w = 1.5
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda b, W: b.sum() + W.tanh().sum(), [b, W])
+    msg = str(info.value)
+    assert "input 1 ('W', shape (2, 3))" in msg
+    assert "at element (1, 2)" in msg
+    assert "6 of 6 elements disagree" in msg
+    analytic, numeric = (float(v) for v in re.search(r"analytic (\S+), numeric (\S+) ", msg).groups())
+    t = np.tanh(1.5)
+    assert analytic == pytest.approx(1 + t * t, rel=1e-7)
+    assert numeric == pytest.approx(1 - t * t, rel=1e-7)
+
+
+def test_gradcheck_error_for_an_unnamed_scalar_input(wrong_tanh):
+    wrong_tanh(_tanh_sign_flipped)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x: x.tanh(), [np.array(0.7)])
+    # tanh(0.7)^2 = 0.36526: analytic 1 + 0.36526, numeric 1 - 0.36526
+    assert "input 0 (shape ()) is wrong: analytic 1.3652604, numeric 0.6347395" in str(info.value)
+    assert "at element" not in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="gradcheck: NaN > tolerance is False, so NaN passes")
+def test_gradcheck_fails_on_a_nan_gradient(wrong_tanh):
+    wrong_tanh(_tanh_nan)
+    assert gradcheck(lambda a: a.tanh().sum(), [C], raise_exception=False) is False
+
+
+def test_float32_tensor_inputs_are_rejected():
+    W = Tensor(np.ones(2, dtype=np.float32), requires_grad=True, name="W")
+    with pytest.raises(DTypeError) as info:
+        gradcheck(lambda x, W: (x * W).sum(), [C[:2], W])
+    msg = str(info.value)
+    assert "input 1 ('W', shape (2,)) is float32" in msg
+    assert "dtype=np.float64" in msg
+
+
+def test_float32_constant_inputs_are_allowed():
+    k = Tensor(np.full(3, 0.5, dtype=np.float32))
+    assert gradcheck(lambda c, k: (c * k).tanh().sum(), [C, k])
+
+
+# --- non-scalar outputs ------------------------------------------------------------------
+
+
+def test_non_scalar_output_is_projected_on_a_fixed_random_direction():
+    x = np.zeros((3, 4))
+    # out = x + 1: dL/dx is the projection direction itself, one weight per output element
+    first, again, other = (analytic_gradients(lambda x: x + 1.0, [x], seed=s)[0] for s in (0, 0, 1))
+    assert first.shape == (3, 4)
+    assert np.all(first != 0)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    np.testing.assert_allclose(numerical_gradients(lambda x: x + 1.0, [x], seed=0)[0], first, atol=1e-8)
+
+
+def test_projection_catches_a_rule_wrong_at_one_output_element(wrong_tanh):
+    wrong_tanh(_tanh_wrong_at_last_element)
+    with pytest.raises(GradcheckError, match=r"input 0 \(shape \(2, 4\)\) is wrong at element \(1, "):
+        gradcheck(lambda a, b: (a @ b).tanh(), [A, B])
+    # the same wrong rule is invisible when the wrong element's output is not used
+    assert gradcheck(lambda a, b: (a @ b).tanh()[0], [A, B])
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def test_input_not_reached_gets_zero_gradient_and_passes():
+    unused = np.array([[1.0, 2.0], [3.0, 4.0]])
+    grads = analytic_gradients(lambda c, u: (c * c).sum(), [C, unused])
+    np.testing.assert_array_equal(grads[0], 2 * C)
+    np.testing.assert_array_equal(grads[1], np.zeros((2, 2)))
+    assert gradcheck(lambda c, u: (c * c).sum(), [C, unused])
+
+
+def test_constant_inputs_are_held_fixed():
+    k = Tensor(C.copy())
+    grads = analytic_gradients(lambda c, k: (c * k).sum(), [C, k])
+    np.testing.assert_array_equal(grads[0], C)
+    assert grads[1] is None
+    np.testing.assert_array_equal(k.data, C)
+
+
+def test_existing_grad_and_data_are_preserved():
+    W = Tensor(B.copy(), requires_grad=True, name="W")
+    data = W.data
+    marker = np.full(B.shape, 7.0)
+    W.grad = marker
+    assert gradcheck(lambda W: (Tensor(A) @ W).tanh().sum(), [W])
+    assert W.grad is marker
+    np.testing.assert_array_equal(marker, np.full(B.shape, 7.0))
+    assert W.data is data  # perturbed in place, then restored exactly
+    np.testing.assert_array_equal(W.data, B)
+
+
+def test_closure_over_the_inputs(wrong_tanh):
+    W = Tensor(B.copy(), requires_grad=True, name="W")
+    x = Tensor(A)
+    assert gradcheck(lambda *a: (x @ W).sum(), [W])
+    assert gradcheck(lambda *a: (x @ W).tanh().sum(), [W])
+    wrong_tanh(_tanh_sign_flipped)
+    with pytest.raises(GradcheckError, match="'W'"):
+        gradcheck(lambda *a: (x @ W).tanh().sum(), [W])
+
+
+# --- strategies: shapes and values -------------------------------------------------------
+
+
+@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.just(n), testing.broadcastable_shapes(n))))
+def test_broadcastable_shapes_broadcast(n_and_shapes):
+    n, shapes = n_and_shapes
+    assert len(shapes) == n
+    np.broadcast_shapes(*shapes)
+    for shape in shapes:
+        assert len(shape) <= 3
+        assert all(1 <= side <= 4 for side in shape)
+
+
+@given(testing.tensors(distinct=True))
+def test_distinct_tensors_are_unique_and_on_the_grid(t):
+    assert t.dtype == np.float64
+    assert t.requires_grad
+    assert np.unique(t.data).size == t.size
+    steps = t.data / testing.GRID
+    np.testing.assert_array_equal(steps, np.round(steps))
+    assert np.all(np.abs(t.data) <= 3.0)
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+@given(data=st.data())
+def test_min_magnitude_is_respected(distinct, data):
+    t = data.draw(testing.tensors(min_value=-2.0, max_value=1.0, min_magnitude=0.5, distinct=distinct))
+    assert np.all(np.abs(t.data) >= 0.5)
+    assert np.all((t.data >= -2.0) & (t.data <= 1.0))
+
+
+@given(testing.tensors((2, 3), np.float32, name="W", requires_grad=False))
+def test_tensors_options(t):
+    assert t.shape == (2, 3)
+    assert t.dtype == np.float32
+    assert t.name == "W"
+    assert not t.requires_grad
+
+
+@pytest.mark.xfail(
+    strict=True, raises=InvalidArgument, reason="testing: float32 bounds such as 0.1 are not exact float32 values"
+)
+@given(testing.tensors((3,), np.float32, min_magnitude=0.1))
+def test_float32_tensors_with_min_magnitude(t):
+    assert np.all(np.abs(t.data) >= np.float32(0.1))
+
+
+# --- strategies: expression graphs -------------------------------------------------------
+
+
+@given(testing.expression_graphs())
+def test_expression_graphs_pass_gradcheck(graph):
+    assert gradcheck(graph, graph.tensors())
+
+
+@given(testing.expression_graphs())
+def test_every_input_of_an_expression_graph_reaches_the_output(graph):
+    xs = graph.tensors()
+    out = graph(*xs)
+    assert out.shape == ()
+    reached = {id(n) for n in walk(out)}
+    assert all(id(x) in reached for x in xs)
+
+
+def _feeds_two_ops(graph) -> bool:
+    return any(n >= 2 for n in Counter(i for _, args in graph.program for i in set(args)).values())
+
+
+def _one_op_uses_twice(graph) -> bool:
+    return any(len(args) == 2 and args[0] == args[1] for _, args in graph.program)
+
+
+@pytest.mark.parametrize("reuse", [_feeds_two_ops, _one_op_uses_twice])
+def test_expression_graphs_reuse_values(reuse):
+    graph = find(testing.expression_graphs(), reuse, settings=settings(max_examples=500, database=None))
+    xs = graph.tensors()
+    out = graph(*xs)
+    edges = Counter(id(p) for node in walk(out) for p in node.parents)
+    assert max(edges.values()) >= 2  # the recorded graph has a node with two outgoing edges
+    assert gradcheck(graph, graph.tensors())
+
+
+def test_expression_graphs_reject_unknown_ops():
+    with pytest.raises(ValueError, match="unknown ops"):
+        find(testing.expression_graphs(ops=["add", "softmax"]), lambda g: True)
