@@ -220,10 +220,11 @@ def test_no_grad_context_manager():
     assert (x * 2.0).requires_grad
 
 
-def test_no_grad_decorator():
+@pytest.mark.parametrize("decorator", [no_grad(), no_grad], ids=["no_grad()", "no_grad"])
+def test_no_grad_decorator(decorator):
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
 
-    @no_grad()
+    @decorator
     def evaluate(t):
         """Doc."""
         assert not is_grad_enabled()

@@ -383,7 +383,7 @@ def test_step_accepts_numpy_integers(t):
     assert type(x.step) is int
 
 
-@pytest.mark.parametrize("t", [1.5, 2.0, np.float64(3.0), "3", [1]])
+@pytest.mark.parametrize("t", [1.5, 2.0, np.float64(3.0), "3", [1], True, np.bool_(False)])
 def test_step_rejects_non_integers(t):
     with pytest.raises(TypeError, match=r"step\(t\): t must be an integer"), step(t):
         pass

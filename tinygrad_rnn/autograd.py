@@ -35,7 +35,7 @@ def is_grad_enabled() -> bool:
 
 
 class no_grad:
-    """Context manager and decorator that stops recording the graph.
+    """Context manager and decorator (``@no_grad`` or ``@no_grad()``) that stops recording.
 
     Inside it, ops compute values only: results have ``requires_grad=False`` and keep no
     reference to their inputs. Use it for evaluation and for parameter updates.
@@ -43,7 +43,12 @@ class no_grad:
 
     __slots__ = ("_tokens",)
 
-    def __init__(self) -> None:
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        if fn is not None:
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
         self._tokens: list[Any] = []
 
     def __enter__(self) -> None:

@@ -28,8 +28,8 @@ def _as_inputs(inputs: Sequence[Tensor | np.ndarray]) -> list[Tensor]:
                 f"gradcheck: input {i}{_label(t)} is {t.dtype}; finite differences need float64 to be "
                 "accurate. Build the inputs (and the model's parameters) with dtype=np.float64."
             )
-        if t.requires_grad and not (t.data.flags.writeable and t.data.flags.c_contiguous):
-            t.data = np.array(t.data)  # perturbed in place below
+        if t.requires_grad and not t.data.flags.writeable:
+            t.data = np.array(t.data)  # a read-only array cannot be perturbed in place: use a copy
         out.append(t)
     return out
 
@@ -72,15 +72,15 @@ def numerical_gradients(fn: Fn, inputs: Sequence[Tensor | np.ndarray], eps: floa
                 grads.append(None)
                 continue
             g = np.zeros(t.shape, dtype=np.float64)
-            flat, gflat = t.data.reshape(-1), g.reshape(-1)
-            for k in range(flat.size):
-                orig = flat[k]
-                flat[k] = orig + eps
+            data = t.data
+            for k in np.ndindex(t.shape):
+                orig = data[k]
+                data[k] = orig + eps
                 plus = objective().item()
-                flat[k] = orig - eps
+                data[k] = orig - eps
                 minus = objective().item()
-                flat[k] = orig
-                gflat[k] = (plus - minus) / (2 * eps)
+                data[k] = orig
+                g[k] = (plus - minus) / (2 * eps)
             grads.append(g)
     return grads
 
@@ -93,7 +93,9 @@ def analytic_gradients(fn: Fn, inputs: Sequence[Tensor | np.ndarray], seed: int 
     try:
         for t in tensors:
             t.grad = None
-        _scalar_objective(fn, tensors, seed)().backward()
+        loss = _scalar_objective(fn, tensors, seed)()
+        if loss.requires_grad:  # else no input reaches the output: every gradient is zero
+            loss.backward()
         return [
             None if not t.requires_grad else (np.zeros(t.shape) if t.grad is None else t.grad.copy()) for t in tensors
         ]
@@ -141,12 +143,12 @@ def gradcheck(
         if a is None:
             continue
         err = np.abs(a - n)
-        bad = err > atol + rtol * np.abs(n)
+        bad = ~(err <= atol + rtol * np.abs(n))  # written so that a NaN on either side fails
         if not bad.any():
             continue
         if not raise_exception:
             return False
-        worst = np.unravel_index(np.argmax(np.where(bad, err, -1)), t.shape)
+        worst = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf), -1)), t.shape)
         where = f" at element {tuple(int(k) for k in worst)}" if t.ndim else ""
         raise GradcheckError(
             f"gradcheck: gradient of input {i}{_label(t)} is wrong{where}: analytic {a[worst]:.8g}, "

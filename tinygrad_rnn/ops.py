@@ -108,7 +108,11 @@ class Div(Op):
 
 
 class Pow(Op):
-    """y = a ** b;  dL/da = g b a^(b-1), dL/db = g y log(a) (defined for a > 0)."""
+    """y = a ** b;  dL/da = g b a^(b-1), dL/db = g y log(a).
+
+    Where the true derivative is 0 but the formula gives 0 * inf (b = 0 at a = 0 for dL/da;
+    y = 0 at a = 0 for dL/db), it is taken as 0.
+    """
 
     name, hint = "pow", BROADCAST_HINT
 
@@ -120,8 +124,12 @@ class Pow(Op):
     @staticmethod
     def backward(ctx, g, needs):
         a, b, y = ctx
-        ga = g * b * a ** (b - 1) if needs[0] else None
-        gb = g * y * np.log(a) if needs[1] else None
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if needs[0]:
+                ga = g * np.where(b == 0, 0, b * a ** (b - 1))
+            if needs[1]:
+                gb = g * np.where(y == 0, 0, y * np.log(a))
         return ga, gb
 
 
@@ -163,10 +171,10 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if needs[0]:
             ga = g2 @ np.swapaxes(b2, -1, -2)
@@ -398,7 +406,8 @@ class Transpose(Op):
 
     @staticmethod
     def forward(a, axes):
-        return np.transpose(a, axes), axes
+        y = np.transpose(a, axes)
+        return y, None if axes is None else tuple(int(ax) % a.ndim for ax in axes)
 
     @staticmethod
     def backward(axes, g, needs):

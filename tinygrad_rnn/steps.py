@@ -26,6 +26,8 @@ def step(t: int | None) -> Iterator[None]:
 
     Blocks nest; the innermost one wins, and the outer tag comes back on exit.
     """
+    if isinstance(t, bool):
+        raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}")
     if t is not None:
         try:
             t = operator.index(t)

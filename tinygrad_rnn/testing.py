@@ -59,7 +59,11 @@ def _elements(dtype: np.dtype, lo: float, hi: float, min_magnitude: float, disti
     def interval(a: float, b: float) -> st.SearchStrategy:
         if distinct:
             return st.integers(int(np.ceil(a / GRID)), int(np.floor(b / GRID))).map(lambda k: k * GRID)
-        return st.floats(a, b, allow_nan=False, allow_infinity=False, width=width)
+        # bounds rounded inward to values the dtype can hold exactly (0.1 is not a float32)
+        lo_, hi_ = dtype.type(a), dtype.type(b)
+        lo_ = lo_ if lo_ >= a else np.nextafter(lo_, dtype.type(np.inf))
+        hi_ = hi_ if hi_ <= b else np.nextafter(hi_, dtype.type(-np.inf))
+        return st.floats(float(lo_), float(hi_), allow_nan=False, allow_infinity=False, width=width)
 
     pieces = []
     if lo <= -min_magnitude or min_magnitude == 0:
