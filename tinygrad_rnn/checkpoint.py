@@ -68,8 +68,8 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None, 
     atomic_write(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None) -> dict:
-    """Restore the model (and optimizer) in place from ``path``; returns the saved ``meta``."""
+def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and the JSON document of a checkpoint, or a CheckpointError saying why not."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -80,8 +80,20 @@ def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None) 
         raise CheckpointError(
             f"checkpoint {path} is unreadable or corrupt ({e}); delete it, or resume from another copy"
         ) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} is not a tinygrad_rnn checkpoint (format {doc.get('format')!r})")
+    found = doc.get("format") if isinstance(doc, dict) else None
+    if found != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a tinygrad_rnn checkpoint (format {found!r})")
+    return arrays, doc
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """The ``meta`` saved with a checkpoint, without loading it into anything."""
+    return _read(path)[1]["meta"]
+
+
+def load_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None) -> dict:
+    """Restore the model (and optimizer) in place from ``path``; returns the saved ``meta``."""
+    arrays, doc = _read(path)
     state = {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}
     try:
         model.load_state_dict(state)

@@ -1,0 +1,150 @@
+"""Training the row-sequence classifier: learning, metrics, checkpoints, resume, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import cli, training
+from tinygrad_rnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinygrad_rnn.training import TrainConfig, TrainingInterrupted, train
+
+SMALL = {"hidden": 24, "batch": 100, "n_test": 500}
+
+
+def test_learns_on_real_digits(tmp_path):
+    """Two epochs on the bundled MNIST digits: far above chance (0.1)."""
+    epochs = train(TrainConfig(epochs=2), tmp_path)
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert epochs[1]["train_loss"] < epochs[0]["train_loss"] < 2.3
+    assert epochs[1]["test_accuracy"] > 0.75
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == epochs
+    assert metrics["config"]["hidden"] == 150
+    assert all(e["samples_per_second"] > 0 for e in epochs)
+
+
+def _losses(epochs):
+    return [(e["epoch"], e["train_loss"], e["test_accuracy"]) for e in epochs]
+
+
+def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path):
+    full = train(TrainConfig(epochs=3, **SMALL), tmp_path / "full")
+    train(TrainConfig(epochs=1, **SMALL), tmp_path / "split")
+    resumed = train(TrainConfig(epochs=3, **SMALL), tmp_path / "split", resume=True)
+    assert _losses(resumed) == _losses(full)
+
+
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_gives_the_same_losses(tmp_path, monkeypatch):
+    full = train(TrainConfig(epochs=2, **SMALL), tmp_path / "full")
+    calls = []
+
+    def interrupt_at_batch_7(self, progress):
+        calls.append(progress.batch)
+        if len(calls) == 7 + 40:  # epoch 2 has 40 batches of 100 after epoch 1's 40
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.ProgressBar, "update", interrupt_at_batch_7)
+    with pytest.raises(TrainingInterrupted, match="checkpoint saved"):
+        train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut")
+    monkeypatch.undo()
+    resumed = train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut", resume=True)
+    assert _losses(resumed) == _losses(full)
+
+
+def test_resume_with_different_settings_is_refused(tmp_path):
+    train(TrainConfig(epochs=1, **SMALL), tmp_path)
+    with pytest.raises(CheckpointError, match="same settings"):
+        train(TrainConfig(epochs=2, **{**SMALL, "hidden": 25}), tmp_path, resume=True)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    train(TrainConfig(epochs=1, **SMALL), tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train(TrainConfig(epochs=2, **SMALL), tmp_path, resume=True)
+
+
+def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    config = TrainConfig(epochs=1, **SMALL)
+    model = training.make_model(config)
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, model, meta={"n": 1})
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("tinygrad_rnn.checkpoint.os.replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model, meta={"n": 2})
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]  # no temporary file left
+    monkeypatch.undo()
+    assert load_checkpoint(path, training.make_model(config)) == {"n": 1}
+
+
+def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
+    config = TrainConfig(**SMALL)
+    x_tr, y_tr, _, _ = training.load_split(config)
+    model = training.make_model(config)
+    opt = training.Adam(model.parameters(), lr=1e-3)
+    progress = training.Progress(epochs=[])
+    order = training.batches(len(x_tr), 100, 0, 1)[:3]
+    training.train_epoch(model, opt, x_tr, y_tr, order, progress)
+    save_checkpoint(tmp_path / "c.npz", model, opt, {"k": [1, 2]})
+    model2 = training.make_model(TrainConfig(**{**SMALL, "seed": 1}))
+    opt2 = training.Adam(model2.parameters(), lr=1e-3)
+    assert load_checkpoint(tmp_path / "c.npz", model2, opt2) == {"k": [1, 2]}
+    for (n1, p1), (n2, p2) in zip(model.named_parameters(), model2.named_parameters(), strict=True):
+        assert n1 == n2
+        np.testing.assert_array_equal(p1.data, p2.data)
+    assert opt2.state["step"] == opt.state["step"] == [3] * 5
+    np.testing.assert_array_equal(opt2.state["m"][1], opt.state["m"][1])
+
+
+def _run_cli(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--epochs", "0", "--out", "x"],
+        ["train", "--lr", "-1", "--out", "x"],
+        ["train", "--hidden", "many", "--out", "x"],
+        ["train"],
+        ["bogus"],
+        [],
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_cli_user_errors_are_one_line_with_exit_1(tmp_path, capsys):
+    code, _, err = _run_cli(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 1 and err.count("\n") == 1 and "not a directory" in err
+    code, _, err = _run_cli(["train", "--resume", "--out", str(tmp_path / "o")], capsys)
+    assert code == 1 and "does not exist" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = _run_cli(["train", "--out", str(blocker / "sub")], capsys)
+    assert code == 1 and "cannot create output directory" in err
+
+
+def test_cli_trains_and_writes_metrics(tmp_path, capsys):
+    code, out, err = _run_cli(["train", "--hidden", "16", "--epochs", "1", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    assert "test accuracy" in out and "epoch 1/1" in err
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"][0]["epoch"] == 1
+    assert (tmp_path / "checkpoint.npz").exists()
