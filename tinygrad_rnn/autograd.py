@@ -13,7 +13,7 @@ Three ideas live here and nowhere else:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -107,6 +107,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+def reduce_to(node: Tensor, grad: np.ndarray) -> np.ndarray:
+    """``grad`` as a gradient of ``node``: reduced to its shape and cast to its dtype."""
+    data = node.data
+    if grad.shape != data.shape:
+        grad = unbroadcast(grad, data.shape)
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    return grad
+
+
 def accumulate(node: Tensor, grad: np.ndarray) -> None:
     """Add ``grad`` into ``node.grad``, reduced to the node's shape and cast to its dtype.
 
@@ -115,10 +125,7 @@ def accumulate(node: Tensor, grad: np.ndarray) -> None:
     ``.grad`` may share memory with a neighbour's and is never written in place.
     """
     data = node.data
-    if grad.shape != data.shape:
-        grad = unbroadcast(grad, data.shape)
-    if grad.dtype != data.dtype:
-        grad = grad.astype(data.dtype)
+    grad = reduce_to(node, grad)
     if node._op is None:
         if node.grad is None:
             node.grad = np.array(grad, dtype=data.dtype, copy=True)
@@ -164,12 +171,29 @@ def backward(root: Tensor, grad: Any = None) -> None:
             node.grad = None
     accumulate(root, seed)
     for node in reversed(order):
-        op = node._op
-        g = node.grad
-        if op is None or g is None:
-            continue
-        parents = node._parents
-        needs = tuple(p.requires_grad for p in parents)
-        for parent, pgrad, need in zip(parents, op.backward(node._ctx, g, needs), needs, strict=True):
-            if need and pgrad is not None:
-                accumulate(parent, pgrad)
+        for _, parent, pgrad in _local_gradients(node):
+            accumulate(parent, pgrad)
+
+
+def _local_gradients(node: Tensor) -> Iterator[tuple[int, Tensor, np.ndarray]]:
+    """(i, parent, dL/d(parent) through input i) from the node's op rule and its ``.grad``,
+    for the parents that require grad; nothing for a leaf or a node the gradient missed."""
+    op, g = node._op, node.grad
+    if op is None or g is None:
+        return
+    parents = node._parents
+    needs = tuple(p.requires_grad for p in parents)
+    for i, (parent, pgrad, need) in enumerate(zip(parents, op.backward(node._ctx, g, needs), needs, strict=True)):
+        if need and pgrad is not None:
+            yield i, parent, pgrad
+
+
+def edge_gradients(root: Tensor) -> dict[tuple[int, int], np.ndarray]:
+    """What each edge of the graph carried in the last backward pass, without changing anything.
+
+    Keyed by ``(id(child), i)``: the part of dL/d(parent) that came through the child's i-th
+    input. It replays each op's rule on the ``.grad`` the last ``backward()`` left in the child,
+    so the contributions into a parameter sum to what that pass added to its ``.grad``: for a
+    parameter shared by every time step, the per-step terms of BPTT.
+    """
+    return {(id(node), i): reduce_to(parent, g) for node in walk(root) for i, parent, g in _local_gradients(node)}
