@@ -129,5 +129,6 @@ def sequence_loss(
     for t in sorted(normalized):
         with step(t):
             step_loss = loss(outputs[t], targets[t])
+            step_loss.name = "L"
             total = step_loss if total is None else total + step_loss
     return total

