@@ -44,9 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="tinygrad-rnn", description="Train recurrent networks and draw backpropagation through time."
-    )
+    parser = _Parser(prog="tinygrad-rnn", description="Train recurrent networks and draw backpropagation through time.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     train = commands.add_parser(
