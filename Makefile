@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/python examples/bptt_by_hand.py
+	$(BIN)/python examples/demo.py --epochs 5 --out runs/demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/row_mnist_step.py
