@@ -12,19 +12,31 @@ window's loss is exactly full BPTT restricted to the window's k2 steps.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .nn import RNN
+from .nn import RNN, OutputRecurrentRNN
 from .steps import step
 from .tensor import Tensor
+
+
+def _window_size(key: str, k: Any) -> int:
+    if not isinstance(k, bool):
+        try:
+            k = operator.index(k)
+        except TypeError:
+            pass
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"truncated_bptt: {key} must be a positive integer, got {k!r}")
+    return k
 
 
 @dataclass
 class Window:
     """One truncation window: backpropagate the loss on ``hidden`` (the states h(t) for
-    ``start <= t < stop``); the graph reaches back to step ``first`` (= stop - k2, or 0)."""
+    ``start <= t < stop``); the graph reaches back to step ``first`` = start - (k2 - k1) (or 0)."""
 
     first: int
     start: int
@@ -46,19 +58,26 @@ def truncated_bptt(rnn: RNN, xs: Any, k1: int, k2: int | None = None, h0: Any = 
     ``k2`` defaults to ``k1`` (non-overlapping windows, the usual "detach every k steps").
     """
     k2 = k1 if k2 is None else k2
-    for key, k in (("k1", k1), ("k2", k2)):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"truncated_bptt: {key} must be a positive integer, got {k!r}")
+    k1, k2 = _window_size("k1", k1), _window_size("k2", k2)
     if k2 < k1:
         raise ValueError(
             f"truncated_bptt: k2 ({k2}) must be at least k1 ({k1}): each window backpropagates its k1 outputs"
         )
+    if not isinstance(rnn, RNN) or rnn.W.shape[0] != rnn.hidden_size or isinstance(rnn, OutputRecurrentRNN):
+        raise TypeError(
+            f"truncated_bptt: needs a network whose recurrence is h(t-1) -> h(t) (RNN, SeqToSeq, SeqToVec), "
+            f"got {type(rnn).__name__}; an output-recurrent network feeds o(t-1) back, so cut it by hand with detach()"
+        )
     inputs = rnn._inputs(xs, "truncated_bptt")
-    states = [rnn._state(inputs[0].shape[0], h0, "truncated_bptt").detach()]  # states[t] = h(t), detached
+    return _windows(rnn, inputs, k1, k2, rnn._state(inputs[0].shape[0], h0, "truncated_bptt"))
+
+
+def _windows(rnn: RNN, inputs: list[Tensor], k1: int, k2: int, h0: Tensor) -> Iterator[Window]:
+    states = [h0.detach()]  # states[t] = h(t), detached
     for stop in range(k1, len(inputs) + k1, k1):
         stop = min(stop, len(inputs))
         start = stop - k1 if stop % k1 == 0 else stop - stop % k1
-        first = max(0, stop - k2)
+        first = max(0, start - (k2 - k1))  # k2 - k1 steps of look-back before the window's outputs
         h = states[first].detach()
         hidden = []
         for t in range(first, stop):

@@ -4,6 +4,7 @@ and ``sequence_loss``, which puts only chosen time steps into the cost.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -115,7 +116,10 @@ def sequence_loss(
         raise ShapeError("sequence_loss: outputs is empty; pass the list of per-step outputs")
     if len(targets) != T:
         raise ShapeError(f"sequence_loss: {T} outputs but {len(targets)} targets; give one target per step.")
-    chosen = list(range(T)) if steps is None else [int(s) for s in steps]
+    try:
+        chosen = list(range(T)) if steps is None else [operator.index(s) for s in steps]
+    except TypeError:
+        raise TypeError(f"sequence_loss: steps must be integer time steps, got {list(steps)!r}") from None
     if not chosen:
         raise ShapeError("sequence_loss: steps is empty; list at least one time step to put in the cost")
     normalized = []

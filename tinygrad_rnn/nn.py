@@ -113,7 +113,12 @@ class Module:
                 "the state must come from a module of the same kind and sizes."
             )
         for name, p in params.items():
-            shape = np.shape(state[name])
+            shape, dtype = np.shape(state[name]), np.asarray(state[name]).dtype
+            if dtype.kind not in "biuf":
+                raise DTypeError(
+                    f"{type(self).__name__}.load_state_dict: parameter {name!r} is {p.dtype} but the state holds "
+                    f"{dtype} values; pass real numbers."
+                )
             if shape != p.shape:
                 raise ShapeError(
                     f"{type(self).__name__}.load_state_dict: parameter {name!r} has shape {p.shape} but the "
@@ -398,6 +403,7 @@ class EncoderDecoder(Module):
         dtype: Any = np.float64,
         seed: Seed = None,
     ) -> None:
+        _check_size("EncoderDecoder", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         rng = _rng(seed)
         common = {"nonlinearity": nonlinearity, "dtype": dtype, "seed": rng}
         self.encoder = RNN(input_size, hidden_size, **common)

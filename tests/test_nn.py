@@ -1,0 +1,731 @@
+"""nn modules: gradients against finite differences and Goodfellow's closed-form BPTT, the sum over
+steps of a tied parameter's gradient, teacher forcing, step tagging, the Module API and input errors.
+
+nn works with batch-major row vectors, a(t) = b + h(t-1) W + x(t) U, o(t) = c + h(t) V, so its
+U, W, V are the transposes of the column-form parameters in tests/test_bptt.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from test_bptt import closed_form_bptt
+
+from tinygrad_rnn import DTypeError, ShapeError, Tensor, nn, step
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.autograd import walk
+from tinygrad_rnn.gradcheck import gradcheck
+
+# --- problems: sizes, a seed, and the data drawn from it ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """T input steps, batch B, sizes I (input), H (hidden), O (output); S output steps for the
+    vector-to-sequence and decoder modules; xs (T, B, I); ys (max(T, S), B, O) teacher targets."""
+
+    T: int
+    B: int
+    I: int
+    H: int
+    O: int
+    S: int
+    seed: int
+    xs: np.ndarray
+    ys: np.ndarray
+
+    def normal(self, shapes: list[tuple[int, ...]], salt: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, salt])
+        return [rng.standard_normal(s) for s in shapes]
+
+
+def make_problem(T=3, B=2, I=2, H=3, O=4, S=2, seed=0) -> Problem:
+    rng = np.random.default_rng(seed)
+    xs, ys = rng.standard_normal((T, B, I)), rng.standard_normal((max(T, S), B, O))
+    return Problem(T, B, I, H, O, S, seed, xs, ys)
+
+
+@st.composite
+def problems(draw, min_T=1, max_T=5, min_S=1, max_S=4, min_O=1):
+    sizes = st.integers(1, 4)
+    return make_problem(
+        T=draw(st.integers(min_T, max_T)),
+        B=draw(st.integers(1, 3)),
+        I=draw(sizes),
+        H=draw(sizes),
+        O=draw(st.integers(min_O, 4)),
+        S=draw(st.integers(min_S, max_S)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def cost_steps(n: int) -> st.SearchStrategy[list[int]]:
+    """A non-empty list of distinct steps in [0, n), in any order."""
+    return st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True)
+
+
+# --- every module, built and run the same way ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    build: Callable[..., nn.Module]  # (problem, **kwargs) -> module
+    run: Callable[[Any, Any, Problem], list[Tensor]]  # (module, xs array or Tensor, problem) -> outputs
+    timing: str | None = None  # how its steps are numbered: see out_steps and n_steps
+
+
+def sized(cls: type[nn.Module], *sizes: str, **fixed: Any) -> Callable[..., nn.Module]:
+    """A builder calling ``cls`` with the problem's sizes named by ``sizes``, e.g. ("I", "H")."""
+    return lambda p, **kw: cls(*(getattr(p, k) for k in sizes), **fixed, **kw)
+
+
+def first_vector(xs: Any) -> Any:
+    """VecToSeq's input: x(0) of the sequence, taken (by the test, in step 0) as the one vector."""
+    with step(0):
+        return xs[0]
+
+
+def vec_to_seq(feed: str) -> Kind:
+    def build(p: Problem, **kwargs: Any) -> nn.VecToSeq:
+        return nn.VecToSeq(p.I, p.H, p.O, steps=p.S, feed=feed, **kwargs)
+
+    return Kind(build, lambda m, x, p: m(first_vector(x)), "vec")
+
+
+def linear_steps(m: nn.Linear, xs: Any) -> list[Tensor]:
+    y = m(xs if isinstance(xs, Tensor) else Tensor(xs, dtype=m.V.dtype))  # as RNN treats an array input
+    return [y[t] for t in range(len(y))]
+
+
+KINDS: dict[str, Kind] = {
+    "rnn-tanh": Kind(sized(nn.RNN, "I", "H"), lambda m, x, p: m(x)[0], "seq"),
+    "rnn-relu": Kind(sized(nn.RNN, "I", "H", nonlinearity="relu"), lambda m, x, p: m(x)[0], "seq"),
+    "seq2seq": Kind(sized(nn.SeqToSeq, "I", "H", "O"), lambda m, x, p: m(x), "seq"),
+    "seq2vec": Kind(sized(nn.SeqToVec, "I", "H", "O"), lambda m, x, p: [m(x)], "last"),
+    "vec2seq-every": vec_to_seq("every"),
+    "vec2seq-first": vec_to_seq("first"),
+    "encdec-targets": Kind(sized(nn.EncoderDecoder, "I", "H", "O"), lambda m, x, p: m(x, targets=p.ys[: p.S]), "dec"),
+    "encdec-steps": Kind(sized(nn.EncoderDecoder, "I", "H", "O"), lambda m, x, p: m(x, steps=p.S), "dec"),
+    "ornn-teacher": Kind(
+        sized(nn.OutputRecurrentRNN, "I", "H", "O"),
+        lambda m, x, p: m(x, targets=p.ys[: p.T], teacher_forcing=True),
+        "seq",
+    ),
+    "ornn-closed": Kind(sized(nn.OutputRecurrentRNN, "I", "H", "O"), lambda m, x, p: m(x), "seq"),
+    "linear": Kind(sized(nn.Linear, "I", "O"), lambda m, x, p: linear_steps(m, x)),
+}
+STEPPED = [k for k, kind in KINDS.items() if kind.timing is not None]
+
+
+def out_steps(kind: str, p: Problem) -> list[int]:
+    """The step each output is tagged with: decoder steps follow the encoder's."""
+    spans = {"seq": range(p.T), "last": [p.T - 1], "vec": range(p.S), "dec": range(p.T, p.T + p.S)}
+    return list(spans[KINDS[kind].timing])
+
+
+def n_steps(kind: str, p: Problem) -> int:
+    """Every tensor of the forward is tagged with a step in [0, n_steps)."""
+    return {"seq": p.T, "last": p.T, "vec": p.S, "dec": p.T + p.S}[KINDS[kind].timing]
+
+
+def randomize(module: nn.Module, seed: int) -> nn.Module:
+    """Every parameter, biases included, uniform in [-1, 1), so no gradient is trivially zero."""
+    rng = np.random.default_rng([seed, 1])
+    for p in module.parameters():
+        p.data[...] = rng.uniform(-1, 1, p.shape)
+    return module
+
+
+def build(kind: str, p: Problem, **kwargs: Any) -> nn.Module:
+    return randomize(KINDS[kind].build(p, seed=p.seed, **kwargs), p.seed)
+
+
+def run(kind: str, module: nn.Module, p: Problem, xs: Any = None) -> list[Tensor]:
+    return KINDS[kind].run(module, p.xs if xs is None else xs, p)
+
+
+def grad_or_zeros(t: Tensor) -> np.ndarray:
+    return np.zeros(t.shape) if t.grad is None else t.grad
+
+
+def np_cell(m: nn.RNNCell, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """h = act(b + r W + x U) in numpy; r is the recurrent input (h(t-1), or an output)."""
+    a = m.b.data + r @ m.W.data + x @ m.U.data
+    return np.tanh(a) if m.nonlinearity == "tanh" else np.maximum(a, 0.0)
+
+
+def np_rnn(m: nn.RNN, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-activations a(t) and states h(t) of ``m`` in numpy, from h(0) = 0."""
+    h, pre, hs = np.zeros((xs.shape[1], m.hidden_size)), [], []
+    for x in xs:
+        pre.append(m.b.data + h @ m.W.data + x @ m.U.data)
+        h = np_cell(m, x, h)
+        hs.append(h)
+    return np.stack(pre), np.stack(hs)
+
+
+def np_forward(kind: str, m: nn.Module, p: Problem) -> list[np.ndarray]:
+    """Each module's outputs from its equations, in numpy."""
+    zeros = np.zeros((p.B, p.O))
+
+    def out(h: np.ndarray, q: nn.Module = m) -> np.ndarray:
+        return q.c.data + h @ q.V.data
+
+    if kind == "linear":
+        return [out(x) for x in p.xs]
+    if kind.startswith("encdec"):  # the decoder's input is the previous output (or target), its state h
+        h, prev, outputs = np_rnn(m.encoder, p.xs)[1][-1], zeros, []
+        for s in range(p.S):
+            h = np_cell(m.decoder, prev, h)
+            outputs.append(out(h, m.decoder))
+            prev = p.ys[s] if kind == "encdec-targets" else outputs[-1]
+        return outputs
+    if kind.startswith("ornn"):  # the recurrent input is o(t-1) (or y(t-1))
+        prev, outputs = zeros, []
+        for t, x in enumerate(p.xs):
+            outputs.append(out(np_cell(m, x, prev)))
+            prev = p.ys[t] if kind == "ornn-teacher" else outputs[-1]
+        return outputs
+    if kind.startswith("vec2seq"):
+        fed = np.zeros((p.S, *p.xs[0].shape))  # "first": x at step 0, zeros after
+        fed[0 if kind == "vec2seq-first" else slice(None)] = p.xs[0]
+        return [out(h) for h in np_rnn(m, fed)[1]]
+    hs = np_rnn(m, p.xs)[1]
+    if kind.startswith("rnn"):
+        return list(hs)
+    return [out(h) for h in (hs[-1:] if kind == "seq2vec" else hs)]
+
+
+def untied_unroll(model: nn.RNN, xs: Any) -> tuple[list[Tensor], list[dict[str, Tensor]]]:
+    """``model``'s recurrence unrolled by hand with a separate copy of U, W, b at every step.
+
+    The copies hold the same values as the model's parameters but are separate leaves, so after
+    ``backward`` copy t's ``.grad`` is step t's own contribution, dL/dW(t).
+    """
+    act = Tensor.tanh if model.nonlinearity == "tanh" else Tensor.relu
+    T, B = xs.shape[:2]
+    h = Tensor(np.zeros((B, model.hidden_size)))
+    hs, copies = [], []
+    for t in range(T):
+        p = {k: Tensor(getattr(model, k).data.copy(), requires_grad=True, name=f"{k}({t})") for k in "UWb"}
+        x = xs[t] if isinstance(xs, Tensor) else Tensor(xs[t])
+        with step(t):
+            h = act(p["b"] + h @ p["W"] + x @ p["U"])
+        hs.append(h)
+        copies.append(p)
+    return hs, copies
+
+
+def sum_of_copies(copies: list[dict[str, Tensor]], name: str, steps: range) -> np.ndarray:
+    return sum(grad_or_zeros(copies[t][name]) for t in steps)
+
+
+# --- gradients against finite differences ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(problem=problems(), input_grad=st.booleans(), data=st.data())
+def test_gradients_match_finite_differences(kind, problem, input_grad, data):
+    model = build(kind, problem)
+    if kind == "rnn-relu":  # finite differences must not step across relu's kink
+        assume(np.abs(np_rnn(model, problem.xs)[0]).min() > 1e-4)
+    x = Tensor(problem.xs.copy(), requires_grad=True) if input_grad else problem.xs
+    outputs = run(kind, model, problem, x)
+    steps = data.draw(cost_steps(len(outputs)), label="steps")
+    targets = problem.normal([o.shape for o in outputs], salt=2)
+
+    def loss(*_: Tensor) -> Tensor:
+        return F.sequence_loss(run(kind, model, problem, x), targets, steps=steps, loss=F.mse)
+
+    inputs = ([x] if input_grad else []) + list(model.parameters())
+    assert gradcheck(loss, inputs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(problem=problems())
+def test_forward_matches_the_equations(kind, problem):
+    model = build(kind, problem)
+    got, expected = run(kind, model, problem), np_forward(kind, model, problem)
+    assert len(got) == len(expected)
+    for t, (g, e) in enumerate(zip(got, expected, strict=True)):
+        np.testing.assert_allclose(g.data, e, rtol=1e-12, atol=1e-14, err_msg=f"output {t}")
+
+
+# --- against Goodfellow's closed-form BPTT (tests/test_bptt.py, column vectors) ---------------------
+
+
+@pytest.mark.parametrize("head", ["seq2seq", "rnn+linear"])
+@given(problem=problems(max_T=6, min_O=2), data=st.data())
+def test_matches_goodfellow_closed_form(head, problem, data):
+    T, B = problem.T, problem.B
+    if head == "seq2seq":
+        rnn = out = build("seq2seq", problem)
+        outputs = rnn(problem.xs)
+    else:
+        rnn = build("rnn-tanh", problem)
+        out = randomize(nn.Linear(problem.H, problem.O), problem.seed + 1)
+        hs, _ = rnn(problem.xs)
+        outputs = [out(h) for h in hs]
+    steps = data.draw(cost_steps(T), label="steps")
+    labels = np.random.default_rng([problem.seed, 3]).integers(0, problem.O, (T, B))
+    F.sequence_loss(outputs, labels, steps=steps).backward()  # mean over the batch at each step
+
+    column = {"U": rnn.U.data.T, "W": rnn.W.data.T, "b": rnn.b.data, "V": out.V.data.T, "c": out.c.data}
+    per_example = [closed_form_bptt(column, problem.xs[:, i], labels[:, i], set(steps)) for i in range(B)]
+    params = {"U": rnn.U, "W": rnn.W, "b": rnn.b, "V": out.V, "c": out.c}
+    for k, param in params.items():
+        expected = sum(g[k] for g in per_example) / B
+        np.testing.assert_allclose(param.grad, expected.T, rtol=1e-10, atol=1e-12, err_msg=f"dL/d{k}")
+    if head == "rnn+linear":  # dL/dh(t) for every step and example
+        g_h = np.stack([grad_or_zeros(h) for h in hs])
+        expected = np.stack([g["h"] for g in per_example], axis=1) / B
+        np.testing.assert_allclose(g_h, expected, rtol=1e-10, atol=1e-12)
+
+
+# --- a tied parameter's gradient is the sum over steps of its per-step gradients ---------------------
+
+
+@pytest.mark.parametrize("kind", ["rnn-tanh", "rnn-relu"])
+@given(problem=problems(max_T=6), data=st.data())
+def test_tied_gradient_is_the_sum_of_the_per_step_copies(kind, problem, data):
+    model = build(kind, problem)
+    steps = data.draw(cost_steps(problem.T), label="steps")
+    targets = problem.normal([(problem.B, problem.H)] * problem.T, salt=2)
+    tied, _ = model(problem.xs)
+    untied, copies = untied_unroll(model, problem.xs)
+    for a, b in zip(tied, untied, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+    for hs in (tied, untied):
+        F.sequence_loss(hs, targets, steps=steps, loss=F.mse).backward()
+    for k in "UWb":
+        expected = sum_of_copies(copies, k, range(problem.T))
+        np.testing.assert_allclose(getattr(model, k).grad, expected, rtol=1e-12, atol=1e-14, err_msg=k)
+    # a copy used after the last step in the cost does not reach the loss
+    assert [c["W"].grad is None for c in copies] == [t > max(steps) for t in range(problem.T)]
+
+
+# --- teacher forcing decouples the steps --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("teacher_forcing", [True, False])
+@given(problem=problems(min_T=2))
+def test_output_recurrence_dependence_on_the_first_input(teacher_forcing, problem):
+    model = build("ornn-closed", problem)
+    targets = problem.ys[: problem.T]
+
+    def outputs(xs: Any) -> list[Tensor]:
+        return model(xs, targets=targets, teacher_forcing=teacher_forcing)
+
+    changed = problem.xs.copy()
+    changed[0] += 1.0
+    before, after = outputs(problem.xs), outputs(changed)
+    differs = [not np.array_equal(a.data, b.data) for a, b in zip(before, after, strict=True)]
+    assert differs == [True] + [not teacher_forcing] * (problem.T - 1)
+
+    x = Tensor(problem.xs.copy(), requires_grad=True)
+    sum(o.sum() for o in outputs(x)[1:]).backward()
+    step_norms = np.abs(x.grad).sum(axis=(1, 2))
+    assert (step_norms[0] > 0) == (not teacher_forcing)
+    if teacher_forcing:
+        np.testing.assert_array_equal(x.grad[0], np.zeros((problem.B, problem.I)))
+    assert (step_norms[1:] > 0).all()
+
+
+@pytest.mark.parametrize(("closed", "forced"), [("ornn-closed", "ornn-teacher"), ("encdec-steps", "encdec-targets")])
+@given(problem=problems())
+def test_teacher_forcing_with_its_own_outputs_reproduces_the_closed_loop(closed, forced, problem):
+    model = build(closed, problem)
+    own = run(closed, model, problem)
+    again = run(forced, model, replace(problem, ys=np.stack([o.data for o in own])))
+    for a, b in zip(own, again, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize(
+    ("kind", "forced"),
+    [("ornn-teacher", True), ("ornn-closed", False), ("encdec-targets", True), ("encdec-steps", False)],
+)
+@given(problem=problems(min_T=2, min_S=2))
+def test_teacher_forced_outputs_do_not_depend_on_previous_outputs(kind, forced, problem):
+    outputs = run(kind, build(kind, problem), problem)
+    for s, o in enumerate(outputs):
+        ancestors = {id(n) for n in walk(o)}
+        assert [id(prev) in ancestors for prev in outputs[:s]] == [not forced] * s
+
+
+TARGET_REACH = {  # which outputs change when the teacher target y(s) changes
+    "ornn-teacher": lambda s, t: t == s + 1,  # o(t) depends on y(t-1) and x(t) only
+    "encdec-targets": lambda s, t: t > s,  # ... but the decoder's state carries y(s) forward
+}
+
+
+@pytest.mark.parametrize("kind", TARGET_REACH)
+@given(problem=problems(min_T=2, min_S=2), data=st.data())
+def test_changing_a_teacher_target_changes_only_later_outputs(kind, problem, data):
+    model = build(kind, problem)
+    before = run(kind, model, problem)
+    s = data.draw(st.integers(0, len(before) - 1), label="s")
+    ys = problem.ys.copy()
+    ys[s] += 1.0
+    after = run(kind, model, replace(problem, ys=ys))
+    differs = [not np.array_equal(a.data, b.data) for a, b in zip(before, after, strict=True)]
+    assert differs == [TARGET_REACH[kind](s, t) for t in range(len(before))]
+
+
+# --- step tagging and shared parameters ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", STEPPED)
+@given(problem=problems(), input_grad=st.booleans())
+def test_every_tensor_of_the_forward_is_tagged_with_its_step(kind, problem, input_grad):
+    x = Tensor(problem.xs.copy(), requires_grad=True) if input_grad else problem.xs
+    outputs = run(kind, build(kind, problem), problem, x)
+    assert [o.step for o in outputs] == list(out_steps(kind, problem))
+    tagged = set()
+    for o in outputs:
+        made = [n.step for n in walk(o) if n.op is not None]
+        assert all(s is not None and 0 <= s <= o.step for s in made), made  # and nothing from a later step
+        tagged.update(made)
+    assert sorted(tagged) == list(range(n_steps(kind, problem)))
+
+
+def test_linear_is_tagged_with_the_enclosing_step():
+    layer = nn.Linear(3, 2, seed=0)
+    h = Tensor(np.ones((4, 3)), requires_grad=True)
+    with step(7):
+        o = layer(h)
+    assert o.step == 7
+    assert [n.step for n in walk(o) if n.op is not None] == [7, 7]
+    assert layer(h).step is None
+
+
+def param_steps(kind: str, name: str, p: Problem) -> range | list[int]:
+    if name.startswith("encoder."):
+        return range(p.T)
+    if name.startswith("decoder."):
+        return range(p.T, p.T + p.S)
+    if kind == "seq2vec" and name in ("V", "c"):
+        return [p.T - 1]
+    return range(n_steps(kind, p))
+
+
+@pytest.mark.parametrize("kind", STEPPED)
+def test_parameters_are_single_nodes_used_once_per_step(kind):
+    p = make_problem(T=4, B=2, I=3, H=3, O=2, S=3)
+    model = build(kind, p)
+    order = walk(sum(o.sum() for o in run(kind, model, p)))
+    for name, param in model.named_parameters():
+        assert [n for n in order if n.is_leaf and n.name == name] == [param]
+        uses = sorted((n.step, n.op) for n in order if any(q is param for q in n.parents))
+        op = "add" if name[-1] in "bc" else "matmul"
+        assert uses == [(t, op) for t in param_steps(kind, name, p)], name
+
+
+# --- Module API ----------------------------------------------------------------------------------------
+
+P234 = make_problem(T=3, B=2, I=2, H=3, O=4, S=2)
+CORE = [("U", (2, 3)), ("W", (3, 3)), ("b", (3,))]
+HEAD = [("V", (3, 4)), ("c", (4,))]
+OUTPUT_RECURRENT = [("U", (2, 3)), ("W", (4, 3)), ("b", (3,))] + HEAD  # W maps o(t-1), of size 4
+ENCODER_DECODER = [(f"encoder.{n}", s) for n, s in CORE] + [
+    (f"decoder.{n}", s)
+    for n, s in [("U", (4, 3)), ("W", (3, 3)), ("b", (3,))] + HEAD  # decoder input: o(s-1)
+]
+EXPECTED_PARAMS = {
+    "rnn-tanh": CORE,
+    "rnn-relu": CORE,
+    "seq2seq": CORE + HEAD,
+    "seq2vec": CORE + HEAD,
+    "vec2seq-every": CORE + HEAD,
+    "vec2seq-first": CORE + HEAD,
+    "encdec-targets": ENCODER_DECODER,
+    "encdec-steps": ENCODER_DECODER,
+    "ornn-teacher": OUTPUT_RECURRENT,
+    "ornn-closed": OUTPUT_RECURRENT,
+    "linear": [("V", (2, 4)), ("c", (4,))],
+}
+ALL_KINDS = pytest.mark.parametrize("kind", KINDS)
+
+
+@ALL_KINDS
+def test_named_parameters_names_shapes_and_order(kind):
+    model = KINDS[kind].build(P234, seed=0)
+    named = list(model.named_parameters())
+    assert [(n, p.shape) for n, p in named] == EXPECTED_PARAMS[kind]
+    assert [p.name for _, p in named] == [n for n, _ in EXPECTED_PARAMS[kind]]
+    assert [id(p) for p in model.parameters()] == [id(p) for _, p in named]
+    assert all(p.requires_grad and p.is_leaf and p.dtype == np.float64 for _, p in named)
+
+
+def loss_of(kind: str, model: nn.Module, p: Problem) -> Tensor:
+    return sum((o * o).sum() for o in run(kind, model, p))
+
+
+@ALL_KINDS
+def test_zero_grad_resets_every_parameter(kind):
+    model = build(kind, P234)
+    loss_of(kind, model, P234).backward()
+    assert all(np.abs(p.grad).sum() > 0 for p in model.parameters())
+    model.zero_grad()
+    assert [p.grad for p in model.parameters()] == [None] * len(EXPECTED_PARAMS[kind])
+
+
+@ALL_KINDS
+def test_state_dict_is_a_copy(kind):
+    model = build(kind, P234)
+    state = model.state_dict()
+    assert list(state) == [n for n, _ in EXPECTED_PARAMS[kind]]
+    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    for name, value in state.items():
+        np.testing.assert_array_equal(value, before[name])
+        value += 1.0
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name])
+
+
+@ALL_KINDS
+def test_load_state_dict_round_trip_restores_outputs_exactly(kind):
+    source, target = build(kind, P234), randomize(KINDS[kind].build(P234, seed=1), seed=99)
+    expected = [o.data for o in run(kind, source, P234)]
+    assert not np.array_equal(run(kind, target, P234)[0].data, expected[0])
+    arrays = [p.data for p in target.parameters()]
+    target.load_state_dict(source.state_dict())
+    assert all(p.data is a for p, a in zip(target.parameters(), arrays, strict=True))  # copied in place
+    for o, e in zip(run(kind, target, P234), expected, strict=True):
+        np.testing.assert_array_equal(o.data, e)
+
+
+def _drop(state: dict, name: str) -> dict:
+    return {k: v for k, v in state.items() if k != name}
+
+
+BAD_STATES = {  # (edit of a valid state, what the message says)
+    "missing": (lambda s, last: _drop(s, last), r"missing parameters \['{last}'\], unexpected \[\]"),
+    "unexpected": (lambda s, last: {**s, "X": np.zeros(1)}, r"missing parameters \[\], unexpected \['X'\]"),
+    "renamed": (lambda s, last: {**_drop(s, last), "X": s[last]}, r"missing parameters \['{last}'\], unexpected"),
+    "wrong shape": (
+        lambda s, last: {**s, last: np.zeros((7,))},
+        r"parameter '{last}' has shape \(\d+,\) but the state",
+    ),
+}
+
+
+@pytest.mark.parametrize("module", ["rnn-tanh", "seq2seq", "encdec-steps", "linear"])
+@pytest.mark.parametrize("bad", BAD_STATES)
+def test_load_state_dict_rejects_a_bad_state_and_changes_nothing(module, bad):
+    model = build(module, P234)
+    before = model.state_dict()
+    shifted = {k: v + 1.0 for k, v in before.items()}  # valid values would change every parameter
+    last = list(shifted)[-1]
+    edit, message = BAD_STATES[bad]
+    with pytest.raises(ShapeError, match=message.format(last=re.escape(last))):
+        model.load_state_dict(edit(shifted, last))
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name])
+
+
+def test_load_state_dict_message_names_the_parameter_and_both_shapes():
+    model = nn.SeqToSeq(2, 3, 4, seed=0)
+    state = {**model.state_dict(), "V": np.zeros((4, 3))}
+    with pytest.raises(ShapeError, match=r"parameter 'V' has shape \(3, 4\) but the state holds \(4, 3\)"):
+        model.load_state_dict(state)
+
+
+def test_load_state_dict_with_an_uncastable_value_changes_nothing():
+    model = nn.RNN(2, 3, seed=0)
+    before = model.state_dict()
+    state = {k: v + 1.0 for k, v in before.items()}
+    state["W"] = state["W"].astype(np.complex128)
+    with pytest.raises((TypeError, ValueError), match="W"):
+        model.load_state_dict(state)
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name])
+
+
+@ALL_KINDS
+def test_float32_modules_keep_float32_outputs_and_gradients(kind):
+    model = build(kind, P234, dtype=np.float32)
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    outputs = run(kind, model, P234)
+    assert [o.dtype for o in outputs] == [np.float32] * len(outputs)
+    loss = sum((o * o).sum() for o in outputs)
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert all(p.grad.dtype == np.float32 and np.abs(p.grad).sum() > 0 for p in model.parameters())
+    reference = run(kind, build(kind, P234), P234)  # the same values in float64
+    for a, b in zip(outputs, reference, strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5)
+
+
+@ALL_KINDS
+def test_seed_makes_initialisation_reproducible(kind):
+    def state(seed):
+        return KINDS[kind].build(P234, seed=seed).state_dict()
+
+    a, b, c, d = state(3), state(3), state(np.random.default_rng(3)), state(4)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+        np.testing.assert_array_equal(a[name], c[name])
+    weights = [n for n in a if n[-1] in "UWV"]
+    assert all(not np.array_equal(a[n], d[n]) for n in weights)
+
+
+def glorot(fan_in: int, fan_out: int) -> float:
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+I_, H_, O_ = 40, 60, 50
+INIT_CASES = {  # module, parameter, the bound of its uniform distribution (0: all zeros)
+    "RNN U": (lambda: nn.RNN(I_, H_, seed=0), "U", glorot(I_ + H_, H_)),
+    "RNN W": (lambda: nn.RNN(I_, H_, seed=0), "W", glorot(I_ + H_, H_)),
+    "RNN b": (lambda: nn.RNN(I_, H_, seed=0), "b", 0.0),
+    "SeqToSeq V": (lambda: nn.SeqToSeq(I_, H_, O_, seed=0), "V", glorot(H_, O_)),
+    "SeqToSeq c": (lambda: nn.SeqToSeq(I_, H_, O_, seed=0), "c", 0.0),
+    "OutputRecurrentRNN W": (lambda: nn.OutputRecurrentRNN(I_, H_, O_, seed=0), "W", glorot(I_ + O_, H_)),
+    "EncoderDecoder decoder.U": (lambda: nn.EncoderDecoder(I_, H_, O_, seed=0), "decoder.U", glorot(O_ + H_, H_)),
+    "EncoderDecoder decoder.V": (lambda: nn.EncoderDecoder(I_, H_, O_, seed=0), "decoder.V", glorot(H_, O_)),
+    "Linear V": (lambda: nn.Linear(I_, O_, seed=0), "V", glorot(I_, O_)),
+    "Linear c": (lambda: nn.Linear(I_, O_, seed=0), "c", 0.0),
+}
+
+
+@pytest.mark.parametrize("case", INIT_CASES)
+def test_initialisation_statistics(case):
+    make, name, limit = INIT_CASES[case]
+    values = dict(make().named_parameters())[name].data
+    if limit == 0.0:
+        np.testing.assert_array_equal(values, np.zeros_like(values))
+        return
+    assert np.abs(values).max() <= limit
+    assert np.abs(values).max() > 0.98 * limit  # thousands of draws reach the edges
+    assert abs(values.mean()) < 0.05 * limit
+    assert values.std() == pytest.approx(limit / np.sqrt(3), rel=0.05)  # the std of U(-l, l)
+
+
+def test_rnn_uses_the_given_initial_state():
+    p = make_problem(T=2, B=2, I=2, H=3, seed=5)
+    model = build("rnn-tanh", p)
+    h0 = np.full((2, 3), 0.5)
+    outputs, h_T = model(p.xs, h0=h0)
+    np.testing.assert_allclose(outputs[0].data, np_cell(model, p.xs[0], h0), rtol=1e-14)
+    np.testing.assert_allclose(outputs[1].data, np_cell(model, p.xs[1], outputs[0].data), rtol=1e-14)
+    assert h_T is outputs[-1]
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+SIZES = [0, -1, 2.5, True, None, "3"]
+CONSTRUCTORS = {
+    "RNN input_size": lambda n: nn.RNN(n, 3),
+    "RNN hidden_size": lambda n: nn.RNN(2, n),
+    "SeqToSeq output_size": lambda n: nn.SeqToSeq(2, 3, n),
+    "SeqToVec hidden_size": lambda n: nn.SeqToVec(2, n, 4),
+    "VecToSeq steps": lambda n: nn.VecToSeq(2, 3, 4, steps=n),
+    "OutputRecurrentRNN output_size": lambda n: nn.OutputRecurrentRNN(2, 3, n),
+    "EncoderDecoder hidden_size": lambda n: nn.EncoderDecoder(2, n, 4),
+    "Linear in_features": lambda n: nn.Linear(n, 2),
+    "Linear out_features": lambda n: nn.Linear(2, n),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=repr)
+@pytest.mark.parametrize("ctor", CONSTRUCTORS)
+def test_invalid_sizes_raise_value_error(ctor, size):
+    argument = ctor.split()[1]
+    with pytest.raises(ValueError, match=rf"{argument} must be a positive integer, got {re.escape(repr(size))}"):
+        CONSTRUCTORS[ctor](size)
+
+
+def test_numpy_integer_sizes_are_accepted():
+    model = nn.SeqToSeq(np.int64(2), np.int32(3), np.int16(4))
+    assert [p.shape for p in model.parameters()] == [s for _, s in CORE + HEAD]
+
+
+@pytest.mark.parametrize("sizes", [(0, 3, 4), (2, 3, 0)])
+def test_encoder_decoder_size_errors_name_encoder_decoder(sizes):
+    with pytest.raises(ValueError, match=r"^EncoderDecoder"):
+        nn.EncoderDecoder(*sizes)
+
+
+X = np.ones((3, 2, 2))  # T=3, B=2, I=2
+ERRORS = {  # (call, exception, message)
+    "2-d input": (
+        lambda: nn.RNN(2, 3)(np.ones((3, 2))),
+        ShapeError,
+        r"expected input of shape \(time, batch, 2\), got \(3, 2\); add a time axis",
+    ),
+    "feature size": (
+        lambda: nn.SeqToSeq(2, 3, 4)(np.ones((3, 1, 5))),
+        ShapeError,
+        r"expected input of shape \(time, batch, 2\), got \(3, 1, 5\); the feature size differs",
+    ),
+    "4-d input": (lambda: nn.RNN(2, 3)(np.ones((3, 1, 1, 2))), ShapeError, r"got \(3, 1, 1, 2\)"),
+    "no steps": (lambda: nn.RNN(2, 3)(np.ones((0, 1, 2))), ShapeError, r"got \(0, 1, 2\)"),
+    "string input": (lambda: nn.RNN(2, 3)(np.full((1, 1, 2), "a")), DTypeError, r"must be numeric"),
+    "list of steps of mixed shapes": (
+        lambda: nn.RNN(2, 3)([np.ones((1, 2)), np.ones((2, 2))]),
+        ShapeError,
+        r"got shapes \[\(1, 2\), \(2, 2\)\]",
+    ),
+    "nonlinearity sigmoid": (lambda: nn.RNN(2, 3, nonlinearity="sigmoid"), ValueError, r"\['relu', 'tanh'\]"),
+    "nonlinearity Tanh": (lambda: nn.SeqToSeq(2, 3, 4, nonlinearity="Tanh"), ValueError, r"got 'Tanh'"),
+    "integer dtype": (lambda: nn.RNN(2, 3, dtype=np.int64), DTypeError, r"floating-point type"),
+    "h0 shape": (
+        lambda: nn.RNN(2, 3)(X, h0=np.zeros((2, 4))),
+        ShapeError,
+        r"h0 has shape \(2, 4\), expected \(batch, hidden\) = \(2, 3\)",
+    ),
+    "h0 without batch": (lambda: nn.SeqToVec(2, 3, 4)(X, h0=np.zeros(3)), ShapeError, r"h0 has shape \(3,\)"),
+    "ornn targets shape": (
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((3, 2, 3)), teacher_forcing=True),
+        ShapeError,
+        r"targets must have shape \(time, batch, output\) = \(S, 2, 4\), got \(3, 2, 3\)",
+    ),
+    "ornn targets length": (
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((2, 2, 4)), teacher_forcing=True),
+        ShapeError,
+        r"3 input steps but 2 target steps",
+    ),
+    "teacher forcing without targets": (
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, teacher_forcing=True),
+        ValueError,
+        r"teacher_forcing=True needs targets=",
+    ),
+    "encdec targets shape": (
+        lambda: nn.EncoderDecoder(2, 3, 4)(X, targets=np.zeros((2, 1, 4))),
+        ShapeError,
+        r"= \(S, 2, 4\), got \(2, 1, 4\)",
+    ),
+    "encdec both": (
+        lambda: nn.EncoderDecoder(2, 3, 4)(X, targets=np.zeros((2, 2, 4)), steps=2),
+        ValueError,
+        r"exactly one of targets= \(teacher forcing\) or steps= \(generation\)",
+    ),
+    "encdec neither": (lambda: nn.EncoderDecoder(2, 3, 4)(X), ValueError, r"exactly one of targets="),
+    "encdec zero steps": (lambda: nn.EncoderDecoder(2, 3, 4)(X, steps=0), ValueError, r"steps must be a positive"),
+    "vec2seq input": (
+        lambda: nn.VecToSeq(2, 3, 4, steps=2)(X),
+        ShapeError,
+        r"shape \(batch, 2\), got \(3, 2, 2\)",
+    ),
+    "vec2seq feed": (lambda: nn.VecToSeq(2, 3, 4, steps=2, feed="last"), ValueError, r"'every' or 'first', got 'last'"),
+    "linear features": (
+        lambda: nn.Linear(3, 2)(Tensor(np.ones((4, 2)))),
+        ShapeError,
+        r"input has shape \(4, 2\), expected \(\.\.\., 3\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_bad_input_errors(case):
+    call, exc, message = ERRORS[case]
+    with pytest.raises(exc, match=message):
+        call()
