@@ -1,8 +1,9 @@
 """tinygrad_rnn: a small reverse-mode autodiff engine over numpy that makes
 backpropagation through time visible and checkable."""
 
+from .anomaly import detect_anomaly
 from .autograd import is_grad_enabled, no_grad
-from .errors import BackwardError, DTypeError, GradcheckError, ShapeError, TinygradRNNError
+from .errors import AnomalyError, BackwardError, DTypeError, GradcheckError, ShapeError, TinygradRNNError
 from .steps import current_step, step
 from .tensor import Tensor
 
@@ -16,6 +17,8 @@ def zero_grad(tensors) -> None:
 
 
 __all__ = [
+    "AnomalyError",
+    "detect_anomaly",
     "BackwardError",
     "DTypeError",
     "GradcheckError",

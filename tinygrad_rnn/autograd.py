@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from . import anomaly
 from .errors import BackwardError
 
 if TYPE_CHECKING:
@@ -170,8 +171,11 @@ def backward(root: Tensor, grad: Any = None) -> None:
         if node._op is not None:
             node.grad = None
     accumulate(root, seed)
+    checking = anomaly.ACTIVE[0]
     for node in reversed(order):
-        for _, parent, pgrad in _local_gradients(node):
+        for i, parent, pgrad in _local_gradients(node):
+            if checking:
+                anomaly.check_backward(node, i, parent, pgrad)
             accumulate(parent, pgrad)
 
 

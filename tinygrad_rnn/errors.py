@@ -26,3 +26,7 @@ class BackwardError(TinygradRNNError, RuntimeError):
 
 class GradcheckError(TinygradRNNError, AssertionError):
     """Analytic gradients disagree with finite differences."""
+
+
+class AnomalyError(TinygradRNNError, FloatingPointError):
+    """A NaN or an infinity appeared in a pass run under ``detect_anomaly()``."""

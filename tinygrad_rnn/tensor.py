@@ -14,7 +14,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import ops
+from . import anomaly, ops
 from .autograd import _GRAD_ENABLED, backward
 from .errors import DTypeError, ShapeError
 from .steps import _STEP
@@ -312,6 +312,8 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
         raise _op_error(op, parents, attrs, e) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if anomaly.ACTIVE[0]:
+        anomaly.check_forward(op, parents, out, _STEP.get())
     t = Tensor.__new__(Tensor)
     t.data = out
     t.grad = None

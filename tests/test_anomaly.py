@@ -1,0 +1,67 @@
+"""Anomaly mode: the first NaN/inf of a pass is reported at the op and step that made it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import AnomalyError, Tensor, detect_anomaly, nn, step
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.anomaly import ACTIVE
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda x: x.log(), r"log at step 2 produced -inf from input containing 0, in \[0, 2\] \(shape \(3,\)\)"),
+        (
+            lambda x: 1.0 / x,
+            r"div at step 2 produced inf from input in \[1, 1\] \(shape \(\)\), input containing 0, in \[0, 2\]",
+        ),
+        (lambda x: (x * 800.0).exp(), r"exp at step 2 produced inf from input containing 0, in \[0, 1\.6e\+03\]"),
+        (lambda x: (x - 1.0).log(), r"log at step 2 produced nan and -inf from input containing 0"),
+    ],
+)
+def test_forward_anomaly_names_op_step_and_cause(make, message):
+    x = Tensor(np.array([1.0, 0.0, 2.0]), requires_grad=True)
+    with detect_anomaly(), step(2), pytest.raises(AnomalyError, match=message):
+        make(x)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_backward_anomaly_names_the_op_and_input():
+    z = Tensor(np.array([0.0, 1.0]), requires_grad=True)
+    y = (z**0.5).sum()  # finite forward: sqrt(0) = 0
+    with detect_anomaly(), pytest.raises(AnomalyError) as info:
+        y.backward()
+    assert "backward of pow produced inf in the gradient of its input 0 (shape (2,))" in str(info.value)
+    assert "input containing 0" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_anomaly_inside_an_rnn_reports_the_time_step():
+    rnn = nn.RNN(2, 3, seed=0)
+    xs = np.ones((4, 1, 2))
+    xs[2, 0, 0] = np.inf
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"matmul at step 2 produced"):
+        rnn(xs)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_off_by_default_and_restored_after_an_error():
+    x = Tensor(np.array([0.0]), requires_grad=True)
+    assert np.isneginf(x.log().data).all()  # no check outside the block
+    with pytest.raises(AnomalyError), detect_anomaly():
+        x.log()
+    assert ACTIVE[0] == 0
+    assert np.isneginf(x.log().data).all()
+
+
+def test_finite_passes_are_untouched():
+    m = nn.SeqToVec(2, 3, 2, seed=0)
+    xs = np.random.default_rng(0).standard_normal((3, 2, 2))
+    with detect_anomaly():
+        loss = F.cross_entropy(m(xs), [0, 1])
+        loss.backward()
+    assert np.isfinite(loss.item()) and all(np.isfinite(p.grad).all() for p in m.parameters())
