@@ -44,7 +44,7 @@ def test_anomaly_inside_an_rnn_reports_the_time_step():
     rnn = nn.RNN(2, 3, seed=0)
     xs = np.ones((4, 1, 2))
     xs[2, 0, 0] = np.inf
-    with detect_anomaly(), pytest.raises(AnomalyError, match=r"matmul at step 2 produced"):
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"affine at step 2 produced"):
         rnn(xs)
 
 

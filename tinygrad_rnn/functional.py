@@ -13,7 +13,7 @@ import numpy as np
 from . import ops
 from .errors import DTypeError, ShapeError
 from .steps import step
-from .tensor import Tensor, _apply
+from .tensor import Tensor, _apply, _lift
 
 Loss = Callable[..., Tensor]
 
@@ -34,6 +34,25 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), computed without overflow."""
     shifted = x - _row_max(x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def affine(bias: Any, *pairs: tuple[Tensor, Tensor]) -> Tensor:
+    """bias + x1 @ W1 + x2 @ W2 + ... as one node of the graph (one fused op).
+
+    An RNN's pre-activation a(t) = b + h(t-1) W + x(t) U is ``affine(b, (h, W), (x, U))``.
+    """
+    if not pairs:
+        raise ValueError("affine: pass at least one (input, weight) pair after the bias")
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(f"affine: each term must be an (input, weight) tuple, got {pair!r}")
+    like = (
+        next(t for pair in pairs for t in pair if isinstance(t, Tensor))
+        if any(isinstance(t, Tensor) for pair in pairs for t in pair)
+        else Tensor(pairs[0][0])
+    )
+    tensors = [_lift(bias, like)] + [_lift(t, like) for pair in pairs for t in pair]
+    return _apply(ops.Affine, *tensors)
 
 
 def _labels_array(labels: Any, logits: Tensor) -> np.ndarray:

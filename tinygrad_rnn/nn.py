@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DTypeError, ShapeError
+from .functional import affine
 from .steps import step
 from .tensor import Tensor
 
@@ -153,7 +154,7 @@ class Linear(Module):
                 f"Linear: input has shape {h.shape}, expected (..., {self.in_features}) "
                 f"(the layer maps {self.in_features} features to {self.out_features})."
             )
-        o = self.c + h @ self.V
+        o = affine(self.c, (h, self.V))
         o.name = "o"
         return o
 
@@ -194,7 +195,9 @@ class RNNCell(Module):
 
     def cell(self, x: Tensor, h: Tensor) -> Tensor:
         """h(t) from x(t) and the recurrent input (h(t-1), or o(t-1) for output recurrence)."""
-        h_new = _NONLINEARITIES[self.nonlinearity](self.b + h @ self.W + x @ self.U)
+        a = affine(self.b, (h, self.W), (x, self.U))  # a(t) = b + h(t-1) W + x(t) U, one node
+        a.name = "a"
+        h_new = _NONLINEARITIES[self.nonlinearity](a)
         h_new.name = "h"
         return h_new
 
@@ -279,7 +282,7 @@ class _WithOutput(RNN):
         self.c = Parameter(np.zeros(output_size, dtype=self.dtype), "c")
 
     def output(self, h: Tensor) -> Tensor:
-        o = self.c + h @ self.V
+        o = affine(self.c, (h, self.V))
         o.name = "o"
         return o
 

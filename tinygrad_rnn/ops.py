@@ -187,6 +187,42 @@ class MatMul(Op):
         return ga, gb
 
 
+def _add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """out + y, written into ``out`` (a fresh array of ours) when the result fits it."""
+    if isinstance(out, np.ndarray) and out.shape == np.broadcast_shapes(out.shape, np.shape(y)):
+        if out.dtype == np.result_type(out, y):
+            out += y
+            return out
+    return out + y
+
+
+class Affine(Op):
+    """a = b + x1 W1 + x2 W2 + ... in one node (e.g. an RNN's a(t) = b + h(t-1) W + x(t) U);
+    dL/db = g, dL/dx_i = g W_i^T, dL/dW_i = x_i^T g (each pair's rule is MatMul's).
+
+    Fusing the sum keeps one array per step instead of one per product and partial sum, which
+    is most of the memory of an unrolled RNN; the graph still has an edge from b, each x_i and
+    each W_i, so diagrams and per-step gradients are unchanged in meaning.
+    """
+
+    name, hint = "affine", MatMul.hint
+
+    @staticmethod
+    def forward(b, *xw):
+        pairs = list(zip(xw[::2], xw[1::2], strict=True))
+        out = pairs[0][0] @ pairs[0][1]
+        for x, w in pairs[1:]:
+            out = _add_into(out, x @ w)
+        return _add_into(out, b), pairs
+
+    @staticmethod
+    def backward(pairs, g, needs):
+        grads = [g if needs[0] else None]
+        for i, (x, w) in enumerate(pairs):
+            grads.extend(MatMul.backward((x, w), g, needs[1 + 2 * i : 3 + 2 * i]))
+        return tuple(grads)
+
+
 # --- elementwise unary -------------------------------------------------------------------
 
 
@@ -216,7 +252,10 @@ class Tanh(Op):
 
     @staticmethod
     def backward(h, g, needs):
-        return (g * (1 - h * h),)
+        d = np.multiply(h, h, out=np.empty_like(h))  # one temporary, updated in place: g (1 - h^2)
+        np.subtract(1, d, out=d)
+        np.multiply(d, g, out=d)
+        return (d,)
 
 
 class Sigmoid(Op):
@@ -232,7 +271,10 @@ class Sigmoid(Op):
 
     @staticmethod
     def backward(s, g, needs):
-        return (g * s * (1 - s),)
+        d = 1 - s
+        d *= s
+        d *= g
+        return (d,)
 
 
 class ReLU(Op):
