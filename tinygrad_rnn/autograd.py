@@ -13,7 +13,7 @@ Three ideas live here and nowhere else:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -74,21 +74,27 @@ def walk(root: Tensor) -> list[Tensor]:
     always gives the same order (diagrams and tests rely on that).
     """
     order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    seen: set[Tensor] = set()  # tensors hash by identity
+    stack: list[Any] = [root]
+    emit = _EMIT
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        node = stack.pop()
+        if node is emit:  # every parent of the node below the marker is in ``order`` now
+            order.append(stack.pop())
             continue
-        if id(node) in seen:
+        if node in seen:  # reached again by another path after it was expanded
             continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in reversed(node._parents):
-            if id(parent) not in seen:
-                stack.append((parent, False))
+        seen.add(node)
+        stack.append(node)
+        stack.append(emit)
+        parents = node._parents
+        for i in range(len(parents) - 1, -1, -1):
+            if parents[i] not in seen:
+                stack.append(parents[i])
     return order
+
+
+_EMIT = object()
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -126,14 +132,15 @@ def accumulate(node: Tensor, grad: np.ndarray) -> None:
     ``.grad`` may share memory with a neighbour's and is never written in place.
     """
     data = node.data
-    grad = reduce_to(node, grad)
+    if grad.shape != data.shape or grad.dtype != data.dtype:
+        grad = reduce_to(node, grad)
     if node._op is None:
         if node.grad is None:
             node.grad = np.array(grad, dtype=data.dtype, copy=True)
         else:
             node.grad += grad
     elif node.grad is None:
-        node.grad = np.asarray(grad)
+        node.grad = grad if type(grad) is np.ndarray else np.asarray(grad)
     else:
         node.grad = node.grad + grad
 
@@ -173,23 +180,26 @@ def backward(root: Tensor, grad: Any = None) -> None:
     accumulate(root, seed)
     checking = anomaly.ACTIVE[0]
     for node in reversed(order):
+        if node._op is None or node.grad is None:
+            continue
         for i, parent, pgrad in _local_gradients(node):
             if checking:
                 anomaly.check_backward(node, i, parent, pgrad)
             accumulate(parent, pgrad)
 
 
-def _local_gradients(node: Tensor) -> Iterator[tuple[int, Tensor, np.ndarray]]:
+def _local_gradients(node: Tensor) -> list[tuple[int, Tensor, np.ndarray]]:
     """(i, parent, dL/d(parent) through input i) from the node's op rule and its ``.grad``,
     for the parents that require grad; nothing for a leaf or a node the gradient missed."""
     op, g = node._op, node.grad
     if op is None or g is None:
-        return
+        return []
     parents = node._parents
-    needs = tuple(p.requires_grad for p in parents)
-    for i, (parent, pgrad, need) in enumerate(zip(parents, op.backward(node._ctx, g, needs), needs, strict=True)):
-        if need and pgrad is not None:
-            yield i, parent, pgrad
+    needs = tuple([p.requires_grad for p in parents])
+    grads = op.backward(node._ctx, g, needs)
+    if len(grads) != len(parents):
+        raise RuntimeError(f"{op.name}.backward returned {len(grads)} gradients for {len(parents)} inputs")
+    return [(i, parents[i], grads[i]) for i in range(len(parents)) if needs[i] and grads[i] is not None]
 
 
 def edge_gradients(root: Tensor) -> dict[tuple[int, int], np.ndarray]:

@@ -43,16 +43,15 @@ def affine(bias: Any, *pairs: tuple[Tensor, Tensor]) -> Tensor:
     """
     if not pairs:
         raise ValueError("affine: pass at least one (input, weight) pair after the bias")
+    flat = [bias]
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError(f"affine: each term must be an (input, weight) tuple, got {pair!r}")
-    like = (
-        next(t for pair in pairs for t in pair if isinstance(t, Tensor))
-        if any(isinstance(t, Tensor) for pair in pairs for t in pair)
-        else Tensor(pairs[0][0])
-    )
-    tensors = [_lift(bias, like)] + [_lift(t, like) for pair in pairs for t in pair]
-    return _apply(ops.Affine, *tensors)
+        flat += pair
+    if not all(isinstance(t, Tensor) for t in flat):
+        like = next((t for t in flat if isinstance(t, Tensor)), None) or Tensor(pairs[0][0])
+        flat = [_lift(t, like) for t in flat]
+    return _apply(ops.Affine, *flat)
 
 
 def _labels_array(labels: Any, logits: Tensor) -> np.ndarray:

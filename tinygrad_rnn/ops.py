@@ -168,6 +168,8 @@ class MatMul(Op):
     @staticmethod
     def backward(ctx, g, needs):
         a, b = ctx
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without the reshaping below
+            return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
@@ -188,9 +190,11 @@ class MatMul(Op):
 
 
 def _add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """out + y, written into ``out`` (a fresh array of ours) when the result fits it."""
-    if isinstance(out, np.ndarray) and out.shape == np.broadcast_shapes(out.shape, np.shape(y)):
-        if out.dtype == np.result_type(out, y):
+    """out + y, written into ``out`` (a fresh array of ours) when the result has its shape and
+    dtype: y of the same dtype whose shape matches out's trailing dimensions (or is 1 there)."""
+    if type(out) is np.ndarray and y.dtype == out.dtype and y.ndim <= out.ndim:
+        tail = out.shape[out.ndim - y.ndim :]
+        if y.shape == tail or all(n == 1 or n == m for n, m in zip(y.shape, tail, strict=True)):
             out += y
             return out
     return out + y

@@ -8,8 +8,6 @@ context-variable read per tensor, and it is what lets ``viz`` draw one cluster p
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 _STEP: ContextVar[int | None] = ContextVar("tinygrad_rnn_step", default=None)
@@ -20,21 +18,27 @@ def current_step() -> int | None:
     return _STEP.get()
 
 
-@contextmanager
-def step(t: int | None) -> Iterator[None]:
+class step:
     """Tag every tensor created inside the block with ``step == t``.
 
-    Blocks nest; the innermost one wins, and the outer tag comes back on exit.
+    Blocks nest; the innermost one wins, and the outer tag comes back on exit. (A class rather
+    than a generator-based context manager: it is entered once per time step, so it is kept cheap.)
     """
-    if isinstance(t, bool):
-        raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}")
-    if t is not None:
-        try:
-            t = operator.index(t)
-        except TypeError:
-            raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
-    token = _STEP.set(t)
-    try:
-        yield
-    finally:
-        _STEP.reset(token)
+
+    __slots__ = ("t", "_token")
+
+    def __init__(self, t: int | None) -> None:
+        if isinstance(t, bool):
+            raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}")
+        if t is not None and type(t) is not int:
+            try:
+                t = operator.index(t)
+            except TypeError:
+                raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
+        self.t = t
+
+    def __enter__(self) -> None:
+        self._token = _STEP.set(self.t)
+
+    def __exit__(self, *exc: object) -> None:
+        _STEP.reset(self._token)

@@ -319,7 +319,13 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     t.grad = None
     t.name = None
     t.step = _STEP.get()
-    if _GRAD_ENABLED.get() and any(p.requires_grad for p in parents):
+    record = False
+    if _GRAD_ENABLED.get():
+        for p in parents:
+            if p.requires_grad:
+                record = True
+                break
+    if record:
         t.requires_grad = True
         t._op = op
         t._parents = parents
