@@ -406,6 +406,10 @@ def test_linear_is_tagged_with_the_enclosing_step():
     assert layer(h).step is None
 
 
+def model_nonlinearity(model: nn.Module) -> str:
+    return getattr(model, "nonlinearity", None) or model.encoder.nonlinearity
+
+
 def param_steps(kind: str, name: str, p: Problem) -> range | list[int]:
     if name.startswith("encoder."):
         return range(p.T)
@@ -424,8 +428,9 @@ def test_parameters_are_single_nodes_used_once_per_step(kind):
     for name, param in model.named_parameters():
         assert [n for n in order if n.is_leaf and n.name == name] == [param]
         uses = sorted((n.step, n.op) for n in order if any(q is param for q in n.parents))
-        # each step's a(t) = b + h(t-1) W + x(t) U and o(t) = c + h(t) V are one fused affine node
-        assert uses == [(t, "affine") for t in param_steps(kind, name, p)], name
+        # each step's h(t) = tanh(b + h(t-1) W + x(t) U) and o(t) = c + h(t) V are one fused node each
+        op = "affine" if name[-1] in "Vc" else f"{model_nonlinearity(model)}(affine)"
+        assert uses == [(t, op) for t in param_steps(kind, name, p)], name
 
 
 # --- Module API ----------------------------------------------------------------------------------------

@@ -36,11 +36,18 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
-def affine(bias: Any, *pairs: tuple[Tensor, Tensor]) -> Tensor:
-    """bias + x1 @ W1 + x2 @ W2 + ... as one node of the graph (one fused op).
+_ACTIVATED = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine}
 
-    An RNN's pre-activation a(t) = b + h(t-1) W + x(t) U is ``affine(b, (h, W), (x, U))``.
+
+def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = None) -> Tensor:
+    """bias + x1 @ W1 + x2 @ W2 + ..., then ``activation`` ("tanh", "relu" or None), as one
+    node of the graph (one fused op).
+
+    An RNN's step h(t) = tanh(b + h(t-1) W + x(t) U) is ``affine(b, (h, W), (x, U),
+    activation="tanh")``: one node per step, holding only h(t), with an edge from each input.
     """
+    if activation not in _ACTIVATED:
+        raise ValueError(f"affine: activation must be one of {list(_ACTIVATED)}, got {activation!r}")
     if not pairs:
         raise ValueError("affine: pass at least one (input, weight) pair after the bias")
     flat = [bias]
@@ -51,7 +58,7 @@ def affine(bias: Any, *pairs: tuple[Tensor, Tensor]) -> Tensor:
     if not all(isinstance(t, Tensor) for t in flat):
         like = next((t for t in flat if isinstance(t, Tensor)), None) or Tensor(pairs[0][0])
         flat = [_lift(t, like) for t in flat]
-    return _apply(ops.Affine, *flat)
+    return _apply(_ACTIVATED[activation], *flat)
 
 
 def _labels_array(labels: Any, logits: Tensor) -> np.ndarray:

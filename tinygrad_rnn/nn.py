@@ -159,7 +159,7 @@ class Linear(Module):
         return o
 
 
-_NONLINEARITIES: dict[str, Callable[[Tensor], Tensor]] = {"tanh": Tensor.tanh, "relu": Tensor.relu}
+_NONLINEARITIES = ("relu", "tanh")
 
 
 class RNNCell(Module):
@@ -195,9 +195,8 @@ class RNNCell(Module):
 
     def cell(self, x: Tensor, h: Tensor) -> Tensor:
         """h(t) from x(t) and the recurrent input (h(t-1), or o(t-1) for output recurrence)."""
-        a = affine(self.b, (h, self.W), (x, self.U))  # a(t) = b + h(t-1) W + x(t) U, one node
-        a.name = "a"
-        h_new = _NONLINEARITIES[self.nonlinearity](a)
+        # h(t) = tanh(b + h(t-1) W + x(t) U) as one fused node, so each step keeps one array
+        h_new = affine(self.b, (h, self.W), (x, self.U), activation=self.nonlinearity)
         h_new.name = "h"
         return h_new
 

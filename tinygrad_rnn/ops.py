@@ -227,6 +227,41 @@ class Affine(Op):
         return tuple(grads)
 
 
+class TanhAffine(Affine):
+    """h = tanh(b + x1 W1 + x2 W2 + ...): a whole RNN step, h(t) = tanh(b + h(t-1) W + x(t) U),
+    in one node that keeps only h; dL/da = g (1 - h^2), then Affine's rule."""
+
+    name = "tanh(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        h = np.tanh(a, out=a) if type(a) is np.ndarray else np.tanh(a)
+        return h, (pairs, h)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, h = ctx
+        return Affine.backward(pairs, Tanh.backward(h, g, needs)[0], needs)
+
+
+class ReLUAffine(Affine):
+    """h = max(0, b + x1 W1 + ...) in one node; dL/da = g where h > 0, then Affine's rule."""
+
+    name = "relu(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        h = np.maximum(a, 0, out=a) if type(a) is np.ndarray else np.maximum(a, 0)
+        return h, (pairs, h > 0)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, positive = ctx
+        return Affine.backward(pairs, g * positive, needs)
+
+
 # --- elementwise unary -------------------------------------------------------------------
 
 

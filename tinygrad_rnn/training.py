@@ -26,6 +26,7 @@ from . import functional as F
 from .autograd import no_grad
 from .checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_meta, save_checkpoint
 from .errors import TinygradRNNError
+from .memory import tune_allocator
 from .nn import SeqToVec
 from .optim import Adam, clip_grad_norm
 
@@ -181,6 +182,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
     "samples_per_second"}``. Ctrl-C saves a checkpoint and raises ``TrainingInterrupted``.
     """
     config.check()
+    tune_allocator()
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
