@@ -1,0 +1,89 @@
+"""The textbook pictures of backpropagation through time, drawn from real recorded graphs.
+
+- Goodfellow et al., Deep Learning, fig. 10.3: an RNN with an output and a cost at every step,
+  rolled (the circuit, with its one-step delay) and unrolled (one column per time step).
+- Geron, Hands-On Machine Learning, BPTT figure: a 5-step sequence-to-sequence RNN whose cost
+  uses only the outputs Y(2), Y(3), Y(4): the forward pass (dashed arrows), and the backward
+  pass, where Y(0) and Y(1) are greyed out because no gradient flows through them, while the
+  gradient still reaches steps 0 and 1 through the hidden state.
+- The same backward pass as a page that steps through it node by node (bptt.html).
+- ‖∂L/∂h(t)‖ against t for a 40-step sequence classifier: the vanishing gradient.
+
+Nothing is drawn by hand: each picture is ``viz`` reading the graph that ``loss.backward()``
+ran on.
+
+Run: python examples/textbook_figures.py [--out figures]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import viz
+from tinygrad_rnn import Tensor, nn
+from tinygrad_rnn import functional as F
+
+
+def goodfellow_10_3(steps: int = 4, seed: int = 0) -> Tensor:
+    """x(t) -> h(t) -> o(t) -> L(t) at every step, L the sum of the per-step costs."""
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToSeq(input_size=2, hidden_size=3, output_size=3, seed=seed)
+    outputs = model(rng.normal(size=(steps, 1, 2)))
+    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(steps, 1)))
+    loss.backward()
+    return loss
+
+
+def geron_bptt(seed: int = 0) -> list[Tensor]:
+    """Five steps, outputs Y(0..4), the cost on Y(2), Y(3), Y(4) only: ``[loss, *outputs]``."""
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToSeq(input_size=2, hidden_size=3, output_size=3, seed=seed)
+    outputs = model(rng.normal(size=(5, 1, 2)))
+    for y in outputs:
+        y.name = "Y"  # Geron's name for the outputs
+    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(5, 1)), steps=[2, 3, 4])
+    loss.backward()
+    return [loss, *outputs]
+
+
+def vanishing(steps: int = 40, seed: int = 0) -> Tensor:
+    """A sequence classifier whose only cost is at the last step: the loss, after backward()."""
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToVec(input_size=2, hidden_size=8, output_size=3, seed=seed)
+    loss = F.cross_entropy(model(rng.normal(size=(steps, 1, 2))), np.array([1]))
+    loss.backward()
+    return loss
+
+
+def main(argv: Sequence[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description="Regenerate the textbook BPTT figures from recorded graphs.")
+    parser.add_argument("--out", default="figures", help="output directory (default figures/)")
+    out = Path(parser.parse_args(argv).out)
+    start = time.perf_counter()
+
+    fig_10_3 = goodfellow_10_3()
+    geron = geron_bptt()
+    paths = [
+        viz.render(viz.draw(fig_10_3, "rolled"), out / "goodfellow_10_3_rolled.svg"),
+        viz.render(viz.draw(fig_10_3, "forward"), out / "goodfellow_10_3_unrolled.svg"),
+        viz.render(viz.draw(geron, "forward"), out / "geron_bptt_forward.svg"),
+        viz.render(viz.draw(geron, "backward"), out / "geron_bptt_backward.svg"),
+        viz.animate(geron, out / "bptt.html", title="Geron's BPTT figure, one node at a time"),
+    ]
+    grad_plot = out / "grad_norms.svg"
+    viz.plot_gradient_norms(vanishing(), grad_plot, title="40 steps, cost at the last: ‖∂L/∂h(t)‖ vanishes")
+    paths.append(grad_plot)
+
+    print(f"wrote {len(paths)} figures in {time.perf_counter() - start:.1f} s:")
+    for p in paths:
+        print(f"  {p}")
+    return paths
+
+
+if __name__ == "__main__":
+    main()
