@@ -1,6 +1,7 @@
 """The ``tinygrad-rnn`` command.
 
     tinygrad-rnn train --data mnist5k --hidden 150 --epochs 10 --batch 150 --lr 0.001 --seed 42 --out DIR
+    tinygrad-rnn render --mapping seq2seq --steps 5 --loss-steps last3 --out DIR
 
 User errors (bad arguments, unreadable data, an unwritable directory, a checkpoint that does not
 fit) print one line and exit non-zero, never a traceback: 2 for bad arguments, 1 for the rest,
@@ -63,7 +64,68 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--clip", type=_positive_float, default=None, help="clip the gradient norm to this value")
     train.add_argument("--out", required=True, help="directory for metrics.json and checkpoint.npz")
     train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+
+    render = commands.add_parser(
+        "render",
+        help="draw backpropagation through time for a small RNN: forward, backward and rolled views",
+        description="Unroll a small RNN of the given mapping on random inputs, put the chosen steps' outputs in "
+        "the cost, backpropagate, and write forward, backward and rolled diagrams of the recorded graph.",
+    )
+    render.add_argument("--mapping", choices=MAPPINGS, default="seq2seq", help="sequence mapping (default seq2seq)")
+    render.add_argument("--steps", type=_positive_int, default=5, help="time steps T (default 5)")
+    render.add_argument("--loss-steps", type=_loss_steps, default="all", metavar="SPEC",
+                        help="outputs in the cost: all, last, lastK (e.g. last3) or a list like 2,3,4 "
+                        "(default all)")  # fmt: skip
+    render.add_argument("--max-steps", type=_positive_int, default=12, help="longer unrolls show the first and "
+                        "last steps with the middle elided (default 12, at least 2)")  # fmt: skip
+    render.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="png and pdf need Graphviz "
+                        "dot; svg renders without it (default svg)")  # fmt: skip
+    render.add_argument("--hidden", type=_positive_int, default=3, help="hidden units (default 3)")
+    render.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    render.add_argument("--out", required=True, help="directory for forward, backward and rolled diagrams")
     return parser
+
+
+MAPPINGS = ("seq2seq", "seq2vec", "vec2seq", "encdec")
+
+
+def _loss_steps(text: str) -> str | int | list[int]:
+    """``all``, ``last``, ``lastK`` (the last K outputs, as an int K) or a comma list of steps."""
+    text = text.strip().lower()
+    if text in ("all", "last"):
+        return text
+    try:
+        if text.startswith("last"):
+            k = int(text[4:])
+            if k < 1:
+                raise ValueError
+            return k
+        steps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected all, last, lastK (e.g. last3) or a comma list of steps (e.g. 2,3,4), got {text!r}"
+        ) from None
+    if any(s < 0 for s in steps) or len(set(steps)) != len(steps):
+        raise argparse.ArgumentTypeError(f"steps must be distinct and non-negative, got {text!r}")
+    return steps
+
+
+def _cost_steps(spec: str | int | list[int], n_outputs: int) -> list[int] | None:
+    """The output indices ``spec`` puts in the cost (None: all), or ValueError with the reason."""
+    if spec == "all":
+        return None
+    if spec == "last":
+        return [n_outputs - 1]
+    if isinstance(spec, int):
+        if spec > n_outputs:
+            raise ValueError(f"--loss-steps last{spec}: the model has only {n_outputs} output(s)")
+        return list(range(n_outputs - spec, n_outputs))
+    bad = [s for s in spec if s >= n_outputs]  # type: ignore[union-attr]
+    if bad:
+        raise ValueError(
+            f"--loss-steps: step {bad[0]} is out of range for {n_outputs} output(s) (0 to {n_outputs - 1})"
+        )
+    return list(spec)  # type: ignore[arg-type]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -89,13 +151,75 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def unrolled_example(mapping: str, steps: int, cost_steps: list[int] | None, hidden: int = 3, seed: int = 0) -> list:
+    """A small RNN of ``mapping`` run on random inputs, its loss (cross-entropy on the outputs
+    ``cost_steps``, all if None) backpropagated: returns ``[loss, *outputs]``, what to draw."""
+    import numpy as np
+
+    from . import functional as F
+    from . import nn
+
+    n_in, n_out = 2, 3
+    rng = np.random.default_rng(seed)
+    sizes = {"input_size": n_in, "hidden_size": hidden, "output_size": n_out, "seed": seed}
+    xs = rng.normal(size=(steps, 1, n_in))
+    if mapping == "seq2seq":
+        outputs = nn.SeqToSeq(**sizes)(xs)
+    elif mapping == "seq2vec":
+        outputs = [nn.SeqToVec(**sizes)(xs)]
+    elif mapping == "vec2seq":
+        outputs = nn.VecToSeq(**sizes, steps=steps)(xs[0])
+    else:
+        targets = np.eye(n_out)[rng.integers(0, n_out, size=(steps, 1))]  # teacher forcing: one-hot y(s)
+        outputs = nn.EncoderDecoder(**sizes)(xs, targets=targets)
+    labels = rng.integers(0, n_out, size=(len(outputs), 1))
+    loss = F.sequence_loss(outputs, labels, steps=cost_steps)
+    loss.backward()
+    return [loss, *outputs]
+
+
+def _render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import viz
+
+    roots = unrolled_example(args.mapping, args.steps, args.cost_steps, args.hidden, args.seed)
+    out = Path(args.out)
+    paths = []
+    for view in viz.VIEWS:
+        diagram = viz.draw(roots, view, max_steps=args.max_steps)
+        paths.append(viz.render(diagram, out / f"{view}.{args.format}"))
+    print(f"{args.mapping}, {args.steps} steps, cost on {_describe_cost(args.cost_steps, len(roots) - 1)}:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def _describe_cost(cost_steps: list[int] | None, n_outputs: int) -> str:
+    chosen = range(n_outputs) if cost_steps is None else cost_steps
+    return "output" + ("s " if len(chosen) > 1 else " ") + ", ".join(str(s) for s in chosen)
+
+
+def _check_render(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Arguments that only make sense together; a mismatch is a usage error (exit 2)."""
+    if args.max_steps < 2:
+        parser.error(f"argument --max-steps: must be at least 2 (the first and the last step), got {args.max_steps}")
+    n_outputs = 1 if args.mapping == "seq2vec" else args.steps
+    try:
+        args.cost_steps = _cost_steps(args.loss_steps, n_outputs)
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "render":
+        _check_render(parser, args)
     from .training import TrainingInterrupted
 
     try:
-        return {"train": _train}[args.command](args)
+        return {"train": _train, "render": _render}[args.command](args)
     except TrainingInterrupted as e:
         print(f"tinygrad-rnn: {e}", file=sys.stderr)
         return 130

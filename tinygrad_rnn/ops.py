@@ -386,6 +386,8 @@ def _normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int,
     """Axis argument as a sorted tuple of non-negative axes (None means all)."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
+        return ()  # as in np.sum and np.max, a 0-d array may be reduced "over axis 0": nothing to do
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for ax in axes:

@@ -250,8 +250,10 @@ class Tensor:
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """Axes permuted; without arguments, reversed (``t.T``)."""
+        if not axes:
+            return _apply(ops.Transpose, self, attrs=(None,))
         perm = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _apply(ops.Transpose, self, attrs=(perm or None,))
+        return _apply(ops.Transpose, self, attrs=(perm,))
 
     @property
     def T(self) -> Tensor:
@@ -338,10 +340,21 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     return t
 
 
+def _broadcastable(*shapes: tuple[int, ...]) -> bool:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True
+
+
 def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Exception) -> Exception:
     """A ShapeError naming the op, the input shapes and what to do (numpy's text is the cause)."""
     shapes = [p.shape for p in parents]
-    if op.hint == ops.BROADCAST_HINT:
+    if isinstance(e, TypeError):
+        dtypes = " and ".join(str(p.dtype) for p in parents)
+        return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}, shapes {' and '.join(map(str, shapes))}).")
+    if op.hint == ops.BROADCAST_HINT and not _broadcastable(*shapes):
         what = f"shapes {shapes[0]} and {shapes[1]} do not broadcast"
     elif op is ops.MatMul:
         a, b = shapes
