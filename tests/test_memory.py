@@ -1,0 +1,210 @@
+"""Memory: the graph is freed as soon as the loss is dropped, training does not grow, and a long
+unroll costs a bounded number of bytes per node.
+
+The graph is a tree of references from the loss back to the inputs (a tensor holds its parents,
+never its children), so reference counting alone frees it: the tests below switch the cyclic
+garbage collector off and check with ``weakref`` that every tensor of an unrolled RNN is gone
+the moment the last strong reference is deleted, also after viz has read the graph and after
+anomaly mode stopped a backward pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+import viz
+from tinygrad_rnn import AnomalyError, Tensor, detect_anomaly, nn, training
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.autograd import walk
+from tinygrad_rnn.optim import Adam
+
+# ----------------------------------------------------------------------------------------------
+# (a) the graph is freed by reference counting alone
+# ----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def cyclic_gc_disabled() -> Iterator[None]:
+    """Only reference counting frees objects inside the block: a cycle would survive it."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _unroll(T: int = 6) -> tuple[nn.SeqToSeq, list[Tensor], Tensor]:
+    """A SeqToSeq unrolled over T steps with its loss on every output (not yet backpropagated)."""
+    rng = np.random.default_rng(0)
+    model = nn.SeqToSeq(2, 4, 3, seed=0)
+    outputs = model(rng.normal(size=(T, 2, 2)))
+    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(T, 2)))
+    return model, outputs, loss
+
+
+def _refs_to_the_graph(loss: Tensor, model: nn.Module) -> list[weakref.ref]:
+    """A weak reference to every tensor of the graph that is not a parameter: hidden states,
+    outputs, inputs, per-step losses, the loss itself."""
+    params = {id(p) for p in model.parameters()}
+    return [weakref.ref(t) for t in walk(loss) if id(t) not in params]
+
+
+def _survivors(refs: list[weakref.ref]) -> list[str]:
+    return [f"{t.op or t.name or 'leaf'} at step {t.step}" for t in (r() for r in refs) if t is not None]
+
+
+def _check_freed(refs: list[weakref.ref], model: nn.Module) -> None:
+    survivors = _survivors(refs)
+    assert not survivors, f"{len(survivors)} of {len(refs)} tensors outlived the graph: {survivors[:5]}"
+    assert all(p.grad is not None for p in model.parameters()), "the parameters keep their gradients"
+
+
+def test_the_graph_is_freed_when_the_loss_is_dropped() -> None:
+    with cyclic_gc_disabled():
+        model, outputs, loss = _unroll()
+        loss.backward()
+        hidden = [o.parents[1] for o in outputs]  # o(t) = c + h(t) V: its parents are (c, h(t), V)
+        assert all(h.name == "h" for h in hidden)
+        refs = _refs_to_the_graph(loss, model)
+        named = [weakref.ref(t) for t in (*hidden, *outputs, loss)]
+        assert len(refs) > 4 * len(outputs) and len(_survivors(named)) == len(named)  # alive until deleted
+        del hidden, outputs, loss
+        _check_freed(refs + named, model)
+
+
+def test_the_graph_is_freed_after_viz_has_read_it() -> None:
+    """describe() and draw() read the graph; what they return (kept alive here) holds no tensor,
+    and they leave no cache or cycle behind that would keep the graph alive."""
+    with cyclic_gc_disabled():
+        model, outputs, loss = _unroll()
+        loss.backward()
+        refs = _refs_to_the_graph(loss, model)
+        description = viz.describe([loss, *outputs])
+        diagrams = [viz.draw([loss, *outputs], view) for view in viz.VIEWS]
+        sources = [d.source for d in diagrams]
+        assert len(description.nodes) == len(refs) + len(list(model.parameters()))
+        del outputs, loss
+        _check_freed(refs, model)
+        assert all(d.source == s for d, s in zip(diagrams, sources, strict=True)), "the diagrams still stand"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_graph_is_freed_after_anomaly_mode_stops_backward() -> None:
+    """An AnomalyError raised in the middle of backward() leaves nothing holding the graph once the
+    exception itself is gone (its traceback holds the frames of the pass)."""
+    with cyclic_gc_disabled():
+        model, outputs, loss = _unroll()
+        # sqrt(0) = 0 is finite, but its derivative 1 / (2 sqrt(0)) is not: backward stops here
+        total = loss + ((outputs[-1] * 0.0) ** 0.5).sum()
+        refs = _refs_to_the_graph(total, model)
+        message = ""
+        try:
+            with detect_anomaly():
+                total.backward()
+        except AnomalyError as e:
+            message = str(e)
+        assert "backward of pow" in message
+        del outputs, loss, total
+        survivors = _survivors(refs)
+        assert not survivors, f"{len(survivors)} of {len(refs)} tensors outlived the graph: {survivors[:5]}"
+
+
+# ----------------------------------------------------------------------------------------------
+# (b) a long training run's memory stays flat
+# ----------------------------------------------------------------------------------------------
+
+GROWTH_LIMIT = 64 * 1024  # bytes; keeping one 8x8 array per step (~0.6 KB) adds ~110 KB over the 180 steps
+
+
+def _growth(run: Callable[[int], None], n: int, warmup: int) -> int:
+    """Bytes traced by tracemalloc after ``run(i)`` for i = 1..n, minus those after i = ``warmup``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = 0
+        for i in range(1, n + 1):
+            run(i)
+            if i == warmup:
+                gc.collect()
+                base = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_is_flat_over_200_adam_steps() -> None:
+    rng = np.random.default_rng(0)
+    model = nn.SeqToVec(4, 8, 3, seed=0)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    xs = rng.normal(size=(16, 10, 8, 4))  # 16 batches of (T=10, B=8, I=4), cycled
+    ys = rng.integers(0, 3, size=(16, 8))
+    losses = np.zeros(201)
+
+    def train_step(i: int) -> None:
+        loss = F.cross_entropy(model(xs[i % 16]), ys[i % 16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses[i] = loss.item()
+
+    growth = _growth(train_step, 200, warmup=20)
+    print(f"200 Adam steps: {growth:+,} bytes from step 20 to step 200")
+    assert growth < GROWTH_LIMIT
+    assert losses[181:].mean() < losses[1:21].mean(), "the steps really trained"
+
+
+def test_memory_is_flat_over_train_epoch_runs() -> None:
+    rng = np.random.default_rng(1)
+    images = rng.random((48, 6, 5))  # 48 "images" of 6 rows of 5 pixels
+    labels = rng.integers(0, 3, size=48)
+    model = nn.SeqToVec(5, 8, 3, seed=1)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    progress = training.Progress()
+
+    def epoch(i: int) -> None:
+        progress.epoch, progress.batch, progress.loss_sum, progress.seen = i, 0, 0.0, 0
+        training.train_epoch(model, optimizer, images, labels, training.batches(48, 8, 0, i), progress, clip=1.0)
+
+    growth = _growth(epoch, 8, warmup=2)
+    print(f"train_epoch: {growth:+,} bytes from epoch 2 to epoch 8")
+    assert growth < GROWTH_LIMIT
+    assert progress.seen == 48 and np.isfinite(progress.loss_sum)
+
+
+# ----------------------------------------------------------------------------------------------
+# (c) bytes per node of a long unroll
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_20000_step_unroll_costs_under_1kb_per_node() -> None:
+    T, B, H = 20_000, 1, 8
+    rnn = nn.RNN(1, H, seed=0)
+    xs = np.random.default_rng(0).normal(size=(T, B, 1))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        outputs, h_T = rnn(xs)
+        loss = h_T.sum()
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    nodes = len(walk(loss))
+    per_node = peak / nodes
+    print(f"{T:,}-step unroll (B={B}, H={H}): {nodes:,} nodes, peak {peak:,} bytes, "
+          f"{per_node:.0f} bytes/node, {peak / T:.0f} bytes/step")  # fmt: skip
+    assert nodes >= 2 * T  # x(t) and h(t) per step
+    assert rnn.W.grad is not None and np.isfinite(rnn.W.grad).all()
+    assert per_node < 1024
+    del outputs, h_T, loss
