@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigError, DTypeError
 from .nn import RNN, OutputRecurrentRNN
 from .steps import step
 from .tensor import Tensor
@@ -29,7 +30,7 @@ def _window_size(key: str, k: Any) -> int:
         except TypeError:
             pass
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"truncated_bptt: {key} must be a positive integer, got {k!r}")
+        raise ConfigError(f"truncated_bptt: {key} must be a positive integer, got {k!r}")
     return k
 
 
@@ -60,11 +61,11 @@ def truncated_bptt(rnn: RNN, xs: Any, k1: int, k2: int | None = None, h0: Any = 
     k2 = k1 if k2 is None else k2
     k1, k2 = _window_size("k1", k1), _window_size("k2", k2)
     if k2 < k1:
-        raise ValueError(
+        raise ConfigError(
             f"truncated_bptt: k2 ({k2}) must be at least k1 ({k1}): each window backpropagates its k1 outputs"
         )
     if not isinstance(rnn, RNN) or rnn.W.shape[0] != rnn.hidden_size or isinstance(rnn, OutputRecurrentRNN):
-        raise TypeError(
+        raise DTypeError(
             f"truncated_bptt: needs a network whose recurrence is h(t-1) -> h(t) (RNN, SeqToSeq, SeqToVec), "
             f"got {type(rnn).__name__}; an output-recurrent network feeds o(t-1) back, so cut it by hand with detach()"
         )

@@ -16,6 +16,10 @@ class ShapeError(TinygradRNNError, ValueError):
     """Shapes that do not fit an op: broadcasting, matmul, reshape, axis, index, stack."""
 
 
+class ConfigError(TinygradRNNError, ValueError):
+    """An argument whose value is not allowed: a size, an option's name, a step count."""
+
+
 class DTypeError(TinygradRNNError, TypeError):
     """Data of a type an op cannot use, e.g. integer data with ``requires_grad=True``."""
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .errors import DTypeError, ShapeError
+from .errors import ConfigError, DTypeError, ShapeError
 from .steps import step
 from .tensor import Tensor, _apply, _lift
 
@@ -47,13 +47,13 @@ def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = No
     activation="tanh")``: one node per step, holding only h(t), with an edge from each input.
     """
     if activation not in _ACTIVATED:
-        raise ValueError(f"affine: activation must be one of {list(_ACTIVATED)}, got {activation!r}")
+        raise ConfigError(f"affine: activation must be one of {list(_ACTIVATED)}, got {activation!r}")
     if not pairs:
-        raise ValueError("affine: pass at least one (input, weight) pair after the bias")
+        raise ConfigError("affine: pass at least one (input, weight) pair after the bias")
     flat = [bias]
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise TypeError(f"affine: each term must be an (input, weight) tuple, got {pair!r}")
+            raise DTypeError(f"affine: each term must be an (input, weight) tuple, got {pair!r}")
         flat += pair
     if not all(isinstance(t, Tensor) for t in flat):
         like = next((t for t in flat if isinstance(t, Tensor)), None) or Tensor(pairs[0][0])
@@ -94,7 +94,7 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
     One fused op: the forward subtracts each row's max; the backward is softmax - onehot.
     """
     if reduction not in ("mean", "sum"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
+        raise ConfigError(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
     if not isinstance(logits, Tensor):
         logits = Tensor(logits)
     if logits.ndim != 2:
@@ -111,7 +111,7 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
 def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean (or summed) squared error; ``target`` is a constant of the same shape."""
     if reduction not in ("mean", "sum"):
-        raise ValueError(f"mse: reduction must be 'mean' or 'sum', got {reduction!r}")
+        raise ConfigError(f"mse: reduction must be 'mean' or 'sum', got {reduction!r}")
     target_shape = target.shape if hasattr(target, "shape") else np.shape(target)
     if tuple(target_shape) != prediction.shape:
         raise ShapeError(
@@ -144,7 +144,11 @@ def sequence_loss(
     try:
         chosen = list(range(T)) if steps is None else [operator.index(s) for s in steps]
     except TypeError:
-        raise TypeError(f"sequence_loss: steps must be integer time steps, got {list(steps)!r}") from None
+        shown = list(steps) if isinstance(steps, Iterable) else steps
+        example = f"[{steps}]" if isinstance(steps, int) else "[-3, -2, -1]"
+        raise DTypeError(
+            f"sequence_loss: steps must be a list of integer time steps, got {shown!r}; e.g. steps={example}"
+        ) from None
     if not chosen:
         raise ShapeError("sequence_loss: steps is empty; list at least one time step to put in the cost")
     normalized = []

@@ -49,7 +49,7 @@ def _scalar_objective(fn: Fn, inputs: list[Tensor], seed: int) -> Callable[[], T
     def objective() -> Tensor:
         out = fn(*inputs)
         if not isinstance(out, Tensor):
-            raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+            raise DTypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
         if out.size == 1:
             return out.reshape(())
         if not weights:

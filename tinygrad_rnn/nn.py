@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from .errors import ConfigError, DTypeError, ShapeError
 from .functional import affine
 from .steps import step
 from .tensor import Tensor
@@ -52,7 +52,7 @@ def glorot_uniform(
 def _check_size(who: str, **sizes: Any) -> None:
     for key, n in sizes.items():
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{who}: {key} must be a positive integer, got {n!r}")
+            raise ConfigError(f"{who}: {key} must be a positive integer, got {n!r}")
 
 
 def _float_dtype(who: str, dtype: Any) -> np.dtype:
@@ -178,7 +178,7 @@ class RNNCell(Module):
         who = type(self).__name__
         _check_size(who, input_size=input_size, hidden_size=hidden_size)
         if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
+            raise ConfigError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
         dt = _float_dtype(who, dtype)
         rng = _rng(seed)
         rec = hidden_size if recurrent_size is None else recurrent_size
@@ -320,7 +320,7 @@ class VecToSeq(_WithOutput):
         super().__init__(input_size, hidden_size, output_size, **kwargs)
         _check_size("VecToSeq", steps=steps)
         if feed not in ("every", "first"):
-            raise ValueError(f"VecToSeq: feed must be 'every' or 'first', got {feed!r}")
+            raise ConfigError(f"VecToSeq: feed must be 'every' or 'first', got {feed!r}")
         self.steps, self.feed = steps, feed
 
     def forward(self, x: Any, h0: Any = None, steps: int | None = None) -> list[Tensor]:
@@ -371,7 +371,7 @@ class OutputRecurrentRNN(_WithOutput):
         ys = None
         if teacher_forcing:
             if targets is None:
-                raise ValueError("OutputRecurrentRNN: teacher_forcing=True needs targets= the true outputs y(t)")
+                raise ConfigError("OutputRecurrentRNN: teacher_forcing=True needs targets= the true outputs y(t)")
             ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, self.dtype)
             if len(ys) != len(inputs):
                 raise ShapeError(f"OutputRecurrentRNN: {len(inputs)} input steps but {len(ys)} target steps.")
@@ -417,7 +417,7 @@ class EncoderDecoder(Module):
         self, xs: Any, targets: Any = None, steps: int | None = None, feedback: Callable[[Tensor], Tensor] | None = None
     ) -> list[Tensor]:
         if (targets is None) == (steps is None):
-            raise ValueError("EncoderDecoder: pass exactly one of targets= (teacher forcing) or steps= (generation)")
+            raise ConfigError("EncoderDecoder: pass exactly one of targets= (teacher forcing) or steps= (generation)")
         hs, h = self.encoder(xs)
         T, B, dec = len(hs), hs[0].shape[0], self.decoder
         ys = None

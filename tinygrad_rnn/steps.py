@@ -10,6 +10,8 @@ from __future__ import annotations
 import operator
 from contextvars import ContextVar
 
+from .errors import DTypeError
+
 _STEP: ContextVar[int | None] = ContextVar("tinygrad_rnn_step", default=None)
 
 
@@ -29,12 +31,12 @@ class step:
 
     def __init__(self, t: int | None) -> None:
         if isinstance(t, bool):
-            raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}")
+            raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}")
         if t is not None and type(t) is not int:
             try:
                 t = operator.index(t)
             except TypeError:
-                raise TypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
+                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
         self.t = t
 
     def __enter__(self) -> None:

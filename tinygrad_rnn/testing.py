@@ -28,6 +28,7 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis.extra import numpy as hnp
 
+from .errors import ConfigError
 from .tensor import Tensor
 
 Shape = tuple[int, ...]
@@ -53,7 +54,7 @@ def broadcastable_shapes(
 
 def _elements(dtype: np.dtype, lo: float, hi: float, min_magnitude: float, distinct: bool) -> st.SearchStrategy:
     if lo > hi:
-        raise ValueError(f"min_value {lo} is greater than max_value {hi}")
+        raise ConfigError(f"min_value {lo} is greater than max_value {hi}")
     width = 32 if dtype == np.float32 else 16 if dtype == np.float16 else 64
 
     def interval(a: float, b: float) -> st.SearchStrategy:
@@ -71,7 +72,7 @@ def _elements(dtype: np.dtype, lo: float, hi: float, min_magnitude: float, disti
     if min_magnitude and hi >= min_magnitude:
         pieces.append(interval(max(lo, min_magnitude), hi))
     if not pieces:
-        raise ValueError(f"no value in [{lo}, {hi}] has magnitude >= {min_magnitude}")
+        raise ConfigError(f"no value in [{lo}, {hi}] has magnitude >= {min_magnitude}")
     return st.one_of(*pieces)
 
 
@@ -205,7 +206,7 @@ def expression_graphs(
     names = list(_RULES) if ops is None else list(ops)
     unknown = set(names) - set(_RULES)
     if unknown:
-        raise ValueError(f"unknown ops {sorted(unknown)}; choose from {sorted(_RULES)}")
+        raise ConfigError(f"unknown ops {sorted(unknown)}; choose from {sorted(_RULES)}")
     n_inputs = draw(st.integers(min_inputs, max_inputs))
     in_shapes = draw(broadcastable_shapes(n_inputs, max_dims=max_dims, max_side=max_side))
     inputs = [draw(arrays(s, min_value=-2.0, max_value=2.0)) for s in in_shapes]

@@ -25,7 +25,7 @@ from . import data as datasets
 from . import functional as F
 from .autograd import no_grad
 from .checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_meta, save_checkpoint
-from .errors import TinygradRNNError
+from .errors import ConfigError, TinygradRNNError
 from .memory import tune_allocator
 from .nn import SeqToVec
 from .optim import Adam, clip_grad_norm
@@ -55,13 +55,13 @@ class TrainConfig:
     def check(self) -> None:
         for key in ("hidden", "epochs", "batch", "n_test"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
         if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be positive, got {self.clip}")
+            raise ConfigError(f"clip must be positive, got {self.clip}")
         if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
 
 @dataclass
