@@ -12,7 +12,7 @@
 Nothing is drawn by hand: each picture is ``viz`` reading the graph that ``loss.backward()``
 ran on.
 
-Run: python examples/textbook_figures.py [--out figures]
+Run: python examples/textbook_figures.py [--out figures] [--seed 0]
 """
 
 from __future__ import annotations
@@ -63,11 +63,13 @@ def vanishing(steps: int = 40, seed: int = 0) -> Tensor:
 def main(argv: Sequence[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description="Regenerate the textbook BPTT figures from recorded graphs.")
     parser.add_argument("--out", default="figures", help="output directory (default figures/)")
-    out = Path(parser.parse_args(argv).out)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
     start = time.perf_counter()
 
-    fig_10_3 = goodfellow_10_3()
-    geron = geron_bptt()
+    fig_10_3 = goodfellow_10_3(seed=args.seed)
+    geron = geron_bptt(seed=args.seed)
     paths = [
         viz.render(viz.draw(fig_10_3, "rolled"), out / "goodfellow_10_3_rolled.svg"),
         viz.render(viz.draw(fig_10_3, "forward"), out / "goodfellow_10_3_unrolled.svg"),
@@ -76,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         viz.animate(geron, out / "bptt.html", title="Geron's BPTT figure, one node at a time"),
     ]
     grad_plot = out / "grad_norms.svg"
-    viz.plot_gradient_norms(vanishing(), grad_plot, title="40 steps, cost at the last: ‖∂L/∂h(t)‖ vanishes")
+    title = "40 steps, cost at the last one: ‖∂L/∂h(t)‖ vanishes going back in time"
+    viz.plot_gradient_norms(vanishing(seed=args.seed), grad_plot, title=title)
     paths.append(grad_plot)
 
     print(f"wrote {len(paths)} figures in {time.perf_counter() - start:.1f} s:")

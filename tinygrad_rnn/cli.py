@@ -13,8 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import TinygradRNNError
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 
 def _positive_int(text: str) -> int:
@@ -151,7 +155,9 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def unrolled_example(mapping: str, steps: int, cost_steps: list[int] | None, hidden: int = 3, seed: int = 0) -> list:
+def unrolled_example(
+    mapping: str, steps: int, cost_steps: list[int] | None, hidden: int = 3, seed: int = 0
+) -> list[Tensor]:
     """A small RNN of ``mapping`` run on random inputs, its loss (cross-entropy on the outputs
     ``cost_steps``, all if None) backpropagated: returns ``[loss, *outputs]``, what to draw."""
     import numpy as np

@@ -160,7 +160,8 @@ def sequence_loss(
         raise ShapeError(f"sequence_loss: step listed twice in {chosen}")
     total = None
     for t in sorted(normalized):
-        with step(t):
+        # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's)
+        with step(outputs[t].step if outputs[t].step is not None else t):
             step_loss = loss(outputs[t], targets[t])
             step_loss.name = "L"
             total = step_loss if total is None else total + step_loss

@@ -2,12 +2,13 @@
 
 Layout (Goodfellow fig. 10.3, Geron fig. 14-5): time runs left to right, one cluster per step
 labelled ``t = k``; inside a step, data flows bottom to top (inputs x(t), hidden state,
-outputs, the step's cost). Each shared parameter is drawn once, outside the clusters, with an
-edge into every step that uses it. Edges that cross from one step to the next do not constrain
-the ranking, so the rows line up across steps, and a graph of T steps lays out in time linear
-in T. The backward view has the same nodes and edges in the same order (so the same layout);
-only the styling changes: solid edges pointing the way the gradient flows, colours by
-gradient norm on a log scale.
+outputs, the step's cost). Time is Graphviz's rank axis (``rankdir=LR``, one rank per step), so
+the steps come out in order whatever the graph looks like; inside a step the edges ask for the
+bottom-to-top order, which dot keeps once its final crossing pass is off (``remincross=false``).
+Each shared parameter is drawn once, left of the first step that uses it, with a line running
+along the steps and a branch into each step that uses it. The backward view has the same nodes and edges
+in the same order (so the same layout); only the styling changes: solid edges pointing the way
+the gradient flows, colours by gradient norm on a log scale.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from .graph import CONSTANT, INPUT, OP, PARAMETER, Description, Edge, Node, desc
 
 VIEWS = ("forward", "backward", "rolled")
 _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@", "neg": "−", "pow": "^"}
-# Light to dark: small gradients pale blue, large ones deep red (log scale).
-_PALETTE = ["#4575b4", "#91bfdb", "#e0f3f8", "#fee090", "#fc8d59", "#d73027"]
+# Small gradients blue, large ones red (log scale); no colour so pale that a line of it vanishes on white.
+_PALETTE = ["#313695", "#4575b4", "#74add1", "#f46d43", "#d73027", "#a50026"]
+_DARK = {"#313695", "#4575b4", "#d73027", "#a50026"}  # white text on these
 _NO_GRAD = "#e6e6e6"
+_PARAM_COLOUR = "#b08d00"
 _FONT = "Helvetica"
+ELISION = "elided"
 
 
 class VizError(TinygradRNNError, ValueError):
@@ -60,7 +64,7 @@ def _colour(norm: float | None, lo: float, hi: float) -> str:
 
 
 def _text_colour(fill: str) -> str:
-    return "white" if fill in (_PALETTE[0], _PALETTE[-1]) else "black"
+    return "white" if fill in _DARK else "black"
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -131,17 +135,44 @@ def _range(desc: Description, nodes: list[Node]) -> tuple[float, float]:
     return (min(norms), max(norms)) if norms else (1.0, 1.0)
 
 
-def _elide(desc: Description, max_steps: int | None) -> tuple[list[Node], set[int], int]:
-    """The nodes to draw, the steps shown, and how many steps are folded into the elision."""
+def _placement(desc: Description) -> dict[str, int | None]:
+    """The step each node is drawn in: its own; for an untagged input or constant (targets made
+    before the loop) the one step that uses it; None (outside the clusters) for parameters,
+    inputs several steps read, untagged ops, and initial states such as h(0): untagged inputs
+    fed where later steps take the previous step's output, drawn left of the first step."""
+    users: dict[str, set[int]] = {}
+    recurrent_slots = set()  # (role, input index) that later steps fill from an earlier step
+    for e in desc.edges:
+        src, dst = desc.node(e.src), desc.node(e.dst)
+        if dst.step is not None:
+            users.setdefault(e.src, set()).add(dst.step)
+            if src.step is not None and src.step < dst.step and src.kind != PARAMETER:
+                recurrent_slots.add((dst.role.split("#")[0], e.index))
+    initial = {e.src for e in desc.edges if (desc.node(e.dst).role.split("#")[0], e.index) in recurrent_slots}
+    place: dict[str, int | None] = {}
+    for n in desc.nodes:
+        if n.kind == PARAMETER or (n.step is None and n.key in initial):
+            place[n.key] = None
+        elif n.step is not None or n.kind == OP or len(users.get(n.key, ())) != 1:
+            place[n.key] = n.step
+        else:
+            place[n.key] = min(users[n.key])
+    return place
+
+
+def _elide(desc: Description, place: dict[str, int | None], max_steps: int | None) -> tuple[list[Node], int]:
+    """The nodes to draw and how many steps are folded into the elision node."""
     steps = desc.steps
     if max_steps is None or len(steps) <= max_steps:
-        return desc.nodes, set(steps), 0
+        return desc.nodes, 0
     if max_steps < 2:
         raise VizError(f"max_steps must be at least 2 (the first and the last step), got {max_steps}")
     head = max_steps // 2
     shown = set(steps[:head]) | set(steps[len(steps) - (max_steps - head) :])
-    nodes = [n for n in desc.nodes if n.step is None or n.step in shown]
-    return nodes, shown, len(steps) - len(shown)
+    kept = {n.key for n in desc.nodes if place[n.key] in shown or (place[n.key] is None and n.kind in (PARAMETER, OP))}
+    # untagged leaves outside the clusters stay if a drawn node uses them
+    kept |= {e.src for e in desc.edges if e.dst in kept and place[e.src] is None}
+    return [n for n in desc.nodes if n.key in kept], len(steps) - len(shown)
 
 
 def _check_size(n_nodes: int, max_nodes: int, n_steps: int) -> None:
@@ -172,8 +203,9 @@ def draw(
     view : "forward", "backward" or "rolled"
         forward: the unrolled graph, dashed arrows in the direction of computation.
         backward: the same layout after ``loss.backward()``: solid arrows the way the gradient
-        flows, each tensor coloured by its gradient norm, each shared parameter's edges labelled
-        with that step's contribution ‖∂L/∂W(t)‖ and the parameter with its total ‖∂L/∂W‖.
+        flows, each tensor coloured by its gradient norm, each shared parameter's line marked at
+        every step with that step's contribution ‖∂L/∂W(t)‖, and the parameter with its total
+        ‖∂L/∂W‖ (the norm of ``.grad``).
         rolled: the folded circuit, one node per role and a one-step delay (■) on recurrent edges.
     max_steps : int or None
         Longer unrolls show the first and last steps with "… k steps …" between (None: all).
@@ -181,140 +213,212 @@ def draw(
         Also print each tensor's values (or their mean and spread).
     max_nodes : int
         Refuse (with advice) to lay out more nodes than this.
+    legend : bool
+        Add the colour key of gradient norms (the backward view's; an invisible twin in the
+        forward view keeps the layouts identical).
     """
     if view not in VIEWS:
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
     desc = describe(roots)
     if view == "rolled":
-        return _draw_rolled(desc, legend)
+        return _draw_rolled(desc)
     backward = view == "backward"
     if backward and all(n.grad_norm is None for n in desc.nodes):
         raise VizError("viz.draw(view='backward'): no gradients recorded yet; call loss.backward() first")
-    nodes, shown, elided = _elide(desc, max_steps)
+    place = _placement(desc)
+    nodes, elided = _elide(desc, place, max_steps)
     _check_size(len(nodes), max_nodes, len(desc.steps))
     keep = {n.key for n in nodes}
     lo, hi = _range(desc, nodes)
 
-    g = Diagram(name=f"{view}", graph_attr=_graph_attrs(f"{view} pass"))
+    g = Diagram(name=view, graph_attr=_graph_attrs(f"{view} pass", "LR"))
     by_step: dict[int | None, list[Node]] = {}
     for n in nodes:
-        by_step.setdefault(None if n.kind == PARAMETER else n.step, []).append(n)
-    step_of = {n.key: n.step for n in nodes}
+        by_step.setdefault(place[n.key], []).append(n)
     ordered = sorted(s for s in by_step if s is not None)
-    elision_after = next((s for s, s2 in zip(ordered, ordered[1:], strict=False) if s2 - s > 1), None)
     for s in ordered:
         with g.subgraph(name=f"cluster_t{s}") as c:
-            c.attr(label=f"t = {s}", style="rounded", color="#999999", fontname=_FONT)
+            # one rank per step: time is dot's rank axis, so it runs left to right whatever the graph
+            c.attr(label=f"t = {s}", rank="same", style="rounded", color="#999999", fontname=_FONT)
             for n in by_step[s]:
                 c.node(n.key, **_node_attrs(n, backward, values, lo, hi, desc.totals.get(n.key)))
-        if s == elision_after:
-            g.node("elided", label=f"… {elided} steps …", shape="plaintext", fontname=_FONT, fontsize="16")
     for n in by_step.get(None, []):
         g.node(n.key, **_node_attrs(n, backward, values, lo, hi, desc.totals.get(n.key)))
-
-    level = _levels(desc)
-    drawn_elision: set[tuple[str, str]] = set()
-    for e in desc.edges:
-        src_in, dst_in = e.src in keep, e.dst in keep
-        if src_in and dst_in:
-            attrs = _edge_attrs(e, desc, step_of, backward, lo, hi)
-            if _crosses(desc.node(e.src), desc.node(e.dst)) and level[e.src] >= level[e.dst]:
-                # h(t-1) -> (bottom of step t): declared head to tail with minlen 0, so it keeps the
-                # steps in order (it takes part in the ordering) without lifting step t a row.
-                flip = {"back": "forward", "forward": "back"}[attrs.get("dir", "forward")]
-                g.edge(e.dst, e.src, **(attrs | {"dir": flip, "minlen": "0"}))
-            else:
-                g.edge(e.src, e.dst, **attrs)
-        elif elided and (src_in or dst_in):
-            pair = (e.src, "elided") if src_in else ("elided", e.dst)
-            if desc.node(e.src).kind != PARAMETER and pair not in drawn_elision:
-                drawn_elision.add(pair)
-                g.edge(*pair, style="dotted", color="#999999", constraint="false")
-    if legend:
-        _legend(g, lo, hi, visible=backward)
+    _time_axis(g, ordered, by_step, elided)
+    _edges(g, desc, place, keep, backward, lo, hi)
+    if elided:
+        _elision_edges(g, desc, keep, backward)
+    if legend and nodes:  # right of the last step (or of the last node, in a graph without steps)
+        _legend(g, lo, hi, visible=backward, after=by_step[ordered[-1]][0].key if ordered else nodes[-1].key)
     return g
 
 
-def _graph_attrs(title: str) -> dict[str, str]:
+def _edges(
+    g: graphviz.Digraph,
+    desc: Description,
+    place: dict[str, int | None],
+    keep: set[str],
+    backward: bool,
+    lo: float,
+    hi: float,
+) -> None:
+    """Every drawn edge: a parameter's (or an input several steps read) along its line, the
+    rest directly, h(t-1) -> h(t) (and h(0) -> the first h) weighted so that the rows line up."""
+    reads: dict[str, set[int | None]] = {}  # per node outside the steps: the steps that read it
+    for e in desc.edges:
+        if place[e.src] is None and place[e.dst] is not None:
+            reads.setdefault(e.src, set()).add(place[e.dst])
+    branches: dict[str, list[Edge]] = {}
+    for e in desc.edges:
+        if e.src not in keep or e.dst not in keep:
+            continue
+        src = desc.node(e.src)
+        shared = place[e.src] is None and (src.kind == PARAMETER or (src.kind != OP and len(reads.get(e.src, ())) > 1))
+        if shared and place[e.dst] is not None:
+            branches.setdefault(e.src, []).append(e)
+        else:
+            same_role = place[e.src] is None or src.role == desc.node(e.dst).role
+            across = same_role and place[e.dst] is not None and place[e.src] != place[e.dst]
+            _edge(g, e, desc, backward, lo, hi, across=across)
+    for key, edges in branches.items():
+        _bus(g, desc, key, edges, place, backward, lo, hi)
+
+
+def _graph_attrs(title: str, rankdir: str) -> dict[str, str]:
     return {
-        "rankdir": "BT",
+        "rankdir": rankdir,
         "newrank": "true",
-        "nodesep": "0.25",
-        "ranksep": "0.3",
+        # dot's last crossing pass ignores the order within a rank that the edges inside a step ask
+        # for (x(t) under h(t) under o(t)); without it, every step keeps that order
+        "remincross": "false",
+        "nodesep": "0.3",
+        "ranksep": "0.6",
         "fontname": _FONT,
         "label": title,
         "labelloc": "b",  # below the drawing: the nodes keep the same coordinates in every view
     }
 
 
-def _crosses(src: Node, dst: Node) -> bool:
-    """An edge from one time step into another (parameters belong to no step)."""
-    return src.kind != PARAMETER and src.step is not None and dst.step is not None and src.step != dst.step
+def _time_axis(g: graphviz.Digraph, ordered: list[int], by_step: dict[int | None, list[Node]], elided: int) -> None:
+    """Invisible edges from each step to the next (through the elision node, if any), so that
+    consecutive steps take consecutive ranks even when no data flows from one to the next."""
+    for s, s2 in zip(ordered, ordered[1:], strict=False):
+        a, b = by_step[s][0].key, by_step[s2][0].key
+        if s2 - s > 1 and elided:
+            g.node(ELISION, label=f"… {elided} steps …", shape="plaintext", fontname=_FONT, fontsize="16")
+            g.edge(a, ELISION, style="invis", weight="0")
+            g.edge(ELISION, b, style="invis", weight="0")
+        else:
+            g.edge(a, b, style="invis", weight="0")
 
 
-def _levels(desc: Description) -> dict[str, int]:
-    """Each node's height inside its own step: the longest path to it from its step's inputs."""
-    level = {n.key: 0 for n in desc.nodes}
-    of = {n.key: n for n in desc.nodes}
-    incoming: dict[str, list[str]] = {}
-    for e in desc.edges:
-        if of[e.src].kind != PARAMETER and not _crosses(of[e.src], of[e.dst]):
-            incoming.setdefault(e.dst, []).append(e.src)
-    for n in desc.nodes:  # topological order
-        if n.key in incoming:
-            level[n.key] = 1 + max(level[k] for k in incoming[n.key])
-    return level
-
-
-def _edge_attrs(
-    e: Edge, desc: Description, step_of: dict[str, int | None], backward: bool, lo: float, hi: float
-) -> dict[str, str]:
+def _edge(
+    g: graphviz.Digraph,
+    e: Edge,
+    desc: Description,
+    backward: bool,
+    lo: float,
+    hi: float,
+    tail: str | None = None,
+    across: bool = False,
+) -> None:
+    """One edge of the recorded graph (from ``tail`` instead of its source: a parameter's
+    junction), declared the same way in both views, so both have the same layout. An edge
+    ``across`` two steps between tensors of one role (h(t-1) -> h(t)) weighs more, so dot draws
+    it straight and the rows of consecutive steps line up."""
     src = desc.node(e.src)
-    attrs: dict[str, str] = {"arrowsize": "0.6"}
+    attrs: dict[str, str] = {"arrowsize": "0.6"} | ({"weight": "8"} if across else {})
     if src.kind == PARAMETER:
-        attrs["color"] = "#b08d00"
+        attrs["color"] = _PARAM_COLOUR
     if not backward:
         attrs["style"] = "dashed"
-        return attrs
-    attrs["dir"] = "back"  # same layout as the forward view; the arrowhead shows the gradient's way
-    if e.grad_norm is None:
-        return attrs | {"style": "dotted", "color": "#cccccc", "arrowhead": "none", "arrowtail": "none"}
-    attrs |= {"style": "solid", "color": _colour(e.grad_norm, lo, hi), "penwidth": "1.6"}
-    if src.kind == PARAMETER:
-        # an xlabel is placed after layout, so the backward view keeps the forward view's positions
-        attrs |= {"xlabel": f"‖∂L/∂{src.name}({step_of[e.dst]})‖ = {_fmt(e.grad_norm)}", "fontsize": "9"}
-        attrs["fontname"] = _FONT
-    return attrs
+    elif e.grad_norm is None:
+        attrs |= {"dir": "back", "style": "dotted", "color": "#cccccc", "arrowhead": "none", "arrowtail": "none"}
+    else:
+        # dir=back: the arrowhead at the input's end, the way the gradient flows
+        attrs |= {"dir": "back", "style": "solid", "color": _colour(e.grad_norm, lo, hi), "penwidth": "1.6"}
+    g.edge(tail or e.src, e.dst, **attrs)
 
 
-def _legend(g: graphviz.Digraph, lo: float, hi: float, visible: bool) -> None:
-    """Colour key: a column of swatches, each marked with the gradient norm where it starts.
+def _bus(
+    g: graphviz.Digraph,
+    desc: Description,
+    key: str,
+    edges: list[Edge],
+    place: dict[str, int | None],
+    backward: bool,
+    lo: float,
+    hi: float,
+) -> None:
+    """A shared tensor's line along the steps: a junction (•) at each step that uses it, joined
+    in time order, and from each junction the edges of the recorded graph into that step.
+
+    One line instead of one long edge per step keeps a parameter shared by T steps readable.
+    The junction is labelled with the parameter's name (forward) or with that step's share of
+    its gradient, ‖∂L/∂W(t)‖ (backward); in the backward view the line points back to the
+    parameter, where the steps' shares add up.
+    """
+    node = desc.node(key)
+    colour = _PARAM_COLOUR if node.kind == PARAMETER else "#888888"
+    line = {"color": colour, "arrowhead": "none", "penwidth": "1.2", "style": "dashed"}
+    if backward:
+        line |= {"style": "solid", "dir": "back", "arrowtail": "normal" if node.kind == PARAMETER else "none"}
+        line |= {"arrowsize": "0.5"}
+    prev = key
+    for s in sorted({place[e.dst] for e in edges}):  # type: ignore[type-var]
+        junction = f"{key}_t{s}"
+        share = desc.contributions.get((key, s))
+        text = f"‖∂L/∂{node.name}({s})‖ = {_fmt(share)}" if share is not None else ""
+        # an xlabel is placed after layout, so the two views keep the same positions
+        g.node(junction, label="", xlabel=text if backward else (node.name or ""), shape="point", width="0.05",
+               color=colour, fontname=_FONT, fontsize="9", fontcolor="#6b5600")  # fmt: skip
+        g.edge(prev, junction, **line)
+        prev = junction
+    for e in edges:
+        _edge(g, e, desc, backward, lo, hi, tail=f"{key}_t{place[e.dst]}")
+
+
+def _elision_edges(g: graphviz.Digraph, desc: Description, keep: set[str], backward: bool) -> None:
+    """Dotted edges for what flows into and out of the elided steps (once per drawn node),
+    pointing back in the backward view."""
+    pairs: dict[tuple[str, str], None] = {}
+    for e in desc.edges:
+        if desc.node(e.src).kind != PARAMETER and (e.src in keep) != (e.dst in keep):
+            pairs[(e.src, ELISION) if e.src in keep else (ELISION, e.dst)] = None
+    for a, b in pairs:
+        g.edge(a, b, style="dotted", color="#999999", weight="8", **({"dir": "back"} if backward else {}))
+
+
+def _legend(g: graphviz.Digraph, lo: float, hi: float, visible: bool, after: str) -> None:
+    """Colour key: a column right of the last step, one swatch per colour (small gradients at the
+    bottom) marked with the gradient norm where it starts, on a log scale.
 
     Both views carry it, invisible in the forward one, so that it takes the same room in both
     and every node sits at the same place in the two drawings.
     """
     span = math.log10(hi) - math.log10(lo) if hi > lo else 0.0
-    style = "filled" if visible else "invis"
+    common = {"fontname": _FONT, "fontsize": "10", "height": "0.3"} | ({} if visible else {"style": "invis"})
+    keys = []
     with g.subgraph(name="cluster_legend") as c:
-        c.attr(label="‖gradient‖\n(log scale)", style="rounded", color="#999999", fontname=_FONT, fontsize="11")
-        if not visible:
-            c.attr(style="invis", fontcolor="white")
-        keys = []
-        for i, colour in enumerate([*_PALETTE, _NO_GRAD]):
-            start = 10 ** (math.log10(lo) + span * i / len(_PALETTE))
-            label = "no gradient" if colour == _NO_GRAD else f"≥ {start:.1e}"
-            key = f"legend{i}"
-            keys.append(key)
-            c.node(key, label=label, shape="box", style=style, fillcolor=colour, fontcolor=_text_colour(colour),
-                   fontname=_FONT, fontsize="10", width="1.1", height="0.3", fixedsize="true")  # fmt: skip
+        c.attr(rank="same", label="", style="rounded" if visible else "invis", color="#999999")
+        for i, colour in enumerate([_NO_GRAD, *_PALETTE]):
+            start = 10 ** (math.log10(lo) + span * (i - 1) / len(_PALETTE))
+            text = "no gradient" if colour == _NO_GRAD else f"≥ {start:.1e}"
+            swatch = {"label": text, "shape": "box", "style": "filled", "fillcolor": colour, "color": "white"}
+            c.node(f"legend{i}", **(swatch | {"fontcolor": _text_colour(colour), "width": "1", "fixedsize": "true"}
+                                    | common))  # fmt: skip
+            keys.append(f"legend{i}")
+        c.node("legend", label="‖gradient‖\n(log scale)", shape="plaintext", **common)
+        keys.append("legend")
         for a, b in zip(keys, keys[1:], strict=False):
-            c.edge(b, a, style="invis")
+            c.edge(a, b, style="invis")  # one rank, in this order from the bottom (as inside a step)
+    g.edge(after, keys[0], style="invis", weight="0")
 
 
-def _draw_rolled(desc: Description, legend: bool) -> Diagram:
+def _draw_rolled(desc: Description) -> Diagram:
     """The folded circuit: tensors that play the same part at every step become one node;
     edges from one step to the next pass through a one-step delay (■) marker."""
-    g = Diagram(name="rolled", graph_attr=_graph_attrs("rolled (folded) view"))
+    g = Diagram(name="rolled", graph_attr=_graph_attrs("rolled (folded) view", "BT"))
     role_nodes: dict[str, Node] = {}
     counts: dict[str, int] = {}
     for n in desc.nodes:
@@ -323,7 +427,10 @@ def _draw_rolled(desc: Description, legend: bool) -> Diagram:
     role_key = {role: f"r{i}" for i, role in enumerate(role_nodes)}
     for role, n in role_nodes.items():
         attrs = _node_attrs(n, False, False, 1.0, 1.0, None)
-        lines = _lines(n, False, False, None)[:2]  # name and shape: the values differ from step to step
+        if n.kind == CONSTANT and counts[role] > 1:  # one value per step: show what it is, not the first one
+            lines = ["const", _shape_text(n.shape)]
+        else:
+            lines = _lines(n, False, False, None)[:2]  # name and shape: the values differ from step to step
         attrs["label"] = "\n".join(lines + ([f"×{counts[role]}"] if counts[role] > 1 else []))
         g.node(role_key[role], **attrs)
     of = {n.key: n for n in desc.nodes}
@@ -336,10 +443,18 @@ def _draw_rolled(desc: Description, legend: bool) -> Diagram:
     for i, ((src, dst, recurrent), count) in enumerate(links.items()):
         label = {"label": f"×{count}", "fontsize": "9", "fontname": _FONT} if count > 1 else {}
         if recurrent:
+            # the delay sits beside the node it feeds, so the recurrence reads as a loop through it
             delay = f"delay{i}"
-            g.node(delay, label="", shape="square", style="filled", fillcolor="black", width="0.15", height="0.15")
-            g.edge(role_key[src], delay, arrowhead="none", **label)
-            g.edge(delay, role_key[dst], constraint="false")
+            with g.subgraph() as beside:
+                beside.attr(rank="same")
+                beside.node(delay, label="", shape="square", style="filled", fillcolor="black", width="0.15",
+                            height="0.15")  # fmt: skip
+                beside.node(role_key[dst])
+            # a tensor feeding itself a step later (h): a loop on its right through the delay
+            loop = src == dst
+            out, back = ({"tailport": "ne", "headport": "n"}, {"tailport": "s", "headport": "se"}) if loop else ({}, {})
+            g.edge(role_key[src], delay, arrowhead="none", **label, **out)
+            g.edge(delay, role_key[dst], **back)
         else:
             g.edge(role_key[src], role_key[dst], **label)
     return g

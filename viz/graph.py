@@ -13,6 +13,7 @@ import numpy as np
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.autograd import edge_gradients, walk
+from tinygrad_rnn.errors import DTypeError
 
 PARAMETER, INPUT, CONSTANT, OP = "parameter", "input", "constant", "op"
 
@@ -24,8 +25,10 @@ class Node:
     ``kind`` is "parameter" (a leaf that requires grad), "input" (a named leaf that does not),
     "constant" (an unnamed leaf: a number in the formula) or "op". ``grad_norm`` is the norm
     of ``.grad`` (None where no gradient reached the tensor). ``role`` is the same for the
-    tensors that play one part at every step ("h", "matmul#1", ...): the rolled view's nodes.
-    ``norm`` is the norm of the values and ``value`` a short text of them.
+    tensors that play one part at every step (``"op:h[b,W,U]#0"``): the rolled view's nodes.
+    ``norm`` is the norm of the values and ``value`` a short text of them. Tensors share a role
+    when they have the same kind, name (or op) and parameters, and the same rank among such
+    tensors of their step.
     """
 
     key: str
@@ -59,12 +62,22 @@ class Description:
     steps: list[int] = field(default_factory=list)
     #: per parameter key: the norm of its ``.grad`` (the total the diagram shows)
     totals: dict[str, float | None] = field(default_factory=dict)
+    #: per (parameter key, step): the norm of what that step added to the parameter's gradient,
+    #: ‖∂L/∂W(t)‖ (the sum over the step's uses of the parameter; absent if nothing flowed back)
+    contributions: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def node(self, key: str) -> Node:
         return self._index[key]
 
+    def incoming(self, key: str) -> list[Edge]:
+        """The edges into ``key``, in input order."""
+        return self._incoming.get(key, [])
+
     def __post_init__(self) -> None:
         self._index = {n.key: n for n in self.nodes}
+        self._incoming: dict[str, list[Edge]] = {}
+        for e in self.edges:
+            self._incoming.setdefault(e.dst, []).append(e)
 
 
 def _norm(a: np.ndarray | None) -> float | None:
@@ -74,8 +87,10 @@ def _norm(a: np.ndarray | None) -> float | None:
 def _value(t: Tensor) -> str:
     """A short text for the tensor's values: the numbers if few, else mean and spread."""
     d = t.data
-    if d.size <= 4:
-        return np.array2string(d.astype(np.float64), precision=3, separator=", ", suppress_small=True)
+    if d.ndim == 0:
+        return f"{float(d):.3g}"
+    if d.size <= 4:  # formatted by hand: np.array2string costs more than the whole graph walk
+        return "[" + ", ".join(f"{float(v):.3g}" for v in d.ravel()) + "]"
     return f"mean {d.mean():.3g}, std {d.std():.3g}"
 
 
@@ -87,22 +102,35 @@ def _kind(t: Tensor) -> str:
     return INPUT if t.name is not None else CONSTANT
 
 
+def _joint_root(roots: list[Tensor]) -> Tensor:
+    """One tensor to walk instead of several roots: a throwaway leaf whose parents are the roots.
+
+    Walking each root on its own costs O(graph) per root, so ``[loss, *outputs]`` of a T-step
+    unroll would cost O(T^2) (20 s at T = 1,000); one walk from this node visits every tensor
+    once, in the same order. It is a new object outside the recorded graph, which stays as it was.
+    """
+    if len(roots) == 1:
+        return roots[0]
+    joint = Tensor(0.0)
+    joint._parents = tuple(roots)  # walk() reads it; duplicates are visited once
+    return joint
+
+
 def describe(roots: Tensor | Sequence[Tensor]) -> Description:
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too)."""
     roots = [roots] if isinstance(roots, Tensor) else list(roots)
     if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise TypeError("viz: pass a Tensor (the loss) or a list of Tensors to draw")
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    edges_carried: dict[tuple[int, int], np.ndarray] = {}
-    for root in roots:
-        for t in walk(root):
-            if id(t) not in seen:
-                seen.add(id(t))
-                order.append(t)
-        edges_carried.update(edge_gradients(root))
+        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors to draw")
+    joint = _joint_root(roots)
+    order = walk(joint)[:-1] if joint is not roots[0] else walk(joint)
+    edges_carried = edge_gradients(joint)
     keys = {id(t): f"n{i}" for i, t in enumerate(order)}
+    read_at: dict[int, int] = {}  # an untagged leaf (targets made before the loop): the first step reading it
+    for t in order:
+        for p in t.parents:
+            if t.step is not None and p.step is None and not p.parents:
+                read_at[id(p)] = min(read_at.get(id(p), t.step), t.step)
     counters: dict[tuple[int | None, str], int] = {}
     nodes = []
     for t in order:
@@ -111,9 +139,11 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
         if kind == PARAMETER:
             role = f"param:{label}"
         else:
-            slot = (t.step, label)
+            # one role per step and per (name, parameters used): an encoder's h and a decoder's h differ
+            uses = ",".join(p.name or "?" for p in t.parents if _kind(p) == PARAMETER)
+            slot = (t.step if t.step is not None else read_at.get(id(t)), f"{kind}:{label}[{uses}]")
             counters[slot] = counters.get(slot, 0) + 1
-            role = f"{kind}:{label}#{counters[slot] - 1}"
+            role = f"{slot[1]}#{counters[slot] - 1}"
         grad = t.grad if (t.requires_grad or t.parents) else None
         nodes.append(
             Node(keys[id(t)], kind, t.op, t.name, t.shape, t.step, _norm(grad), _norm(t.data), _value(t), role)
@@ -125,4 +155,12 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
     ]
     steps = sorted({t.step for t in order if t.step is not None})
     totals = {keys[id(t)]: _norm(t.grad) for t in order if _kind(t) == PARAMETER}
-    return Description(nodes, edges, [keys[id(r)] for r in roots], steps, totals)
+    per_step: dict[tuple[str, int], np.ndarray] = {}
+    for t in order:
+        for i, p in enumerate(t.parents):
+            carried = edges_carried.get((id(t), i))
+            if carried is not None and t.step is not None and _kind(p) == PARAMETER:
+                slot = (keys[id(p)], t.step)
+                per_step[slot] = per_step[slot] + carried if slot in per_step else carried
+    contributions = {slot: float(_norm(g)) for slot, g in per_step.items()}
+    return Description(nodes, edges, [keys[id(r)] for r in roots], steps, totals, contributions)

@@ -70,6 +70,7 @@ def render_source(source: str, fmt: str = "svg", backend: str = "auto") -> bytes
 
 
 def to_svg(source: str, backend: str = "auto") -> str:
+    """DOT text rendered to an SVG string (see ``render_source`` for ``backend``)."""
     return render_source(source, "svg", backend).decode()
 
 
@@ -87,10 +88,17 @@ def render(
     if fmt not in FORMATS:
         raise VizError(f"viz.render: cannot tell the format of {path.name!r}; use one of .{', .'.join(FORMATS)}")
     digraph = target if isinstance(target, graphviz.Digraph) else draw(target, **draw_options)
-    data = render_source(digraph.source, fmt, backend)
+    return write_file(path, render_source(digraph.source, fmt, backend), "viz.render")
+
+
+def write_file(path: Path, data: bytes | str, who: str) -> Path:
+    """Write ``data`` to ``path``, creating its directory; a failure is a VizError naming ``who``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
     except OSError as e:
-        raise VizError(f"viz.render: cannot write {path}: {e.strerror}") from None
+        raise VizError(f"{who}: cannot write {path}: {e.strerror}") from None
     return path
