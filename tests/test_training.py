@@ -148,3 +148,16 @@ def test_cli_trains_and_writes_metrics(tmp_path, capsys):
     assert "test accuracy" in out and "epoch 1/1" in err
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"][0]["epoch"] == 1
     assert (tmp_path / "checkpoint.npz").exists()
+
+
+def test_cli_detect_anomaly_reports_the_op_and_step(tmp_path, capsys, monkeypatch):
+    x_tr, y_tr, x_te, y_te = training.load_split(TrainConfig(**SMALL))
+    x_tr = x_tr.copy()
+    x_tr[:, 5, 3] = np.nan  # every image's row 5: the RNN's step 5
+
+    monkeypatch.setattr(training, "load_split", lambda config: (x_tr, y_tr, x_te, y_te))
+    argv = ["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path), "--detect-anomaly"]
+    code, _, err = _run_cli(argv, capsys)
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "tanh(affine) at step 5 produced nan" in err and "input already containing nan" in err

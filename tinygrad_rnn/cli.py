@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
+from .anomaly import detect_anomaly
 from .errors import TinygradRNNError
 
 if TYPE_CHECKING:
@@ -66,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42, help="seed of the split, the init and the shuffles")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="default float32")
     train.add_argument("--clip", type=_positive_float, default=None, help="clip the gradient norm to this value")
+    train.add_argument(
+        "--detect-anomaly",
+        action="store_true",
+        help="check every op's output and every gradient for NaN/inf and stop at the first (slower)",
+    )
     train.add_argument("--out", required=True, help="directory for metrics.json and checkpoint.npz")
     train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
 
@@ -145,7 +152,8 @@ def _train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         clip=args.clip,
     )
-    epochs = train(config, args.out, resume=args.resume)
+    with detect_anomaly() if args.detect_anomaly else nullcontext():
+        epochs = train(config, args.out, resume=args.resume)
     if epochs:
         last = epochs[-1]
         print(
