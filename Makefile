@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py --epochs 5 --out runs/demo
+	$(BIN)/python examples/demo.py --epochs 10 --out runs/demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/row_mnist_step.py
