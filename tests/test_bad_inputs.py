@@ -11,14 +11,11 @@ the row states what it should do.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import importlib
 import os
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -647,32 +644,9 @@ def test_render_png_when_dot_is_missing(tmp_path: Path, monkeypatch: pytest.Monk
     assert viz.render(loss, tmp_path / "x.svg").read_text().lstrip().startswith("<")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """(base URL, directory) of an HTTP server on 127.0.0.1, on a free port, stopped afterwards."""
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    root = tmp_path / "served"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
 @standalone
-def test_download_checksum_mismatch_leaves_nothing_behind(tmp_path: Path, served: tuple[str, Path]) -> None:
-    base, root = served
+def test_download_checksum_mismatch_leaves_nothing_behind(tmp_path: Path, server: tuple[str, Path]) -> None:
+    base, root = server
     content = np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8).tobytes()
     (root / "train-images-idx3-ubyte.gz").write_bytes(content)
     actual = hashlib.sha256(content).hexdigest()
@@ -692,8 +666,8 @@ def test_download_checksum_mismatch_leaves_nothing_behind(tmp_path: Path, served
 
 
 @standalone
-def test_download_checksum_mismatch_keeps_the_previous_file(tmp_path: Path, served: tuple[str, Path]) -> None:
-    base, root = served
+def test_download_checksum_mismatch_keeps_the_previous_file(tmp_path: Path, server: tuple[str, Path]) -> None:
+    base, root = server
     (root / "blob").write_bytes(b"new and wrong")
     dest = tmp_path / "blob"
     dest.write_bytes(b"the last good copy")
