@@ -36,7 +36,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
-_ACTIVATED = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine}
+ACTIVATED_AFFINE = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine}
 
 
 def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = None) -> Tensor:
@@ -46,8 +46,8 @@ def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = No
     An RNN's step h(t) = tanh(b + h(t-1) W + x(t) U) is ``affine(b, (h, W), (x, U),
     activation="tanh")``: one node per step, holding only h(t), with an edge from each input.
     """
-    if activation not in _ACTIVATED:
-        raise ConfigError(f"affine: activation must be one of {list(_ACTIVATED)}, got {activation!r}")
+    if activation not in ACTIVATED_AFFINE:
+        raise ConfigError(f"affine: activation must be one of {list(ACTIVATED_AFFINE)}, got {activation!r}")
     if not pairs:
         raise ConfigError("affine: pass at least one (input, weight) pair after the bias")
     flat = [bias]
@@ -58,7 +58,7 @@ def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = No
     if not all(isinstance(t, Tensor) for t in flat):
         like = next((t for t in flat if isinstance(t, Tensor)), None) or Tensor(pairs[0][0])
         flat = [_lift(t, like) for t in flat]
-    return _apply(_ACTIVATED[activation], *flat)
+    return _apply(ACTIVATED_AFFINE[activation], *flat)
 
 
 def _labels_array(labels: Any, logits: Tensor) -> np.ndarray:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from . import ops
 from .errors import ConfigError, DTypeError, ShapeError
-from .functional import affine
+from .functional import ACTIVATED_AFFINE
 from .steps import step
-from .tensor import Tensor
+from .tensor import Tensor, _apply
 
 Seed = int | np.random.Generator | None
 
@@ -154,7 +155,7 @@ class Linear(Module):
                 f"Linear: input has shape {h.shape}, expected (..., {self.in_features}) "
                 f"(the layer maps {self.in_features} features to {self.out_features})."
             )
-        o = affine(self.c, (h, self.V))
+        o = _apply(ops.Affine, self.c, h, self.V)  # o = c + h V, one node
         o.name = "o"
         return o
 
@@ -196,7 +197,7 @@ class RNNCell(Module):
     def cell(self, x: Tensor, h: Tensor) -> Tensor:
         """h(t) from x(t) and the recurrent input (h(t-1), or o(t-1) for output recurrence)."""
         # h(t) = tanh(b + h(t-1) W + x(t) U) as one fused node, so each step keeps one array
-        h_new = affine(self.b, (h, self.W), (x, self.U), activation=self.nonlinearity)
+        h_new = _apply(ACTIVATED_AFFINE[self.nonlinearity], self.b, h, self.W, x, self.U)
         h_new.name = "h"
         return h_new
 
@@ -281,7 +282,7 @@ class _WithOutput(RNN):
         self.c = Parameter(np.zeros(output_size, dtype=self.dtype), "c")
 
     def output(self, h: Tensor) -> Tensor:
-        o = affine(self.c, (h, self.V))
+        o = _apply(ops.Affine, self.c, h, self.V)  # o = c + h V, one node
         o.name = "o"
         return o
 
