@@ -1,4 +1,4 @@
-"""Benchmark: one training step of the row-MNIST RNN classifier, the engine against numpy BPTT.
+"""The row-MNIST training step, and the engine's two ways of running it.
 
 Row MNIST reads a 28x28 digit one row per time step (T = 28 steps of I = 28 pixels) and
 classifies it from the last hidden state. One training step, B = 128, H = 150, 10 classes::
@@ -6,72 +6,65 @@ classifies it from the last hidden state. One training step, B = 128, H = 150, 1
     a(t) = b + h(t-1) W + x(t) U,    h(t) = tanh(a(t)),    h(0) = 0
     o = h(T) V + c,    L = mean cross-entropy of softmax(o),    p -= lr * dL/dp
 
-is run two ways in the same process, on the same seeded parameters and random data:
+Every implementation timed by ``run_all.py`` (this engine's, ``numpy_bptt.py``'s and the peers'
+in ``peers.py``) is an ``Implementation``: built from the same seeded parameters and batch,
+holding its own copy of the parameters, with ``step()`` (one SGD step, timed) and
+``loss_and_grads()`` (dL/dp at the current parameters, as numpy arrays named U, W, b, V, c).
+``check`` compares the latter with numpy BPTT before anything is timed, so two columns cannot
+silently time different work. The engine runs two ways:
 
-1. the engine: parameters are ``Tensor``s, the loop over t records the graph, ``backward()``
-   fills ``.grad``, and the update is written on ``.data``;
-2. ``numpy_bptt.py``: the same step written out by hand, our floor.
+- **by hand**: parameters are ``Tensor``s and the loop over t is written with Tensor operators
+  (``(b + h @ W + x @ U).tanh()``, cross-entropy from exp / sum / log);
+- **through nn.RNN**: ``nn.SeqToVec`` (the fused per-step node), ``F.cross_entropy`` and
+  ``optim.SGD``, as a user of the library writes it.
 
-Before any timing, ``check_gradients`` asserts that both give the same gradients, so the two
-columns cannot silently time different work. The repetitions are interleaved (engine, numpy,
-engine, ...) after a warm-up, and the table reports medians and their ratio; nothing here
-asserts a time. BLAS runs on one thread unless ``--threads`` says otherwise, so that the
-ratio measures the engine rather than how many cores the matmuls got.
-
-Usage (from the repository root)::
-
-    .venv/bin/python benchmarks/row_mnist_step.py [--reps N] [--threads N] [--dtype float32|float64|both]
+Run as a script, this file prints the step table alone: it is ``run_all.py --only step`` (which
+starts one process per BLAS thread setting), with any further arguments passed on.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import os
-import platform
-import statistics
-import sys
-import time
-from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-BLAS_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-HAVE_THREADPOOLCTL = importlib.util.find_spec("threadpoolctl") is not None
+import numpy as np
+import numpy_bptt
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--reps", type=int, default=300, help="timed steps per implementation and dtype (default 300)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads; 0 leaves the library default (default 1)")
-    p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    return p
-
-
-if __name__ == "__main__" and not HAVE_THREADPOOLCTL:
-    # Without threadpoolctl the only handle on BLAS threads is these variables, which the
-    # library reads once, when numpy is first imported: so they are set here, before that.
-    _threads = _parser().parse_args().threads
-    if _threads > 0:
-        for _var in BLAS_ENV_VARS:
-            os.environ[_var] = str(_threads)
-
-# What BLAS saw at load time; None when numpy was imported before this module (e.g. by pytest).
-_BLAS_ENV_AT_LOAD = None if "numpy" in sys.modules else {v: os.environ.get(v) for v in BLAS_ENV_VARS}
-
-# numpy_bptt.py sits beside this file; make it importable however this file is loaded.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import numpy as np  # noqa: E402
-import numpy_bptt  # noqa: E402
-
-from tinygrad_rnn import Tensor, step  # noqa: E402
+import tinygrad_rnn.functional as F
+from tinygrad_rnn import Tensor, nn, optim, step
 
 B, T, I, H, N_CLASSES = 128, 28, 28, 150, 10
 LR = 0.01
-# Gradient agreement required before timing: (rtol, atol) for np.allclose.
+# Agreement required before timing: (rtol, atol) for np.allclose.
 TOLERANCES = {np.dtype(np.float64): (1e-5, 1e-8), np.dtype(np.float32): (1e-4, 1e-6)}
+# Peers that accumulate in a different order (XLA's fused kernels, PyTorch's) get this much
+# more room in float32, where 28 steps of rounding differ in the last digits.
+LOOSE_F32 = (2e-3, 1e-5)
+
+Params = dict[str, np.ndarray]
+Grads = tuple[float, dict[str, np.ndarray]]
+
+
+@dataclass
+class Implementation:
+    """One way to run the training step, on its own copy of the parameters.
+
+    ``step()`` does one SGD step (forward, backward, update) and is what gets timed;
+    ``loss_and_grads()`` gives the loss and dL/dp at the current parameters without updating
+    them. ``tolerance`` overrides ``TOLERANCES`` for the check (None: the dtype's default).
+    ``forward()``, for the engine only, records the forward pass and returns the loss tensor
+    (to count the graph's nodes and measure its memory). ``errors`` is filled by ``check``.
+    """
+
+    name: str
+    step: Callable[[], object]
+    loss_and_grads: Callable[[], Grads]
+    tolerance: tuple[float, float] | None = None
+    forward: Callable[[], Tensor] | None = None
+    errors: dict[str, float] = field(default_factory=dict)
+
+
+Builder = Callable[[Params, np.ndarray, np.ndarray, float], Implementation]
 
 
 # --- the problem ---------------------------------------------------------------------------
@@ -79,7 +72,7 @@ TOLERANCES = {np.dtype(np.float64): (1e-5, 1e-8), np.dtype(np.float32): (1e-4, 1
 
 def make_problem(
     B: int, T: int, I: int, H: int, n_classes: int = N_CLASSES, dtype: type = np.float64, seed: int = 0
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+) -> tuple[Params, np.ndarray, np.ndarray]:
     """Seeded parameters and one batch: ``(params, xs, labels)``.
 
     Weights are Gaussian with variance 1 / fan-in, biases small; inputs are pixel-like values
@@ -100,10 +93,27 @@ def make_problem(
     return params, xs, labels
 
 
-# --- implementation 1: the engine ----------------------------------------------------------
+def copy_params(params: Params) -> Params:
+    return {k: params[k].copy() for k in numpy_bptt.PARAM_NAMES}
 
 
-def engine_params(params: dict[str, np.ndarray]) -> dict[str, Tensor]:
+# --- the floor: numpy BPTT -----------------------------------------------------------------
+
+
+def numpy_impl(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Implementation:
+    """``numpy_bptt.py``'s hand-written step, on a copy of the parameters."""
+    own = copy_params(params)
+    return Implementation(
+        "numpy BPTT (hand-written)",
+        lambda: numpy_bptt.train_step(own, xs, labels, lr),
+        lambda: numpy_bptt.loss_and_grads(own, xs, labels),
+    )
+
+
+# --- the engine, by hand -------------------------------------------------------------------
+
+
+def engine_params(params: Params) -> dict[str, Tensor]:
     """The parameters as named leaf tensors that require grad (copies: the arrays stay untouched)."""
     return {k: Tensor(v.copy(), requires_grad=True, name=k) for k, v in params.items()}
 
@@ -139,131 +149,134 @@ def engine_train_step(params: dict[str, Tensor], xs: np.ndarray, labels: np.ndar
     return loss.item()
 
 
+def _engine_grads(loss: Tensor, params: dict[str, Tensor]) -> Grads:
+    """Backward from ``loss``; the gradients taken out of ``.grad`` (which is reset)."""
+    for p in params.values():
+        p.grad = None
+    loss.backward()
+    grads = {k: params[k].grad for k in numpy_bptt.PARAM_NAMES}
+    for p in params.values():
+        p.grad = None
+    return loss.item(), grads
+
+
+def engine_by_hand(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Implementation:
+    tensors = engine_params(params)
+
+    def forward() -> Tensor:
+        return engine_loss(tensors, xs, labels)
+
+    return Implementation(
+        "engine, by hand (Tensor ops)",
+        lambda: engine_train_step(tensors, xs, labels, lr),
+        lambda: _engine_grads(forward(), tensors),
+        forward=forward,
+    )
+
+
+# --- the engine, through nn.RNN ------------------------------------------------------------
+
+
+def engine_model(params: Params) -> nn.SeqToVec:
+    """An ``nn.SeqToVec`` holding (copies of) ``params``."""
+    (I, H), K = params["U"].shape, params["V"].shape[1]
+    model = nn.SeqToVec(I, H, K, dtype=params["U"].dtype)
+    model.load_state_dict(params)
+    return model
+
+
+def engine_nn(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Implementation:
+    model = engine_model(params)
+    opt = optim.SGD(model.parameters(), lr=lr)
+
+    def forward() -> Tensor:
+        return F.cross_entropy(model(xs), labels)
+
+    def train_step() -> float:
+        loss = forward()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    named = dict(model.named_parameters())
+    return Implementation(
+        "engine, nn.RNN (SeqToVec + F.cross_entropy + optim.SGD)",
+        train_step,
+        lambda: _engine_grads(forward(), named),
+        forward=forward,
+    )
+
+
+ENGINE: dict[str, Builder] = {"engine_hand": engine_by_hand, "engine_nn": engine_nn}
+BUILDERS: dict[str, Builder] = {"numpy": numpy_impl, **ENGINE}
+
+
 # --- the check -----------------------------------------------------------------------------
 
 
-def check_gradients(
-    B: int, T: int, I: int, H: int, n_classes: int = N_CLASSES, dtype: type = np.float64, seed: int = 0
-) -> dict[str, float]:
-    """Assert that the engine and numpy BPTT agree on the loss and every gradient.
+def check(impl: Implementation, params: Params, xs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Assert that ``impl`` and numpy BPTT agree on the loss and every gradient at ``params``.
 
-    Runs both on ``make_problem(B, T, I, H, n_classes, dtype, seed)`` and compares with
-    ``np.allclose`` at the dtype's tolerance in ``TOLERANCES``. Raises AssertionError naming
-    the first parameter that differs; returns, per name ("loss", "U", "W", "b", "V", "c"), the
+    Compares with ``np.allclose`` at the dtype's tolerance (``TOLERANCES``, or the
+    implementation's own). Raises AssertionError naming the first quantity that differs;
+    returns (and keeps in ``impl.errors``), per name ("loss", "U", "W", "b", "V", "c"), the
     largest difference relative to the largest magnitude, for the record.
     """
-    params, xs, labels = make_problem(B, T, I, H, n_classes, dtype, seed)
-    rtol, atol = TOLERANCES[np.dtype(dtype)]
-    tensors = engine_params(params)
-    loss = engine_loss(tensors, xs, labels)
-    loss.backward()
+    dtype = params["U"].dtype
+    rtol, atol = impl.tolerance or TOLERANCES[np.dtype(dtype)]
+    loss, grads = impl.loss_and_grads()
     ref_loss, ref_grads = numpy_bptt.loss_and_grads(params, xs, labels)
-
-    pairs = {"loss": (np.asarray(loss.data), np.asarray(ref_loss, dtype=dtype))}
-    pairs.update({k: (tensors[k].grad, ref_grads[k]) for k in numpy_bptt.PARAM_NAMES})
+    pairs = {"loss": (np.asarray(loss, dtype=dtype), np.asarray(ref_loss, dtype=dtype))}
+    pairs.update({k: (grads.get(k), ref_grads[k]) for k in numpy_bptt.PARAM_NAMES})
     errors = {}
     for name, (got, want) in pairs.items():
         if got is None or got.shape != want.shape or got.dtype != want.dtype:
             what = "no gradient" if got is None else f"shape {got.shape}, dtype {got.dtype}"
-            raise AssertionError(f"{name}: engine gave {what}; numpy BPTT gave shape {want.shape}, dtype {want.dtype}")
+            raise AssertionError(
+                f"{name}: {impl.name} gave {what}; numpy BPTT gave shape {want.shape}, dtype {want.dtype}"
+            )
         if not np.allclose(got, want, rtol=rtol, atol=atol):
             worst = np.unravel_index(np.argmax(np.abs(got - want)), want.shape)
             raise AssertionError(
-                f"{name}: engine and numpy BPTT disagree (rtol={rtol}, atol={atol}); at {worst} "
-                f"engine {got[worst]!r} vs numpy {want[worst]!r}. The benchmark would time different work."
+                f"{name}: {impl.name} and numpy BPTT disagree (rtol={rtol}, atol={atol}); at {worst} "
+                f"{got[worst]!r} vs numpy {want[worst]!r}. The benchmark would time different work."
             )
         errors[name] = float(np.abs(got - want).max() / max(np.abs(want).max(), np.finfo(dtype).tiny))
+    impl.errors = errors
     return errors
 
 
-# --- timing --------------------------------------------------------------------------------
+def build_checked(
+    builders: dict[str, Builder], params: Params, xs: np.ndarray, labels: np.ndarray, keys: Sequence[str] | None = None
+) -> dict[str, Implementation]:
+    """The implementations ``builders`` make (those named by ``keys``, default all) on one
+    problem, each ``check``ed against numpy BPTT before it is returned."""
+    impls = {}
+    for key in builders if keys is None else keys:
+        impls[key] = builders[key](params, xs, labels, LR)
+        check(impls[key], params, xs, labels)
+    return impls
 
 
-def time_steps(dtype: type, reps: int, warmup: int, seed: int = 0) -> tuple[list[float], list[float]]:
-    """Seconds per training step, ``(engine, numpy)``, from ``reps`` interleaved repetitions.
-
-    Both start from the same parameters and see the same batch; each updates its own copy.
-    """
-    check_gradients(B, T, I, H, N_CLASSES, dtype, seed)
-    params, xs, labels = make_problem(B, T, I, H, N_CLASSES, dtype, seed)
-    tensors = engine_params(params)
-    for _ in range(warmup):
-        engine_train_step(tensors, xs, labels, LR)
-        numpy_bptt.train_step(params, xs, labels, LR)
-    engine, ref = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        engine_train_step(tensors, xs, labels, LR)
-        t1 = time.perf_counter()
-        numpy_bptt.train_step(params, xs, labels, LR)
-        t2 = time.perf_counter()
-        engine.append(t1 - t0)
-        ref.append(t2 - t1)
-    return engine, ref
-
-
-def _blas_limit(threads: int) -> AbstractContextManager:
-    """A context that holds BLAS to ``threads`` threads, if threadpoolctl can do it at run time."""
-    if threads > 0 and HAVE_THREADPOOLCTL:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=threads, user_api="blas")
-    return nullcontext()
-
-
-def _blas_threads_note(threads: int) -> str:
-    """How many threads BLAS had, and how we know."""
-    if HAVE_THREADPOOLCTL:
-        from threadpoolctl import threadpool_info
-
-        libs = [f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info() if i["user_api"] == "blas"]
-        return f"{', '.join(libs) or 'none found'} (threadpoolctl)"
-    if _BLAS_ENV_AT_LOAD is None:
-        return "unknown (numpy was imported before this script could set the thread variables)"
-    env = ", ".join(f"{k}={v}" for k, v in _BLAS_ENV_AT_LOAD.items() if v is not None)
-    if threads > 0:
-        return f"{threads} ({env} when numpy was imported)"
-    return f"not limited by this script ({env or 'no thread variables set: the library default, usually one per CPU'})"
-
-
-def _machine_line(threads: int) -> str:
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{blas['name']} {blas['version']}"
-    except Exception:  # show_config's layout is not a stable API; the line is informative only
-        blas = "BLAS unknown"
-    return (
-        f"machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}, numpy {np.__version__} ({blas}); "
-        f"BLAS threads: {_blas_threads_note(threads)}"
-    )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print the markdown report."""
-    args = _parser().parse_args(argv)
-    dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
-    rows = []
-    with _blas_limit(args.threads):
-        for dtype in dtypes:
-            engine, ref = time_steps(dtype, args.reps, args.warmup)
-            e_ms, n_ms = 1e3 * statistics.median(engine), 1e3 * statistics.median(ref)
-            rows.append(f"| {np.dtype(dtype).name} | {e_ms:.2f} | {n_ms:.2f} | {e_ms / n_ms:.2f} |")
-        machine = _machine_line(args.threads)
-
-    print(f"## Row-MNIST RNN, one training step (B={B}, T={T}, I={I}, H={H}, {N_CLASSES} classes, SGD)\n")
-    print("| dtype | engine ms/step (median) | numpy ms/step (median) | ratio engine/numpy |")
-    print("|---|---:|---:|---:|")
-    print("\n".join(rows))
-    print()
-    print(machine)
-    print(
-        f"{args.reps} interleaved repetitions per implementation after {args.warmup} warm-up steps; "
-        "gradients checked equal first (np.allclose, rtol "
-        + ", ".join(f"{TOLERANCES[np.dtype(d)][0]:g} in {np.dtype(d).name}" for d in dtypes)
-        + "). Ratio = median engine / median numpy."
-    )
+def check_gradients(
+    B: int,
+    T: int,
+    I: int,
+    H: int,
+    n_classes: int = N_CLASSES,
+    dtype: type = np.float64,
+    seed: int = 0,
+    build: Builder = engine_by_hand,
+) -> dict[str, float]:
+    """``check`` the implementation ``build`` makes on ``make_problem(B, T, I, H, ...)``."""
+    params, xs, labels = make_problem(B, T, I, H, n_classes, dtype, seed)
+    return check(build(params, xs, labels, LR), params, xs, labels)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    import run_all
+
+    run_all.main(["--only", "step", *sys.argv[1:]])

