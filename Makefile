@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py --epochs 10 --out runs/demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/row_mnist_step.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
