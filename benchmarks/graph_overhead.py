@@ -17,9 +17,10 @@ by reference counting alone, so no garbage collection runs between the repetitio
 from __future__ import annotations
 
 import gc
+import time
 
 import numpy as np
-from harness import fmt_bytes, interleave, median_ms, rss_bytes, table, time_once, traced, traced_growth
+from harness import fmt_bytes, interleave, median_ms, rss_bytes, table, traced, traced_growth
 from row_mnist_step import BUILDERS, Implementation, build_checked, make_problem
 
 from tinygrad_rnn.autograd import walk
@@ -76,54 +77,71 @@ def per_node(T: int, reps: int) -> str:
     return f"#### Per-node overhead (T={T:,}, {sizes}, float64)\n\n" + table(headers, rows)
 
 
-def unroll(T: int, runs: int = 5) -> str:
-    """The long-unroll table: time, bytes per node and memory across repeated passes."""
+def unroll(T: int, runs: int = 20, traced_runs: int = 3) -> str:
+    """The long-unroll tables: time and bytes per node over ``traced_runs`` repeated passes
+    (allocations counted by tracemalloc), then RSS over ``runs`` timed passes."""
     impls = checked(T, UNROLL, ("engine_nn", "numpy"))
     engine, ref = impls["engine_nn"], impls["numpy"]
     nodes = count_nodes(engine)
     _, graph, _ = traced(engine.forward)
     _, _, peak = traced(engine.loss_and_grads)
-    left = traced_growth(engine.loss_and_grads, runs)
+    left = traced_growth(engine.loss_and_grads, traced_runs)
+    seconds, rss = repeat(engine, ref, runs)
+    history: list[float] = []
+    _, rss_kept = repeat(engine, None, runs, history)
 
-    gc.collect()
-    rss0 = rss_bytes()
-    rows = []
-    for i in range(runs):
-        _, seconds = time_once(engine.loss_and_grads)
-        _, np_seconds = time_once(ref.loss_and_grads)
-        rows.append(
-            [
-                f"{i + 1}",
-                f"{seconds:.2f}",
-                f"{np_seconds:.2f}",
-                f"{seconds / np_seconds:.2f}",
-                fmt_bytes(rss_bytes() - rss0),
-                f"{left[i]:,}",
-                f"{left[i] - left[0]:+,}",
-            ]
-        )
-    headers = [
-        "run",
-        "engine forward+backward s",
-        "numpy s",
-        "ratio",
-        "RSS growth since before run 1",
-        "traced bytes still allocated after the run",
-        "growth since run 1 (bytes)",
+    passes = [
+        [f"{i + 1}", f"{seconds[i, 0]:.2f}", f"{seconds[i, 1]:.2f}", f"{seconds[i, 0] / seconds[i, 1]:.2f}"]
+        + [f"{left[i]:,}", f"{left[i] - left[0]:+,}"]
+        for i in range(traced_runs)
     ]
+    shown = sorted({n for n in (1, 2, 3, 5, 10, 15, 20, runs) if n <= runs})
+    memory = [[f"{n}", fmt_bytes(rss[n - 1]), fmt_bytes(rss_kept[n - 1])] for n in shown]
     sizes = ", ".join(f"{k}={v}" for k, v in UNROLL.items())
-    head = (
+    return (
         f"#### {T:,}-step unroll through nn.RNN ({sizes}, float64, cross-entropy on the last step)\n\n"
         f"{nodes:,} nodes ({nodes / T:.1f} per step); the recorded graph holds {fmt_bytes(graph)} after the forward "
         f"pass = **{graph / nodes:.0f} bytes per node**; peak over forward + backward {fmt_bytes(peak)} = "
-        f"{peak / nodes:.0f} bytes per node. The loss is dropped after each run; no gc.collect() between runs. "
-        f"RSS is measured on the {runs} timed runs, allocations (tracemalloc) on {runs} separate runs. What stays "
-        "allocated after the first run is CPython's free lists (e.g. up to 2,000 spare tuples), the same size at any "
-        f"T; after that, allocations grow by {(left[-1] - left[0]) / max(runs - 1, 1):.0f} bytes per run for "
-        f"{nodes:,} nodes: the graph is freed. RSS moves in steps of about a megabyte (how glibc and CPython's "
-        "arenas happen to be fragmented, a few % of the peak); it is not a count of live objects.\n\n"
+        f"{peak / nodes:.0f} bytes per node. The loss is dropped after each pass; no gc.collect() between passes. "
+        "What stays allocated after the first pass is CPython's free lists (e.g. up to 2,000 spare tuples), the "
+        f"same size at any T; after that allocations grow by {(left[-1] - left[0]) / max(traced_runs - 1, 1):.0f} "
+        f"bytes per pass for {nodes:,} nodes: the graph is freed.\n\n"
+        + table(
+            ["pass", "engine forward+backward s", "numpy s", "ratio", "traced bytes still allocated", "growth"],
+            passes,
+            numeric_from=0,
+        )
+        + f"\n\nRSS after n of {runs} timed passes (growth since before the first). The second column repeats the "
+        "passes keeping each pass's loss (a Python float, as a loss history does): one surviving small object can "
+        "keep a whole 1 MiB pymalloc arena of the freed graph mapped, so RSS can creep up by up to ~1 MB per pass "
+        "although nothing else survives (PYTHONMALLOC=malloc avoids that).\n\n"
+        + table(["after pass", "RSS growth, loop keeps nothing", "RSS growth, loop keeps each loss"], memory, 0)
     )
-    return head + table(headers, rows, numeric_from=0)
+
+
+def repeat(
+    engine: Implementation, ref: Implementation | None, runs: int, history: list[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of forward + backward per run (columns: engine, numpy) and RSS growth after each run.
+
+    Results go into preallocated arrays, so the loop itself keeps no new Python object alive
+    from one run to the next, unless ``history`` is given: then it keeps each run's loss there.
+    """
+    seconds, rss = np.ones((runs, 2)), np.zeros(runs, dtype=np.int64)
+    gc.collect()
+    rss0 = rss_bytes()
+    for i in range(runs):
+        t0 = time.perf_counter()
+        loss, _ = engine.loss_and_grads()
+        seconds[i, 0] = time.perf_counter() - t0
+        if history is not None:
+            history.append(loss)
+        if ref is not None:
+            t0 = time.perf_counter()
+            ref.loss_and_grads()
+            seconds[i, 1] = time.perf_counter() - t0
+        rss[i] = rss_bytes() - rss0
+    return seconds, rss
 
 
 def graph_is_freed(T: int, runs: int = 3, slack: int = 100_000) -> list[int]:

@@ -111,17 +111,19 @@ def traced(fn: Callable[[], Any]) -> tuple[Any, int, int]:
 def traced_growth(fn: Callable[[], Any], runs: int) -> list[int]:
     """Bytes still allocated after each of ``runs`` calls of ``fn`` (its result dropped), as
     differences from before the first: a leak shows as a rising list, a freed graph as ~0."""
+    import numpy as np
+
+    left = np.zeros(runs, dtype=np.int64)  # filled in place: the loop keeps no new object alive
     gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        left = []
-        for _ in range(runs):
+        for i in range(runs):
             fn()
-            left.append(tracemalloc.get_traced_memory()[0] - base)
+            left[i] = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
-    return left
+    return left.tolist()
 
 
 def rss_bytes() -> int:

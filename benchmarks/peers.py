@@ -19,14 +19,9 @@ import sys
 
 import numpy as np
 import numpy_bptt
-from row_mnist_step import LOOSE_F32, Builder, Grads, Implementation, Params, copy_params
+from row_mnist_step import Builder, Grads, Implementation, Params, copy_params
 
 NAMES = numpy_bptt.PARAM_NAMES
-
-
-def _tolerance(dtype: np.dtype) -> tuple[float, float] | None:
-    """Peers sum in their own order (blocked kernels, fused XLA code): float32 gets more room."""
-    return LOOSE_F32 if np.dtype(dtype) == np.float32 else None
 
 
 # --- PyTorch -------------------------------------------------------------------------------
@@ -61,7 +56,7 @@ def torch_loop(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) ->
         gs = torch.autograd.grad(loss, tp)
         return loss.item(), {k: g.numpy() for k, g in zip(NAMES, gs, strict=True)}
 
-    return Implementation("PyTorch, eager Python loop", train_step, grads, _tolerance(xs.dtype))
+    return Implementation("PyTorch, eager Python loop", train_step, grads)
 
 
 def torch_nn(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Implementation:
@@ -103,7 +98,7 @@ def torch_nn(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> I
         gU, gW, gb, gV, gc = (g.numpy() for g in torch.autograd.grad(loss, weights))
         return loss.item(), {"U": gU.T, "W": gW.T, "b": gb, "V": gV.T, "c": gc}
 
-    return Implementation("PyTorch, nn.RNN", train_step, grads, _tolerance(xs.dtype))
+    return Implementation("PyTorch, nn.RNN", train_step, grads)
 
 
 # --- HIPS autograd and MyGrad: numpy-level tracing -----------------------------------------
@@ -138,7 +133,7 @@ def hips_autograd(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float)
         value, g = vg(own)
         return float(value), {k: np.asarray(g[k]) for k in NAMES}
 
-    return Implementation("HIPS autograd", train_step, grads, _tolerance(xs.dtype))
+    return Implementation("HIPS autograd", train_step, grads)
 
 
 def mygrad_impl(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Implementation:
@@ -171,7 +166,7 @@ def mygrad_impl(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -
             p.null_grad()
         return loss.item(), out
 
-    return Implementation("MyGrad", train_step, grads, _tolerance(xs.dtype))
+    return Implementation("MyGrad", train_step, grads)
 
 
 # --- JAX -----------------------------------------------------------------------------------
@@ -211,7 +206,7 @@ def jax_jit(params: Params, xs: np.ndarray, labels: np.ndarray, lr: float) -> Im
         value, g = value_and_grad(state["p"], x, y)
         return float(value), {k: np.asarray(g[k]) for k in NAMES}
 
-    return Implementation("JAX, jit (lax.scan)", train_step, grads, _tolerance(xs.dtype))
+    return Implementation("JAX, jit (lax.scan)", train_step, grads)
 
 
 # --- the registry --------------------------------------------------------------------------

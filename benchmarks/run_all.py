@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per trainer (default 10; quick 2)")
-    p.add_argument("--unroll-runs", type=int, default=5, help="repeated passes of the long unroll (default 5)")
+    p.add_argument("--unroll-runs", type=int, default=20, help="timed passes of the long unroll (default 20)")
     p.add_argument(
         "--threads",
         type=int,
@@ -186,7 +186,7 @@ def run_here(args: argparse.Namespace) -> str:
         import graph_overhead
 
         harness.progress("long unroll")
-        out.append(graph_overhead.unroll(T=2_000 if quick else 100_000, runs=args.unroll_runs))
+        out.append(graph_overhead.unroll(T=2_000 if quick else 100_000, runs=5 if quick else args.unroll_runs))
     if "render" in only:
         import render_time
 
