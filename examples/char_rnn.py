@@ -9,7 +9,7 @@ smoothed loss 0.999 * smooth + 0.001 * loss starting at -log(1 / vocab) * 25 (a 
 Its value after 5,000 iterations varies a lot with the seed: from about 6 to 30 over seeds
 0-9, for the engine and for the numpy loop alike (Adagrad's loss spikes come and go).
 
-Initialisation is min-char-rnn's, not the library's Glorot default: weights randn * 0.01,
+Initialisation is min-char-rnn's, not the library's default (Glorot, orthogonal W): weights randn * 0.01,
 biases zero. min-char-rnn writes column vectors (Wxh of shape (hidden, vocab)); we write rows
 (``h W + x U``), so U, W, V hold the transposes of Wxh, Whh, Why drawn from the same seed.
 

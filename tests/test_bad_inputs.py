@@ -205,6 +205,8 @@ NETWORKS = [
     Case("seq2vec-output-size-0", lambda tmp: nn.SeqToVec(3, 4, 0), ValueError, ("SeqToVec", "output_size", "got 0")),
     Case("rnn-bad-nonlinearity", lambda tmp: nn.RNN(3, 4, nonlinearity="sigmoid"), ValueError,
          ("nonlinearity", "'sigmoid'", "relu", "tanh")),
+    Case("rnn-bad-init", lambda tmp: nn.OutputRecurrentRNN(3, 4, 2, init="uniform"), ValueError,
+         ("OutputRecurrentRNN", "init", "'uniform'", "glorot", "orthogonal")),
     Case("rnn-integer-dtype", lambda tmp: nn.RNN(3, 4, dtype=np.int32), DTypeError, ("dtype", "int32", "np.float32")),
     Case("load-state-dict-missing-key", lambda tmp: _seq2vec().load_state_dict(_state_without("W")), ShapeError,
          ("load_state_dict", "missing parameters ['W']")),

@@ -588,13 +588,24 @@ def glorot(fan_in: int, fan_out: int) -> float:
 
 I_, H_, O_ = 40, 60, 50
 INIT_CASES = {  # module, parameter, the bound of its uniform distribution (0: all zeros)
-    "RNN U": (lambda: nn.RNN(I_, H_, seed=0), "U", glorot(I_ + H_, H_)),
-    "RNN W": (lambda: nn.RNN(I_, H_, seed=0), "W", glorot(I_ + H_, H_)),
+    "RNN U": (lambda: nn.RNN(I_, H_, seed=0), "U", glorot(I_, H_)),
     "RNN b": (lambda: nn.RNN(I_, H_, seed=0), "b", 0.0),
+    "RNN U, init=glorot": (lambda: nn.RNN(I_, H_, seed=0, init="glorot"), "U", glorot(I_ + H_, H_)),
+    "RNN W, init=glorot": (lambda: nn.RNN(I_, H_, seed=0, init="glorot"), "W", glorot(I_ + H_, H_)),
+    "OutputRecurrentRNN W, init=glorot": (
+        lambda: nn.OutputRecurrentRNN(I_, H_, O_, seed=0, init="glorot"),
+        "W",
+        glorot(I_ + O_, H_),
+    ),
+    "EncoderDecoder decoder.W, init=glorot": (
+        lambda: nn.EncoderDecoder(I_, H_, O_, seed=0, init="glorot"),
+        "decoder.W",
+        glorot(O_ + H_, H_),
+    ),
     "SeqToSeq V": (lambda: nn.SeqToSeq(I_, H_, O_, seed=0), "V", glorot(H_, O_)),
     "SeqToSeq c": (lambda: nn.SeqToSeq(I_, H_, O_, seed=0), "c", 0.0),
-    "OutputRecurrentRNN W": (lambda: nn.OutputRecurrentRNN(I_, H_, O_, seed=0), "W", glorot(I_ + O_, H_)),
-    "EncoderDecoder decoder.U": (lambda: nn.EncoderDecoder(I_, H_, O_, seed=0), "decoder.U", glorot(O_ + H_, H_)),
+    "OutputRecurrentRNN U": (lambda: nn.OutputRecurrentRNN(I_, H_, O_, seed=0), "U", glorot(I_, H_)),
+    "EncoderDecoder decoder.U": (lambda: nn.EncoderDecoder(I_, H_, O_, seed=0), "decoder.U", glorot(O_, H_)),
     "EncoderDecoder decoder.V": (lambda: nn.EncoderDecoder(I_, H_, O_, seed=0), "decoder.V", glorot(H_, O_)),
     "Linear V": (lambda: nn.Linear(I_, O_, seed=0), "V", glorot(I_, O_)),
     "Linear c": (lambda: nn.Linear(I_, O_, seed=0), "c", 0.0),
@@ -612,6 +623,34 @@ def test_initialisation_statistics(case):
     assert np.abs(values).max() > 0.98 * limit  # thousands of draws reach the edges
     assert abs(values.mean()) < 0.05 * limit
     assert values.std() == pytest.approx(limit / np.sqrt(3), rel=0.05)  # the std of U(-l, l)
+
+
+ORTHOGONAL_CASES = {  # module, its recurrent weight, whether its rows (fewer than columns) are orthonormal
+    "RNN W": (lambda **kw: nn.RNN(I_, H_, **kw), "W", False),
+    "OutputRecurrentRNN W (O < H)": (lambda **kw: nn.OutputRecurrentRNN(I_, H_, O_, **kw), "W", True),
+    "OutputRecurrentRNN W (O > H)": (lambda **kw: nn.OutputRecurrentRNN(I_, O_, H_, **kw), "W", False),
+    "EncoderDecoder decoder.W": (lambda **kw: nn.EncoderDecoder(I_, H_, O_, **kw), "decoder.W", False),
+}
+
+
+@pytest.mark.parametrize("case", ORTHOGONAL_CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_recurrent_weights_start_orthogonal(case, dtype):
+    make, name, by_rows = ORTHOGONAL_CASES[case]
+    W = dict(make(seed=0, dtype=dtype).named_parameters())[name].data
+    assert W.dtype == dtype
+    gram = W @ W.T if by_rows else W.T @ W
+    np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5 if dtype == np.float32 else 1e-12)
+    # the singular values are all 1, and the matrix is random: another seed gives another one
+    assert not np.allclose(W, dict(make(seed=1, dtype=dtype).named_parameters())[name].data)
+
+
+def test_orthogonal_is_uniform_over_signs():
+    """Without the sign fix of the QR factor every diagonal entry would be biased positive."""
+    rng = np.random.default_rng(0)
+    diagonals = np.array([np.diag(nn.orthogonal((6, 6), rng, np.float64)) for _ in range(2000)])
+    assert abs(diagonals.mean()) < 0.02
+    assert (diagonals > 0).mean() == pytest.approx(0.5, abs=0.02)
 
 
 def test_rnn_uses_the_given_initial_state():
@@ -681,6 +720,12 @@ ERRORS = {  # (call, exception, message)
     ),
     "nonlinearity sigmoid": (lambda: nn.RNN(2, 3, nonlinearity="sigmoid"), ValueError, r"\['relu', 'tanh'\]"),
     "nonlinearity Tanh": (lambda: nn.SeqToSeq(2, 3, 4, nonlinearity="Tanh"), ValueError, r"got 'Tanh'"),
+    "init xavier": (
+        lambda: nn.RNN(2, 3, init="xavier"),
+        ValueError,
+        r"init must be one of \['glorot', 'orthogonal'\], got 'xavier'",
+    ),
+    "init on EncoderDecoder": (lambda: nn.EncoderDecoder(2, 3, 4, init="he"), ValueError, r"got 'he'"),
     "integer dtype": (lambda: nn.RNN(2, 3, dtype=np.int64), DTypeError, r"floating-point type"),
     "h0 shape": (
         lambda: nn.RNN(2, 3)(X, h0=np.zeros((2, 4))),

@@ -11,9 +11,12 @@ V (hidden, output). Each parameter is one tensor used at every step, so the reco
 one node per parameter with an edge into every step, and ``backward`` sums over the steps.
 Every tensor created while processing step t is tagged ``step == t``.
 
-Initialisation (the row-MNIST reference's, TensorFlow's ``BasicRNNCell`` + ``dense``): U and W
-Glorot-uniform as one kernel of shape (input + hidden, hidden), i.e. uniform in +-sqrt(6 /
-(input + 2 hidden)); V Glorot-uniform in +-sqrt(6 / (hidden + output)); biases zero.
+Initialisation (Keras's ``SimpleRNN`` + ``Dense`` defaults, which the row-MNIST reference used):
+U Glorot-uniform in +-sqrt(6 / (input + hidden)); W a random orthogonal matrix (all singular
+values 1, so h(t-1) W neither shrinks nor blows up the state at the start of training); V
+Glorot-uniform in +-sqrt(6 / (hidden + output)); biases zero. ``init="glorot"`` gives
+TensorFlow 1's ``BasicRNNCell`` instead: U and W Glorot-uniform as one (input + hidden, hidden)
+kernel, i.e. uniform in +-sqrt(6 / (input + 2 hidden)).
 """
 
 from __future__ import annotations
@@ -48,6 +51,15 @@ def glorot_uniform(
     and gradients' variance roughly constant from layer to layer."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def orthogonal(shape: tuple[int, int], rng: np.random.Generator, dtype: Any) -> np.ndarray:
+    """A random matrix with orthonormal rows or columns, whichever are fewer (Saxe et al., 2014):
+    the QR factor of a Gaussian matrix, with signs fixed so that it is uniformly distributed."""
+    rows, cols = shape
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return (q if rows >= cols else q.T).astype(dtype)
 
 
 def _check_size(who: str, **sizes: Any) -> None:
@@ -161,10 +173,15 @@ class Linear(Module):
 
 
 _NONLINEARITIES = ("relu", "tanh")
+_INITS = ("glorot", "orthogonal")
 
 
 class RNNCell(Module):
-    """One step of an Elman RNN: h(t) = tanh(b + h(t-1) W + x(t) U) (or relu)."""
+    """One step of an Elman RNN: h(t) = tanh(b + h(t-1) W + x(t) U) (or relu).
+
+    ``init="orthogonal"`` (default): U Glorot-uniform, W random orthogonal; ``init="glorot"``:
+    U and W Glorot-uniform as one (input + recurrent, hidden) kernel. Biases start at zero.
+    """
 
     def __init__(
         self,
@@ -175,18 +192,25 @@ class RNNCell(Module):
         dtype: Any = np.float64,
         seed: Seed = None,
         recurrent_size: int | None = None,
+        init: str = "orthogonal",
     ) -> None:
         who = type(self).__name__
         _check_size(who, input_size=input_size, hidden_size=hidden_size)
         if nonlinearity not in _NONLINEARITIES:
             raise ConfigError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
+        if init not in _INITS:
+            raise ConfigError(f"{who}: init must be one of {list(_INITS)}, got {init!r}")
         dt = _float_dtype(who, dtype)
         rng = _rng(seed)
         rec = hidden_size if recurrent_size is None else recurrent_size
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
-        fan_in = input_size + rec
-        self.U = Parameter(glorot_uniform((input_size, hidden_size), fan_in, hidden_size, rng, dt), "U")
-        self.W = Parameter(glorot_uniform((rec, hidden_size), fan_in, hidden_size, rng, dt), "W")
+        if init == "glorot":
+            fan_in = input_size + rec
+            self.U = Parameter(glorot_uniform((input_size, hidden_size), fan_in, hidden_size, rng, dt), "U")
+            self.W = Parameter(glorot_uniform((rec, hidden_size), fan_in, hidden_size, rng, dt), "W")
+        else:
+            self.U = Parameter(glorot_uniform((input_size, hidden_size), input_size, hidden_size, rng, dt), "U")
+            self.W = Parameter(orthogonal((rec, hidden_size), rng, dt), "W")
         self.b = Parameter(np.zeros(hidden_size, dtype=dt), "b")
         self._rng = rng
 
@@ -405,10 +429,11 @@ class EncoderDecoder(Module):
         nonlinearity: str = "tanh",
         dtype: Any = np.float64,
         seed: Seed = None,
+        init: str = "orthogonal",
     ) -> None:
         _check_size("EncoderDecoder", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         rng = _rng(seed)
-        common = {"nonlinearity": nonlinearity, "dtype": dtype, "seed": rng}
+        common = {"nonlinearity": nonlinearity, "dtype": dtype, "seed": rng, "init": init}
         self.encoder = RNN(input_size, hidden_size, **common)
         self.decoder = _WithOutput(output_size, hidden_size, output_size, **common)
         for name, p in self.named_parameters():
@@ -449,4 +474,5 @@ __all__ = [
     "SeqToVec",
     "VecToSeq",
     "glorot_uniform",
+    "orthogonal",
 ]
