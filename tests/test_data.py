@@ -499,10 +499,17 @@ def test_zen_of_python_prints_nothing(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "this", raising=False)  # force the printing first import
     text = data.zen_of_python()
     assert capsys.readouterr().out == ""
-    assert text.startswith("Beautiful is better than ugly.\nExplicit is better than implicit.")
+    assert text.startswith("The Zen of Python, by Tim Peters\n\nBeautiful is better than ugly.\n")
     assert text.endswith("Namespaces are one honking great idea -- let's do more of those!")
-    assert len(text.splitlines()) == 19
+    assert (len(text), len(set(text)), len(text.splitlines())) == (856, 45, 21)
     assert data.zen_of_python() == text
+
+
+def test_zen_of_python_without_its_title_is_the_19_aphorisms():
+    aphorisms = data.zen_of_python(title=False)
+    assert aphorisms.startswith("Beautiful is better than ugly.\nExplicit is better than implicit.")
+    assert (len(aphorisms), len(set(aphorisms)), len(aphorisms.splitlines())) == (822, 43, 19)
+    assert data.zen_of_python().endswith(aphorisms)
 
 
 def test_char_vocab_is_sorted_and_inverts():
