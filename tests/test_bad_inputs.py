@@ -98,6 +98,10 @@ ENGINE = [
         for op, f in _BINARY
     ],
     Case("add-ndarray-on-the-left", lambda tmp: np.ones((4, 5)) + _t(2, 3), ShapeError, ("add:", "(4, 5) and (2, 3)")),
+    Case("pow-integer-to-negative-power", lambda tmp: Tensor([2]) ** Tensor([-1]), DTypeError,
+         ("pow", "int64", "floating-point")),
+    Case("item-of-many-values", lambda tmp: _t(2, 3).item(), ShapeError, ("item", "(2, 3)", ".sum()")),
+    Case("backward-grad-not-numbers", lambda tmp: _t(3).sum().backward("a"), BackwardError, ("backward", "str")),
     Case("matmul-inner-dims", lambda tmp: _t(2, 3) @ _t(4, 2), ShapeError,
          ("matmul", "(2, 3) @ (4, 2)", "inner dimensions 3 and 4")),
     Case("matmul-vector-inner-dims", lambda tmp: _t(3) @ _t(4, 2), ShapeError, ("matmul", "(3,) @ (4, 2)", "3 and 4")),
@@ -207,6 +211,17 @@ NETWORKS = [
          ("nonlinearity", "'sigmoid'", "relu", "tanh")),
     Case("rnn-bad-init", lambda tmp: nn.OutputRecurrentRNN(3, 4, 2, init="uniform"), ValueError,
          ("OutputRecurrentRNN", "init", "'uniform'", "glorot", "orthogonal")),
+    Case("rnn-negative-seed", lambda tmp: nn.RNN(3, 4, seed=-1), ValueError, ("RNN", "seed", "non-negative", "-1")),
+    Case("split-negative-seed", lambda tmp: data.train_test_split(np.ones((4, 2, 2)), np.arange(4), 1, seed=-5),
+         ValueError, ("train_test_split", "seed", "-5")),
+    Case("rnncell-batch-mismatch", lambda tmp: nn.RNNCell(3, 4)(np.ones((2, 3)), np.zeros((5, 4))), ShapeError,
+         ("RNNCell", "(2, 3)", "(5, 4)", "batch")),
+    Case("rnncell-x-features", lambda tmp: nn.RNNCell(3, 4)(np.ones((2, 2)), np.zeros((2, 4))), ShapeError,
+         ("RNNCell", "(2, 2)", "(..., 3)")),
+    Case("linear-string-input", lambda tmp: nn.Linear(3, 2)(np.array(["a", "b", "c"])), DTypeError,
+         ("Linear", "numeric", "<U1")),
+    Case("rnn-h0-other-dtype", lambda tmp: nn.RNN(3, 4)(np.ones((2, 1, 3)), h0=Tensor(np.zeros((1, 4), np.float32))),
+         DTypeError, ("h0", "float32", "float64")),
     Case("rnn-integer-dtype", lambda tmp: nn.RNN(3, 4, dtype=np.int32), DTypeError, ("dtype", "int32", "np.float32")),
     Case("load-state-dict-missing-key", lambda tmp: _seq2vec().load_state_dict(_state_without("W")), ShapeError,
          ("load_state_dict", "missing parameters ['W']")),
@@ -235,6 +250,12 @@ _TARGETS = np.zeros((3, 2), dtype=np.int64)
 
 # fmt: off
 LOSSES = [
+    Case("softmax-axis-out-of-range", lambda tmp: F.softmax(np.ones((2, 3)), axis=5), ShapeError,
+         ("max", "axis 5", "(2, 3)")),
+    Case("sequence-loss-targets-none", lambda tmp: F.sequence_loss([_t(2, 3)], None), ShapeError,
+         ("sequence_loss", "one target per step", "NoneType")),
+    Case("cross-entropy-empty-batch", lambda tmp: F.cross_entropy(Tensor(np.ones((0, 3))), np.array([], int)),
+         ShapeError, ("cross_entropy", "(0, 3)", "empty batch")),
     Case("cross-entropy-negative-label", lambda tmp: F.cross_entropy(_logits(), [0, 1, -1, 2]), ShapeError,
          ("label -1", "3 classes", "[0, 3)")),
     Case("cross-entropy-label-too-large", lambda tmp: F.cross_entropy(_logits(), [0, 1, 3, 2]), ShapeError,
@@ -470,6 +491,13 @@ def _corrupt_checkpoint(tmp: Path, keep: float = 0.5) -> Path:
     return _write(tmp, "checkpoint.npz", raw[: int(len(raw) * keep)])
 
 
+def _npy(tmp: Path) -> Path:
+    """A lone array saved with np.save under a checkpoint's name."""
+    with open(tmp / "c.npz", "wb") as f:
+        np.save(f, np.ones(3))
+    return tmp / "c.npz"
+
+
 def _resume_from(tmp: Path, content: bytes | None) -> Any:
     run = tmp / "run"
     run.mkdir()
@@ -488,6 +516,7 @@ CHECKPOINTS = [
     Case("checkpoint-truncated", lambda tmp: _load(_corrupt_checkpoint(tmp)), CheckpointError,
          ("checkpoint.npz", "unreadable or corrupt", "another copy")),
     Case("checkpoint-empty-file", lambda tmp: _load(_write(tmp, "c.npz", b"")), CheckpointError, ("c.npz", "corrupt")),
+    Case("checkpoint-is-an-npy-array", lambda tmp: _load(_npy(tmp)), CheckpointError, ("c.npz", "ndarray", "corrupt")),
     Case("checkpoint-garbage", lambda tmp: _load(_write(tmp, "c.npz", b"garbage" * 100)), CheckpointError,
          ("c.npz", "corrupt")),
     Case("checkpoint-not-ours", lambda tmp: _load(_npz_without_meta(tmp)), CheckpointError, ("other.npz",)),
@@ -542,6 +571,8 @@ CLI_USAGE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("train-lr-nan", ["train", "--out", "{tmp}", "--lr", "nan"], ("--lr", "nan")),
     ("train-clip-zero", ["train", "--out", "{tmp}", "--clip", "0"], ("--clip", "positive")),
     ("train-dtype-float16", ["train", "--out", "{tmp}", "--dtype", "float16"], ("--dtype", "'float16'", "float32")),
+    ("train-seed-negative", ["train", "--out", "{tmp}", "--seed", "-1"], ("--seed", "non-negative", "-1")),
+    ("render-seed-not-a-number", ["render", "--out", "{tmp}", "--seed", "x"], ("--seed", "'x'")),
     ("render-steps-zero", ["render", "--out", "{tmp}", "--steps", "0"], ("--steps", "positive integer")),
     ("render-unknown-mapping", ["render", "--out", "{tmp}", "--mapping", "x"], ("--mapping", "'x'", "seq2seq")),
     ("render-unknown-format", ["render", "--out", "{tmp}", "--format", "gif"], ("--format", "'gif'", "svg")),

@@ -653,6 +653,19 @@ def test_orthogonal_is_uniform_over_signs():
     assert (diagonals > 0).mean() == pytest.approx(0.5, abs=0.02)
 
 
+def test_cell_and_linear_take_arrays_and_backpropagate():
+    cell, head = nn.RNNCell(3, 4, seed=0), nn.Linear(4, 2, seed=1)
+    x, h = np.linspace(-1, 1, 6).reshape(2, 3), np.full((2, 4), 0.1)
+    loss = head(cell(x, h)).sum()
+    loss.backward()
+    h1 = np.tanh(cell.b.data + h @ cell.W.data + x @ cell.U.data)
+    np.testing.assert_allclose(loss.item(), (h1 @ head.V.data + head.c.data).sum(), rtol=1e-14)
+    d = (1 - h1**2) * head.V.data.sum(axis=1)  # dL/da for L = sum(h1 V + c)
+    np.testing.assert_allclose(cell.W.grad, h.T @ d, rtol=1e-12)
+    np.testing.assert_allclose(cell.U.grad, x.T @ d, rtol=1e-12)
+    assert head([[0.5, 0.5, 0.5, 0.5]]).shape == (1, 2)  # a nested list is an input too
+
+
 def test_rnn_uses_the_given_initial_state():
     p = make_problem(T=2, B=2, I=2, H=3, seed=5)
     model = build("rnn-tanh", p)

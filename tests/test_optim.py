@@ -63,6 +63,27 @@ def test_sgd_momentum_two_steps_closed_form():
     np.testing.assert_allclose(p.data, P0 - 0.1 * GRADS[0] - 0.1 * (0.9 * GRADS[0] + GRADS[1]), rtol=1e-12)
 
 
+def test_sgd_momentum_can_be_switched_on_and_off_between_steps():
+    p = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    opt, g = SGD([p], lr=0.1), np.array([0.5, 1.0])
+    p.grad = g.copy()
+    opt.step()  # plain: p -= lr g, the velocity stays 0
+    np.testing.assert_allclose(p.data, [0.95, -2.1])
+    opt.momentum = 0.9  # a schedule switches momentum on: v = 0.9 * 0 + g
+    opt.step()
+    np.testing.assert_allclose(p.data, [0.90, -2.2])
+    opt.step()  # v = 0.9 g + g
+    np.testing.assert_allclose(p.data, [0.90 - 0.095, -2.2 - 0.19])
+    saved = opt.state_dict()
+    assert saved["hyperparams"]["momentum"] == 0.9
+    opt.momentum = 0.0
+    opt.step()
+    np.testing.assert_allclose(p.data, [0.90 - 0.095 - 0.05, -2.2 - 0.19 - 0.1])
+    fresh = SGD([p], lr=0.1)
+    fresh.load_state_dict(saved)  # a checkpoint taken with momentum on loads into a plain SGD
+    np.testing.assert_allclose(fresh.state["velocity"][0], 1.9 * g)
+
+
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_momentum_and_weight_decay_match_equations(nesterov):
     lr, mu, wd = 0.05, 0.8, 0.1

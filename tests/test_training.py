@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -52,6 +53,36 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_and_resume_gives_the_same_losses(tm
     monkeypatch.undo()
     resumed = train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut", resume=True)
     assert _losses(resumed) == _losses(full)
+
+
+def test_ctrl_c_during_an_optimizer_step_waits_for_the_batch_to_be_counted(tmp_path, monkeypatch):
+    """The signal lands after Adam has updated the parameters but before the batch is counted:
+    the checkpoint must not hold the update with the old count (resume would apply it twice)."""
+    full = train(TrainConfig(epochs=2, **SMALL), tmp_path / "full")
+    step, calls = training.Adam.step, []
+
+    def step_then_ctrl_c(self):
+        step(self)
+        calls.append(1)
+        if len(calls) == 45 + 7:  # epoch 1: 4,500 training digits in 45 batches
+            signal.raise_signal(signal.SIGINT)  # as the terminal sends it; runs the handler now
+
+    monkeypatch.setattr(training.Adam, "step", step_then_ctrl_c)
+    with pytest.raises(TrainingInterrupted, match="after 700 samples"):
+        train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut")
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    resumed = train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut", resume=True)
+    assert _losses(resumed) == _losses(full)
+
+
+def test_a_second_ctrl_c_interrupts_at_once():
+    with training._InterruptBetweenBatches() as interrupts:
+        signal.raise_signal(signal.SIGINT)
+        assert interrupts.pending
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_resume_with_different_settings_is_refused(tmp_path):

@@ -166,7 +166,13 @@ def backward(root: Tensor, grad: Any = None) -> None:
             )
         seed = np.ones_like(root.data)
     else:
-        seed = np.asarray(grad.data if hasattr(grad, "_parents") else grad, dtype=root.dtype)
+        try:
+            seed = np.asarray(grad.data if hasattr(grad, "_parents") else grad, dtype=root.dtype)
+        except (TypeError, ValueError):
+            raise BackwardError(
+                f"backward: grad must be numbers of the output's shape {root.shape}, got {type(grad).__name__} "
+                f"{grad!r:.40}."
+            ) from None
         if seed.shape != root.shape:
             raise BackwardError(
                 f"backward: grad has shape {seed.shape} but the output has shape {root.shape}; "

@@ -71,7 +71,10 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None, 
 def _read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and the JSON document of a checkpoint, or a CheckpointError saying why not."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array under this name
+            raise ValueError(f"it holds one {type(loaded).__name__}, not an .npz archive")
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
         doc = json.loads(arrays.pop("meta").tobytes().decode())
     except FileNotFoundError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
@@ -23,14 +23,23 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(low: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``, or a usage error saying it expected ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_seed = _int_at_least(0, "a non-negative integer seed")
 
 
 def _positive_float(text: str) -> float:
@@ -65,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (default 10)")
     train.add_argument("--batch", type=_positive_int, default=150, help="mini-batch size (default 150)")
     train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (default 0.001)")
-    train.add_argument("--seed", type=int, default=42, help="seed of the split, the init and the shuffles")
+    train.add_argument("--seed", type=_seed, default=42, help="seed of the split, the init and the shuffles")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="default float32")
     train.add_argument("--clip", type=_positive_float, default=None, help="clip the gradient norm to this value")
     train.add_argument(
@@ -92,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="png and pdf need Graphviz "
                         "dot; svg renders without it (default svg)")  # fmt: skip
     render.add_argument("--hidden", type=_positive_int, default=3, help="hidden units (default 3)")
-    render.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    render.add_argument("--seed", type=_seed, default=0, help="seed of the weights and inputs (default 0)")
     render.add_argument("--out", required=True, help="directory for forward, backward and rolled diagrams")
     return parser
 

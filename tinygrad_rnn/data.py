@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 
 from .errors import TinygradRNNError
+from .seeding import Seed, make_rng
 
 __all__ = [
     "MNIST_FILES",
@@ -60,8 +61,6 @@ __all__ = [
 class DataError(TinygradRNNError, ValueError):
     """A data file that is missing, malformed or truncated, a failed download, or a bad task argument."""
 
-
-Seed = int | np.random.Generator | None
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -231,7 +230,7 @@ def train_test_split(
         raise DataError(f"train_test_split: {n} images but {len(labels)} labels; they must pair up one to one")
     if not 0 < n_test < n:
         raise DataError(f"train_test_split: n_test must be between 1 and {n - 1} for {n} examples, got {n_test}")
-    order = np.random.default_rng(seed).permutation(n)
+    order = make_rng(seed, "train_test_split").permutation(n)
     test, train = order[:n_test], order[n_test:]
     return images[train], images[test], labels[train], labels[test]
 
@@ -534,7 +533,7 @@ def adding_problem(n: int, T: int, seed: Seed = 0) -> tuple[np.ndarray, np.ndarr
     _check_counts("adding_problem", n=n, T=T)
     if T < 2:
         raise DataError(f"adding_problem: T must be at least 2 to hold one marker in each half, got {T}")
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, "adding_problem")
     values = rng.uniform(0.0, 1.0, size=(T, n)).astype(np.float32)
     half, batch = T // 2, np.arange(n)
     first, second = rng.integers(0, half, size=n), rng.integers(half, T, size=n)
@@ -566,7 +565,7 @@ def sine_series(
         raise DataError(
             f"sine_series: freq_range must satisfy 0 < low <= high <= 0.5 cycles per step, got {freq_range}"
         )
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, "sine_series")
     freq = rng.uniform(low, high, size=n)
     phase = rng.uniform(0.0, 2 * np.pi, size=n)
     t = np.arange(T + 1)[:, None]
@@ -597,7 +596,7 @@ def copy_task(
         int64, shape (T_total, n), codes 0 ... n_symbols.
     """
     _check_counts("copy_task", n=n, T_pattern=T_pattern, n_symbols=n_symbols, delay=delay)
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, "copy_task")
     T_total = 2 * T_pattern + delay
     pattern = rng.integers(1, n_symbols + 1, size=(T_pattern, n))
     codes = np.zeros((T_total, n), dtype=np.int64)

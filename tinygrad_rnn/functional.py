@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .autograd import no_grad
 from .errors import ConfigError, DTypeError, ShapeError
 from .steps import step
 from .tensor import Tensor, _apply, _lift
@@ -18,21 +19,25 @@ from .tensor import Tensor, _apply, _lift
 Loss = Callable[..., Tensor]
 
 
-def _row_max(x: Tensor, axis: int) -> Tensor:
-    """max over ``axis`` as a constant: shifting by it leaves softmax unchanged and stops
-    exp from overflowing, and as a constant it adds nothing to the backward pass."""
-    return Tensor(x.data.max(axis=axis, keepdims=True))
+def _shifted(x: Any, axis: int) -> Tensor:
+    """x minus its max over ``axis``, the max taken as a constant: the shift leaves softmax
+    unchanged and stops exp from overflowing, and as a constant it adds nothing to the
+    backward pass. Arrays are accepted; a bad axis is the max op's ShapeError."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    with no_grad():
+        m = x.max(axis=axis, keepdims=True)
+    return x - m
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), with m the max along ``axis``."""
-    e = (x - _row_max(x, axis)).exp()
+    e = _shifted(x, axis).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), computed without overflow."""
-    shifted = x - _row_max(x, axis)
+    shifted = _shifted(x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
@@ -95,6 +100,8 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
     """
     if reduction not in ("mean", "sum"):
         raise ConfigError(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
+    if logits.ndim == 2 and logits.shape[0] == 0:
+        raise ShapeError(f"cross_entropy: logits have shape {logits.shape}: an empty batch has no loss.")
     if not isinstance(logits, Tensor):
         logits = Tensor(logits)
     if logits.ndim != 2:
@@ -139,8 +146,15 @@ def sequence_loss(
     T = len(outputs)
     if T == 0:
         raise ShapeError("sequence_loss: outputs is empty; pass the list of per-step outputs")
-    if len(targets) != T:
-        raise ShapeError(f"sequence_loss: {T} outputs but {len(targets)} targets; give one target per step.")
+    try:
+        n_targets = len(targets)
+    except TypeError:
+        raise ShapeError(
+            f"sequence_loss: targets must hold one target per step ({T}), e.g. an array of shape ({T}, batch); "
+            f"got {type(targets).__name__}."
+        ) from None
+    if n_targets != T:
+        raise ShapeError(f"sequence_loss: {T} outputs but {n_targets} targets; give one target per step.")
     try:
         chosen = list(range(T)) if steps is None else [operator.index(s) for s in steps]
     except TypeError:

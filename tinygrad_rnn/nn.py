@@ -29,10 +29,9 @@ import numpy as np
 from . import ops
 from .errors import ConfigError, DTypeError, ShapeError
 from .functional import ACTIVATED_AFFINE
+from .seeding import Seed, make_rng
 from .steps import step
 from .tensor import Tensor, _apply
-
-Seed = int | np.random.Generator | None
 
 
 class Parameter(Tensor):
@@ -73,6 +72,18 @@ def _float_dtype(who: str, dtype: Any) -> np.dtype:
     if dt.kind != "f":
         raise DTypeError(f"{who}: dtype must be a floating-point type such as np.float32 or np.float64, got {dt}")
     return dt
+
+
+def _as_tensor(who: str, x: Any, features: int, dtype: np.dtype, what: str) -> Tensor:
+    """``x`` as a Tensor with ``features`` in its last axis; arrays and lists take ``dtype``."""
+    if not isinstance(x, Tensor):
+        data = np.asarray(x)
+        if data.dtype.kind not in "iuf":
+            raise DTypeError(f"{who}: {what} must be numeric, got dtype {data.dtype}.")
+        x = Tensor(data.astype(dtype, copy=False))
+    if x.data.ndim < 1 or x.shape[-1] != features:
+        raise ShapeError(f"{who}: {what} has shape {x.shape}, expected (..., {features}).")
+    return x
 
 
 class Module:
@@ -146,26 +157,21 @@ class Module:
         return f"{type(self).__name__}({params})"
 
 
-def _rng(seed: Seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 class Linear(Module):
     """o = c + h V: the output layer (V has shape (in_features, out_features), c zeros)."""
 
     def __init__(self, in_features: int, out_features: int, *, dtype: Any = np.float64, seed: Seed = None) -> None:
         _check_size("Linear", in_features=in_features, out_features=out_features)
         dt = _float_dtype("Linear", dtype)
-        rng = _rng(seed)
+        rng = make_rng(seed, "Linear")
         self.in_features, self.out_features = in_features, out_features
         self.V = Parameter(glorot_uniform((in_features, out_features), in_features, out_features, rng, dt), "V")
         self.c = Parameter(np.zeros(out_features, dtype=dt), "c")
 
-    def forward(self, h: Tensor) -> Tensor:
-        if h.shape[-1:] != (self.in_features,):
-            raise ShapeError(
-                f"Linear: input has shape {h.shape}, expected (..., {self.in_features}) "
-                f"(the layer maps {self.in_features} features to {self.out_features})."
+    def forward(self, h: Any) -> Tensor:
+        if not isinstance(h, Tensor) or h.shape[-1:] != (self.in_features,):
+            h = _as_tensor(
+                f"Linear({self.in_features}, {self.out_features})", h, self.in_features, self.V.dtype, "input"
             )
         o = _apply(ops.Affine, self.c, h, self.V)  # o = c + h V, one node
         o.name = "o"
@@ -201,7 +207,7 @@ class RNNCell(Module):
         if init not in _INITS:
             raise ConfigError(f"{who}: init must be one of {list(_INITS)}, got {init!r}")
         dt = _float_dtype(who, dtype)
-        rng = _rng(seed)
+        rng = make_rng(seed, who)
         rec = hidden_size if recurrent_size is None else recurrent_size
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
         if init == "glorot":
@@ -225,7 +231,13 @@ class RNNCell(Module):
         h_new.name = "h"
         return h_new
 
-    def forward(self, x: Tensor, h: Tensor) -> Tensor:
+    def forward(self, x: Any, h: Any) -> Tensor:
+        """One step from x(t) (batch, input) and h(t-1) (batch, recurrent); arrays are accepted."""
+        who = type(self).__name__
+        x = _as_tensor(who, x, self.input_size, self.dtype, "x")
+        h = _as_tensor(who, h, self.W.shape[0], self.dtype, "h")
+        if x.shape[:-1] != h.shape[:-1]:
+            raise ShapeError(f"{who}: x has shape {x.shape} and h {h.shape}; they need the same batch size.")
         return self.cell(x, h)
 
     def _state(self, batch: int, h0: Any, who: str) -> Tensor:
@@ -236,6 +248,11 @@ class RNNCell(Module):
         h0 = h0 if isinstance(h0, Tensor) else Tensor(np.asarray(h0, dtype=self.dtype), name="h0")
         if h0.shape != (batch, size):
             raise ShapeError(f"{who}: h0 has shape {h0.shape}, expected (batch, hidden) = ({batch}, {size}).")
+        if h0.dtype != self.dtype:
+            raise DTypeError(
+                f"{who}: h0 has dtype {h0.dtype} but the network is {self.dtype}; make h0 {self.dtype} "
+                "(a mixed step would silently compute in the wider type)."
+            )
         return h0
 
     def _inputs(self, xs: Any, who: str, size: int | None = None, name: str = "x") -> list[Tensor]:
@@ -432,7 +449,7 @@ class EncoderDecoder(Module):
         init: str = "orthogonal",
     ) -> None:
         _check_size("EncoderDecoder", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
-        rng = _rng(seed)
+        rng = make_rng(seed, "EncoderDecoder")
         common = {"nonlinearity": nonlinearity, "dtype": dtype, "seed": rng, "init": init}
         self.encoder = RNN(input_size, hidden_size, **common)
         self.decoder = _WithOutput(output_size, hidden_size, output_size, **common)

@@ -268,7 +268,8 @@ class SGD(Optimizer):
         p &\\leftarrow p - \\mathrm{lr}\\, v                    \\quad\\text{(classical)} \\\\
         p &\\leftarrow p - \\mathrm{lr}\\, (g + \\mu v)          \\quad\\text{(nesterov)}
 
-    With ``momentum=0`` this is plain p <- p - lr * g and no state is kept.
+    With ``momentum=0`` this is plain p <- p - lr * g and the velocity stays 0, so a schedule
+    may switch momentum on or off between steps (``opt.momentum = 0.9``).
 
     Parameters
     ----------
@@ -306,7 +307,7 @@ class SGD(Optimizer):
         return hp
 
     def _state_keys(self, hyperparams: dict[str, Any]) -> tuple[str, ...]:
-        return ("velocity",) if hyperparams["momentum"] > 0 else ()
+        return ("velocity",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         if self.weight_decay:

@@ -125,6 +125,11 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ShapeError(
+                f"item: the tensor has shape {self.shape} ({self.data.size} values); item() needs exactly one. "
+                "Reduce it first, e.g. .sum() or .mean(), or index one element."
+            )
         return self.data.item()
 
     def __repr__(self) -> str:
@@ -351,9 +356,11 @@ def _broadcastable(*shapes: tuple[int, ...]) -> bool:
 def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Exception) -> Exception:
     """A ShapeError naming the op, the input shapes and what to do (numpy's text is the cause)."""
     shapes = [p.shape for p in parents]
+    dtypes = " and ".join(str(p.dtype) for p in parents)
     if isinstance(e, TypeError):
-        dtypes = " and ".join(str(p.dtype) for p in parents)
         return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}, shapes {' and '.join(map(str, shapes))}).")
+    if isinstance(e, ValueError) and "negative integer powers" in str(e):
+        return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}); use floating-point data, e.g. dtype=float.")
     if op.hint == ops.BROADCAST_HINT and not _broadcastable(*shapes):
         what = f"shapes {shapes[0]} and {shapes[1]} do not broadcast"
     elif op is ops.MatMul:

@@ -12,7 +12,9 @@ seed and the epoch number, so nothing random needs saving).
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -56,6 +58,8 @@ class TrainConfig:
         for key in ("hidden", "epochs", "batch", "n_test"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.clip is not None and not self.clip > 0:
@@ -103,6 +107,42 @@ def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+class _InterruptBetweenBatches:
+    """Ctrl-C during a batch takes effect when the batch is done, so a checkpoint never holds
+    parameters that a batch has updated together with a batch counter that says it has not.
+
+    A second Ctrl-C before then interrupts at once. Only the main thread receives signals, and
+    a handler the program installed itself is left alone.
+    """
+
+    __slots__ = ("pending", "_previous")
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _InterruptBetweenBatches:
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 def train_epoch(
     model: SeqToVec,
     optimizer: Any,
@@ -114,20 +154,23 @@ def train_epoch(
     on_batch: Callable[[Progress], None] | None = None,
 ) -> None:
     """One pass over ``order`` from ``progress.batch`` on: forward, cross-entropy on the last
-    step, BPTT, (clip,) optimizer step. Updates ``progress`` after every batch."""
-    for i in range(progress.batch, len(order)):
-        idx = order[i]
-        loss = F.cross_entropy(logits(model, images[idx]), labels[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        if clip is not None:
-            clip_grad_norm(optimizer.params, clip)
-        optimizer.step()
-        progress.loss_sum += loss.item() * len(idx)
-        progress.seen += len(idx)
-        progress.batch = i + 1
-        if on_batch is not None:
-            on_batch(progress)
+    step, BPTT, (clip,) optimizer step. Updates ``progress`` after every batch; a Ctrl-C
+    (KeyboardInterrupt) arrives between batches, never between an update and its count."""
+    with _InterruptBetweenBatches() as interrupts:
+        for i in range(progress.batch, len(order)):
+            idx = order[i]
+            loss = F.cross_entropy(logits(model, images[idx]), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            if clip is not None:
+                clip_grad_norm(optimizer.params, clip)
+            optimizer.step()
+            progress.loss_sum += loss.item() * len(idx)
+            progress.seen += len(idx)
+            progress.batch = i + 1
+            if on_batch is not None:
+                on_batch(progress)
+            interrupts.check()
 
 
 @no_grad()
