@@ -398,6 +398,14 @@ DATA = [
          ("mnist_5k.csv.gz", "truncated or corrupt")),
     Case("download-bad-sha256-argument", lambda tmp: data.download("http://127.0.0.1:1/x", tmp / "x", "abc"), DataError,
          ("sha256", "64 hex digits", "'abc'")),
+    Case("download-sha256-none", lambda tmp: data.download("http://127.0.0.1:1/x", tmp / "x", None), DataError,
+         ("sha256", "None")),
+    Case("download-url-without-scheme", lambda tmp: data.download("example.org/x", tmp / "x", "0" * 64), DataError,
+         ("url", "http://", "'example.org/x'")),
+    Case("download-dest-is-a-directory", lambda tmp: data.download("http://127.0.0.1:1/x", tmp, "0" * 64), DataError,
+         ("is a directory", "data.gz")),
+    Case("download-dest-under-a-file", lambda tmp: data.download("http://127.0.0.1:1/x",
+         _write(tmp, "f", b"") / "sub" / "x", "0" * 64), DataError, ("cannot create the folder", "sub")),
 ]
 # fmt: on
 

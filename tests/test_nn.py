@@ -653,6 +653,44 @@ def test_orthogonal_is_uniform_over_signs():
     assert (diagonals > 0).mean() == pytest.approx(0.5, abs=0.02)
 
 
+def test_output_recurrent_cell_is_one_step_of_the_output_recurrent_rnn():
+    p = make_problem(T=3, B=2, I=2, H=3, O=2, seed=7)
+    cell, net = nn.OutputRecurrentCell(2, 3, 2, seed=7), nn.OutputRecurrentRNN(2, 3, 2, seed=7)
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(cell.state_dict()[name], value)
+    o, outputs = np.zeros((2, 2)), []
+    for x in p.xs:  # closed loop by hand: feed each output back
+        o = cell(x, o)
+        outputs.append(o)
+    for mine, theirs in zip(outputs, net(p.xs), strict=True):
+        np.testing.assert_allclose(mine.data, theirs.data, rtol=1e-14)
+
+    def loss() -> Tensor:
+        o = np.zeros((2, 2))
+        for x in p.xs:
+            o = cell(x, o)
+        return (o * o).sum()
+
+    assert gradcheck(lambda *_: loss(), list(cell.parameters()))
+
+
+def test_encoder_decoder_feeds_back_its_outputs_through_feedback():
+    p = make_problem(T=3, B=2, I=2, H=3, O=4, seed=8)
+    model = nn.EncoderDecoder(2, 3, 4, seed=8)
+    generated = model(p.xs, steps=3, feedback=F.softmax)
+    _, h = model.encoder(p.xs)
+    prev, expected = np.zeros((2, 4)), []
+    for _ in range(3):  # the decoder's input is the softmax of its previous output
+        h = model.decoder.cell(Tensor(prev), h)
+        o = model.decoder.output(h)
+        expected.append(o.data)
+        prev = F.softmax(o).data
+    for mine, theirs in zip(generated, expected, strict=True):
+        np.testing.assert_allclose(mine.data, theirs, rtol=1e-13)
+    raw = model(p.xs, steps=3)  # without feedback the raw output goes back in: another sequence
+    assert not np.allclose(raw[2].data, generated[2].data)
+
+
 def test_cell_and_linear_take_arrays_and_backpropagate():
     cell, head = nn.RNNCell(3, 4, seed=0), nn.Linear(4, 2, seed=1)
     x, h = np.linspace(-1, 1, 6).reshape(2, 3), np.full((2, 4), 0.1)

@@ -26,10 +26,11 @@ from typing import Any
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_rnn import Tensor, testing
+from tinygrad_rnn import functional as F
 from tinygrad_rnn.gradcheck import gradcheck
 
 SHAPES = testing.shapes(max_dims=3, max_side=3)
@@ -220,6 +221,38 @@ def test_reduction(name: str, keepdims: bool, data: st.DataObject) -> None:
     x = data.draw(testing.arrays(SHAPES, **(KINKED if name == "max" else ANY)), label="x")
     axis = data.draw(axes(x.ndim), label="axis")
     check_op(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), None, [x])
+
+
+# --- the fused affine ops ----------------------------------------------------------------
+
+ACTIVATIONS = {None: lambda a: a, "tanh": np.tanh, "relu": lambda a: np.maximum(a, 0)}
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@given(data=st.data())
+def test_affine(activation: str | None, data: st.DataObject) -> None:
+    """bias + x1 W1 + ... + xk Wk (k = 1..3), then the activation, as one node: numpy's value and
+    central-difference gradients for every operand, with x batched over extra axes and a bias of
+    shape (H,), (1, H) or the output's whole shape (broadcast and reduced back)."""
+    lead = data.draw(testing.shapes(min_dims=1, max_dims=2, max_side=3), label="x's leading axes")
+    H, k = data.draw(st.integers(1, 3), label="H"), data.draw(st.integers(1, 3), label="pairs")
+    bias_shape = data.draw(st.sampled_from([(H,), (1, H), (*lead, H)]), label="bias shape")
+    values = KINKED_AT_0 if activation == "relu" else ANY  # relu: the pre-activation stays off 0
+    arrays = [data.draw(testing.arrays(bias_shape, **values), label="bias")]
+    for i in range(k):
+        n_in = data.draw(st.integers(1, 3), label=f"inputs of pair {i}")
+        arrays += [data.draw(testing.arrays((*lead, n_in)), label=f"x{i}"), data.draw(testing.arrays((n_in, H)))]
+
+    def reference(b, *xw):
+        return ACTIVATIONS[activation](b + sum(x @ w for x, w in zip(xw[::2], xw[1::2], strict=True)))
+
+    def fused(b, *xw):
+        return F.affine(b, *zip(xw[::2], xw[1::2], strict=True), activation=activation)
+
+    if activation == "relu":  # keep the sum off the kink too: skip draws that land within the step
+        pre = arrays[0] + sum(x @ w for x, w in zip(arrays[1::2], arrays[2::2], strict=True))
+        assume(np.abs(pre).min() > 1e-3)
+    check_op(fused, reference, arrays)
 
 
 # --- shape -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from tinygrad_rnn import Tensor, TinygradRNNError
 from tinygrad_rnn.errors import ShapeError
-from tinygrad_rnn.optim import SGD, Adagrad, Adam, Optimizer, OptimizerError, clip_grad_norm, clip_grad_value
+from tinygrad_rnn.optim import SGD, Adagrad, Adam, Momentum, Optimizer, OptimizerError, clip_grad_norm, clip_grad_value
 
 RNG = np.random.default_rng(0)
 P0 = RNG.standard_normal((3, 4))
@@ -61,6 +61,14 @@ def test_sgd_momentum_two_steps_closed_form():
     p = param()
     run(SGD([p], lr=0.1, momentum=0.9), GRADS[:2])
     np.testing.assert_allclose(p.data, P0 - 0.1 * GRADS[0] - 0.1 * (0.9 * GRADS[0] + GRADS[1]), rtol=1e-12)
+
+
+def test_momentum_is_sgd_with_momentum_0_9():
+    p, q = param(), param()
+    run(Momentum([p], lr=0.1), GRADS[:3])
+    run(SGD([q], lr=0.1, momentum=0.9), GRADS[:3])
+    np.testing.assert_array_equal(p.data, q.data)
+    assert Momentum([param()], lr=0.1, momentum=0.5, nesterov=True).hyperparams["momentum"] == 0.5
 
 
 def test_sgd_momentum_can_be_switched_on_and_off_between_steps():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 
 import numpy as np
@@ -83,6 +84,25 @@ def test_a_second_ctrl_c_interrupts_at_once():
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_clip_limits_every_batch_gradient_and_changes_the_run(tmp_path, monkeypatch):
+    real, seen = training.clip_grad_norm, []
+
+    def recording(params, max_norm):
+        before = real(params, max_norm)
+        after = math.sqrt(sum(float((p.grad**2).sum()) for p in params))
+        seen.append((max_norm, before, after))
+        return before
+
+    monkeypatch.setattr(training, "clip_grad_norm", recording)
+    clipped = train(TrainConfig(epochs=1, clip=0.05, **SMALL), tmp_path / "clipped")
+    assert len(seen) == 45  # 4,500 training digits in batches of 100
+    assert all(m == 0.05 and after <= 0.05 * (1 + 1e-5) for m, _, after in seen)
+    assert sum(before > 0.05 for _, before, _ in seen) > 30  # the clip really bit
+    free = train(TrainConfig(epochs=1, **SMALL), tmp_path / "free")
+    assert len(seen) == 45  # no clip: never called
+    assert _losses(clipped) != _losses(free)
 
 
 def test_resume_with_different_settings_is_refused(tmp_path):

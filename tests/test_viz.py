@@ -694,8 +694,8 @@ def test_unnamed_constants_and_parameters_get_a_first_line_and_render(tmp_path):
 def test_inf_and_nan_gradients_are_drawn_in_their_own_colour(tmp_path):
     W = Tensor(np.array([[1.0, 0.0], [0.0, 1.0]]), requires_grad=True, name="W")
     h = Tensor(np.array([[0.0, 1.0]])) @ W  # h[0, 0] = 0
-    loss = h.log().sum()  # d log(0) = inf, and inf * 0 = nan in W's gradient
     with np.errstate(divide="ignore", invalid="ignore"):
+        loss = h.log().sum()  # d log(0) = inf, and inf * 0 = nan in W's gradient
         loss.backward()
     assert not np.isfinite(W.grad).all()
     dot = parse_dot(viz.draw(loss, "backward").source)

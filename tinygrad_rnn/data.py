@@ -32,6 +32,7 @@ import string
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -473,10 +474,17 @@ def download(
         HTTP error, network error, incomplete download, or a hash mismatch (expected vs actual).
     """
     dest = Path(dest)
-    expected = sha256.strip().lower()
+    expected = sha256.strip().lower() if isinstance(sha256, str) else ""
     if len(expected) != 64 or not set(expected) <= set(string.hexdigits):
         raise DataError(f"download: sha256 must be 64 hex digits, got {sha256!r}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https", "file", "ftp"):
+        raise DataError(f"download: url must start with http://, https://, ftp:// or file://, got {url!r}")
+    if dest.is_dir():
+        raise DataError(f"download: {dest} is a directory; pass the file to write, e.g. {dest / 'data.gz'}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"download: cannot create the folder {dest.parent}: {e.strerror or e}") from None
     partial = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     try:
         actual = _fetch(url, partial, dest.name, progress=progress, timeout=timeout)
@@ -485,7 +493,10 @@ def download(
                 f"download: SHA-256 mismatch for {url}: expected {expected}, got {actual}. The file was not "
                 f"saved to {dest}; the download may be corrupt or the mirror serves a different file."
             )
-        os.replace(partial, dest)
+        try:
+            os.replace(partial, dest)
+        except OSError as e:
+            raise DataError(f"download: cannot move the finished download to {dest}: {e.strerror or e}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -233,12 +233,16 @@ class RNNCell(Module):
 
     def forward(self, x: Any, h: Any) -> Tensor:
         """One step from x(t) (batch, input) and h(t-1) (batch, recurrent); arrays are accepted."""
+        return self.cell(*self._step_inputs(x, h, "h"))
+
+    def _step_inputs(self, x: Any, r: Any, what: str) -> tuple[Tensor, Tensor]:
+        """x(t) and the recurrent input as tensors of this cell's sizes and dtype, one batch."""
         who = type(self).__name__
         x = _as_tensor(who, x, self.input_size, self.dtype, "x")
-        h = _as_tensor(who, h, self.W.shape[0], self.dtype, "h")
-        if x.shape[:-1] != h.shape[:-1]:
-            raise ShapeError(f"{who}: x has shape {x.shape} and h {h.shape}; they need the same batch size.")
-        return self.cell(x, h)
+        r = _as_tensor(who, r, self.W.shape[0], self.dtype, what)
+        if x.shape[:-1] != r.shape[:-1]:
+            raise ShapeError(f"{who}: x has shape {x.shape} and {what} {r.shape}; they need the same batch size.")
+        return x, r
 
     def _state(self, batch: int, h0: Any, who: str) -> Tensor:
         """h(0): zeros, or the given state checked against (batch, recurrent size)."""
@@ -394,18 +398,28 @@ def _check_targets(who: str, targets: Any, batch: int, size: int, dtype: np.dtyp
     return [Tensor(data[s], name="y") for s in range(data.shape[0])]
 
 
-class OutputRecurrentRNN(_WithOutput):
-    """Recurrence only from the output o(t-1) to h(t) (Goodfellow fig. 10.4):
+class OutputRecurrentCell(_WithOutput):
+    """One step of recurrence from the output (Goodfellow fig. 10.4): ``cell(x, o_prev)`` gives
 
-        h(t) = tanh(b + o(t-1) W + x(t) U),   o(t) = c + h(t) V,   W of shape (output, hidden).
+        o(t) = c + h(t) V,   h(t) = tanh(b + o(t-1) W + x(t) U),   W of shape (output, hidden).
+
+    Feed it the model's own o(t-1) (closed loop) or the true y(t-1) (teacher forcing).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, **kwargs: Any) -> None:
+        super().__init__(input_size, hidden_size, output_size, recurrent_size=output_size, **kwargs)
+
+    def forward(self, x: Any, o_prev: Any) -> Tensor:  # type: ignore[override]
+        return self.output(self.cell(*self._step_inputs(x, o_prev, "o_prev")))
+
+
+class OutputRecurrentRNN(OutputRecurrentCell):
+    """``OutputRecurrentCell`` unrolled over a (T, B, I) input; returns the T outputs o(t).
 
     With ``teacher_forcing=True`` the true y(t-1) is fed instead of o(t-1) (so, given the
     targets, the steps decouple and can be trained in parallel); closed loop feeds the model's
     own previous output. The recurrent input before the first step is zeros.
     """
-
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, **kwargs: Any) -> None:
-        super().__init__(input_size, hidden_size, output_size, recurrent_size=output_size, **kwargs)
 
     def forward(self, xs: Any, targets: Any = None, teacher_forcing: bool = False) -> list[Tensor]:
         inputs = self._inputs(xs, "OutputRecurrentRNN")
@@ -483,6 +497,7 @@ __all__ = [
     "EncoderDecoder",
     "Linear",
     "Module",
+    "OutputRecurrentCell",
     "OutputRecurrentRNN",
     "Parameter",
     "RNN",

@@ -31,7 +31,7 @@ import numpy as np
 from .errors import ShapeError, TinygradRNNError
 from .tensor import Tensor
 
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer", "OptimizerError", "clip_grad_norm", "clip_grad_value"]
+__all__ = ["SGD", "Adagrad", "Adam", "Momentum", "Optimizer", "OptimizerError", "clip_grad_norm", "clip_grad_value"]
 
 
 class OptimizerError(TinygradRNNError, ValueError):
@@ -318,6 +318,14 @@ class SGD(Optimizer):
             v += g
             g = g + self.momentum * v if self.nesterov else v
         p.data -= self.lr * g
+
+
+class Momentum(SGD):
+    """SGD with (heavy-ball) momentum, 0.9 unless given: ``Momentum(params, lr)`` is
+    ``SGD(params, lr, momentum=0.9)``, with the same equations and state."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.9, **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, momentum=momentum, **kwargs)
 
 
 class Adam(Optimizer):
