@@ -149,7 +149,8 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
     # through a different loss, which this one did not reset.
     live = order if joint is roots[0] else walk(roots[0])
     live_ids = {id(t) for t in live}
-    edges_carried = edge_gradients(roots[0])
+    with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
+        edges_carried = edge_gradients(roots[0])
     keys = {id(t): f"n{i}" for i, t in enumerate(order)}
     read_at: dict[int, int] = {}  # an untagged leaf (targets made before the loop): the first step reading it
     for t in order:
