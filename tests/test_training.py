@@ -201,6 +201,14 @@ def test_cli_trains_and_writes_metrics(tmp_path, capsys):
     assert (tmp_path / "checkpoint.npz").exists()
 
 
+def test_cli_resume_with_fewer_epochs_than_done_says_there_is_nothing_to_train(tmp_path, capsys):
+    args = ["train", "--hidden", "16", "--out", str(tmp_path)]
+    assert _run_cli([*args, "--epochs", "2"], capsys)[0] == 0
+    code, out, err = _run_cli([*args, "--epochs", "1", "--resume"], capsys)
+    assert code == 0 and out == ""
+    assert "nothing to train" in err and "already holds 2 epochs and --epochs is 1" in err
+
+
 def test_cli_detect_anomaly_reports_the_op_and_step(tmp_path, capsys, monkeypatch):
     x_tr, y_tr, x_te, y_te = training.load_split(TrainConfig(**SMALL))
     x_tr = x_tr.copy()

@@ -163,7 +163,13 @@ def _train(args: argparse.Namespace) -> int:
     )
     with detect_anomaly() if args.detect_anomaly else nullcontext():
         epochs = train(config, args.out, resume=args.resume)
-    if epochs:
+    if epochs and epochs[-1]["epoch"] > args.epochs:
+        print(
+            f"tinygrad-rnn: nothing to train: {args.out} already holds {epochs[-1]['epoch']} epochs and --epochs is "
+            f"{args.epochs}; pass a larger --epochs to continue",
+            file=sys.stderr,
+        )
+    elif epochs:
         last = epochs[-1]
         print(
             f"epoch {last['epoch']}: train loss {last['train_loss']:.4f}, test accuracy "
