@@ -303,5 +303,5 @@ def test_sequence_loss_errors(case):
 
 
 def test_sequence_loss_rejects_non_integer_steps():
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(DTypeError, match=r"steps must be a list of integer time steps, got \[1\.7\]"):
         F.sequence_loss(step_outputs(), ZEROS, steps=[1.7], loss=F.mse)

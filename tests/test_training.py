@@ -154,7 +154,11 @@ def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
         assert n1 == n2
         np.testing.assert_array_equal(p1.data, p2.data)
     assert opt2.state["step"] == opt.state["step"] == [3] * 5
-    np.testing.assert_array_equal(opt2.state["m"][1], opt.state["m"][1])
+    for key in ("m", "v"):  # every moment of every parameter, bit for bit
+        for mine, saved in zip(opt2.state[key], opt.state[key], strict=True):
+            assert mine.dtype == saved.dtype
+            np.testing.assert_array_equal(mine, saved)
+    assert opt2.hyperparams == opt.hyperparams
 
 
 def _run_cli(argv, capsys):
