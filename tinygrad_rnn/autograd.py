@@ -208,12 +208,14 @@ def _local_gradients(node: Tensor) -> list[tuple[int, Tensor, np.ndarray]]:
     return [(i, parents[i], grads[i]) for i in range(len(parents)) if needs[i] and grads[i] is not None]
 
 
-def edge_gradients(root: Tensor) -> dict[tuple[int, int], np.ndarray]:
+def edge_gradients(root: Tensor, order: list[Tensor] | None = None) -> dict[tuple[int, int], np.ndarray]:
     """What each edge of the graph carried in the last backward pass, without changing anything.
 
     Keyed by ``(id(child), i)``: the part of dL/d(parent) that came through the child's i-th
     input. It replays each op's rule on the ``.grad`` the last ``backward()`` left in the child,
     so the contributions into a parameter sum to what that pass added to its ``.grad``: for a
-    parameter shared by every time step, the per-step terms of BPTT.
+    parameter shared by every time step, the per-step terms of BPTT. ``order`` is
+    ``walk(root)`` when the caller already has it.
     """
-    return {(id(node), i): reduce_to(parent, g) for node in walk(root) for i, parent, g in _local_gradients(node)}
+    nodes = walk(root) if order is None else order
+    return {(id(node), i): reduce_to(parent, g) for node in nodes for i, parent, g in _local_gradients(node)}

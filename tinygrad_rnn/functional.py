@@ -100,8 +100,6 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
     """
     if reduction not in ("mean", "sum"):
         raise ConfigError(f"cross_entropy: reduction must be 'mean' or 'sum', got {reduction!r}")
-    if logits.ndim == 2 and logits.shape[0] == 0:
-        raise ShapeError(f"cross_entropy: logits have shape {logits.shape}: an empty batch has no loss.")
     if not isinstance(logits, Tensor):
         logits = Tensor(logits)
     if logits.ndim != 2:
@@ -109,6 +107,8 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
             f"cross_entropy: logits must have shape (batch, classes), got {logits.shape}; "
             "for a single example use logits.reshape(1, -1)."
         )
+    if logits.shape[0] == 0:
+        raise ShapeError(f"cross_entropy: logits have shape {logits.shape}: an empty batch has no loss.")
     if logits.dtype.kind != "f":
         raise DTypeError(f"cross_entropy: logits must be floating point, got {logits.dtype}")
     y = _labels_array(labels, logits)

@@ -17,9 +17,9 @@ def make_rng(seed: Any, who: str) -> np.random.Generator:
     ``who``, where numpy would only say "expected non-negative integer"."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, (bool, np.bool_)):
-        raise ConfigError(f"{who}: seed must be a non-negative integer or a numpy Generator, got {seed!r}")
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{who}: seed must be a non-negative integer or a numpy Generator, got {seed!r}") from None
+    if not isinstance(seed, (bool, np.bool_)):  # numpy takes True for 1; a flag is never meant as a seed
+        try:
+            return np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"{who}: seed must be a non-negative integer or a numpy Generator, got {seed!r}")

@@ -91,9 +91,9 @@ def _norm(a: np.ndarray | None) -> float | None:
     a = np.asarray(a, dtype=np.float64)
     if a.size == 0:
         return 0.0
-    m = float(np.max(np.abs(a)))
+    m = float(np.max(np.abs(a)))  # nan if any entry is nan, inf if any is inf
     if m == 0.0 or not math.isfinite(m):
-        return m if not np.isnan(a).any() else math.nan
+        return m
     return m * float(np.sqrt(np.sum(np.square(a / m))))
 
 
@@ -150,7 +150,7 @@ def describe(roots: Tensor | Sequence[Tensor]) -> Description:
     live = order if joint is roots[0] else walk(roots[0])
     live_ids = {id(t) for t in live}
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        edges_carried = edge_gradients(roots[0])
+        edges_carried = edge_gradients(roots[0], live)
     keys = {id(t): f"n{i}" for i, t in enumerate(order)}
     read_at: dict[int, int] = {}  # an untagged leaf (targets made before the loop): the first step reading it
     for t in order:
