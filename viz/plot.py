@@ -3,6 +3,13 @@
 A straight line on the log axis is a gradient that shrinks (or grows) by the same factor at
 every step back in time: vanishing or exploding gradients, read off one picture. No plotting
 library is needed.
+
+Norms the log axis cannot hold are drawn in strips outside it, never dropped: exact zeros
+(the gradient underflowed) and subnormal norms (below float64's smallest normal number, where
+the precision runs out) in strips under the axis, infinite and NaN norms in strips above it.
+Steps the gradient never reached are left out and counted in a note. Long sequences are
+thinned to the first, last, smallest and largest point of each pixel column, so the SVG stays
+small and a one-step spike is still drawn.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -22,19 +30,113 @@ from .draw import VizError
 from .graph import _norm, describe
 from .render import write_file
 
-_W, _H = 640, 400
-_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 24, 44, 56
+_W = 720
+_LEFT, _RIGHT = 104, 28
+_PLOT_H = 340  # height of the log axis
+_ROW_H = 18  # height of one strip (0, subnormal, inf, nan)
+_GAP = 16  # the break between the log axis and the strips
+_TICK_SPACING = 20  # the least distance in pixels between two labelled decades
 _FONT = "Helvetica, Arial, sans-serif"
+_LINE = "#d73027"
+_TINY = float(np.finfo(np.float64).tiny)
+_MARKERS_SHOWN = 80  # at most this many points: each drawn as a dot with a tooltip
+_TOOLTIPS = 500  # at most this many points: invisible hover targets with a tooltip
+_DECADE_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)  # float64 spans 632 decades
+
+# the strips outside the log axis: (kind, axis label, legend text, colour); floor strips are
+# listed top to bottom, ceiling strips bottom to top
+_CEILING = (("inf", "inf (overflow)", "inf (overflow)", "#762a83"), ("nan", "nan", "nan", "#1b7837"))
+_FLOOR = (
+    ("subnormal", "subnormal", f"subnormal (0 < norm < {_TINY:.1e})", "#f4a582"),
+    ("zero", "0 (underflow)", "0 (underflow)", "#404040"),
+)
 
 
 def gradient_norms(root_or_states: Tensor | Sequence[Tensor], name: str = "h") -> tuple[np.ndarray, np.ndarray]:
-    """(steps, norms): ‖∂L/∂h(t)‖ for each step t, after ``loss.backward()``.
+    """‖∂L/∂h(t)‖ for each step t, after ``loss.backward()``.
 
-    Given the loss (a Tensor), the norms are read from the graph's nodes named ``name``, grouped
-    by step (the last of them where one step has several); given a list of tensors (the hidden
-    states h(1..T)), from each tensor's ``.grad``, at its step (or its index, if untagged).
-    Steps the gradient did not reach have norm NaN.
+    Parameters
+    ----------
+    root_or_states : Tensor or sequence of Tensor
+        The loss: the norms are read from the graph's nodes named ``name``, grouped by step
+        (the last of them where one step has several). Or the hidden states h(1..T): the norms
+        are those of each tensor's ``.grad``, at its step (or its index, if untagged).
+    name : str
+        The name of the hidden states in the graph (used only when given the loss).
+
+    Returns
+    -------
+    steps : np.ndarray of int64
+        The time steps, in increasing order when read from the loss.
+    norms : np.ndarray of float64
+        The 2-norm of the gradient at each step: 0 where it underflowed, inf or NaN where the
+        gradient holds them, NaN where the gradient did not reach the step at all.
+
+    Raises
+    ------
+    VizError
+        The graph has no tensor named ``name`` with a time step.
+    DTypeError
+        ``root_or_states`` is neither a Tensor nor a non-empty list of Tensors.
     """
+    steps, norms, _ = _collect(root_or_states, name)
+    return steps, norms
+
+
+def plot_gradient_norms(
+    root_or_states: Tensor | Sequence[Tensor],
+    path: str | os.PathLike,
+    name: str = "h",
+    *,
+    title: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write an SVG line plot of ‖∂L/∂``name``(t)‖ against t on a log y axis.
+
+    The y axis is labelled at every decade when the range allows, else at every 2, 5, 10, 20,
+    50... decades, from a labelled decade at or below the smallest norm to one at or above the
+    largest. Norms of exactly 0 and subnormal norms are drawn in strips below the axis, inf and
+    NaN norms in strips above it, each counted in the legend; steps the gradient did not reach
+    are not drawn and are counted in a note.
+
+    Parameters
+    ----------
+    root_or_states : Tensor or sequence of Tensor
+        The loss after ``backward()``, or the list of hidden states; see ``gradient_norms``.
+    path : str or os.PathLike
+        Where to write the plot; it must end in ``.svg``. Missing directories are created.
+    name : str
+        The name of the hidden states in the graph.
+    title : str, optional
+        The plot's title; by default "Gradient reaching each step: ‖∂L/∂h(t)‖".
+
+    Returns
+    -------
+    steps, norms : np.ndarray
+        What ``gradient_norms`` returns: the numbers the plot shows.
+
+    Raises
+    ------
+    VizError
+        ``path`` is not an .svg file or cannot be written, the graph has no tensor named
+        ``name``, or the gradient reached none of the steps.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".svg":
+        raise VizError(f"viz.plot_gradient_norms: the plot is SVG; write a .svg file, got {path.name!r}")
+    steps, norms, reached = _collect(root_or_states, name)
+    if not reached.any():
+        raise VizError(
+            f"viz.plot_gradient_norms: no gradient reached any {name}(t) (call loss.backward() first, "
+            "and check that the states are in the cost's graph)"
+        )
+    svg = _svg(steps, norms, reached, name, title or f"Gradient reaching each step: ‖∂L/∂{name}(t)‖")
+    write_file(path, svg, "viz.plot_gradient_norms")
+    return steps, norms
+
+
+def _collect(root_or_states: Tensor | Sequence[Tensor], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, norms, reached): ``gradient_norms`` plus whether a gradient reached each step
+    at all (a NaN norm is either a NaN gradient or no gradient; the plot tells them apart)."""
     if isinstance(root_or_states, Tensor):
         last: dict[int, float | None] = {}
         for n in describe(root_or_states).nodes:  # topological order: a later node overwrites
@@ -54,31 +156,8 @@ def gradient_norms(root_or_states: Tensor | Sequence[Tensor], name: str = "h") -
         steps = [i if t.step is None else t.step for i, t in enumerate(states)]
         norms = [_norm(t.grad) for t in states]
     values = np.array([np.nan if v is None else v for v in norms], dtype=np.float64)
-    return np.asarray(steps, dtype=np.int64), values
-
-
-def plot_gradient_norms(
-    root_or_states: Tensor | Sequence[Tensor],
-    path: str | os.PathLike,
-    name: str = "h",
-    *,
-    title: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Write an SVG line plot of ‖∂L/∂``name``(t)‖ against t (log y axis) and return the
-    (steps, norms) it shows; see ``gradient_norms`` for where the numbers come from."""
-    path = Path(path)
-    if path.suffix.lower() != ".svg":
-        raise VizError(f"viz.plot_gradient_norms: the plot is SVG; write a .svg file, got {path.name!r}")
-    steps, norms = gradient_norms(root_or_states, name)
-    shown = np.isfinite(norms) & (norms > 0)
-    if not shown.any():
-        raise VizError(
-            f"viz.plot_gradient_norms: no gradient reached any {name}(t) (call loss.backward() first, "
-            "and check that the states are in the cost's graph)"
-        )
-    svg = _svg(steps[shown], norms[shown], name, title or f"Gradient reaching each step: ‖∂L/∂{name}(t)‖")
-    write_file(path, svg, "viz.plot_gradient_norms")
-    return steps, norms
+    reached = np.array([v is not None for v in norms], dtype=bool)
+    return np.asarray(steps, dtype=np.int64), values, reached
 
 
 def _int_ticks(lo: int, hi: int, most: int = 10) -> list[int]:
@@ -89,53 +168,276 @@ def _int_ticks(lo: int, hi: int, most: int = 10) -> list[int]:
     return list(range(math.ceil(lo / step) * step, hi + 1, step))
 
 
-def _svg(steps: np.ndarray, norms: np.ndarray, name: str, title: str) -> str:
+def _decade_ticks(lo: float, hi: float, most: int) -> tuple[int, int, int]:
+    """(bottom, top, every): labelled decades 10^bottom, 10^(bottom + every) ... 10^top with
+    bottom <= lo, top >= hi, at most ``most`` intervals, ``every`` the first of 1, 2, 5, 10,
+    20, 50... that fits and bottom, top multiples of it."""
+    e0, e1 = math.floor(lo), math.ceil(hi)
+    if e1 == e0:
+        e1 += 1
+    for every in _DECADE_STEPS:
+        bottom, top = math.floor(e0 / every) * every, math.ceil(e1 / every) * every
+        if (top - bottom) // every <= max(1, most):
+            break
+    return bottom, top, every
+
+
+def _minor_every(every: int) -> float:
+    """Unlabelled ticks between labelled decades: at a fifth, a half or a tenth of the step
+    (below one decade: the mantissas 2..9, returned as 0)."""
+    if every == 1:
+        return 0
+    lead = every // 10 ** int(math.log10(every))
+    return every / {1: 10, 2: 2, 5: 5}[lead]
+
+
+@dataclass
+class _Layout:
+    """Where things go: the log axis spans [top, top + ph] for the decades [bottom, top_decade]."""
+
+    t0: float
+    t1: float
+    e_bottom: int
+    e_top: int
+    top: float
+    ph: float = _PLOT_H
+    pw: float = _W - _LEFT - _RIGHT
+
+    def x(self, t: np.ndarray | float) -> np.ndarray | float:
+        return _LEFT + (t - self.t0) / (self.t1 - self.t0) * self.pw
+
+    def y(self, log10_v: np.ndarray | float) -> np.ndarray | float:
+        return self.top + (self.e_top - log10_v) / (self.e_top - self.e_bottom) * self.ph
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3e}" if v != 0 and math.isfinite(v) else str(v)
+
+
+def _count(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
+def _steps_text(steps: np.ndarray) -> str:
+    """A short description of a set of steps: all of them if few, else the first and last."""
+    if len(steps) <= 6:
+        return "t = " + ", ".join(str(int(s)) for s in steps)
+    return f"t = {int(steps[0])} … {int(steps[-1])}"
+
+
+def _text_width(text: str, size: float) -> float:
+    """A generous estimate of the width of ``text`` in the sans-serif font."""
+    return 0.56 * size * len(text)
+
+
+def _thin(x: np.ndarray, logv: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Indices to keep: in each pixel column of each segment, the first, last, smallest and
+    largest point (so a one-step spike survives), in their original order."""
+    column = np.floor(x).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, (column[1:] != column[:-1]) | (segment[1:] != segment[:-1])])
+    ends = np.r_[starts[1:], len(x)]
+    keep: list[int] = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        chunk = logv[a:b]
+        keep.extend(sorted({a, b - 1, a + int(np.argmin(chunk)), a + int(np.argmax(chunk))}))
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _strip(
+    kind: str, label: str, legend: str, colour: str, steps: np.ndarray, norms: np.ndarray, lay: _Layout, y: float
+) -> list[str]:
+    """One strip outside the log axis: its axis label and a bar over each run of its steps
+    (adjacent steps closer than a few pixels merge into one bar; ``data-steps`` counts them)."""
+    dx = lay.pw / (lay.t1 - lay.t0)
+    half = min(3.0, max(1.0, 0.4 * dx))
+    xs = lay.x(steps.astype(np.float64))
+    gaps = np.flatnonzero(np.diff(xs) > 2 * half + 0.5)  # a new bar after each gap
+    starts, ends = np.r_[0, gaps + 1], np.r_[gaps + 1, len(xs)]
+    out = [
+        f'<g class="{kind}">',
+        f'<text x="{_LEFT - 9}" y="{y + 4:.1f}" text-anchor="end" font-size="11" font-style="italic">'
+        f"{escape(label)}</text>",
+    ]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        x0, x1 = xs[a] - half, xs[b - 1] + half
+        if b - a == 1:
+            tip = f"t = {int(steps[a])}: {_fmt(float(norms[a]))}"
+        else:
+            tip = f"t = {int(steps[a])} … {int(steps[b - 1])}: {legend} ({b - a} steps)"
+        out.append(
+            f'<rect x="{x0:.2f}" y="{y - 5:.1f}" width="{x1 - x0:.2f}" height="10" fill="{colour}" '
+            f'data-steps="{b - a}"><title>{escape(tip)}</title></rect>'
+        )
+    out.append("</g>")
+    return out
+
+
+def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, title: str) -> str:
+    """The whole plot as SVG text: title, log axis with its decade ticks, the strips above and
+    below it, the time axis, the line (thinned when long), tooltips when few, legend and notes."""
+    order = np.argsort(steps, kind="stable")
+    steps, norms, reached = steps[order], norms[order], reached[order]
+    with np.errstate(invalid="ignore"):
+        kinds = {
+            "normal": np.isfinite(norms) & (norms >= _TINY),
+            "subnormal": (norms > 0) & (norms < _TINY),
+            "zero": norms == 0,
+            "inf": np.isinf(norms),
+            "nan": reached & np.isnan(norms),
+        }
+    unreached = ~reached
+    ceiling = [row for row in _CEILING if kinds[row[0]].any()]
+    floor = [row for row in _FLOOR if kinds[row[0]].any()]
+    normal = kinds["normal"]
+    logv = np.log10(norms[normal]) if normal.any() else np.zeros(0)
+
     t0, t1 = int(steps.min()), int(steps.max())
     if t0 == t1:
         t0, t1 = t0 - 1, t1 + 1
-    e0 = math.floor(math.log10(norms.min()))
-    e1 = math.ceil(math.log10(norms.max()))
-    if e0 == e1:
-        e1 += 1
-    pw, ph = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    lo, hi = (float(logv.min()), float(logv.max())) if len(logv) else (-1.0, 0.0)
+    e_bottom, e_top, every = _decade_ticks(lo, hi, _PLOT_H // _TICK_SPACING)
+    top = 48.0 + (len(ceiling) * _ROW_H + _GAP if ceiling else 0)
+    lay = _Layout(t0, t1, e_bottom, e_top, top)
+    pw, ph = lay.pw, lay.ph
+    ceiling_y = [top - _GAP - (i + 0.5) * _ROW_H for i in range(len(ceiling))]
+    floor_top = top + ph + _GAP
+    floor_y = [floor_top + (i + 0.5) * _ROW_H for i in range(len(floor))]
+    axis_y = floor_top + len(floor) * _ROW_H if floor else top + ph
 
-    def x(t: float) -> float:
-        return _LEFT + (t - t0) / (t1 - t0) * pw
+    # the notes under the plot: a legend, the steps not drawn, the thinning
+    legend: list[tuple[str, str, str]] = []
+    if floor or ceiling:  # a legend only when there is more than the line
+        legend.append(("line", f"‖∂L/∂{name}(t)‖: {_count(int(normal.sum()))}", _LINE))
+        for kind, _, text, colour in (*floor, *ceiling):
+            legend.append(("bar", f"{text}: {_count(int(kinds[kind].sum()))}", colour))
+    notes: list[str] = []
+    if unreached.any():
+        notes.append(
+            f"Not drawn: {_count(int(unreached.sum()))} the gradient did not reach ({_steps_text(steps[unreached])})."
+        )
+    if not normal.any():
+        notes.append(f"No norm lies between {_TINY:.1e} and inf: nothing to draw on the log axis.")
 
-    def y(v: float) -> float:
-        return _TOP + (e1 - math.log10(v)) / (e1 - e0) * ph
+    # the line: runs of consecutive normal steps, thinned when there are many points per pixel
+    idx = np.flatnonzero(normal)
+    segment = np.cumsum(~normal)[idx]  # steps in between that are not on the line break it
+    xs = lay.x(steps[idx].astype(np.float64))
+    thinned = len(idx) > 2 * pw
+    if thinned:  # a break narrower than a pixel column cannot be seen: only wider ones are kept
+        segment = np.cumsum(np.r_[0, np.diff(np.floor(xs)) >= 2])
+        keep = _thin(xs, logv, segment)
+        notes.append(
+            f"{len(idx)} points drawn as {len(keep)}: the first, last, smallest and largest of each pixel column."
+        )
+        idx, xs, logv, segment = idx[keep], xs[keep], logv[keep], segment[keep]
+    ys = lay.y(logv)
 
+    legend_lines: list[list[tuple[str, str, str]]] = [[]] if legend else []
+    used = 0.0
+    for item in legend:
+        w = 22 + _text_width(item[1], 11) + 14
+        if legend_lines[-1] and used + w > _W - 24:
+            legend_lines.append([])
+            used = 0.0
+        legend_lines[-1].append(item)
+        used += w
+    notes_y = axis_y + 62
+    height = int(notes_y + 16 * (len(legend_lines) + len(notes)) + 4)
+
+    title_size = min(15.0, (_W - 24) / (0.6 * max(1, len(title))))
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" viewBox="0 0 {_W} {height}" '
         f'font-family="{_FONT}" font-size="12">',
-        f'<rect width="{_W}" height="{_H}" fill="white"/>',
-        f'<text x="{_W / 2}" y="24" text-anchor="middle" font-size="15">{escape(title)}</text>',
+        f'<rect width="{_W}" height="{height}" fill="white"/>',
+        f'<text x="{_W / 2}" y="26" text-anchor="middle" font-size="{title_size:.1f}">{escape(title)}</text>',
     ]
-    decade_every = max(1, math.ceil((e1 - e0) / 8))
-    for e in range(e0, e1 + 1):  # decades: grid line, tick, label; minor ticks at 2..9
-        if (e - e0) % decade_every == 0:
-            out.append(f'<line x1="{_LEFT}" x2="{_LEFT + pw}" y1="{y(10.0**e):.1f}" y2="{y(10.0**e):.1f}" '
-                       'stroke="#e3e3e3"/>')  # fmt: skip
-            out.append(
-                f'<line x1="{_LEFT - 6}" x2="{_LEFT}" y1="{y(10.0**e):.1f}" y2="{y(10.0**e):.1f}" stroke="black"/>'
-            )
-            out.append(f'<text x="{_LEFT - 9}" y="{y(10.0**e) + 4:.1f}" text-anchor="end">10<tspan dy="-6" '
-                       f'font-size="9">{e}</tspan></text>')  # fmt: skip
-        if e < e1 and decade_every == 1:
+    # the log axis: labelled decades with grid lines, unlabelled minor ticks between them
+    minor = _minor_every(every)
+    for e in range(e_bottom, e_top + 1):
+        if e < e_top and every == 1 and ph / (e_top - e_bottom) >= 24:
             for m in range(2, 10):
-                yy = y(m * 10.0**e)
-                out.append(f'<line x1="{_LEFT - 3}" x2="{_LEFT}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="black"/>')
-    for t in _int_ticks(t0, t1):
-        out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_TOP + ph}" y2="{_TOP + ph + 6}" stroke="black"/>')
-        out.append(f'<text x="{x(t):.1f}" y="{_TOP + ph + 20}" text-anchor="middle">{t}</text>')
-    out.append(f'<path d="M{_LEFT},{_TOP} V{_TOP + ph} H{_LEFT + pw}" fill="none" stroke="black"/>')
-    out.append(f'<text x="{_LEFT + pw / 2}" y="{_H - 12}" text-anchor="middle">time step t</text>')
-    out.append(f'<text transform="translate(18 {_TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
-               f"‖∂L/∂{escape(name)}(t)‖ (log scale)</text>")  # fmt: skip
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(steps, norms, strict=True))
-    out.append(f'<polyline points="{points}" fill="none" stroke="#d73027" stroke-width="2"/>')
-    for t, v in zip(steps, norms, strict=True):
-        out.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="#d73027"><title>t = {t}: {v:.3e}</title>'
-                   "</circle>")  # fmt: skip
+                yy = lay.y(e + math.log10(m))
+                out.append(f'<line x1="{_LEFT - 3}" x2="{_LEFT}" y1="{yy:.2f}" y2="{yy:.2f}" stroke="black"/>')
+        if minor and (e - e_bottom) % minor == 0 and (e - e_bottom) % every and ph * minor / (e_top - e_bottom) >= 4:
+            yy = lay.y(e)
+            out.append(f'<line x1="{_LEFT - 3}" x2="{_LEFT}" y1="{yy:.2f}" y2="{yy:.2f}" stroke="black"/>')
+        if (e - e_bottom) % every == 0:
+            yy = lay.y(e)
+            out.append(
+                f'<g class="ytick"><line x1="{_LEFT}" x2="{_LEFT + pw}" y1="{yy:.2f}" y2="{yy:.2f}" stroke="#e3e3e3"/>'
+                f'<line x1="{_LEFT - 6}" x2="{_LEFT}" y1="{yy:.2f}" y2="{yy:.2f}" stroke="black"/>'
+                f'<text x="{_LEFT - 9}" y="{yy + 4:.2f}" text-anchor="end">10<tspan dy="-6" font-size="9">{e}</tspan>'
+                "</text></g>"
+            )
+    # the strips outside it, on a grey band, with a break in the y axis
+    for ys_, rows in ((ceiling_y, ceiling), (floor_y, floor)):
+        if rows:
+            band = min(ys_) - _ROW_H / 2
+            out.append(f'<rect x="{_LEFT}" y="{band:.1f}" width="{pw}" height="{len(rows) * _ROW_H}" fill="#f2f2f2"/>')
+    for gap_mid in ([top - _GAP / 2] if ceiling else []) + ([top + ph + _GAP / 2] if floor else []):
+        for dy in (-2.5, 2.5):
+            out.append(
+                f'<line x1="{_LEFT - 5}" x2="{_LEFT + 5}" y1="{gap_mid + dy + 2:.1f}" y2="{gap_mid + dy - 2:.1f}" '
+                'stroke="black"/>'
+            )
+    for (kind, label, text, colour), y in zip(ceiling, ceiling_y, strict=True):
+        out += _strip(kind, label, text, colour, steps[kinds[kind]], norms[kinds[kind]], lay, y)
+    for (kind, label, text, colour), y in zip(floor, floor_y, strict=True):
+        out += _strip(kind, label, text, colour, steps[kinds[kind]], norms[kinds[kind]], lay, y)
+    # the axes: the y axis broken where the strips begin
+    spans = [(top, top + ph)]
+    if ceiling:
+        spans.append((ceiling_y[-1] - _ROW_H / 2, top - _GAP))
+    if floor:
+        spans.append((floor_top, axis_y))
+    for a, b in spans:
+        out.append(f'<line x1="{_LEFT}" x2="{_LEFT}" y1="{a:.1f}" y2="{b:.1f}" stroke="black"/>')
+    out.append(f'<line x1="{_LEFT}" x2="{_LEFT + pw}" y1="{axis_y:.1f}" y2="{axis_y:.1f}" stroke="black"/>')
+    for t in _int_ticks(t0, t1, most=max(2, int(pw // (_text_width(str(t1), 12) + 24)))):
+        xx = lay.x(t)
+        out.append(
+            f'<g class="xtick"><line x1="{xx:.2f}" x2="{xx:.2f}" y1="{axis_y:.1f}" y2="{axis_y + 6:.1f}" '
+            f'stroke="black"/><text x="{xx:.2f}" y="{axis_y + 20:.1f}" text-anchor="middle">{t}</text></g>'
+        )
+    out.append(f'<text x="{_LEFT + pw / 2}" y="{axis_y + 40:.1f}" text-anchor="middle">time step t</text>')
+    out.append(
+        f'<text transform="translate(20 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">'
+        f"‖∂L/∂{escape(name)}(t)‖ (log scale)</text>"
+    )
+    # the line, one polyline per run of steps on the log axis (a lone step is a dot)
+    breaks = np.flatnonzero(np.diff(segment)) + 1
+    for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(xs)].tolist(), strict=True):
+        if b - a == 1:
+            out.append(f'<circle class="norm-dot" cx="{xs[a]:.2f}" cy="{ys[a]:.2f}" r="2" fill="{_LINE}"/>')
+        elif b > a:
+            points = " ".join(f"{px:.2f},{py:.2f}" for px, py in zip(xs[a:b], ys[a:b], strict=True))
+            out.append(
+                f'<polyline class="norm-line" points="{points}" fill="none" stroke="{_LINE}" stroke-width="2" '
+                'stroke-linejoin="round"/>'
+            )
+    if not thinned and len(idx) <= _TOOLTIPS:
+        visible = len(idx) <= _MARKERS_SHOWN
+        style = f'r="3" fill="{_LINE}"' if visible else f'r="3" fill="{_LINE}" fill-opacity="0"'
+        for i, px, py in zip(idx.tolist(), xs, ys, strict=True):
+            out.append(
+                f'<circle class="norm-point" cx="{px:.2f}" cy="{py:.2f}" {style}>'
+                f"<title>t = {int(steps[i])}: {_fmt(float(norms[i]))}</title></circle>"
+            )
+    # the legend and the notes
+    y = notes_y
+    for line in legend_lines:
+        xx = 24.0
+        for shape, text, colour in line:
+            if shape == "line":
+                out.append(f'<line x1="{xx:.1f}" x2="{xx + 16:.1f}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
+                           'stroke-width="2"/>')  # fmt: skip
+            else:
+                out.append(f'<rect x="{xx + 3:.1f}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
+            out.append(f'<text class="legend" x="{xx + 22:.1f}" y="{y}" font-size="11">{escape(text)}</text>')
+            xx += 22 + _text_width(text, 11) + 14
+        y += 16
+    for note in notes:
+        out.append(f'<text class="note" x="24" y="{y}" font-size="11">{escape(note)}</text>')
+        y += 16
     out.append("</svg>")
     return "\n".join(out) + "\n"
