@@ -67,15 +67,16 @@ class no_grad:
         return wrapper  # type: ignore[return-value]
 
 
-def walk(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` was computed from, in topological order, ``root`` last.
+def walk(*roots: Tensor) -> list[Tensor]:
+    """Every tensor the ``roots`` were computed from, in topological order, the roots included.
 
-    Iterative depth-first search; parents are visited in argument order, so the same program
-    always gives the same order (diagrams and tests rely on that).
+    Iterative depth-first search from each root in turn; parents are visited in argument
+    order, so the same program always gives the same order (diagrams and tests rely on that).
+    A tensor reached from several roots is listed once.
     """
     order: list[Tensor] = []
     seen: set[Tensor] = set()  # tensors hash by identity
-    stack: list[Any] = [root]
+    stack: list[Any] = list(reversed(roots))
     emit = _EMIT
     while stack:
         node = stack.pop()

@@ -5,20 +5,28 @@
 ``animate(loss, "bptt.html")`` steps through the backward pass node by node;
 ``plot_gradient_norms(loss, "grad_norms.svg")`` plots ‖∂L/∂h(t)‖ against t. The graph is only
 read, never changed.
+
+Reading order: ``graph.py`` (the recording as plain data), ``layout.py`` (where each mark
+goes), ``scale.py`` (the colours), ``draw.py`` (Graphviz DOT), ``engines.py`` / ``render.py``
+(files), then ``animate.py`` and ``plot.py``.
 """
 
 from .animate import animate, backward_order
-from .draw import VIEWS, Diagram, VizError, draw
-from .graph import Description, Edge, Node, describe
+from .draw import STYLES, VIEWS, Diagram, draw
+from .engines import has_dot, render_source, to_svg
+from .errors import VizError
+from .graph import Description, Edge, Node, Role, describe
 from .plot import gradient_norms, plot_gradient_norms
-from .render import has_dot, render, render_source, to_svg
+from .render import render
 
 __all__ = [
+    "STYLES",
     "VIEWS",
     "Description",
     "Diagram",
     "Edge",
     "Node",
+    "Role",
     "VizError",
     "animate",
     "backward_order",

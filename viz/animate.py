@@ -20,7 +20,8 @@ from tinygrad_rnn import Tensor
 
 from .draw import VizError, draw
 from .graph import Description, Node, describe
-from .render import to_svg, write_file
+from .engines import to_svg
+from .render import write_file
 
 
 def backward_order(desc: Description) -> list[Node]:

@@ -1,7 +1,12 @@
-"""Read a recorded graph into a plain description: nodes, edges, time steps.
+"""Read a recorded graph into a plain description: nodes, edges, time steps, the cost.
 
 Nothing here changes the graph. Nodes get keys from their topological position ("n0",
 "n1", ...), never from ``id()``, so the same program always gives the same description.
+``describe`` works in steps, each a function below: walk the graph once (``_structure``), say
+where each tensor is drawn (``_places``) and what part it plays (``_roles``), find the cost
+(``_cost``), choose the steps to show (``shown_steps``) and only then read the numbers of the
+tensors that are drawn (``_details``): a 50,000-step recording costs one walk, not 50,000
+replays of backward rules.
 """
 
 from __future__ import annotations
@@ -14,22 +19,45 @@ import numpy as np
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.autograd import edge_gradients, walk
-from tinygrad_rnn.errors import DTypeError
 
-PARAMETER, INPUT, CONSTANT, OP = "parameter", "input", "constant", "op"
+from .errors import VizError
+
+PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
+#: unnamed ops that only add up per-step costs (folded into the cost node even when tagged with a step)
+_SUMMING = frozenset({"add", "sub", "neg", "sum", "mean"})
+#: names of tensors that are terms of the cost (``sequence_loss`` names each step's term L)
+COST_NAMES = frozenset({"L", "loss", "C", "cost"})
+
+
+@dataclass(frozen=True)
+class Role:
+    """The part a tensor plays at every step; the rolled view draws one node per role.
+
+    Tensors share a role when they have the same kind, label (name, op or "const"), shape and
+    parameters read, and the same rank among such tensors of their step: an encoder's h and a
+    decoder's h differ, and so do an initial state h0 (1, 4) and the inputs x(t) (1, 2). A
+    parameter's role is its own (``key``), even when two parameters share a name.
+    """
+
+    kind: str
+    label: str
+    shape: tuple[int, ...]
+    uses: tuple[str, ...] = ()
+    rank: int = 0
+    key: str | None = None
 
 
 @dataclass(frozen=True)
 class Node:
     """One tensor of the graph.
 
-    ``kind`` is "parameter" (a leaf that requires grad), "input" (a named leaf that does not),
-    "constant" (an unnamed leaf: a number in the formula) or "op". ``grad_norm`` is the norm
-    of ``.grad`` (None where no gradient reached the tensor). ``role`` is the same for the
-    tensors that play one part at every step (``"op:h[b,W,U]#0"``): the rolled view's nodes.
-    ``norm`` is the norm of the values and ``value`` a short text of them. Tensors share a role
-    when they have the same kind, name (or op) and parameters, and the same rank among such
-    tensors of their step.
+    ``kind``: "parameter" (a leaf that requires grad), "initial" (an untagged leaf fed where
+    later steps take the previous step's tensor, such as h0), "input" (a named leaf), "constant"
+    (an unnamed leaf: a number in the formula), "op", or "cost" (an op folded into the cost
+    node). ``step`` is the tensor's tag; ``place`` the step it is drawn in (None: outside the
+    steps). ``grad_norm``, ``norm`` and ``value`` are read only for drawn nodes (None / nan /
+    "" for the others): the norm of ``.grad`` (None where no gradient reached the tensor), of
+    the values, and a short text of them.
     """
 
     key: str
@@ -38,16 +66,18 @@ class Node:
     name: str | None
     shape: tuple[int, ...]
     step: int | None
-    grad_norm: float | None
-    norm: float
-    value: str
-    role: str
+    place: int | None
+    role: Role
+    drawn: bool = True
+    grad_norm: float | None = None
+    norm: float = math.nan
+    value: str = ""
 
 
 @dataclass(frozen=True)
 class Edge:
     """Input ``index`` of ``dst`` is ``src``; ``grad_norm`` is the norm of what flowed back
-    along it in the last backward pass (None if nothing did)."""
+    along it in the last backward pass (None if nothing did, or if ``dst`` is not drawn)."""
 
     src: str
     dst: str
@@ -61,13 +91,22 @@ class Description:
     edges: list[Edge]
     roots: list[str]
     steps: list[int] = field(default_factory=list)
+    #: the recorded steps that are drawn (all of them unless ``max_steps`` elides the middle)
+    shown: list[int] = field(default_factory=list)
     #: per parameter key: the norm of its ``.grad`` (the total the diagram shows)
     totals: dict[str, float | None] = field(default_factory=dict)
-    #: per (parameter key, step): the norm of what that step added to the parameter's gradient,
-    #: ‖∂L/∂W(t)‖ (the sum over the step's uses of the parameter; absent if nothing flowed back)
+    #: per (parameter key, step), for drawn steps: the norm of what that step added to the
+    #: parameter's gradient, ‖∂L/∂W(t)‖ (the sum over the step's uses; absent if nothing flowed back)
     contributions: dict[tuple[str, int], float] = field(default_factory=dict)
-    #: parameter keys whose ``.grad`` also holds earlier backward passes (no zero_grad between)
+    #: parameter keys whose ``.grad`` also holds earlier backward passes (no zero_grad between);
+    #: checked only when every step is drawn
     accumulated: set[str] = field(default_factory=set)
+    #: the ops folded into the one cost node (empty when the cost is not folded)
+    cost: list[str] = field(default_factory=list)
+    #: what the cost node reads: the tensors feeding the folded ops, in step order
+    cost_reads: list[str] = field(default_factory=list)
+    #: the loss value (roots[0]) as a number, if it is a single number
+    loss_value: float | None = None
 
     def node(self, key: str) -> Node:
         return self._index[key]
@@ -76,11 +115,22 @@ class Description:
         """The edges into ``key``, in input order."""
         return self._incoming.get(key, [])
 
+    def outgoing(self, key: str) -> list[Edge]:
+        """The edges out of ``key``, in the order of their consumers."""
+        return self._outgoing.get(key, [])
+
+    @property
+    def elided(self) -> int:
+        """How many recorded steps are not drawn."""
+        return len(self.steps) - len(self.shown)
+
     def __post_init__(self) -> None:
         self._index = {n.key: n for n in self.nodes}
         self._incoming: dict[str, list[Edge]] = {}
+        self._outgoing: dict[str, list[Edge]] = {}
         for e in self.edges:
             self._incoming.setdefault(e.dst, []).append(e)
+            self._outgoing.setdefault(e.src, []).append(e)
 
 
 def _norm(a: np.ndarray | None) -> float | None:
@@ -122,77 +172,196 @@ def _kind(t: Tensor) -> str:
     return INPUT if t.name is not None else CONSTANT
 
 
-def _joint_root(roots: list[Tensor]) -> Tensor:
-    """One tensor to walk instead of several roots: a throwaway leaf whose parents are the roots.
+@dataclass
+class _Walk:
+    """One walk of the graph: tensors in topological order, their keys and kinds, and for
+    each tensor the positions of its consumers."""
 
-    Walking each root on its own costs O(graph) per root, so ``[loss, *outputs]`` of a T-step
-    unroll would cost O(T^2) (20 s at T = 1,000); one walk from this node visits every tensor
-    once, in the same order. It is a new object outside the recorded graph, which stays as it was.
-    """
-    if len(roots) == 1:
-        return roots[0]
-    joint = Tensor(0.0)
-    joint._parents = tuple(roots)  # walk() reads it; duplicates are visited once
-    return joint
+    order: list[Tensor]
+    live: int  # order[:live] is what roots[0] (the loss) was computed from
+    keys: list[str]
+    kinds: list[str]
+    index: dict[int, int]  # id(tensor) -> position in order
+    users: list[list[int]]
 
 
-def describe(roots: Tensor | Sequence[Tensor]) -> Description:
-    """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
-    of the cost if they should appear too)."""
-    roots = [roots] if isinstance(roots, Tensor) else list(roots)
-    if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors to draw")
-    joint = _joint_root(roots)
-    order = walk(joint)[:-1] if joint is not roots[0] else walk(joint)
-    # Gradients are those of the last backward() from roots[0] (the loss): an extra root's own
-    # subgraph (an output left out of the cost) may still hold .grad from an earlier backward()
-    # through a different loss, which this one did not reset.
-    live = order if joint is roots[0] else walk(roots[0])
-    live_ids = {id(t) for t in live}
-    with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        edges_carried = edge_gradients(roots[0], live)
-    keys = {id(t): f"n{i}" for i, t in enumerate(order)}
-    read_at: dict[int, int] = {}  # an untagged leaf (targets made before the loop): the first step reading it
-    for t in order:
+def _structure(roots: list[Tensor]) -> _Walk:
+    order = walk(*roots)
+    index = {id(t): i for i, t in enumerate(order)}
+    users: list[list[int]] = [[] for _ in order]
+    for i, t in enumerate(order):
         for p in t.parents:
-            if t.step is not None and p.step is None and not p.parents:
-                read_at[id(p)] = min(read_at.get(id(p), t.step), t.step)
-    counters: dict[tuple[int | None, str], int] = {}
-    nodes = []
-    for t in order:
-        kind = _kind(t)
+            users[index[id(p)]].append(i)
+    live = index[id(roots[0])] + 1  # walk() finishes the first root before it starts the next
+    return _Walk(order, live, [f"n{i}" for i in range(len(order))], [_kind(t) for t in order], index, users)
+
+
+def _places(w: _Walk) -> tuple[list[int | None], list[bool]]:
+    """The step each tensor is drawn in, and which leaves are initial states.
+
+    A tensor's own step; for an untagged leaf (targets made before the loop) the one step that
+    reads it; None (outside the steps) for parameters, untagged ops, leaves that several steps
+    read, and initial states such as h(0): untagged leaves fed in an input slot that later
+    steps fill from an earlier step's tensor.
+    """
+    recurrent_slots = set()  # (op, name, input index) that some step fills from an earlier step
+    for t in w.order:
+        for i, p in enumerate(t.parents):
+            if t.step is not None and p.step is not None and p.step < t.step and p.parents:
+                recurrent_slots.add((t.op, t.name, i))
+    places: list[int | None] = [t.step for t in w.order]
+    initial = [False] * len(w.order)
+    for i, t in enumerate(w.order):
+        if t.parents or t.step is not None or w.kinds[i] == PARAMETER:
+            continue
+        for u in w.users[i]:
+            consumer = w.order[u]
+            if any((consumer.op, consumer.name, j) in recurrent_slots for j, p in enumerate(consumer.parents) if p is t):
+                initial[i] = True
+        read_at = {w.order[u].step for u in w.users[i]}
+        if w.kinds[i] != PARAMETER and not initial[i] and len(read_at) == 1:
+            places[i] = read_at.pop()
+    return places, initial
+
+
+def _cost(w: _Walk, fold: str) -> set[int]:
+    """The ops folded into the one cost node: the loss, and going back from it every op whose
+    consumers are all folded and that only adds up the cost: an untagged unnamed op, an unnamed
+    sum of tagged terms, and (``fold="one"``) each step's own term, named L by sequence_loss.
+    ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
+    if fold == "none":
+        return set()
+    root = w.live - 1
+    folded = {root} if w.kinds[root] == OP else set()
+    for i in range(root - 1, -1, -1):  # reverse topological order: consumers first
+        t = w.order[i]
+        if not t.parents or not w.users[i] or not all(u in folded for u in w.users[i]):
+            continue
+        summing = t.name is None and (t.step is None or t.op in _SUMMING)
+        if summing or (fold == "one" and t.name in COST_NAMES):
+            folded.add(i)
+    return folded
+
+
+def _roles(w: _Walk, places: list[int | None], initial: list[bool], folded: set[int]) -> list[Role]:
+    roles: list[Role] = []
+    counters: dict[tuple[int | None, Role], int] = {}
+    for i, t in enumerate(w.order):
+        kind = COST if i in folded else INITIAL if initial[i] else w.kinds[i]
         label = t.name or t.op or "const"
         if kind == PARAMETER:
-            role = f"param:{label}#{keys[id(t)]}"  # one node each, even when two share a name
-        else:
-            # one role per step and per (name, parameters used): an encoder's h and a decoder's h differ
-            uses = ",".join(p.name or "?" for p in t.parents if _kind(p) == PARAMETER)
-            slot = (t.step if t.step is not None else read_at.get(id(t)), f"{kind}:{label}[{uses}]")
-            counters[slot] = counters.get(slot, 0) + 1
-            role = f"{slot[1]}#{counters[slot] - 1}"
-        grad = t.grad if (t.requires_grad or t.parents) and (not t.parents or id(t) in live_ids) else None
-        nodes.append(
-            Node(keys[id(t)], kind, t.op, t.name, t.shape, t.step, _norm(grad), _norm(t.data), _value(t), role)
-        )
-    edges = [
-        Edge(keys[id(p)], keys[id(t)], i, _norm(edges_carried.get((id(t), i))))
-        for t in order
-        for i, p in enumerate(t.parents)
+            roles.append(Role(kind, label, t.shape, key=w.keys[i]))
+            continue
+        uses = tuple(p.name or "?" for p in t.parents if _kind(p) == PARAMETER)
+        base = Role(kind, label, t.shape, uses)
+        slot = (places[i], base)
+        counters[slot] = counters.get(slot, 0) + 1
+        roles.append(Role(kind, label, t.shape, uses, counters[slot] - 1))
+    return roles
+
+
+def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
+    """The steps drawn: all, or the first ``max_steps // 2`` and the last ones."""
+    if max_steps is None or len(steps) <= max_steps:
+        return list(steps)
+    if max_steps < 2:
+        raise VizError(f"viz: max_steps must be at least 2 (the first and the last step), got {max_steps}")
+    head = max_steps // 2
+    return steps[:head] + steps[len(steps) - (max_steps - head) :]
+
+
+def describe(
+    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one"
+) -> Description:
+    """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
+    of the cost if they should appear too).
+
+    ``max_steps`` keeps the first and last steps (the others are described by their structure
+    only, without numbers); ``fold_cost`` is "one" (the loss and its per-step terms become one
+    cost node), "steps" (only the sums are folded) or "none" (the raw graph).
+    """
+    roots = [roots] if isinstance(roots, Tensor) else list(roots)
+    if not roots or not all(isinstance(r, Tensor) for r in roots):
+        raise VizError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
+    if fold_cost not in ("one", "steps", "none"):
+        raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
+    w = _structure(roots)
+    places, initial = _places(w)
+    folded = _cost(w, fold_cost)
+    roles = _roles(w, places, initial, folded)
+    steps = sorted({t.step for t in w.order if t.step is not None})
+    shown = shown_steps(steps, max_steps)
+    visible = set(shown)
+    drawn = [
+        places[i] in visible or (places[i] is None and (w.kinds[i] != OP or i in folded)) or i in folded
+        for i in range(len(w.order))
     ]
-    steps = sorted({t.step for t in order if t.step is not None})
-    totals = {keys[id(t)]: _norm(t.grad) for t in order if _kind(t) == PARAMETER}
+    # untagged ops outside the steps are drawn when a drawn tensor reads them
+    for i in range(len(w.order) - 1, -1, -1):
+        if not drawn[i] and places[i] is None and any(drawn[u] for u in w.users[i]):
+            drawn[i] = True
+    return _details(w, roots, places, roles, folded, drawn, steps, shown)
+
+
+def _details(
+    w: _Walk,
+    roots: list[Tensor],
+    places: list[int | None],
+    roles: list[Role],
+    folded: set[int],
+    drawn: list[bool],
+    steps: list[int],
+    shown: list[int],
+) -> Description:
+    """The numbers of the drawn tensors: norms, values, gradients, each step's share of each
+    parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss):
+    an extra root's own subgraph (an output left out of the cost) may still hold .grad from an
+    earlier backward() through a different loss, which this one did not reset."""
+    order, keys = w.order, w.keys
+    replay = [t for i, t in enumerate(order[: w.live]) if drawn[i] and t.parents]
+    with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
+        carried = edge_gradients(roots[0], replay)
+    nodes = []
+    for i, t in enumerate(order):
+        kind = roles[i].kind
+        if not drawn[i]:
+            nodes.append(Node(keys[i], kind, t.op, t.name, t.shape, t.step, places[i], roles[i], drawn=False))
+            continue
+        has_grad = (t.requires_grad or t.parents) and (not t.parents or i < w.live)
+        grad = _norm(t.grad) if has_grad else None
+        node = Node(keys[i], kind, t.op, t.name, t.shape, t.step, places[i], roles[i], True, grad, _norm(t.data),
+                    _value(t))  # fmt: skip
+        nodes.append(node)
+    edges = []
     per_step: dict[tuple[str, int | None], np.ndarray] = {}  # (parameter, step): what that step added
-    params: dict[str, Tensor] = {}
-    for t in order:
-        for i, p in enumerate(t.parents):
-            carried = edges_carried.get((id(t), i))
-            if carried is not None and _kind(p) == PARAMETER:
-                slot = (keys[id(p)], t.step)
-                per_step[slot] = per_step[slot] + carried if slot in per_step else carried
-                params[keys[id(p)]] = p
-    contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}
-    added: dict[str, np.ndarray] = {}  # per parameter: all the last pass added, over every step and untagged use
-    for (key, _), g in per_step.items():
-        added[key] = added[key] + g if key in added else g
-    accumulated = {key for key, p in params.items() if p.grad is not None and not _same(p.grad, added[key])}
-    return Description(nodes, edges, [keys[id(r)] for r in roots], steps, totals, contributions, accumulated)
+    for i, t in enumerate(order):
+        for j, p in enumerate(t.parents):
+            g = carried.get((id(t), j))
+            src = w.index[id(p)]
+            edges.append(Edge(keys[src], keys[i], j, _norm(g)))
+            if g is not None and w.kinds[src] == PARAMETER:
+                slot = (keys[src], t.step)
+                per_step[slot] = per_step[slot] + g if slot in per_step else g
+    totals = {keys[i]: _norm(t.grad) for i, t in enumerate(order) if w.kinds[i] == PARAMETER}
+    contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}  # type: ignore[misc]
+    accumulated: set[str] = set()
+    if len(shown) == len(steps):  # every use of every parameter was replayed
+        added: dict[str, np.ndarray] = {}
+        for (key, _), g in per_step.items():
+            added[key] = added[key] + g if key in added else g
+        for key, g in added.items():
+            p = order[int(key[1:])]
+            if p.grad is not None and not _same(p.grad, g):
+                accumulated.add(key)
+    cost = [keys[i] for i in sorted(folded)]
+    reads: list[tuple[int, str]] = []
+    for i in sorted(folded):
+        for p in order[i].parents:
+            j = w.index[id(p)]
+            if j not in folded and w.kinds[j] != CONSTANT and keys[j] not in (k for _, k in reads):
+                reads.append((p.step if p.step is not None else -1, keys[j]))
+    reads.sort(key=lambda r: (r[0], int(r[1][1:])))
+    loss = roots[0].data
+    loss_value = float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None
+    return Description(nodes, edges, [keys[w.index[id(r)]] for r in roots], steps, shown, totals, contributions,
+                       accumulated, cost, [k for _, k in reads], loss_value)  # fmt: skip

@@ -1,0 +1,740 @@
+"""Where every mark of an unrolled diagram goes: positions computed here, not by Graphviz.
+
+An unrolled RNN is a grid: time steps are columns, the parts a tensor plays (x, h, o, ...) are
+rows. Laying the grid out ourselves (instead of asking ``dot`` to find one) is what lets every
+per-step mark sit in its own step's frame, keeps rows aligned across steps and labels off the
+lines, makes ``dot`` and the in-process renderer draw the same picture (every position is
+pinned), and costs time in the number of drawn nodes only.
+
+Coordinates are points, y growing downwards (as in SVG); ``draw`` flips them for Graphviz.
+The steps of ``unrolled``:
+
+1. rows: inside a step, a tensor sits one row above the highest of its inputs from the same
+   step, leaves just below their first reader; a role (h, o, ...) takes the same row in every
+   step, so rows line up across steps;
+2. columns: one per drawn step (a frame titled ``t = k``), a narrow one for the elided steps,
+   one before the steps for what is outside them (initial states such as h0); each step keeps a
+   lane on its left for the labels of the lines coming in from the previous step;
+3. the cost: one node above the frames, joined to each output it reads by a riser;
+4. lines: straight, or bent through the step's lane where a straight one would cross a node;
+5. labels: each parameter's mark (its name forward, that step's share ‖∂L/∂W(t)‖ backward) on
+   the line it acts on (U on x → h, W on h(t-1) → h(t), ...) or, for a bias, on a short stub
+   into the node; placed by trying positions along the line inside the step's frame until one
+   touches no node, line or other label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from . import text
+from .graph import CONSTANT, COST, INITIAL, INPUT, OP, PARAMETER, Description, Edge, Node
+from .scale import Scale
+
+NODE_FONT, LABEL_FONT, TITLE_FONT = 10.0, 8.5, 11.0
+ROW_GAP = 58.0  # between rows: room for the labels of the lines that join them
+NODE_GAP = 18.0  # between nodes of one row
+COLUMN_GAP = 14.0  # between step frames
+PAD = 10.0  # inside a frame, around its nodes
+TITLE = 18.0  # the frame's title strip, at its bottom
+COST_RISE = 46.0  # from the frames' top to the cost node
+SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@", "neg": "−", "pow": "^"}
+_PAIRED_OPS = ("matmul", "affine", "tanh(affine)", "relu(affine)")
+
+
+@dataclass
+class Rect:
+    cx: float
+    cy: float
+    w: float
+    h: float
+
+    @property
+    def left(self) -> float:
+        return self.cx - self.w / 2
+
+    @property
+    def right(self) -> float:
+        return self.cx + self.w / 2
+
+    @property
+    def top(self) -> float:
+        return self.cy - self.h / 2
+
+    @property
+    def bottom(self) -> float:
+        return self.cy + self.h / 2
+
+    def overlaps(self, o: Rect, pad: float = 0.0) -> bool:
+        return not (
+            self.right + pad <= o.left or o.right + pad <= self.left or self.bottom + pad <= o.top
+            or o.bottom + pad <= self.top
+        )  # fmt: skip
+
+    def inside(self, o: Rect) -> bool:
+        return o.left <= self.left and self.right <= o.right and o.top <= self.top and self.bottom <= o.bottom
+
+    def crossed_by(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        """Whether the segment a-b passes through this rectangle (Liang-Barsky clipping)."""
+        t0, t1 = 0.0, 1.0
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        for p, q in ((-dx, a[0] - self.left), (dx, self.right - a[0]), (-dy, a[1] - self.top), (dy, self.bottom - a[1])):
+            if p == 0:
+                if q < 0:
+                    return False
+                continue
+            r = q / p
+            if p < 0:
+                t0 = max(t0, r)
+            else:
+                t1 = min(t1, r)
+            if t0 > t1:
+                return False
+        return t1 - t0 > 1e-9
+
+
+@dataclass
+class Item:
+    """A positioned mark. ``kind``: "tensor" (a node of the recording, ``key`` its
+    Description key), "cost", "label" (text on or beside a line), "point" (a line's bend or a
+    stub's end), "frame" (a step's box), "elision", "legend", "caption". ``step``: the time
+    step the mark belongs to (labels, frames, tensors), for the tests' "is it in its step"."""
+
+    id: str
+    kind: str
+    rect: Rect
+    lines: list[str] = field(default_factory=list)
+    step: int | None = None
+    key: str | None = None
+    font: float = NODE_FONT
+
+
+@dataclass
+class Line:
+    """A line of the diagram from item ``ids[0]`` to ``ids[-1]`` through points. ``edge``: the
+    recorded edge it draws (None for a cost riser's or the elision's); ``param``: the parameter
+    key of a stub; ``role``: "data", "stub", "cost", "elision"."""
+
+    ids: list[str]
+    role: str
+    edge: Edge | None = None
+    param: str | None = None
+    share: float | None = None
+
+
+@dataclass
+class Layout:
+    items: dict[str, Item]
+    lines: list[Line]
+    frames: dict[int, Item]
+    conflicts: list[str]  # labels that found no free place (the tests expect none)
+
+    def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+        """The straight pieces of ``line``, clipped at the boxes they start and end in."""
+        rects = [self.items[i] for i in line.ids]
+        out = []
+        for a, b in zip(rects, rects[1:], strict=False):
+            p, q = (a.rect.cx, a.rect.cy), (b.rect.cx, b.rect.cy)
+            out.append((_clip(a, q, p), _clip(b, p, q)))
+        return out
+
+
+def _clip(item: Item, frm: tuple[float, float], at: tuple[float, float]) -> tuple[float, float]:
+    """Where the segment from ``frm`` to the centre ``at`` of ``item`` meets its border."""
+    if item.kind == "point":
+        return at
+    r = item.rect
+    dx, dy = frm[0] - at[0], frm[1] - at[1]
+    if dx == 0 and dy == 0:
+        return at
+    s = min(r.w / 2 / abs(dx) if dx else math.inf, r.h / 2 / abs(dy) if dy else math.inf)
+    return at[0] + dx * min(s, 1.0), at[1] + dy * min(s, 1.0)
+
+
+# --- what the nodes say ---------------------------------------------------------------------
+
+
+def fmt(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    if not shape:
+        return "scalar"
+    return "(" + ", ".join(map(str, shape)) + (",)" if len(shape) == 1 else ")")
+
+
+def display_name(n: Node, desc: Description) -> str:
+    """h(2) for a named tensor of step 2; h0 for an initial state; "@ W", "+", "tanh" for an
+    unnamed op (naming the parameters a product reads tells two products apart)."""
+    if n.kind == PARAMETER:
+        return n.name or "param"
+    if n.name:
+        return f"{n.name}({n.step})" if n.step is not None else n.name
+    if n.kind == CONSTANT:
+        return n.value if (not n.shape or n.value.startswith("[")) else "const"
+    sym = SYMBOLS.get(n.op or "", n.op or "const")
+    params = [desc.node(e.src).name or "param" for e in desc.incoming(n.key) if desc.node(e.src).kind == PARAMETER]
+    return f"{sym} {', '.join(params)}" if params and n.op in SYMBOLS else sym
+
+
+def node_lines(n: Node, desc: Description, backward: bool, values: bool) -> list[str]:
+    name = display_name(n, desc)
+    if n.kind == CONSTANT:
+        return [name] + ([shape_text(n.shape)] if name == "const" else [])
+    lines = [name]
+    if n.kind in (INPUT, INITIAL, CONSTANT) or not backward:
+        lines.append(shape_text(n.shape))
+    else:
+        who = name if n.name else "·"
+        lines.append(f"‖∂L/∂{who}‖ = {fmt(n.grad_norm)}")
+    if values:
+        lines.append(n.value)
+    return lines
+
+
+def cost_lines(desc: Description, backward: bool, values: bool) -> list[str]:
+    """C(o(2), o(3), o(4)) and the loss value (forward) or ∂L/∂L = 1 (backward)."""
+    reads = [display_name(desc.node(k), desc) for k in desc.cost_reads]
+    if len(reads) > 5:
+        reads = reads[:2] + ["…"] + reads[-2:]
+    head = f"C({', '.join(reads)})" if reads else "C"
+    value = "–" if desc.loss_value is None else f"{desc.loss_value:.4g}"
+    return [head, "∂L/∂L = 1" if backward else f"L = {value}"] + ([f"{len(desc.cost)} ops folded"] if values else [])
+
+
+def short_name(param: Node) -> str:
+    """A parameter's own name without its module's (``decoder.W`` -> ``W``): the frame's title
+    names the module (``t = 3 · decoder``)."""
+    return (param.name or "param").rsplit(".", 1)[-1]
+
+
+def share_lines(param: Node, step: int | None, share: float | None, backward: bool) -> list[str]:
+    name = short_name(param)
+    if not backward:
+        return [name]
+    at = f"({step})" if step is not None else ""
+    return [f"‖∂L/∂{name}{at}‖", fmt(share)]
+
+
+# --- the grid -------------------------------------------------------------------------------
+
+
+def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
+    """Row of every tensor drawn in a step (0 at the bottom)."""
+    level: dict[str, int] = {}
+    for nodes in in_step.values():
+        here = {n.key for n in nodes}
+        for n in nodes:  # topological order
+            ins = [level[e.src] for e in desc.incoming(n.key) if e.src in here]
+            level[n.key] = 1 + max(ins) if ins else 0
+        for n in nodes:
+            if not desc.incoming(n.key):  # a leaf: just below its first reader
+                readers = [level[e.dst] for e in desc.outgoing(n.key) if e.dst in here]
+                level[n.key] = max(0, min(readers) - 1) if readers else 0
+    row = dict(level)
+    for _ in range(4):  # one row per role, every input of a tensor below it
+        by_role: dict[object, int] = {}
+        for nodes in in_step.values():
+            for n in nodes:
+                by_role[n.role] = max(by_role.get(n.role, 0), row[n.key])
+        changed = False
+        for nodes in in_step.values():
+            here = {n.key for n in nodes}
+            for n in nodes:
+                ins = [row[e.src] + 1 for e in desc.incoming(n.key) if e.src in here]
+                r = max([by_role[n.role], *ins])
+                changed |= r != row[n.key]
+                row[n.key] = r
+        if not changed:
+            break
+    return row
+
+
+def _pairs(desc: Description, n: Node) -> dict[int, list[str]]:
+    """Per input index of ``n``: the parameters acting on that input (x U: U on x's line).
+
+    In a product (``matmul``) the parameter acts on the other factor; in the fused RNN step
+    ``affine(b, (h, W), (x, U))`` each weight acts on the input before it. A parameter acting on
+    nothing else (a bias, a parameter added or multiplied elementwise) gets a stub of its own.
+    """
+    ins = desc.incoming(n.key)
+    kinds = [desc.node(e.src).kind for e in ins]
+    pairs: dict[int, list[str]] = {}
+    if n.op not in _PAIRED_OPS:
+        return pairs
+    for i, e in enumerate(ins):
+        if kinds[i] != PARAMETER:
+            continue
+        if n.op == "matmul":
+            j = 1 - i if len(ins) == 2 else -1
+        else:
+            j = i - 1 if i % 2 == 0 and i > 0 else -1
+        if 0 <= j < len(ins) and kinds[j] != PARAMETER:
+            pairs.setdefault(j, []).append(e.src)
+    return pairs
+
+
+def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | None = None) -> Layout:
+    """The textbook layout of ``desc``: parameters as labels on the lines they act on."""
+    drawn = [n for n in desc.nodes if n.drawn]
+    shown = set(desc.shown)
+    in_step: dict[int, list[Node]] = {s: [] for s in desc.shown}
+    outside: list[Node] = []
+    for n in drawn:
+        if n.kind in (PARAMETER, COST):
+            continue
+        if n.place in shown:
+            in_step[n.place].append(n)  # type: ignore[index]
+        elif n.place is None:
+            outside.append(n)
+    row = _rows(desc, in_step)
+    for n in outside:  # beside the first step that reads it
+        readers = [row[e.dst] for e in desc.outgoing(n.key) if e.dst in row]
+        row[n.key] = min(readers) if readers else 0
+    # sizes: the larger of the two views' labels, so forward and backward share one layout
+    items: dict[str, Item] = {}
+    for n in in_step_nodes(in_step) + outside:
+        lines = node_lines(n, desc, backward, values)
+        both = lines + node_lines(n, desc, not backward, values)
+        w, h = text.box(both, NODE_FONT)
+        h = text.box(lines, NODE_FONT)[1]
+        items[n.key] = Item(n.key, "tensor", Rect(0, 0, max(w + 16, 34), h + 10), lines, n.place, n.key)
+    widest: dict[object, float] = {}  # one width per role: h(0) and h(9) look alike
+    for n in in_step_nodes(in_step) + outside:
+        widest[n.role] = max(widest.get(n.role, 0.0), items[n.key].rect.w)
+    for n in in_step_nodes(in_step) + outside:
+        items[n.key].rect.w = widest[n.role]
+    n_rows = max(row.values(), default=0) + 1
+    height = [0.0] * n_rows
+    for key, r in row.items():
+        height[r] = max(height[r], items[key].rect.h)
+    ys, y = [0.0] * n_rows, 0.0
+    for r in range(n_rows - 1, -1, -1):  # row 0 at the bottom
+        ys[r] = y + height[r] / 2
+        y += height[r] + ROW_GAP
+    for key, r in row.items():
+        items[key].rect.cy = ys[r]
+    top = -PAD
+    bottom = ys[0] + height[0] / 2 + PAD + TITLE
+
+    pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
+    label_w = _label_width(desc, drawn, pairs, backward)
+    lines_out: list[Line] = []
+    frames: dict[int, Item] = {}
+    x = 0.0
+    if outside:
+        x = _place_row_nodes([n for n in outside], row, items, x, None) + COLUMN_GAP
+    head = desc.shown
+    elision_at = next((i for i in range(1, len(desc.shown)) if _gap(desc, desc.shown[i - 1], desc.shown[i])), None)
+    for i, s in enumerate(head):
+        if i == elision_at:
+            items["elided"] = Item("elided", "elision", Rect(x + 45, 0, 90, 24), [f"… {desc.elided} steps …"],
+                                   font=TITLE_FONT)  # fmt: skip
+            x += 90 + COLUMN_GAP
+        lane = label_w + 8 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
+        left = x
+        x = _place_row_nodes(in_step[s], row, items, x + lane, label_w)
+        frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
+                     bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
+        frames[s] = frame
+        items[frame.id] = frame
+        x += PAD + COLUMN_GAP
+    if "elided" in items:
+        items["elided"].rect.cy = _elision_row(desc, items, row, ys)
+    layout = Layout(items, lines_out, frames, [])
+    _lines(layout, desc, pairs, row, ys, backward)
+    if desc.cost:
+        _cost(layout, desc, backward, values, top)
+    _labels(layout, desc, pairs, backward)
+    return layout
+
+
+def _title(desc: Description, step: int, nodes: list[Node]) -> str:
+    """``t = k``, and the module whose parameters the step uses when they all have one."""
+    modules = {
+        (desc.node(e.src).name or "").rpartition(".")[0]
+        for n in nodes
+        for e in desc.incoming(n.key)
+        if desc.node(e.src).kind == PARAMETER
+    }
+    return f"t = {step} · {modules.pop()}" if len(modules) == 1 and "" not in modules else f"t = {step}"
+
+
+def in_step_nodes(in_step: dict[int, list[Node]]) -> list[Node]:
+    return [n for nodes in in_step.values() for n in nodes]
+
+
+def _gap(desc: Description, a: int, b: int) -> bool:
+    """Whether recorded steps lie between the drawn steps a and b (the elision goes there)."""
+    return desc.elided > 0 and desc.steps.index(b) - desc.steps.index(a) > 1
+
+
+def _label_width(desc: Description, drawn: list[Node], pairs: dict[str, dict[int, list[str]]], backward: bool) -> float:
+    """The widest parameter label any line can carry (a frame's lane is that wide)."""
+    widest = 30.0
+    for n in drawn:
+        if n.kind == PARAMETER:
+            lines = share_lines(n, 9999 if desc.steps else None, 1.0, True) + share_lines(n, None, None, False)
+            widest = max(widest, text.box(lines, LABEL_FONT)[0])
+    return widest
+
+
+def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]]) -> bool:
+    """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t))."""
+    here = {n.key for n in nodes}
+    for n in nodes:
+        for j, e in enumerate(desc.incoming(n.key)):
+            if e.src not in here and j in pairs.get(n.key, {}):
+                return True
+    return False
+
+
+def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, Item], x0: float, label_w: float | None
+                     ) -> float:  # fmt: skip
+    """Put ``nodes`` (one column) in their rows, each row centred in the column; the right edge."""
+    by_row: dict[int, list[Node]] = {}
+    for n in nodes:
+        by_row.setdefault(row[n.key], []).append(n)
+    widths = {r: sum(items[n.key].rect.w for n in ns) + NODE_GAP * (len(ns) - 1) for r, ns in by_row.items()}
+    block = max(widths.values(), default=0.0)
+    if label_w is not None:  # room for a vertical line's label right of the column's centre
+        block = max(block, 2 * (label_w + 6 - PAD))
+    for r, ns in by_row.items():
+        x = x0 + (block - widths[r]) / 2
+        for n in ns:
+            it = items[n.key]
+            it.rect.cx = x + it.rect.w / 2
+            x += it.rect.w + NODE_GAP
+    return x0 + block
+
+
+def _elision_row(desc: Description, items: dict[str, Item], row: dict[str, int], ys: list[float]) -> float:
+    """The height of the elision mark: the row most lines into or out of the elided steps use."""
+    count: dict[int, int] = {}
+    for e in desc.edges:
+        s, d = desc.node(e.src), desc.node(e.dst)
+        if s.kind != PARAMETER and s.drawn != d.drawn:
+            key = e.src if s.drawn else e.dst
+            if key in row:
+                count[row[key]] = count.get(row[key], 0) + 1
+    return ys[max(count, key=lambda r: (count[r], -r))] if count else ys[len(ys) // 2]
+
+
+def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], row: dict[str, int],
+           ys: list[float], backward: bool) -> None:  # fmt: skip
+    """Every recorded edge between drawn tensors (parameters' edges become labels or stubs),
+    straight where that crosses no node, else bent through the receiving step's lane."""
+    items = layout.items
+    into_elision: set[str] = set()
+    out_of_elision: set[str] = set()
+    for e in desc.edges:
+        s, d = desc.node(e.src), desc.node(e.dst)
+        if d.kind == COST or s.kind == COST:
+            continue  # the cost's risers are drawn with the cost node
+        if s.kind == PARAMETER:
+            if d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
+                _stub(layout, desc, e, backward)
+            continue
+        if s.drawn and d.drawn and e.src in items and e.dst in items:
+            layout.lines.append(Line(_route(layout, e.src, e.dst, d.place), "data", e))
+        elif "elided" in items and s.drawn and e.src in items and not d.drawn and e.src not in into_elision:
+            into_elision.add(e.src)
+            layout.lines.append(Line([e.src, "elided"], "elision", e))
+        elif "elided" in items and d.drawn and e.dst in items and not s.drawn:
+            # one line per receiving input, so that the parameter acting on it keeps its label
+            if (e.dst, e.index) not in out_of_elision:
+                out_of_elision.add((e.dst, e.index))  # type: ignore[arg-type]
+                layout.lines.append(Line(["elided", e.dst], "elision", e))
+
+
+def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
+    """Straight from ``src`` to ``dst``, or through two bends in the lane of ``dst``'s frame
+    when the straight line would pass through another node."""
+    items = layout.items
+    a, b = items[src], items[dst]
+    others = [it for it in items.values() if it.kind in ("tensor", "elision") and it.id not in (src, dst)]
+    if not any(it.rect.crossed_by((a.rect.cx, a.rect.cy), (b.rect.cx, b.rect.cy)) for it in others):
+        return [src, dst]
+    frame = layout.frames.get(step) if step is not None else None
+    lane_x = (frame.rect.left + 6) if frame is not None else b.rect.left - 10
+    p1, p2 = f"bend_{src}_{dst}_a", f"bend_{src}_{dst}_b"
+    items[p1] = Item(p1, "point", Rect(lane_x, a.rect.cy, 0, 0), step=step)
+    items[p2] = Item(p2, "point", Rect(lane_x, b.rect.cy, 0, 0), step=step)
+    return [src, p1, p2, dst]
+
+
+def _stub(layout: Layout, desc: Description, e: Edge, backward: bool) -> None:
+    """A short line into ``e.dst`` from below its left side, standing for a parameter that acts
+    on no other input (a bias): it carries the parameter's label."""
+    items = layout.items
+    node = items[e.dst]
+    k = sum(1 for line in layout.lines if line.role == "stub" and line.ids[-1] == e.dst)
+    point = f"stub_{e.src}_{e.dst}_{e.index}"
+    x = node.rect.left + 8 + 14 * k
+    items[point] = Item(point, "point", Rect(x, node.rect.bottom + 24, 0, 0), step=node.step)
+    share = desc.contributions.get((e.src, node.step)) if node.step is not None else e.grad_norm
+    layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=share))
+
+
+def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: float) -> None:
+    """The one cost node above the frames, and a riser from each output it reads."""
+    items = layout.items
+    lines = cost_lines(desc, backward, values)
+    w, h = text.box(lines + cost_lines(desc, not backward, values), NODE_FONT)
+    h = text.box(lines, NODE_FONT)[1]
+    reads = [k for k in desc.cost_reads if k in items]
+    xs = [items[k].rect.cx for k in reads] or [0.0]
+    cost = Item("cost", "cost", Rect((min(xs) + max(xs)) / 2, top - COST_RISE - (h + 10) / 2, w + 20, h + 10),
+                lines, key=desc.roots[0])  # fmt: skip
+    items["cost"] = cost
+    for k in reads:
+        it = items[k]
+        if it.step is not None and it.step in layout.frames:
+            riser = f"riser_{k}"
+            items[riser] = Item(riser, "point", Rect(it.rect.cx, top - 10, 0, 0), step=it.step)
+            layout.lines.append(Line([k, riser, "cost"], "cost"))
+        else:
+            layout.lines.append(Line([k, "cost"], "cost"))
+    if "elided" in items and any(not desc.node(k).drawn for k in desc.cost_reads):
+        riser = "riser_elided"
+        items[riser] = Item(riser, "point", Rect(items["elided"].rect.cx, top - 10, 0, 0))
+        layout.lines.append(Line(["elided", riser, "cost"], "elision"))
+
+
+def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], backward: bool) -> None:
+    """Each parameter's label on the line it acts on, inside the step's frame, where it
+    touches no node, no line and no other label."""
+    items = layout.items
+    segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
+    taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
+    taken += [title_rect(f) for f in layout.frames.values()]
+    for line in layout.lines:
+        if line.role == "stub":
+            params = [line.param]
+        elif line.edge is not None and line.ids[-1] in items and line.role in ("data", "elision"):
+            params = pairs.get(line.edge.dst, {}).get(line.edge.index, [])
+        else:
+            continue
+        target = items[line.ids[-1]]
+        step = target.step
+        for p in params:
+            share = line.share if line.role == "stub" else desc.contributions.get((p, step)) if step is not None else None
+            if line.role != "stub" and step is None:
+                share = None
+            text_lines = share_lines(desc.node(p), step, share, backward)
+            w, h = text.box(text_lines, LABEL_FONT)
+            seg = layout.segments(line)[-1]
+            frame = layout.frames.get(step) if step is not None else None
+            spot = _free_spot(seg, w, h, frame, taken, segments)
+            if spot is None:
+                layout.conflicts.append(f"{text_lines[0]} on {line.ids}")
+                spot = _candidates(seg, w, h)[0]
+            label = Item(f"label_{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
+            items[label.id] = label
+            taken.append(spot)
+
+
+def title_rect(frame: Item) -> Rect:
+    w, h = text.box(frame.lines, TITLE_FONT)
+    return Rect(frame.rect.cx, frame.rect.bottom - TITLE / 2 - 2, w, h)
+
+
+def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, h: float) -> list[Rect]:
+    """Places for a w x h label beside the segment, nearest its end (the receiving node) first:
+    right or left of a steep line, above or below a flat one, then the other sides."""
+    (x0, y0), (x1, y1) = seg
+    dx, dy = x1 - x0, y1 - y0
+    side = [(w / 2 + 4, 0.0), (-(w / 2 + 4), 0.0)]
+    over = [(0.0, -(h / 2 + 3)), (0.0, h / 2 + 3)]
+    corners = [(sx * (w / 2 + 3), sy * (h / 2 + 3)) for sx in (1, -1) for sy in (-1, 1)]
+    offsets = (side + over if abs(dy) >= abs(dx) else over + side) + corners
+    return [
+        Rect(x1 - dx * f + ox, y1 - dy * f + oy, w, h)
+        for f in (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9)
+        for ox, oy in offsets
+    ]
+
+
+def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments) -> Rect | None:  # type: ignore[no-untyped-def]
+    for r in _candidates(seg, w, h):
+        if frame is not None and not r.inside(Rect(frame.rect.cx, frame.rect.cy, frame.rect.w - 4, frame.rect.h - 4)):
+            continue
+        if any(r.overlaps(t, 2) for t in taken):
+            continue
+        if any(Rect(r.cx, r.cy, r.w + 2, r.h + 2).crossed_by(a, b) for _, (a, b) in segments):
+            continue
+        return r
+    return None
+
+
+def legend_and_caption(layout: Layout, scale: Scale | None, present: Iterable[str], caption: list[str]) -> None:
+    """The colour key right of the drawing (backward view) and the caption under it."""
+    items = layout.items
+    rects = [it.rect for it in items.values()]
+    right = max((r.right for r in rects), default=0.0)
+    top = min((r.top for r in rects), default=0.0)
+    bottom = max((r.bottom for r in rects), default=0.0)
+    if scale is not None:
+        entries = scale.entries(present)
+        y = top
+        title = ["colour: ‖∂L/∂·‖", scale.caption()]
+        tw, th = text.box(title, LABEL_FONT)
+        items["legend_title"] = Item("legend_title", "legend", Rect(right + 30 + tw / 2, y + th / 2, tw, th), title,
+                                     font=LABEL_FONT)  # fmt: skip
+        y += th + 6
+        for i, (colour, label) in enumerate(entries):
+            lw, lh = text.box([label], LABEL_FONT)
+            items[f"legend{i}"] = Item(f"legend{i}", "legend", Rect(right + 30 + 9, y + 8, 18, 14), [colour],
+                                       font=LABEL_FONT)  # fmt: skip
+            items[f"legend{i}_text"] = Item(f"legend{i}_text", "legend", Rect(right + 30 + 24 + lw / 2, y + 8, lw, lh),
+                                            [label], font=LABEL_FONT)  # fmt: skip
+            y += 19
+    w, h = text.box(caption, NODE_FONT)
+    left = min((r.left for r in rects), default=0.0)
+    items["caption"] = Item("caption", "caption", Rect(left + w / 2, bottom + 12 + h / 2, w, h), caption)
+
+
+# --- the rolled view ------------------------------------------------------------------------
+
+
+def rolled(desc: Description) -> Layout:
+    """The folded circuit: one node per role (x, h, o, ...), the per-step costs one cost node,
+    parameters as labels on the lines they act on, and a one-step delay (■) on exactly the
+    lines that close a loop: h(t-1) → h(t), o(t-1) → h(t), never the hand-off from an encoder
+    to a decoder or the sum of the costs."""
+    of_role: dict[object, str] = {}
+    members: dict[str, list[Node]] = {}
+    for n in desc.nodes:
+        if n.kind == PARAMETER:
+            continue
+        rk = "cost" if n.kind == COST else of_role.setdefault(n.role, f"r{len(of_role)}")
+        members.setdefault(rk, []).append(n)
+    role_of = {n.key: k for k, ns in members.items() for n in ns}
+    pairs = {n.key: _pairs(desc, n) for n in desc.nodes if n.kind == OP}
+    links: dict[tuple[str, str], list[Edge]] = {}
+    params: dict[tuple[str, str], list[str]] = {}  # (src role, dst role) -> parameter keys acting on it
+    stubs: dict[str, list[str]] = {}  # role -> parameters with a stub into it
+    for e in desc.edges:
+        s, d = desc.node(e.src), desc.node(e.dst)
+        if s.kind == PARAMETER:
+            if not any(e.src in ps for ps in pairs.get(e.dst, {}).values()):
+                _add_once(stubs.setdefault(role_of[e.dst], []), e.src)
+            continue
+        a, b = role_of[e.src], role_of[e.dst]
+        if a == b == "cost":
+            continue
+        links.setdefault((a, b), []).append(e)
+        for p in pairs.get(e.dst, {}).get(e.index, []):
+            _add_once(params.setdefault((a, b), []), p)
+    reach = _reachable(list(members), list(links))
+    recurrent = {(a, b) for a, b in links if a in reach[b]}
+    # rows: longest path over the lines that are not recurrences, leaves just below their reader
+    level: dict[str, int] = {}
+    for k in members:  # first-appearance order is topological for the acyclic part
+        ins = [level[a] + 1 for (a, b) in links if b == k and (a, b) not in recurrent and a in level]
+        level[k] = max(ins, default=0)
+    for k in members:
+        if not any(b == k for (_, b) in links):
+            readers = [level[b] for (a, b) in links if a == k and (a, b) not in recurrent]
+            level[k] = max(0, min(readers) - 1) if readers else 0
+    items: dict[str, Item] = {}
+    for k, ns in members.items():
+        lines = cost_lines(desc, False, False)[:1] if k == "cost" else _role_lines(ns[0], len(ns), desc)
+        w, h = text.box(lines, NODE_FONT)
+        items[k] = Item(k, "cost" if k == "cost" else "tensor", Rect(0, 0, max(w + 16, 34), h + 10), lines,
+                        key=desc.roots[0] if k == "cost" else ns[0].key)  # fmt: skip
+    n_rows = max(level.values(), default=0) + 1
+    y = 0.0
+    for r in range(n_rows - 1, -1, -1):
+        row = [k for k in members if level[k] == r]
+        hmax = max((items[k].rect.h for k in row), default=0.0)
+        widths = sum(items[k].rect.w for k in row) + 90 * (len(row) - 1)
+        x = -widths / 2
+        for k in row:
+            items[k].rect.cx, items[k].rect.cy = x + items[k].rect.w / 2, y + hmax / 2
+            x += items[k].rect.w + 90
+        y += hmax + ROW_GAP
+    layout = Layout(items, [], {}, [])
+    texts: list[tuple[Line, list[str]]] = []
+    for i, ((a, b), edges) in enumerate(links.items()):
+        ids = [a, b]
+        if (a, b) in recurrent:
+            ids = _delay(layout, a, b, i)
+        line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
+        layout.lines.append(line)
+        names = [desc.node(p).name or "param" for p in params.get((a, b), [])]
+        label = " ".join(names + ([f"×{len(edges)}"] if len(edges) > 1 else []))
+        if label:
+            texts.append((line, [label]))
+    for k, ps in stubs.items():
+        for j, p in enumerate(ps):
+            node = items[k]
+            point = f"stub_{p}_{k}"
+            items[point] = Item(point, "point", Rect(node.rect.left + 8 + 14 * j, node.rect.bottom + 24, 0, 0))
+            line = Line([point, k], "stub", param=p)
+            layout.lines.append(line)
+            texts.append((line, [desc.node(p).name or "param"]))
+    segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
+    taken = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "delay")]
+    for j, (line, lines) in enumerate(texts):
+        w, h = text.box(lines, LABEL_FONT)
+        pieces = layout.segments(line)
+        seg = pieces[len(pieces) // 2] if line.role == "recurrent" else pieces[-1]
+        spot = _free_spot(seg, w, h, None, taken, segments)
+        if spot is None:
+            layout.conflicts.append(f"{lines[0]} on {line.ids}")
+            spot = _candidates(seg, w, h)[0]
+        items[f"label{j}"] = Item(f"label{j}", "label", spot, lines, font=LABEL_FONT)
+        taken.append(spot)
+    return layout
+
+
+def _add_once(xs: list[str], x: str) -> None:
+    if x not in xs:
+        xs.append(x)
+
+
+def _reachable(nodes: list[str], links: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """Per node, every node reachable from it (iteratively: no recursion)."""
+    out: dict[str, list[str]] = {}
+    for a, b in links:
+        out.setdefault(a, []).append(b)
+    reach = {}
+    for start in nodes:
+        seen: set[str] = set()
+        stack = list(out.get(start, []))
+        while stack:
+            k = stack.pop()
+            if k not in seen:
+                seen.add(k)
+                stack.extend(out.get(k, []))
+        reach[start] = seen
+    return reach
+
+
+def _role_lines(n: Node, count: int, desc: Description) -> list[str]:
+    name = n.name or (display_name(n, desc) if n.kind == OP else "const")
+    return [name, shape_text(n.shape) + (f" ×{count}" if count > 1 else "")]
+
+
+def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
+    """Points of a recurrence through a one-step delay marker: a loop out of the node's right
+    side and back (h → h), or a line round the left of both nodes (o → h)."""
+    items = layout.items
+    ra, rb = items[a].rect, items[b].rect
+    delay = f"delay{i}"
+    if a == b:
+        x = ra.right + 30
+        out, back = f"delay{i}_out", f"delay{i}_in"
+        items[out] = Item(out, "point", Rect(ra.right + 18, ra.cy - ra.h / 2 - 10, 0, 0))
+        items[delay] = Item(delay, "delay", Rect(x + 8, ra.cy, 9, 9))
+        items[back] = Item(back, "point", Rect(ra.right + 18, ra.cy + ra.h / 2 + 10, 0, 0))
+        return [a, out, delay, back, b]
+    x = min(ra.left, rb.left) - 40
+    items[delay] = Item(delay, "delay", Rect(x, (ra.cy + rb.cy) / 2, 9, 9))
+    return [a, delay, b]
