@@ -676,8 +676,7 @@ def test_cli_resume_from_a_corrupt_checkpoint(tmp_path: Path, capsys: pytest.Cap
 @standalone
 def test_render_png_when_dot_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """backend="auto" on a machine without dot: PNG is refused with advice, SVG still renders."""
-    render_module = importlib.import_module("viz.render")  # (viz.render is the function)
-    monkeypatch.setattr(render_module, "has_dot", lambda: False)
+    monkeypatch.setattr(importlib.import_module("viz.engines"), "has_dot", lambda: False)
     loss = _unrolled_loss(2)
     with pytest.raises(VizError, match=r"PNG output needs the Graphviz dot program.*\.svg"):
         viz.render(loss, tmp_path / "x.png")

@@ -19,8 +19,8 @@ from pathlib import Path
 from tinygrad_rnn import Tensor
 
 from .draw import VizError, draw
-from .graph import Description, Node, describe
 from .engines import to_svg
+from .graph import Description, Node, describe
 from .render import write_file
 
 

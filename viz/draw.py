@@ -25,7 +25,6 @@ import graphviz
 
 from tinygrad_rnn import Tensor
 
-from . import text
 from .errors import VizError
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, Node, describe
 from .layout import Item, Layout, Line, legend_and_caption, rolled, unrolled
@@ -40,7 +39,11 @@ _LINE = "#4d4d4d"
 
 class Diagram(graphviz.Digraph):
     """A ``graphviz.Digraph`` that shows itself as SVG in a notebook even without Graphviz
-    installed (in-process WebAssembly renderer as fallback)."""
+    installed (in-process WebAssembly renderer as fallback). ``description`` and ``layout``
+    are what it was drawn from (the recording read as data, and where each mark went)."""
+
+    description: Description | None = None
+    layout: Layout | None = None
 
     def _repr_svg_(self) -> str:
         from .engines import to_svg
@@ -123,15 +126,16 @@ def draw(
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
     if style not in STYLES:
         raise VizError(f"viz.draw: style must be one of {', '.join(STYLES)}; got {style!r}")
-    desc = describe(roots, max_steps=None if view == "rolled" else max_steps, fold_cost=fold_cost)
+    rolled_view = view == "rolled"
+    desc = describe(roots, max_steps=None if rolled_view else max_steps, fold_cost=fold_cost, numbers=not rolled_view)
     backward = view == "backward"
     if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn):
         raise VizError("viz.draw(view='backward'): no gradients recorded yet; call loss.backward() first")
     drawn = sum(1 for n in desc.nodes if n.drawn and n.kind not in (PARAMETER, COST))
     if view != "rolled" and drawn > max_nodes:
         raise VizError(
-            f"viz.draw: the diagram would have {drawn} nodes (more than max_nodes={max_nodes}) over "
-            f"{len(desc.shown)} drawn time steps; draw fewer steps with max_steps=8 (first and last steps, the "
+            f"viz.draw: the diagram would have {drawn} nodes (more than max_nodes={max_nodes}) for {len(desc.shown)} "
+            f"of the {len(desc.steps)} time steps; draw fewer steps with max_steps=8 (first and last steps, the "
             "rest elided), or raise max_nodes if you really want it all."
         )
     if view == "rolled":
@@ -193,6 +197,7 @@ def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size
         else:
             raise VizError(f"viz.draw: size is the largest width in inches (e.g. 8) or a Graphviz size '8,6'; got {size!r}")
     g = Diagram(name=view, graph_attr=attrs, node_attr={"fontname": _FONT, "fixedsize": "true"})
+    g.description, g.layout = desc, layout
     for it in sorted(layout.items.values(), key=lambda it: it.kind != "frame"):  # frames first: underneath
         g.node(it.id, **_item_attrs(it, desc, backward, scale))
     for line in layout.lines:
@@ -204,13 +209,13 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
     r = it.rect
     a = {"pos": _pos(r), "width": _inches(r.w), "height": _inches(r.h), "label": "\n".join(it.lines),
          "fontsize": _pt(it.font), "margin": "0"}  # fmt: skip
-    if it.kind == "frame":
-        return a | {"shape": "box", "style": "rounded", "color": "#9a9a9a", "labelloc": "b", "fontcolor": "#555555"}
+    if it.kind == "frame":  # its title is an item of its own, at the top left
+        return a | {"shape": "box", "style": "rounded", "color": "#9a9a9a", "label": ""}
     if it.kind == "delay":  # the one-step delay of a recurrence: Goodfellow's black square
         return a | {"shape": "square", "style": "filled", "fillcolor": "black", "label": ""}
     if it.kind == "point":
         return a | {"shape": "point", "width": "0.04", "height": "0.04", "label": "", "color": "#777777"}
-    if it.kind in ("label", "elision", "caption") or (it.kind == "legend" and not it.id.endswith(tuple("0123456789"))):
+    if it.kind in ("label", "elision", "caption", "title") or (it.kind == "legend" and not it.id.endswith(tuple("0123456789"))):
         colour = "#6b5600" if it.kind == "label" else "#333333"
         return a | {"shape": "plaintext", "fontcolor": colour}
     if it.kind == "legend":  # a swatch: its one line is its colour
@@ -238,7 +243,7 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
           layout: Layout) -> None:  # fmt: skip
     """One line of the diagram as Graphviz edges between its pinned points: the arrowhead on
     the piece at the receiving end (forward) or at the giving end (backward, ``dir=back``)."""
-    if line.role == "elision":
+    if line.role in ("elision", "bus") and line.edge is None or line.role == "elision":
         grad = None
         style = {"style": "dotted", "color": "#999999"}
     else:

@@ -12,6 +12,7 @@ replays of backward rules.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.autograd import edge_gradients, walk
+from tinygrad_rnn.errors import DTypeError
 
 from .errors import VizError
 
@@ -174,29 +176,62 @@ def _kind(t: Tensor) -> str:
 
 @dataclass
 class _Walk:
-    """One walk of the graph: tensors in topological order, their keys and kinds, and for
-    each tensor the positions of its consumers."""
+    """One walk of the graph: tensors in topological order, where each is, and how many
+    times each is read."""
 
     order: list[Tensor]
     live: int  # order[:live] is what roots[0] (the loss) was computed from
-    keys: list[str]
-    kinds: list[str]
     index: dict[int, int]  # id(tensor) -> position in order
-    users: list[list[int]]
+    n_users: list[int]  # how many inputs of other tensors each one fills
 
 
 def _structure(roots: list[Tensor]) -> _Walk:
     order = walk(*roots)
     index = {id(t): i for i, t in enumerate(order)}
-    users: list[list[int]] = [[] for _ in order]
-    for i, t in enumerate(order):
-        for p in t.parents:
-            users[index[id(p)]].append(i)
+    n_users = [0] * len(order)
+    for k, count in Counter(id(p) for t in order for p in t.parents).items():
+        n_users[index[k]] = count
     live = index[id(roots[0])] + 1  # walk() finishes the first root before it starts the next
-    return _Walk(order, live, [f"n{i}" for i in range(len(order))], [_kind(t) for t in order], index, users)
+    return _Walk(order, live, index, n_users)
 
 
-def _places(w: _Walk) -> tuple[list[int | None], list[bool]]:
+def _cost(w: _Walk, fold: str) -> set[int]:
+    """The ops folded into the one cost node: the loss, and going back from it every op whose
+    readers are all folded and that only adds up the cost: an untagged unnamed op, an unnamed
+    sum of tagged terms, and (``fold="one"``) each step's own term, named L by sequence_loss.
+    ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
+    root = w.live - 1
+    if fold == "none" or not w.order[root].parents:
+        return set()
+    folded = {root}
+    reads = Counter(w.index[id(p)] for p in w.order[root].parents)  # per tensor: reads by folded ops
+    for i in range(root - 1, -1, -1):  # reverse topological order: readers first
+        if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
+            continue
+        t = w.order[i]
+        summing = t.name is None and (t.step is None or t.op in _SUMMING)
+        if summing or (fold == "one" and t.name in COST_NAMES):
+            folded.add(i)
+            reads.update(w.index[id(p)] for p in t.parents)
+    return folded
+
+
+def _scan(w: _Walk, steps: list[int], shown: list[int], folded: set[int]) -> list[int]:
+    """The tensors whose inputs the diagram needs: those of the drawn steps and of the steps
+    just beyond them (the lines into and out of the elision), untagged ops and the cost. All of
+    them when every step is drawn; otherwise the elided steps are never looked at."""
+    if len(shown) == len(steps):
+        return list(range(len(w.order)))
+    near = set(shown)
+    position = {s: i for i, s in enumerate(steps)}
+    for s in shown:
+        for k in (position[s] - 1, position[s] + 1):
+            if 0 <= k < len(steps):
+                near.add(steps[k])
+    return [i for i, t in enumerate(w.order) if t.step in near or (t.step is None and t.parents) or i in folded]
+
+
+def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]:
     """The step each tensor is drawn in, and which leaves are initial states.
 
     A tensor's own step; for an untagged leaf (targets made before the loop) the one step that
@@ -204,59 +239,53 @@ def _places(w: _Walk) -> tuple[list[int | None], list[bool]]:
     read, and initial states such as h(0): untagged leaves fed in an input slot that later
     steps fill from an earlier step's tensor.
     """
+    order = w.order
     recurrent_slots = set()  # (op, name, input index) that some step fills from an earlier step
-    for t in w.order:
-        for i, p in enumerate(t.parents):
-            if t.step is not None and p.step is not None and p.step < t.step and p.parents:
-                recurrent_slots.add((t.op, t.name, i))
-    places: list[int | None] = [t.step for t in w.order]
-    initial = [False] * len(w.order)
-    for i, t in enumerate(w.order):
-        if t.parents or t.step is not None or w.kinds[i] == PARAMETER:
-            continue
-        for u in w.users[i]:
-            consumer = w.order[u]
-            if any((consumer.op, consumer.name, j) in recurrent_slots for j, p in enumerate(consumer.parents) if p is t):
-                initial[i] = True
-        read_at = {w.order[u].step for u in w.users[i]}
-        if w.kinds[i] != PARAMETER and not initial[i] and len(read_at) == 1:
-            places[i] = read_at.pop()
+    leaf_reads: dict[int, list[tuple[Tensor, int]]] = {}  # untagged leaf -> (reader, input index)
+    places: dict[int, int | None] = {}
+    for i in scan:
+        t = order[i]
+        places[i] = t.step
+        for j, p in enumerate(t.parents):
+            if p.parents:
+                if t.step is not None and p.step is not None and p.step < t.step:
+                    recurrent_slots.add((t.op, t.name, j))
+            else:
+                k = w.index[id(p)]
+                places[k] = p.step
+                if p.step is None and not p.requires_grad:
+                    leaf_reads.setdefault(k, []).append((t, j))
+    initial = {k for k, reads in leaf_reads.items() if any((t.op, t.name, j) in recurrent_slots for t, j in reads)}
+    for k, reads in leaf_reads.items():
+        steps = {t.step for t, _ in reads}
+        if k not in initial and len(steps) == 1:
+            places[k] = steps.pop()
+    for i in scan:  # the inputs of the scanned tensors that are ops (from the elided steps)
+        for p in order[i].parents:
+            places.setdefault(w.index[id(p)], p.step)
     return places, initial
 
 
-def _cost(w: _Walk, fold: str) -> set[int]:
-    """The ops folded into the one cost node: the loss, and going back from it every op whose
-    consumers are all folded and that only adds up the cost: an untagged unnamed op, an unnamed
-    sum of tagged terms, and (``fold="one"``) each step's own term, named L by sequence_loss.
-    ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
-    if fold == "none":
-        return set()
-    root = w.live - 1
-    folded = {root} if w.kinds[root] == OP else set()
-    for i in range(root - 1, -1, -1):  # reverse topological order: consumers first
+def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: set[int]) -> dict[int, Role]:
+    roles: dict[int, Role] = {}
+    counters: dict[tuple[int | None, tuple[object, ...]], int] = {}
+    made: dict[tuple[object, ...], Role] = {}  # one Role object per distinct role
+    for i in sorted(places):
         t = w.order[i]
-        if not t.parents or not w.users[i] or not all(u in folded for u in w.users[i]):
-            continue
-        summing = t.name is None and (t.step is None or t.op in _SUMMING)
-        if summing or (fold == "one" and t.name in COST_NAMES):
-            folded.add(i)
-    return folded
-
-
-def _roles(w: _Walk, places: list[int | None], initial: list[bool], folded: set[int]) -> list[Role]:
-    roles: list[Role] = []
-    counters: dict[tuple[int | None, Role], int] = {}
-    for i, t in enumerate(w.order):
-        kind = COST if i in folded else INITIAL if initial[i] else w.kinds[i]
+        kind = COST if i in folded else INITIAL if i in initial else _kind(t)
         label = t.name or t.op or "const"
         if kind == PARAMETER:
-            roles.append(Role(kind, label, t.shape, key=w.keys[i]))
+            roles[i] = Role(kind, label, t.shape, key=f"n{i}")
             continue
-        uses = tuple(p.name or "?" for p in t.parents if _kind(p) == PARAMETER)
-        base = Role(kind, label, t.shape, uses)
+        uses = tuple(p.name or "?" for p in t.parents if p.requires_grad and not p.parents)
+        base = (kind, label, t.shape, uses)
         slot = (places[i], base)
-        counters[slot] = counters.get(slot, 0) + 1
-        roles.append(Role(kind, label, t.shape, uses, counters[slot] - 1))
+        rank = counters[slot] = counters.get(slot, -1) + 1
+        key = (*base, rank)
+        role = made.get(key)
+        if role is None:
+            role = made[key] = Role(kind, label, t.shape, uses, rank)
+        roles[i] = role
     return roles
 
 
@@ -271,81 +300,83 @@ def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
 
 
 def describe(
-    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one"
+    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one", numbers: bool = True
 ) -> Description:
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too).
 
-    ``max_steps`` keeps the first and last steps (the others are described by their structure
-    only, without numbers); ``fold_cost`` is "one" (the loss and its per-step terms become one
-    cost node), "steps" (only the sums are folded) or "none" (the raw graph).
+    ``max_steps`` keeps the first and last steps: the description then holds the tensors of
+    those steps (``drawn``), the cost, what is outside the steps, and the tensors next to them
+    (not drawn, no numbers); nothing else of a long recording is looked at beyond one walk.
+    ``fold_cost`` is "one" (the loss and its per-step terms become one cost node), "steps"
+    (only the sums are folded) or "none" (the raw graph). ``numbers=False`` skips the norms,
+    values and gradients (the rolled view draws none).
     """
     roots = [roots] if isinstance(roots, Tensor) else list(roots)
     if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise VizError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
+        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
     if fold_cost not in ("one", "steps", "none"):
         raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
     w = _structure(roots)
-    places, initial = _places(w)
-    folded = _cost(w, fold_cost)
-    roles = _roles(w, places, initial, folded)
     steps = sorted({t.step for t in w.order if t.step is not None})
     shown = shown_steps(steps, max_steps)
+    folded = _cost(w, fold_cost)
+    scan = _scan(w, steps, shown, folded)
+    places, initial = _places(w, scan)
+    roles = _roles(w, places, initial, folded)
     visible = set(shown)
-    drawn = [
-        places[i] in visible or (places[i] is None and (w.kinds[i] != OP or i in folded)) or i in folded
-        for i in range(len(w.order))
-    ]
-    # untagged ops outside the steps are drawn when a drawn tensor reads them
-    for i in range(len(w.order) - 1, -1, -1):
-        if not drawn[i] and places[i] is None and any(drawn[u] for u in w.users[i]):
-            drawn[i] = True
-    return _details(w, roots, places, roles, folded, drawn, steps, shown)
+    drawn = {
+        i for i, s in places.items()
+        if s in visible or i in folded or (s is None and (not w.order[i].parents or w.order[i].step is None))
+    }  # fmt: skip
+    return _details(w, roots, scan, places, roles, folded, drawn if numbers else set(), steps, shown, drawn)
 
 
 def _details(
     w: _Walk,
     roots: list[Tensor],
-    places: list[int | None],
-    roles: list[Role],
+    scan: list[int],
+    places: dict[int, int | None],
+    roles: dict[int, Role],
     folded: set[int],
-    drawn: list[bool],
+    drawn: set[int],
     steps: list[int],
     shown: list[int],
+    visible: set[int],
 ) -> Description:
     """The numbers of the drawn tensors: norms, values, gradients, each step's share of each
     parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss):
     an extra root's own subgraph (an output left out of the cost) may still hold .grad from an
     earlier backward() through a different loss, which this one did not reset."""
-    order, keys = w.order, w.keys
-    replay = [t for i, t in enumerate(order[: w.live]) if drawn[i] and t.parents]
+    order, index = w.order, w.index
+    replay = [order[i] for i in sorted(drawn) if i < w.live and order[i].parents]
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
         carried = edge_gradients(roots[0], replay)
     nodes = []
-    for i, t in enumerate(order):
-        kind = roles[i].kind
-        if not drawn[i]:
-            nodes.append(Node(keys[i], kind, t.op, t.name, t.shape, t.step, places[i], roles[i], drawn=False))
+    for i in sorted(places):
+        t, role = order[i], roles[i]
+        if i not in drawn:
+            nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, i in visible))
             continue
         has_grad = (t.requires_grad or t.parents) and (not t.parents or i < w.live)
         grad = _norm(t.grad) if has_grad else None
-        node = Node(keys[i], kind, t.op, t.name, t.shape, t.step, places[i], roles[i], True, grad, _norm(t.data),
-                    _value(t))  # fmt: skip
-        nodes.append(node)
+        nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, True, grad,
+                          _norm(t.data), _value(t)))  # fmt: skip
     edges = []
     per_step: dict[tuple[str, int | None], np.ndarray] = {}  # (parameter, step): what that step added
-    for i, t in enumerate(order):
+    for i in scan:
+        t = order[i]
         for j, p in enumerate(t.parents):
             g = carried.get((id(t), j))
-            src = w.index[id(p)]
-            edges.append(Edge(keys[src], keys[i], j, _norm(g)))
-            if g is not None and w.kinds[src] == PARAMETER:
-                slot = (keys[src], t.step)
+            src = f"n{index[id(p)]}"
+            edges.append(Edge(src, f"n{i}", j, None if g is None else _norm(g)))
+            if g is not None and p.requires_grad and not p.parents:
+                slot = (src, t.step)
                 per_step[slot] = per_step[slot] + g if slot in per_step else g
-    totals = {keys[i]: _norm(t.grad) for i, t in enumerate(order) if w.kinds[i] == PARAMETER}
+    totals = {f"n{i}": _norm(order[i].grad) for i in places if roles[i].kind == PARAMETER and drawn}
     contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}  # type: ignore[misc]
     accumulated: set[str] = set()
-    if len(shown) == len(steps):  # every use of every parameter was replayed
+    if drawn and len(shown) == len(steps):  # every use of every parameter was replayed
         added: dict[str, np.ndarray] = {}
         for (key, _), g in per_step.items():
             added[key] = added[key] + g if key in added else g
@@ -353,15 +384,15 @@ def _details(
             p = order[int(key[1:])]
             if p.grad is not None and not _same(p.grad, g):
                 accumulated.add(key)
-    cost = [keys[i] for i in sorted(folded)]
-    reads: list[tuple[int, str]] = []
+    reads: dict[int, None] = {}
     for i in sorted(folded):
         for p in order[i].parents:
-            j = w.index[id(p)]
-            if j not in folded and w.kinds[j] != CONSTANT and keys[j] not in (k for _, k in reads):
-                reads.append((p.step if p.step is not None else -1, keys[j]))
-    reads.sort(key=lambda r: (r[0], int(r[1][1:])))
+            j = index[id(p)]
+            if j not in folded and roles[j].kind != CONSTANT:
+                reads[j] = None
+    cost_reads = [f"n{j}" for j in sorted(reads, key=lambda j: (-1 if order[j].step is None else order[j].step, j))]
     loss = roots[0].data
     loss_value = float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None
-    return Description(nodes, edges, [keys[w.index[id(r)]] for r in roots], steps, shown, totals, contributions,
-                       accumulated, cost, [k for _, k in reads], loss_value)  # fmt: skip
+    root_keys = [f"n{index[id(r)]}" for r in roots]
+    return Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated,
+                       [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip

@@ -293,12 +293,15 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
         elif n.place is None:
             outside.append(n)
     row = _rows(desc, in_step)
+    # an input that several steps read (vec2seq's x) runs along a line under the frames
+    shared = [n for n in outside if n.kind != INITIAL and len(_reading_steps(desc, n, shown)) > 1]
+    outside = [n for n in outside if n not in shared]
     for n in outside:  # beside the first step that reads it
         readers = [row[e.dst] for e in desc.outgoing(n.key) if e.dst in row]
         row[n.key] = min(readers) if readers else 0
     # sizes: the larger of the two views' labels, so forward and backward share one layout
     items: dict[str, Item] = {}
-    for n in in_step_nodes(in_step) + outside:
+    for n in in_step_nodes(in_step) + outside + shared:
         lines = node_lines(n, desc, backward, values)
         both = lines + node_lines(n, desc, not backward, values)
         w, h = text.box(both, NODE_FONT)
@@ -309,6 +312,7 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
         widest[n.role] = max(widest.get(n.role, 0.0), items[n.key].rect.w)
     for n in in_step_nodes(in_step) + outside:
         items[n.key].rect.w = widest[n.role]
+    pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
     n_rows = max(row.values(), default=0) + 1
     height = [0.0] * n_rows
     for key, r in row.items():
@@ -319,10 +323,9 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
         y += height[r] + ROW_GAP
     for key, r in row.items():
         items[key].rect.cy = ys[r]
-    top = -PAD
-    bottom = ys[0] + height[0] / 2 + PAD + TITLE
-
-    pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
+    top = -PAD - TITLE  # the frame's title at its top left
+    stub_room = any(row.get(n.key) == 0 and _has_stub(desc, n, pairs) for n in drawn)
+    bottom = ys[0] + height[0] / 2 + PAD + (32 if stub_room else 0)
     label_w = _label_width(desc, drawn, pairs, backward)
     lines_out: list[Line] = []
     frames: dict[int, Item] = {}
@@ -343,15 +346,49 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
         frames[s] = frame
         items[frame.id] = frame
+        items[f"title_t{s}"] = Item(f"title_t{s}", "title", title_rect(frame), frame.lines, s, font=TITLE_FONT)
         x += PAD + COLUMN_GAP
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
     layout = Layout(items, lines_out, frames, [])
-    _lines(layout, desc, pairs, row, ys, backward)
+    _buses(layout, desc, shared, bottom)
+    _lines(layout, desc, pairs, {n.key for n in shared})
     if desc.cost:
         _cost(layout, desc, backward, values, top)
     _labels(layout, desc, pairs, backward)
     return layout
+
+
+def _reading_steps(desc: Description, n: Node, shown: set[int]) -> set[int]:
+    return {desc.node(e.dst).place for e in desc.outgoing(n.key)} & shown  # type: ignore[operator]
+
+
+def _has_stub(desc: Description, n: Node, pairs: dict[str, dict[int, list[str]]]) -> bool:
+    """Whether a parameter acts on ``n`` alone (a bias), drawn as a stub under it."""
+    paired = {p for ps in pairs.get(n.key, {}).values() for p in ps}
+    return any(desc.node(e.src).kind == PARAMETER and e.src not in paired for e in desc.incoming(n.key))
+
+
+def _buses(layout: Layout, desc: Description, shared: list[Node], bottom: float) -> None:
+    """Each input that several steps read, drawn once under the frames at the left, with a
+    line running under the steps and rising into each step that reads it (Goodfellow fig. 10.9)."""
+    items = layout.items
+    y = bottom + 16
+    for n in shared:
+        it = items[n.key]
+        it.rect.cx = min(f.rect.left for f in layout.frames.values()) - COLUMN_GAP - it.rect.w / 2
+        it.rect.cy = y + it.rect.h / 2
+        prev = n.key
+        for e in desc.outgoing(n.key):
+            reader = items.get(e.dst)
+            if reader is None or reader.kind != "tensor":
+                continue
+            junction = f"bus_{n.key}_{e.dst}_{e.index}"
+            items[junction] = Item(junction, "point", Rect(reader.rect.cx, it.rect.cy, 0, 0), step=reader.step)
+            layout.lines.append(Line([prev, junction], "bus", e))
+            layout.lines.append(Line([junction, e.dst], "data", e))
+            prev = junction
+        y += it.rect.h + 12
 
 
 def _title(desc: Description, step: int, nodes: list[Node]) -> str:
@@ -425,8 +462,7 @@ def _elision_row(desc: Description, items: dict[str, Item], row: dict[str, int],
     return ys[max(count, key=lambda r: (count[r], -r))] if count else ys[len(ys) // 2]
 
 
-def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], row: dict[str, int],
-           ys: list[float], backward: bool) -> None:  # fmt: skip
+def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str]) -> None:
     """Every recorded edge between drawn tensors (parameters' edges become labels or stubs),
     straight where that crosses no node, else bent through the receiving step's lane."""
     items = layout.items
@@ -434,11 +470,11 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     out_of_elision: set[str] = set()
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
-        if d.kind == COST or s.kind == COST:
-            continue  # the cost's risers are drawn with the cost node
+        if d.kind == COST or s.kind == COST or e.src in shared:
+            continue  # the cost's risers are drawn with the cost node, the shared inputs' with their line
         if s.kind == PARAMETER:
             if d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
-                _stub(layout, desc, e, backward)
+                _stub(layout, desc, e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
             layout.lines.append(Line(_route(layout, e.src, e.dst, d.place), "data", e))
@@ -468,7 +504,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
     return [src, p1, p2, dst]
 
 
-def _stub(layout: Layout, desc: Description, e: Edge, backward: bool) -> None:
+def _stub(layout: Layout, desc: Description, e: Edge) -> None:
     """A short line into ``e.dst`` from below its left side, standing for a parameter that acts
     on no other input (a bias): it carries the parameter's label."""
     items = layout.items
@@ -512,7 +548,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     items = layout.items
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
     taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
-    taken += [title_rect(f) for f in layout.frames.values()]
+    taken += [it.rect for it in items.values() if it.kind == "title"]
     for line in layout.lines:
         if line.role == "stub":
             params = [line.param]
@@ -534,14 +570,16 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             if spot is None:
                 layout.conflicts.append(f"{text_lines[0]} on {line.ids}")
                 spot = _candidates(seg, w, h)[0]
-            label = Item(f"label_{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
+            at = f"t{step}_" if step is not None else ""
+            label = Item(f"label_{at}{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
             items[label.id] = label
             taken.append(spot)
 
 
 def title_rect(frame: Item) -> Rect:
+    """Where a frame's title is written: its top left corner."""
     w, h = text.box(frame.lines, TITLE_FONT)
-    return Rect(frame.rect.cx, frame.rect.bottom - TITLE / 2 - 2, w, h)
+    return Rect(frame.rect.left + 6 + w / 2, frame.rect.top + 4 + h / 2, w, h)
 
 
 def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, h: float) -> list[Rect]:
@@ -555,7 +593,7 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     offsets = (side + over if abs(dy) >= abs(dx) else over + side) + corners
     return [
         Rect(x1 - dx * f + ox, y1 - dy * f + oy, w, h)
-        for f in (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9)
+        for f in (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9, 1.0)
         for ox, oy in offsets
     ]
 

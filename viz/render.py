@@ -15,6 +15,7 @@ from .draw import draw
 from .engines import FORMATS, render_source
 from .errors import VizError
 
+
 def render(
     target: Tensor | Sequence[Tensor] | graphviz.Digraph,
     path: str | os.PathLike,
