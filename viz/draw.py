@@ -27,7 +27,7 @@ from tinygrad_rnn import Tensor
 
 from .errors import VizError
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, Node, describe
-from .layout import Item, Layout, Line, legend_and_caption, rolled, unrolled
+from .layout import Item, Layout, Line, fmt, legend_and_caption, rolled, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled")
@@ -145,7 +145,8 @@ def draw(
         layout = unrolled(desc, backward, values)
         scale = make_scale(_norms(desc, layout), vmin, vmax) if backward else None
     present = _present(desc, layout, scale) if scale is not None else set()
-    legend_and_caption(layout, scale if legend else None, present, _caption(desc, view, caption).split("\n"))
+    totals = _totals(desc) if backward and legend else []
+    legend_and_caption(layout, scale if legend else None, present, _caption(desc, view, caption).split("\n"), totals)
     return _dot(layout, desc, view, scale, size)
 
 
@@ -164,6 +165,16 @@ def _present(desc: Description, layout: Layout, scale: Scale) -> set[str]:
     return {scale.colour(v) for v in _norms(desc, layout) if v is None or not math.isfinite(v) or v == 0} | {
         scale.colour(v) for v in _norms(desc, layout)
     }
+
+
+def _totals(desc: Description) -> list[str]:
+    """Each parameter's gradient, the sum of its per-step shares: ‖∂L/∂W‖ = ‖Σ_t ∂L/∂W(t)‖."""
+    lines = ["each parameter's total, Σ over t:"]
+    for n in desc.nodes:
+        if n.kind == PARAMETER and n.key in desc.totals:
+            note = " (with earlier passes)" if n.key in desc.accumulated else ""
+            lines.append(f"‖∂L/∂{n.name or 'param'}‖ = {fmt(desc.totals[n.key])}{note}")
+    return lines if len(lines) > 1 else []
 
 
 def _caption(desc: Description, view: str, caption: str | None) -> str:
@@ -195,7 +206,9 @@ def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size
         elif isinstance(size, str) and re.fullmatch(r"\d+(\.\d+)?(,\d+(\.\d+)?)?!?", size):
             attrs["size"] = size
         else:
-            raise VizError(f"viz.draw: size is the largest width in inches (e.g. 8) or a Graphviz size '8,6'; got {size!r}")
+            raise VizError(
+                f"viz.draw: size is the largest width in inches (e.g. 8) or a Graphviz size '8,6'; got {size!r}"
+            )
     g = Diagram(name=view, graph_attr=attrs, node_attr={"fontname": _FONT, "fixedsize": "true"})
     g.description, g.layout = desc, layout
     for it in sorted(layout.items.values(), key=lambda it: it.kind != "frame"):  # frames first: underneath
@@ -215,7 +228,8 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
         return a | {"shape": "square", "style": "filled", "fillcolor": "black", "label": ""}
     if it.kind == "point":
         return a | {"shape": "point", "width": "0.04", "height": "0.04", "label": "", "color": "#777777"}
-    if it.kind in ("label", "elision", "caption", "title") or (it.kind == "legend" and not it.id.endswith(tuple("0123456789"))):
+    swatch = it.kind == "legend" and it.id[-1].isdigit()  # legend0, legend1, ...: colour boxes
+    if it.kind in ("label", "elision", "caption", "title", "legend") and not swatch:
         colour = "#6b5600" if it.kind == "label" else "#333333"
         return a | {"shape": "plaintext", "fontcolor": colour}
     if it.kind == "legend":  # a swatch: its one line is its colour

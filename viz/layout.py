@@ -80,7 +80,8 @@ class Rect:
         """Whether the segment a-b passes through this rectangle (Liang-Barsky clipping)."""
         t0, t1 = 0.0, 1.0
         dx, dy = b[0] - a[0], b[1] - a[1]
-        for p, q in ((-dx, a[0] - self.left), (dx, self.right - a[0]), (-dy, a[1] - self.top), (dy, self.bottom - a[1])):
+        sides = ((-dx, a[0] - self.left), (dx, self.right - a[0]), (-dy, a[1] - self.top), (dy, self.bottom - a[1]))
+        for p, q in sides:
             if p == 0:
                 if q < 0:
                     return False
@@ -197,9 +198,14 @@ def node_lines(n: Node, desc: Description, backward: bool, values: bool) -> list
     return lines
 
 
+def _step_name(n: Node, desc: Description) -> str:
+    name = display_name(n, desc)
+    return f"{name}({n.step})" if n.name is None and n.step is not None else name
+
+
 def cost_lines(desc: Description, backward: bool, values: bool) -> list[str]:
     """C(o(2), o(3), o(4)) and the loss value (forward) or ∂L/∂L = 1 (backward)."""
-    reads = [display_name(desc.node(k), desc) for k in desc.cost_reads]
+    reads = [_step_name(desc.node(k), desc) for k in desc.cost_reads]
     if len(reads) > 5:
         reads = reads[:2] + ["…"] + reads[-2:]
     head = f"C({', '.join(reads)})" if reads else "C"
@@ -416,7 +422,7 @@ def _label_width(desc: Description, drawn: list[Node], pairs: dict[str, dict[int
     widest = 30.0
     for n in drawn:
         if n.kind == PARAMETER:
-            lines = share_lines(n, 9999 if desc.steps else None, 1.0, True) + share_lines(n, None, None, False)
+            lines = share_lines(n, max(desc.shown, default=None), 1.0, True) + share_lines(n, None, None, False)
             widest = max(widest, text.box(lines, LABEL_FONT)[0])
     return widest
 
@@ -559,9 +565,10 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
         target = items[line.ids[-1]]
         step = target.step
         for p in params:
-            share = line.share if line.role == "stub" else desc.contributions.get((p, step)) if step is not None else None
-            if line.role != "stub" and step is None:
-                share = None
+            if line.role == "stub":
+                share = line.share
+            else:
+                share = desc.contributions.get((p, step)) if step is not None else None
             text_lines = share_lines(desc.node(p), step, share, backward)
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
@@ -591,10 +598,12 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     over = [(0.0, -(h / 2 + 3)), (0.0, h / 2 + 3)]
     corners = [(sx * (w / 2 + 3), sy * (h / 2 + 3)) for sx in (1, -1) for sy in (-1, 1)]
     offsets = (side + over if abs(dy) >= abs(dx) else over + side) + corners
+    offsets += [(2 * ox + (8 if ox > 0 else -8 if ox < 0 else 0), 2 * oy) for ox, oy in offsets]  # further out
     return [
         Rect(x1 - dx * f + ox, y1 - dy * f + oy, w, h)
+        for ring in (offsets[: len(offsets) // 2], offsets[len(offsets) // 2 :])
         for f in (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9, 1.0)
-        for ox, oy in offsets
+        for ox, oy in ring
     ]
 
 
@@ -610,8 +619,11 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
     return None
 
 
-def legend_and_caption(layout: Layout, scale: Scale | None, present: Iterable[str], caption: list[str]) -> None:
-    """The colour key right of the drawing (backward view) and the caption under it."""
+def legend_and_caption(
+    layout: Layout, scale: Scale | None, present: Iterable[str], caption: list[str], totals: list[str] = ()
+) -> None:
+    """The colour key right of the drawing and under it each parameter's total gradient
+    (backward view), and the caption under the drawing."""
     items = layout.items
     rects = [it.rect for it in items.values()]
     right = max((r.right for r in rects), default=0.0)
@@ -632,6 +644,10 @@ def legend_and_caption(layout: Layout, scale: Scale | None, present: Iterable[st
             items[f"legend{i}_text"] = Item(f"legend{i}_text", "legend", Rect(right + 30 + 24 + lw / 2, y + 8, lw, lh),
                                             [label], font=LABEL_FONT)  # fmt: skip
             y += 19
+        if totals:
+            tw, th = text.box(totals, LABEL_FONT)
+            items["totals"] = Item("totals", "legend", Rect(right + 30 + tw / 2, y + 10 + th / 2, tw, th), list(totals),
+                                   font=LABEL_FONT)  # fmt: skip
     w, h = text.box(caption, NODE_FONT)
     left = min((r.left for r in rects), default=0.0)
     items["caption"] = Item("caption", "caption", Rect(left + w / 2, bottom + 12 + h / 2, w, h), caption)
@@ -658,8 +674,7 @@ def rolled(desc: Description) -> Layout:
     params: dict[tuple[str, str], list[str]] = {}  # (src role, dst role) -> parameter keys acting on it
     stubs: dict[str, list[str]] = {}  # role -> parameters with a stub into it
     for e in desc.edges:
-        s, d = desc.node(e.src), desc.node(e.dst)
-        if s.kind == PARAMETER:
+        if desc.node(e.src).kind == PARAMETER:
             if not any(e.src in ps for ps in pairs.get(e.dst, {}).values()):
                 _add_once(stubs.setdefault(role_of[e.dst], []), e.src)
             continue
@@ -670,7 +685,11 @@ def rolled(desc: Description) -> Layout:
         for p in pairs.get(e.dst, {}).get(e.index, []):
             _add_once(params.setdefault((a, b), []), p)
     reach = _reachable(list(members), list(links))
-    recurrent = {(a, b) for a, b in links if a in reach[b]}
+    # a delay where a loop of roles closes across steps: h(t-1) -> h(t), o(t-1) -> h(t)
+    recurrent = {
+        (a, b) for (a, b), edges in links.items()
+        if a in reach[b] and any(_crosses_steps(desc, e) for e in edges)
+    }  # fmt: skip
     # rows: longest path over the lines that are not recurrences, leaves just below their reader
     level: dict[str, int] = {}
     for k in members:  # first-appearance order is topological for the acyclic part
@@ -730,6 +749,11 @@ def rolled(desc: Description) -> Layout:
         items[f"label{j}"] = Item(f"label{j}", "label", spot, lines, font=LABEL_FONT)
         taken.append(spot)
     return layout
+
+
+def _crosses_steps(desc: Description, e: Edge) -> bool:
+    s, d = desc.node(e.src).step, desc.node(e.dst).step
+    return s is not None and d is not None and s < d
 
 
 def _add_once(xs: list[str], x: str) -> None:
