@@ -41,6 +41,7 @@ PAD = 10.0  # inside a frame, around its nodes
 TITLE = 18.0  # the frame's title strip, at its bottom
 COST_RISE = 46.0  # from the frames' top to the cost node
 SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@", "neg": "−", "pow": "^"}
+_ROLLED_GAP = 150.0  # between roles of one row in the rolled view: room for a loop and its label
 _PAIRED_OPS = ("matmul", "affine", "tanh(affine)", "relu(affine)")
 
 
@@ -358,9 +359,11 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
     layout = Layout(items, lines_out, frames, [])
     _buses(layout, desc, shared, bottom)
-    _lines(layout, desc, pairs, {n.key for n in shared})
+    stubs = _lines(layout, desc, pairs, {n.key for n in shared})
     if desc.cost:
         _cost(layout, desc, backward, values, top)
+    for e in stubs:  # last: a stub finds room clear of every other line
+        _stub(layout, desc, e)
     _labels(layout, desc, pairs, backward)
     return layout
 
@@ -468,10 +471,11 @@ def _elision_row(desc: Description, items: dict[str, Item], row: dict[str, int],
     return ys[max(count, key=lambda r: (count[r], -r))] if count else ys[len(ys) // 2]
 
 
-def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str]) -> None:
+def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str]) -> list[Edge]:
     """Every recorded edge between drawn tensors (parameters' edges become labels or stubs),
     straight where that crosses no node, else bent through the receiving step's lane."""
     items = layout.items
+    stubs: list[Edge] = []
     into_elision: set[str] = set()
     out_of_elision: set[str] = set()
     for e in desc.edges:
@@ -480,7 +484,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
             continue  # the cost's risers are drawn with the cost node, the shared inputs' with their line
         if s.kind == PARAMETER:
             if d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
-                _stub(layout, desc, e)
+                stubs.append(e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
             layout.lines.append(Line(_route(layout, e.src, e.dst, d.place), "data", e))
@@ -492,6 +496,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
             if (e.dst, e.index) not in out_of_elision:
                 out_of_elision.add((e.dst, e.index))  # type: ignore[arg-type]
                 layout.lines.append(Line(["elided", e.dst], "elision", e))
+    return stubs
 
 
 def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
@@ -511,16 +516,55 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
 
 
 def _stub(layout: Layout, desc: Description, e: Edge) -> None:
-    """A short line into ``e.dst`` from below its left side, standing for a parameter that acts
-    on no other input (a bias): it carries the parameter's label."""
-    items = layout.items
-    node = items[e.dst]
-    k = sum(1 for line in layout.lines if line.role == "stub" and line.ids[-1] == e.dst)
-    point = f"stub_{e.src}_{e.dst}_{e.index}"
-    x = node.rect.left + 8 + 14 * k
-    items[point] = Item(point, "point", Rect(x, node.rect.bottom + 24, 0, 0), step=node.step)
+    """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
+    bias): it carries the parameter's label."""
+    node = layout.items[e.dst]
+    point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst)
     share = desc.contributions.get((e.src, node.step)) if node.step is not None else e.grad_norm
     layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=share))
+
+
+def stub_point(layout: Layout, point: str, target: str) -> str:
+    """Put the free end of a stub into ``target`` where its line keeps clear of every other
+    line and node: below the node's left side first, then further along, then the other sides."""
+    items = layout.items
+    node = items[target].rect
+    segments = [seg for line in layout.lines for seg in layout.segments(line)]
+    others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision") and it.id != target]
+    spots = [(node.left + 8 + 14 * k, node.bottom + 24) for k in range(4)]
+    spots += [(node.left - 26, node.cy + node.h / 2 + 10), (node.left + 8, node.top - 24)]
+    spots += [(node.right - 8, node.bottom + 24)]
+    step = items[target].step
+    for x, y in spots:
+        end = _clip(items[target], (x, y), (node.cx, node.cy))
+        if any(r.crossed_by((x, y), end) for r in others):
+            continue
+        if any(_distance((x, y), end, a, b) < 6 for a, b in segments):
+            continue
+        break
+    else:
+        x, y = spots[0]
+    items[point] = Item(point, "point", Rect(x, y, 0, 0), step=step)
+    return point
+
+
+def _distance(a1: tuple[float, float], a2: tuple[float, float], b1: tuple[float, float], b2: tuple[float, float]
+              ) -> float:  # fmt: skip
+    """The shortest distance between segments a1-a2 and b1-b2 (0 where they cross)."""
+
+    def cross(o: tuple[float, float], p: tuple[float, float], q: tuple[float, float]) -> float:
+        return (p[0] - o[0]) * (q[1] - o[1]) - (p[1] - o[1]) * (q[0] - o[0])
+
+    if (cross(a1, a2, b1) * cross(a1, a2, b2) < 0) and (cross(b1, b2, a1) * cross(b1, b2, a2) < 0):
+        return 0.0
+
+    def to_segment(p: tuple[float, float], s1: tuple[float, float], s2: tuple[float, float]) -> float:
+        dx, dy = s2[0] - s1[0], s2[1] - s1[1]
+        length2 = dx * dx + dy * dy
+        t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - s1[0]) * dx + (p[1] - s1[1]) * dy) / length2))
+        return math.hypot(p[0] - s1[0] - t * dx, p[1] - s1[1] - t * dy)
+
+    return min(to_segment(a1, b1, b2), to_segment(a2, b1, b2), to_segment(b1, a1, a2), to_segment(b2, a1, a2))
 
 
 def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: float) -> None:
@@ -710,11 +754,11 @@ def rolled(desc: Description) -> Layout:
     for r in range(n_rows - 1, -1, -1):
         row = [k for k in members if level[k] == r]
         hmax = max((items[k].rect.h for k in row), default=0.0)
-        widths = sum(items[k].rect.w for k in row) + 90 * (len(row) - 1)
+        widths = sum(items[k].rect.w for k in row) + _ROLLED_GAP * (len(row) - 1)
         x = -widths / 2
         for k in row:
             items[k].rect.cx, items[k].rect.cy = x + items[k].rect.w / 2, y + hmax / 2
-            x += items[k].rect.w + 90
+            x += items[k].rect.w + _ROLLED_GAP
         y += hmax + ROW_GAP
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
@@ -729,11 +773,8 @@ def rolled(desc: Description) -> Layout:
         if label:
             texts.append((line, [label]))
     for k, ps in stubs.items():
-        for j, p in enumerate(ps):
-            node = items[k]
-            point = f"stub_{p}_{k}"
-            items[point] = Item(point, "point", Rect(node.rect.left + 8 + 14 * j, node.rect.bottom + 24, 0, 0))
-            line = Line([point, k], "stub", param=p)
+        for p in ps:
+            line = Line([stub_point(layout, f"stub_{p}_{k}", k), k], "stub", param=p)
             layout.lines.append(line)
             texts.append((line, [desc.node(p).name or "param"]))
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
@@ -741,7 +782,11 @@ def rolled(desc: Description) -> Layout:
     for j, (line, lines) in enumerate(texts):
         w, h = text.box(lines, LABEL_FONT)
         pieces = layout.segments(line)
-        seg = pieces[len(pieces) // 2] if line.role == "recurrent" else pieces[-1]
+        if line.role == "recurrent":  # beside the delay square
+            square = next(items[i].rect for i in line.ids if items[i].kind == "delay")
+            seg = ((square.cx, square.cy - square.h / 2 - 2), (square.cx, square.cy + square.h / 2 + 2))
+        else:
+            seg = pieces[-1]
         spot = _free_spot(seg, w, h, None, taken, segments)
         if spot is None:
             layout.conflicts.append(f"{lines[0]} on {line.ids}")
@@ -791,11 +836,10 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
     ra, rb = items[a].rect, items[b].rect
     delay = f"delay{i}"
     if a == b:
-        x = ra.right + 30
         out, back = f"delay{i}_out", f"delay{i}_in"
-        items[out] = Item(out, "point", Rect(ra.right + 18, ra.cy - ra.h / 2 - 10, 0, 0))
-        items[delay] = Item(delay, "delay", Rect(x + 8, ra.cy, 9, 9))
-        items[back] = Item(back, "point", Rect(ra.right + 18, ra.cy + ra.h / 2 + 10, 0, 0))
+        items[out] = Item(out, "point", Rect(ra.right + 22, ra.cy - ra.h / 2 - 12, 0, 0))
+        items[delay] = Item(delay, "delay", Rect(ra.right + 46, ra.cy, 9, 9))
+        items[back] = Item(back, "point", Rect(ra.right + 22, ra.cy + ra.h / 2 + 12, 0, 0))
         return [a, out, delay, back, b]
     x = min(ra.left, rb.left) - 40
     items[delay] = Item(delay, "delay", Rect(x, (ra.cy + rb.cy) / 2, 9, 9))
