@@ -481,6 +481,7 @@ _PAGE = """<!DOCTYPE html>
   #diagram g.node.lit text { fill: #b00000; font-weight: bold; }
   #diagram g.node.lit { filter: drop-shadow(0 0 3px #ffd000); }
   #diagram g.node.here > path, #diagram g.node.here > polygon { stroke: #3d8bfd; stroke-width: 2.5px; }
+  #diagram g.node.mark.current text { fill: #0b4ea2; font-weight: bold; }
 </style>
 </head>
 <body>
@@ -540,6 +541,7 @@ _PAGE = """<!DOCTYPE html>
     return map;
   }
   var nodeEls = index("#diagram g.node"), edgeEls = index("#diagram g.edge");
+  (nodeEls.elided || []).forEach(function (g) { g.classList.add("mark"); });  // text only: lit in colour
   function set(els, state) {
     (els || []).forEach(function (g) {
       STATES.forEach(function (s) { if (s !== state) g.classList.remove(s); });

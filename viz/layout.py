@@ -751,11 +751,16 @@ def rolled(desc: Description) -> Layout:
                         key=desc.roots[0] if k == "cost" else ns[0].key)  # fmt: skip
     n_rows = max(level.values(), default=0) + 1
     y = 0.0
-    for r in range(n_rows - 1, -1, -1):
+    placed: set[str] = set()
+    for r in range(n_rows - 1, -1, -1):  # top down: a row sits under the roles that read it
         row = [k for k in members if level[k] == r]
+        readers = {k: [items[b].rect.cx for (a, b) in links if a == k and b in placed and b != k] for k in row}
+        centre = {k: sum(xs) / len(xs) if xs else 0.0 for k, xs in readers.items()}
+        row.sort(key=lambda k: centre[k])  # stable: ties keep first-appearance order
         hmax = max((items[k].rect.h for k in row), default=0.0)
         widths = sum(items[k].rect.w for k in row) + _ROLLED_GAP * (len(row) - 1)
-        x = -widths / 2
+        x = sum(centre.values()) / len(row) - widths / 2 if row else 0.0
+        placed.update(row)
         for k in row:
             items[k].rect.cx, items[k].rect.cy = x + items[k].rect.w / 2, y + hmax / 2
             x += items[k].rect.w + _ROLLED_GAP
