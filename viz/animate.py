@@ -308,7 +308,7 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
                 "leaves": [t for p in leaves for t in _pieces(p.line)],
                 "arrived": [t for p in arrived for t in _pieces(p.line)],
                 "head": info["head"],
-                "text": info["text"],
+                "text": info["text"] + (_DONE if i == len(frames) - 1 else ""),
                 "got": shares[i]["got"],
                 "sums": shares[i]["sums"],
                 "span": info["span"],
@@ -329,10 +329,16 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
         "labels": labels,
         "lines": lines,
         "boxes": [it.id for it in layout.frames.values()],
-        "params": [{"key": p.key, "name": p.name, "total": _num(p.total), "total_text": _fmt(p.total),
-                    "accumulated": p.key in desc.accumulated} for p in params],  # fmt: skip
+        "params": [
+            {"key": p.key, "name": p.name, "total": _num(p.total), "total_text": _fmt(p.total),
+             "accumulated": p.key in desc.accumulated}
+            for p in params
+        ],  # fmt: skip
         "elided": desc.elided,
     }
+
+
+_DONE = " That was the last tensor backward() visits: every parameter's .grad now holds its total."
 
 
 def _frame_text(f: _Frame, desc: Description, layout: Layout, arrived: list[_LinePlan], leaves: list[_LinePlan],
@@ -449,7 +455,7 @@ _PAGE = """<!DOCTYPE html>
   #info { background: #f6f8fb; border: 1px solid #d8dee8; border-radius: 4px; padding: 6px 10px;
           margin: 4px 0 6px; min-height: 3.2em; line-height: 1.35; }
   #info b { color: #0b4ea2; }
-  #main { display: flex; gap: 10px; align-items: stretch; }
+  #main { display: flex; gap: 10px; align-items: flex-start; }
   #diagram { flex: 1; overflow: auto; border: 1px solid #ddd; height: 600px; position: relative; }
   #diagram svg { max-width: none; display: block; }
   #panel { width: 300px; flex: none; overflow: auto; border: 1px solid #ddd; padding: 6px 10px; height: 600px;
@@ -662,14 +668,17 @@ _PAGE = """<!DOCTYPE html>
     z = z === "fit" ? Math.min(1, (diagram.clientWidth - 4) / (size[0] * 4 / 3)) : parseFloat(z);
     svg.setAttribute("width", (size[0] * z).toFixed(1) + "pt");
     svg.setAttribute("height", (size[1] * z).toFixed(1) + "pt");
+    fit();
     if (n) reveal(nodeEls[frames[current].item], false);
   }
   $("zoom").onchange = zoom;
 
-  function fit() {  // the diagram and the panel fill the window below the controls
+  function fit() {  // the panel fills the window below the controls; the diagram too, or its own height
     if (!diagram.getBoundingClientRect || typeof window === "undefined" || !window.innerHeight) return;
-    var h = Math.max(260, window.innerHeight - diagram.getBoundingClientRect().top - 34) + "px";
-    diagram.style.height = h; $("panel").style.height = h;
+    var room = Math.max(260, window.innerHeight - diagram.getBoundingClientRect().top - 34);
+    var tall = svg && svg.getBoundingClientRect ? svg.getBoundingClientRect().height + 24 : room;
+    diagram.style.height = Math.min(room, Math.max(200, tall)) + "px";
+    $("panel").style.height = room + "px";
   }
 
   document.addEventListener("keydown", function (e) {

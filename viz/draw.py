@@ -231,6 +231,8 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
     swatch = it.kind == "legend" and it.id[-1].isdigit()  # legend0, legend1, ...: colour boxes
     if it.kind in ("label", "elision", "caption", "title", "legend") and not swatch:
         colour = "#6b5600" if it.kind == "label" else "#333333"
+        if it.id == "totals":  # a left-aligned list
+            a["label"] = "\\l".join(it.lines) + "\\l"
         return a | {"shape": "plaintext", "fontcolor": colour}
     if it.kind == "legend":  # a swatch: its one line is its colour
         return a | {"shape": "box", "style": "filled", "fillcolor": it.lines[0], "label": "", "color": "#777777"}

@@ -45,8 +45,11 @@ class Scale:
         k = math.floor(math.log10(norm))
         if k < self.low:
             return SMALLER
-        n, j = self.high - self.low, min(k, self.high - 1) - self.low
-        return PALETTE[round(j * (DECADES - 1) / (n - 1)) if n > 1 else DECADES // 2]  # spread over the palette
+        # the top decade is always the darkest colour; lower ones step towards the light end, two
+        # palette steps apart while the range is short (so neighbours differ clearly)
+        n, below_top = self.high - self.low, self.high - 1 - min(k, self.high - 1)
+        spacing = min(2.0, (DECADES - 1) / (n - 1)) if n > 1 else 0.0
+        return PALETTE[DECADES - 1 - round(below_top * spacing)]
 
     def entries(self, present: Iterable[str] = ()) -> list[tuple[str, str]]:
         """The legend, top (large) to bottom: (colour, text). Zero, no gradient and inf/NaN are
