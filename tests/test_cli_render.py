@@ -104,3 +104,12 @@ def test_an_unwritable_output_directory_is_a_one_line_error(tmp_path, capsys):
     blocker.write_text("not a directory")
     code, out, err = run(["render", "--out", str(blocker / "diagrams")], capsys)
     assert code == 1 and err.count("\n") == 1 and "cannot write" in err
+
+
+def test_render_draws_the_full_style_with_each_parameter_once(tmp_path, capsys):
+    code, _, err = run(["render", "--style", "full", "--steps", "4", "--out", str(tmp_path)], capsys)
+    assert code == 0 and err == ""
+    backward = (tmp_path / "backward.svg").read_text()
+    for name in ("U", "W", "b", "V", "c"):  # one box each, with its total
+        assert backward.count(f">‖∂L/∂{name}‖ = ") == 1
+        assert len(re.findall(rf">‖∂L/∂{name}\(\d\)‖ = ", backward)) == 4  # and one share per step

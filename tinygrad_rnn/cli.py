@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "last steps with the middle elided (default 12, at least 2)")  # fmt: skip
     render.add_argument("--format", choices=["svg", "png", "pdf"], default="svg", help="png and pdf need Graphviz "
                         "dot; svg renders without it (default svg)")  # fmt: skip
+    render.add_argument("--style", choices=["textbook", "full"], default="textbook", help="textbook: parameters as "
+                        "labels on every step; full: each parameter drawn once (default textbook)")  # fmt: skip
     render.add_argument("--hidden", type=_positive_int, default=3, help="hidden units (default 3)")
     render.add_argument("--seed", type=_seed, default=0, help="seed of the weights and inputs (default 0)")
     render.add_argument("--out", required=True, help="directory for forward, backward and rolled diagrams")
@@ -216,7 +218,7 @@ def _render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = []
     for view in viz.VIEWS:
-        diagram = viz.draw(roots, view, max_steps=args.max_steps)
+        diagram = viz.draw(roots, view, max_steps=args.max_steps, style=args.style)
         paths.append(viz.render(diagram, out / f"{view}.{args.format}"))
     print(f"{args.mapping}, {args.steps} steps, cost on {_describe_cost(args.cost_steps, len(roots) - 1)}:")
     for path in paths:

@@ -160,13 +160,20 @@ def _parameters(order: list[Tensor], live: int, desc: Description) -> list[_Para
     return out
 
 
-def _shares(frames: list[_Frame], params: list[_Param], root: Tensor) -> list[dict[str, Any]]:
+def _replay(root: Tensor, frames: list[_Frame], params: list[_Param], also: list[Tensor]) -> dict[tuple[int, int], Any]:
+    """What the edges out of the parameters (and into ``also``) carried: the op rules of their
+    readers replayed on the gradients the last backward() left (nothing else is replayed)."""
+    is_param = {id(p.tensor) for p in params}
+    readers = {id(t): t for f in frames for t in f.tensors if any(id(q) in is_param for q in t.parents)}
+    readers.update((id(t), t) for t in also if t.grad is not None)
+    with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
+        return edge_gradients(root, list(readers.values()))
+
+
+def _shares(frames: list[_Frame], params: list[_Param], carried: dict[tuple[int, int], Any]) -> list[dict[str, Any]]:
     """Per frame: what each parameter received in it (the norm of the sum of its edges' gradients)
     and the norm of the parameter's gradient so far, summed edge by edge as ``backward()`` does."""
     is_param = {id(p.tensor): p for p in params}
-    readers = [t for f in frames for t in f.tensors if any(id(q) in is_param for q in t.parents)]
-    with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        carried = edge_gradients(root, readers)
     running: dict[str, np.ndarray] = {}
     count: dict[str, int] = {p.key: 0 for p in params}
     out = []
@@ -275,7 +282,11 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
         raise VizError("viz.animate: the diagram's description does not match the recording (keys differ)")
     frames = _frames(order, live, desc, layout)
     params = _parameters(order, live, desc)
-    shares = _shares(frames, params, roots[0])
+    # the lines into and out of the elision have no numbers in the description: replay their readers
+    crossing = [line.edge for line in layout.lines if line.role == "elision" and line.edge is not None]
+    carried = _replay(roots[0], frames, params, [order[_position(e.dst)] for e in crossing])
+    shares = _shares(frames, params, carried)
+    carries = {(e.dst, e.index): _norm(carried.get((id(order[_position(e.dst)]), e.index))) for e in crossing}
     frame_of_key = {k: i for i, f in enumerate(frames) for k in f.keys}
     frame_of_item = {f.item: i for i, f in enumerate(frames) if f.item is not None}
     cost_frame = next((i for i, f in enumerate(frames) if f.kind == "cost"), -1)
@@ -283,12 +294,19 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
     labels = _label_frames(layout, desc, frame_of_key, plans, [sh["got"] for sh in shares])
     param_names = {p.key: p.name for p in params}
 
+    leaving: dict[int, list[_LinePlan]] = {}
+    reaching: dict[int, list[_LinePlan]] = {}
+    for p in plans:
+        if p.giver >= 0:
+            leaving.setdefault(p.giver, []).append(p)
+            reaching.setdefault(p.at, []).append(p)
+    lighting: dict[int, list[str]] = {}
+    for k, v in labels.items():
+        lighting.setdefault(v, []).append(k)
     out_frames = []
     for i, f in enumerate(frames):
-        leaves = [p for p in plans if p.giver == i]
-        arrived = [p for p in plans if p.at == i and p.giver >= 0]
-        lit = [k for k, v in labels.items() if v == i]
-        info = _frame_text(f, desc, layout, arrived, leaves, shares[i]["got"], param_names)
+        leaves, arrived, lit = leaving.get(i, []), reaching.get(i, []), lighting.get(i, [])
+        info = _frame_text(f, desc, layout, arrived, leaves, shares[i]["got"], param_names, carries)
         item = layout.items.get(f.item) if f.item is not None else None
         step = item.step if item is not None and f.kind == "node" else None
         box = layout.frames[step].id if step is not None and step in layout.frames else None
@@ -330,19 +348,34 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
         "lines": lines,
         "boxes": [it.id for it in layout.frames.values()],
         "params": [
-            {"key": p.key, "name": p.name, "total": _num(p.total), "total_text": _fmt(p.total),
-             "accumulated": p.key in desc.accumulated}
+            {
+                "key": p.key,
+                "name": p.name,
+                "total": _num(p.total),
+                "total_text": _fmt(p.total),
+                "accumulated": p.key in desc.accumulated,
+            }
             for p in params
         ],  # fmt: skip
         "elided": desc.elided,
     }
 
 
+def _carried(line: Line, carries: dict[tuple[str, int], float | None]) -> float | None:
+    """The norm of what ``line`` carried (the description's, or the replay's for an elision line)."""
+    if line.edge is None:
+        return None
+    if line.role == "elision":
+        return carries.get((line.edge.dst, line.edge.index))
+    return line.edge.grad_norm
+
+
 _DONE = " That was the last tensor backward() visits: every parameter's .grad now holds its total."
 
 
 def _frame_text(f: _Frame, desc: Description, layout: Layout, arrived: list[_LinePlan], leaves: list[_LinePlan],
-                got: dict[str, float | None], param_names: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+                got: dict[str, float | None], param_names: dict[str, str],
+                carries: dict[tuple[str, int], float | None]) -> dict[str, Any]:  # fmt: skip
     """The frame's heading and the sentences that say what backward() does in it."""
     shares = ", ".join(f"{param_names.get(k, k)} {_fmt(v)}" for k, v in got.items())
     share_text = f" Parameter shares (‖∂L/∂W(t)‖ of this step): {shares}." if shares else ""
@@ -366,7 +399,8 @@ def _frame_text(f: _Frame, desc: Description, layout: Layout, arrived: list[_Lin
             "head": f"{where}: elided (one frame for {len(f.tensors)} tensors)",
             "text": f"backward() runs through the {len(steps)} steps the diagram does not draw ({where}), visiting "
             f"{len(f.tensors)} tensors in the same way as the drawn steps; each parameter receives one share per "
-            "step there. The panel adds them all at once." + (f" Their sum: {shares}." if shares else ""),
+            "step there. The panel adds them all at once."
+            + (f" The norm of the sum of each parameter's shares there: {shares}." if shares else ""),
         }
     key = f.keys[0]
     n = desc.node(key)
@@ -378,13 +412,13 @@ def _frame_text(f: _Frame, desc: Description, layout: Layout, arrived: list[_Lin
             came.append(f"the cost ({_fmt(g)})")
         else:
             src = "the elided steps" if p.line.ids[-1] == "elided" or p.line.edge.dst not in layout.items else None
-            came.append(f"{src or _name(layout, desc, p.line.edge.dst)} ({_fmt(p.line.edge.grad_norm)})")
+            came.append(f"{src or _name(layout, desc, p.line.edge.dst)} ({_fmt(_carried(p.line, carries))})")
     onward = []
     for p in leaves:
         if p.line.role == "stub" or p.line.edge is None:
             continue
         to = "the elided steps" if p.line.ids[0] == "elided" else _name(layout, desc, p.line.edge.src)
-        onward.append(f"{to} ({_fmt(p.line.edge.grad_norm)})")
+        onward.append(f"{to} ({_fmt(_carried(p.line, carries))})")
     op = n.op or "leaf"
     text = f"{name} = {op}: its gradient is complete, ‖∂L/∂{name}‖ = {_fmt(n.grad_norm)}"
     text += f", the sum of what arrived from {', '.join(came)}." if came else "."
@@ -465,6 +499,8 @@ _PAGE = """<!DOCTYPE html>
   .param { border-top: 1px solid #eee; padding: 5px 0; }
   .param.got { background: #fff6d6; }
   .param .pname { font-weight: bold; }
+  .param .row { display: flex; justify-content: space-between; }
+  .param .count { color: #555; font-size: 12px; }
   .param .num { font-variant-numeric: tabular-nums; }
   .bar { height: 7px; background: #eee; border-radius: 3px; margin: 3px 0; }
   .bar div { height: 7px; background: #e31a1c; border-radius: 3px; }
@@ -586,16 +622,21 @@ _PAGE = """<!DOCTYPE html>
       }
       var total = p.total, width = total ? Math.min(100, 100 * sofar / total) : (count ? 100 : 0);
       var got = Object.prototype.hasOwnProperty.call(frames[i].got, p.key);
-      out.push('<div class="param' + (got ? " got" : "") + '"><span class="pname">' + esc(p.name) + "</span> " +
-        '<span class="num">so far &#8214;&#931;&#8214; = ' + fmt(sofar) + " after " + count + " share" +
-        (count === 1 ? "" : "s") + "</span><br>" +
-        '<span class="num">total &#8214;&#8706;L/&#8706;' + esc(p.name) + "&#8214; = " + esc(p.total_text) +
-        (p.accumulated ? " (.grad also holds earlier passes)" : "") + "</span>" +
+      out.push('<div class="param' + (got ? " got" : "") + '"><div class="row"><span class="pname">' +
+        esc(p.name) + '</span><span class="count">' + count + " share" + (count === 1 ? "" : "s") + "</span></div>" +
+        '<div class="num">so far &#8214;&#931;&#8214; = <b>' + fmt(sofar) + "</b> &middot; total " +
+        esc(p.total_text) + (p.accumulated ? " (.grad also holds earlier passes)" : "") + "</div>" +
         '<div class="bar"><div style="width:' + width.toFixed(1) + '%"></div></div>' +
         '<div class="shares">' + (hist.length ? hist.slice(0, 12).join(", ") + (hist.length > 12 ? ", \\u2026" : "")
                                              : "no share yet") + "</div></div>");
     });
-    $("params").innerHTML = out.join("");
+    var box = $("params");
+    box.innerHTML = out.join("");
+    var first = box.querySelector && box.querySelector(".param.got"), pane = $("panel");
+    if (first && pane.getBoundingClientRect && first.getBoundingClientRect) {  // keep the new shares in view
+      var r = first.getBoundingClientRect(), q = pane.getBoundingClientRect();
+      if (r.top < q.top || r.bottom > q.bottom) pane.scrollTop += r.top - q.top - 8;
+    }
   }
 
   function reveal(els, smooth) {
@@ -675,7 +716,8 @@ _PAGE = """<!DOCTYPE html>
 
   function fit() {  // the panel fills the window below the controls; the diagram too, or its own height
     if (!diagram.getBoundingClientRect || typeof window === "undefined" || !window.innerHeight) return;
-    var room = Math.max(260, window.innerHeight - diagram.getBoundingClientRect().top - 34);
+    var below = ($("key").offsetHeight || 20) + 28;
+    var room = Math.max(260, window.innerHeight - diagram.getBoundingClientRect().top - below);
     var tall = svg && svg.getBoundingClientRect ? svg.getBoundingClientRect().height + 24 : room;
     diagram.style.height = Math.min(room, Math.max(200, tall)) + "px";
     $("panel").style.height = room + "px";

@@ -31,7 +31,7 @@ from .layout import Item, Layout, Line, fmt, legend_and_caption, rolled, unrolle
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled")
-STYLES = ("textbook",)
+STYLES = ("textbook", "full")
 _FONT = "Helvetica"
 _PARAM_COLOUR = "#8a6d00"
 _LINE = "#4d4d4d"
@@ -99,8 +99,10 @@ def draw(
         flows, each tensor and line coloured by its gradient norm, each parameter label giving
         that step's share ‖∂L/∂W(t)‖ of the parameter's gradient.
         rolled: the folded circuit, one node per role, a one-step delay (■) on each recurrence.
-    style : "textbook"
-        Parameters as labels on the lines they act on, at every step (Goodfellow fig. 10.3).
+    style : "textbook" or "full"
+        textbook: parameters as labels on the lines they act on, at every step (Goodfellow fig.
+        10.3). full: each parameter drawn once under the steps, with its total, its line running
+        under the frames and rising into every step that uses it, marked with that step's share.
     max_steps : int or None
         Longer unrolls show the first and last steps with "… k steps …" between (None: all).
     values : bool
@@ -142,10 +144,10 @@ def draw(
         layout = rolled(desc)
         scale = None
     else:
-        layout = unrolled(desc, backward, values)
+        layout = unrolled(desc, backward, values, style)
         scale = make_scale(_norms(desc, layout), vmin, vmax) if backward else None
     present = _present(desc, layout, scale) if scale is not None else set()
-    totals = _totals(desc) if backward and legend else []
+    totals = _totals(desc) if backward and legend and style == "textbook" else []
     legend_and_caption(layout, scale if legend else None, present, _caption(desc, view, caption).split("\n"), totals)
     return _dot(layout, desc, view, scale, size)
 
@@ -155,7 +157,8 @@ def _norms(desc: Description, layout: Layout) -> list[float | None]:
     out: list[float | None] = [desc.node(it.key).grad_norm for it in layout.items.values() if it.kind == "tensor"
                                and it.key is not None]  # fmt: skip
     out += [line.edge.grad_norm for line in layout.lines if line.edge is not None and line.role == "data"]
-    out += [line.share for line in layout.lines if line.role == "stub"]
+    out += [line.share for line in layout.lines if line.role in ("stub", "riser")]
+    out += [desc.totals.get(it.key or "") for it in layout.items.values() if it.kind == "parameter"]
     out += [desc.contributions.get((it.key, it.step)) for it in layout.items.values() if it.kind == "label"
             and it.step is not None]  # fmt: skip
     return out
@@ -236,6 +239,10 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
         return a | {"shape": "plaintext", "fontcolor": colour}
     if it.kind == "legend":  # a swatch: its one line is its colour
         return a | {"shape": "box", "style": "filled", "fillcolor": it.lines[0], "label": "", "color": "#777777"}
+    if it.kind == "parameter":
+        fill = scale.colour(desc.totals.get(it.key or "")) if backward and scale is not None else "#fff3b0"
+        return a | {"shape": "box", "style": "filled,bold", "penwidth": "2", "fillcolor": fill,
+                    "fontcolor": text_colour(fill)}  # fmt: skip
     if it.kind == "cost":
         fill = scale.colour(1.0) if backward and scale is not None else "#fde0dd"
         return a | {"shape": "box", "style": "rounded,filled,bold", "fillcolor": fill, "fontcolor": text_colour(fill)}
@@ -259,41 +266,43 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
           layout: Layout) -> None:  # fmt: skip
     """One line of the diagram as Graphviz edges between its pinned points: the arrowhead on
     the piece at the receiving end (forward) or at the giving end (backward, ``dir=back``)."""
-    if line.role in ("elision", "bus") and line.edge is None or line.role == "elision":
-        grad = None
+    arrow: int | None = -1 if not backward else 0  # which piece carries the arrowhead (None: none)
+    if line.role == "elision":
         style = {"style": "dotted", "color": "#999999"}
+    elif line.role == "bus" and line.param is not None:  # a parameter's line under the steps
+        style = {"style": "solid" if backward else "dashed", "color": _PARAM_COLOUR, "penwidth": "1.2"}
+        arrow = 0 if backward and line.ids[0] == line.param else None  # the shares add up at the parameter
     else:
-        if line.role == "stub":
+        if line.role in ("stub", "riser"):
             grad = line.share
         elif line.role == "cost":
             grad = desc.node(layout.items[line.ids[0]].key or "").grad_norm
         else:
             grad = line.edge.grad_norm if line.edge is not None else None
         if not backward:
-            dashes = "solid" if layout.frames == {} and view_is_rolled(layout) else "dashed"
-            style = {"style": dashes, "color": _PARAM_COLOUR if line.role == "stub" else _LINE}
+            dashes = "solid" if view_is_rolled(layout) else "dashed"
+            style = {"style": dashes, "color": _PARAM_COLOUR if line.role in ("stub", "riser") else _LINE}
         elif grad is None:
             style = {"style": "dotted", "color": "#c8c8c8"}
+            arrow = None
         else:
             colour = scale.colour(grad) if scale is not None else _LINE
             style = {"style": "solid", "color": colour if colour not in ("#ffffff", NO_GRADIENT) else "#9a9a9a",
                      "penwidth": "1.8"}  # fmt: skip
     pieces = list(zip(line.ids, line.ids[1:], strict=False))
+    at = None if arrow is None else arrow % len(pieces)
     for i, (a, b) in enumerate(pieces):
         attrs = dict(style) | {"arrowsize": "0.7"}
-        arrow_here = (i == 0) if backward else (i == len(pieces) - 1)
-        if backward and line.role != "elision":
-            attrs["dir"] = "back" if arrow_here and grad is not None else "none"
-        elif not arrow_here or (backward and grad is None):
+        if i != at:
             attrs["dir"] = "none"
-        if backward and line.role == "elision":
-            attrs["dir"] = "back" if arrow_here else "none"
+        elif backward:
+            attrs["dir"] = "back"  # the arrowhead at the piece's tail: the way the gradient flows
         g.edge(a, b, **attrs)
 
 
 def view_is_rolled(layout: Layout) -> bool:
     """The rolled view draws its circuit in solid lines (Goodfellow fig. 10.3, left)."""
-    return any(line.role == "recurrent" for line in layout.lines) or not layout.frames
+    return not layout.frames
 
 
 __all__ = ["STYLES", "VIEWS", "Diagram", "VizError", "draw"]

@@ -286,8 +286,12 @@ def _pairs(desc: Description, n: Node) -> dict[int, list[str]]:
     return pairs
 
 
-def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | None = None) -> Layout:
-    """The textbook layout of ``desc``: parameters as labels on the lines they act on."""
+def unrolled(desc: Description, backward: bool, values: bool, style: str = "textbook") -> Layout:
+    """The unrolled layout of ``desc``. ``style="textbook"``: parameters as labels on the lines
+    they act on, at every step. ``style="full"``: each parameter drawn once under the steps, its
+    line running under the frames and rising into each step that uses it, that step's share
+    ‖∂L/∂W(t)‖ written where it rises."""
+    full = style == "full"
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
     in_step: dict[int, list[Node]] = {s: [] for s in desc.shown}
@@ -319,7 +323,8 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
         widest[n.role] = max(widest.get(n.role, 0.0), items[n.key].rect.w)
     for n in in_step_nodes(in_step) + outside:
         items[n.key].rect.w = widest[n.role]
-    pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
+    pairs = {} if full else {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
+    used = _params_by_step(desc, in_step, {n.key for n in shared}) if full else {}
     n_rows = max(row.values(), default=0) + 1
     height = [0.0] * n_rows
     for key, r in row.items():
@@ -331,7 +336,7 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
     for key, r in row.items():
         items[key].rect.cy = ys[r]
     top = -PAD - TITLE  # the frame's title at its top left
-    stub_room = any(row.get(n.key) == 0 and _has_stub(desc, n, pairs) for n in drawn)
+    stub_room = not full and any(row.get(n.key) == 0 and _has_stub(desc, n, pairs) for n in drawn)
     bottom = ys[0] + height[0] / 2 + PAD + (32 if stub_room else 0)
     label_w = _label_width(desc, drawn, pairs, backward)
     lines_out: list[Line] = []
@@ -346,7 +351,10 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
             items["elided"] = Item("elided", "elision", Rect(x + 45, 0, 90, 24), [f"… {desc.elided} steps …"],
                                    font=TITLE_FONT)  # fmt: skip
             x += 90 + COLUMN_GAP
-        lane = label_w + 8 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
+        if full:  # one rising line per parameter the step uses
+            lane = 8.0 + _RISER_GAP * len(used.get(s, [])) + (8.0 if used.get(s) else 0.0)
+        else:
+            lane = label_w + 8 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
         x = _place_row_nodes(in_step[s], row, items, x + lane, label_w)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
@@ -358,14 +366,97 @@ def unrolled(desc: Description, backward: bool, values: bool, scale: Scale | Non
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
     layout = Layout(items, lines_out, frames, [])
-    _buses(layout, desc, shared, bottom)
-    stubs = _lines(layout, desc, pairs, {n.key for n in shared})
+    if full:  # shared inputs run under the steps like the parameters
+        _parameter_buses(layout, desc, used, bottom, backward, values)
+    else:
+        _buses(layout, desc, shared, bottom)
+    stubs = _lines(layout, desc, pairs, {n.key for n in shared}, full)
     if desc.cost:
         _cost(layout, desc, backward, values, top)
     for e in stubs:  # last: a stub finds room clear of every other line
         _stub(layout, desc, e)
     _labels(layout, desc, pairs, backward)
     return layout
+
+
+_RISER_GAP = 12.0  # between the rising lines of a step's parameters (style="full")
+
+
+def _params_by_step(desc: Description, in_step: dict[int, list[Node]], shared: set[str]) -> dict[int, list[str]]:
+    """Per drawn step, the parameters (and inputs several steps share) its tensors read, in
+    order of first use."""
+    out: dict[int, list[str]] = {}
+    for s, nodes in in_step.items():
+        for n in nodes:
+            for e in desc.incoming(n.key):
+                if desc.node(e.src).kind == PARAMETER or e.src in shared:
+                    _add_once(out.setdefault(s, []), e.src)
+    return out
+
+
+def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str]], bottom: float, backward: bool,
+                     values: bool) -> None:  # fmt: skip
+    """``style="full"``: each parameter once, left of and under the steps, with its line running
+    under the frames. Under each step that uses it a junction; from there a line rises in the
+    step's lane and turns into each tensor that reads the parameter. The step's share sits just
+    above the junction, right of it: the deeper a parameter's line, the further left it rises,
+    so no rising line crosses a share's label."""
+    items = layout.items
+    order: list[str] = []
+    for s in sorted(used):
+        for p in used[s]:
+            _add_once(order, p)
+    depth = {p: i for i, p in enumerate(order)}
+    left = min((f.rect.left for f in layout.frames.values()), default=0.0)
+    boxes: dict[str, tuple[list[str], float, float]] = {}
+    for p in order:
+        n = desc.node(p)
+        if p in items:  # an input several steps read: drawn as it is, on its line like a parameter
+            boxes[p] = (items[p].lines, items[p].rect.w, items[p].rect.h)
+            continue
+        lines = [n.name or "param", shape_text(n.shape)]
+        total = desc.totals.get(p)
+        note = " (with earlier passes)" if p in desc.accumulated else ""
+        lines.append(f"‖∂L/∂{n.name or 'param'}‖ = {fmt(total)}{note}" if backward else f"‖{n.name or 'param'}‖ = "
+                     f"{fmt(n.norm)}")  # fmt: skip
+        if values:
+            lines.append(n.value)
+        w, h = text.box(lines, NODE_FONT)
+        boxes[p] = (lines, w + 16, h + 10)
+    gap = max((b[2] for b in boxes.values()), default=0.0) + 6  # the boxes stack, each on its own line
+    for p, (lines, w, h) in boxes.items():
+        y = bottom + 10 + gap * (depth[p] + 0.5)
+        kind = "parameter" if desc.node(p).kind == PARAMETER else "tensor"
+        items[p] = Item(p, kind, Rect(left - COLUMN_GAP - w / 2, y, w, h), lines, key=p)
+    for p in order:
+        prev, y = p, items[p].rect.cy
+        for s in sorted(used):
+            if p not in used[s]:
+                continue
+            k = used[s].index(p)
+            x = layout.frames[s].rect.left + 8 + _RISER_GAP * (len(used[s]) - 1 - k)
+            junction = f"bus_{p}_t{s}"
+            items[junction] = Item(junction, "point", Rect(x, y, 0, 0), step=s)
+            layout.lines.append(Line([prev, junction], "bus", param=p if desc.node(p).kind == PARAMETER else None))
+            prev = junction
+            share = desc.contributions.get((p, s))
+            name = short_name(desc.node(p))
+            is_param = desc.node(p).kind == PARAMETER
+            label = [f"‖∂L/∂{name}({s})‖ = {fmt(share)}"] if backward and is_param else [name]
+            lw, lh = text.box(label, LABEL_FONT)
+            items[f"label_t{s}_{p}"] = Item(f"label_t{s}_{p}", "label", Rect(x + 4 + lw / 2, y - 2 - lh / 2, lw, lh),
+                                            label, s, key=p, font=LABEL_FONT)  # fmt: skip
+            readers = [e for n in layout_nodes_of_step(layout, s) for e in desc.incoming(n) if e.src == p]
+            for e in readers:
+                node = items[e.dst].rect
+                bend = f"bend_{p}_{e.dst}_{e.index}"
+                offset = 5.0 * (k + 1) if node.h > 24 else 0.0
+                items[bend] = Item(bend, "point", Rect(x, node.cy + min(offset, node.h / 2 - 3), 0, 0), step=s)
+                layout.lines.append(Line([junction, bend, e.dst], "riser", e, param=p, share=share))
+
+
+def layout_nodes_of_step(layout: Layout, step: int) -> list[str]:
+    return [it.id for it in layout.items.values() if it.kind == "tensor" and it.step == step]
 
 
 def _reading_steps(desc: Description, n: Node, shown: set[int]) -> set[int]:
@@ -471,7 +562,8 @@ def _elision_row(desc: Description, items: dict[str, Item], row: dict[str, int],
     return ys[max(count, key=lambda r: (count[r], -r))] if count else ys[len(ys) // 2]
 
 
-def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str]) -> list[Edge]:
+def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str],
+           full: bool = False) -> list[Edge]:  # fmt: skip
     """Every recorded edge between drawn tensors (parameters' edges become labels or stubs),
     straight where that crosses no node, else bent through the receiving step's lane."""
     items = layout.items
@@ -483,7 +575,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
         if d.kind == COST or s.kind == COST or e.src in shared:
             continue  # the cost's risers are drawn with the cost node, the shared inputs' with their line
         if s.kind == PARAMETER:
-            if d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
+            if not full and d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
                 stubs.append(e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
