@@ -356,7 +356,7 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
                 "accumulated": p.key in desc.accumulated,
             }
             for p in params
-        ],  # fmt: skip
+        ],
         "elided": desc.elided,
     }
 
