@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,9 +50,8 @@ class Role:
     key: str | None = None
 
 
-@dataclass(frozen=True)
-class Node:
-    """One tensor of the graph.
+class Node(NamedTuple):
+    """One tensor of the graph (a named tuple: a long recording makes many).
 
     ``kind``: "parameter" (a leaf that requires grad), "initial" (an untagged leaf fed where
     later steps take the previous step's tensor, such as h0), "input" (a named leaf), "constant"
@@ -76,8 +76,7 @@ class Node:
     value: str = ""
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     """Input ``index`` of ``dst`` is ``src``; ``grad_norm`` is the norm of what flowed back
     along it in the last backward pass (None if nothing did, or if ``dst`` is not drawn)."""
 

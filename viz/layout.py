@@ -805,7 +805,7 @@ def rolled(desc: Description) -> Layout:
         rk = "cost" if n.kind == COST else of_role.setdefault(n.role, f"r{len(of_role)}")
         members.setdefault(rk, []).append(n)
     role_of = {n.key: k for k, ns in members.items() for n in ns}
-    pairs = {n.key: _pairs(desc, n) for n in desc.nodes if n.kind == OP}
+    pairs = _pairs_by_role(desc, members)
     links: dict[tuple[str, str], list[Edge]] = {}
     params: dict[tuple[str, str], list[str]] = {}  # (src role, dst role) -> parameter keys acting on it
     stubs: dict[str, list[str]] = {}  # role -> parameters with a stub into it
@@ -891,6 +891,18 @@ def rolled(desc: Description) -> Layout:
         items[f"label{j}"] = Item(f"label{j}", "label", spot, lines, font=LABEL_FONT)
         taken.append(spot)
     return layout
+
+
+def _pairs_by_role(desc: Description, members: dict[str, list[Node]]) -> dict[str, dict[int, list[str]]]:
+    """``_pairs`` of every op, worked out once per role: a role's tensors pair their inputs alike."""
+    out: dict[str, dict[int, list[str]]] = {}
+    for ns in members.values():
+        if ns[0].kind != OP:
+            continue
+        first = _pairs(desc, ns[0])
+        for n in ns:
+            out[n.key] = first
+    return out
 
 
 def _crosses_steps(desc: Description, e: Edge) -> bool:
