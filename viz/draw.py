@@ -172,7 +172,7 @@ def _present(desc: Description, layout: Layout, scale: Scale) -> set[str]:
 
 def _totals(desc: Description) -> list[str]:
     """Each parameter's gradient, the sum of its per-step shares: ‖∂L/∂W‖ = ‖Σ_t ∂L/∂W(t)‖."""
-    lines = ["each parameter's total, Σ over t:"]
+    lines = ["each parameter's total, Σ over t:"]  # one line under the legend
     for n in desc.nodes:
         if n.kind == PARAMETER and n.key in desc.totals:
             note = " (with earlier passes)" if n.key in desc.accumulated else ""
@@ -234,8 +234,6 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
     swatch = it.kind == "legend" and it.id[-1].isdigit()  # legend0, legend1, ...: colour boxes
     if it.kind in ("label", "elision", "caption", "title", "legend") and not swatch:
         colour = "#6b5600" if it.kind == "label" else "#333333"
-        if it.id == "totals":  # a left-aligned list
-            a["label"] = "\\l".join(it.lines) + "\\l"
         return a | {"shape": "plaintext", "fontcolor": colour}
     if it.kind == "legend":  # a swatch: its one line is its colour
         return a | {"shape": "box", "style": "filled", "fillcolor": it.lines[0], "label": "", "color": "#777777"}

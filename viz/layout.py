@@ -159,9 +159,10 @@ def _clip(item: Item, frm: tuple[float, float], at: tuple[float, float]) -> tupl
 
 
 def fmt(x: float | None) -> str:
+    """A gradient norm as a diagram writes it: two significant digits (3.7e-01), 0, or –."""
     if x is None:
         return "–"
-    return "0" if x == 0 else f"{x:.2e}"
+    return "0" if x == 0 else f"{x:.1e}"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -192,7 +193,7 @@ def node_lines(n: Node, desc: Description, backward: bool, values: bool) -> list
     if n.kind in (INPUT, INITIAL, CONSTANT) or not backward:
         lines.append(shape_text(n.shape))
     else:
-        who = name if n.name else "·"
+        who = n.name if n.name else "·"  # the step is on the first line
         lines.append(f"‖∂L/∂{who}‖ = {fmt(n.grad_norm)}")
     if values:
         lines.append(n.value)
@@ -354,7 +355,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
         if full:  # one rising line per parameter the step uses
             lane = 8.0 + _RISER_GAP * len(used.get(s, [])) + (8.0 if used.get(s) else 0.0)
         else:
-            lane = label_w + 8 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
+            lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
         x = _place_row_nodes(in_step[s], row, items, x + lane, label_w)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
@@ -730,9 +731,9 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     right or left of a steep line, above or below a flat one, then the other sides."""
     (x0, y0), (x1, y1) = seg
     dx, dy = x1 - x0, y1 - y0
-    side = [(w / 2 + 4, 0.0), (-(w / 2 + 4), 0.0)]
-    over = [(0.0, -(h / 2 + 3)), (0.0, h / 2 + 3)]
-    corners = [(sx * (w / 2 + 3), sy * (h / 2 + 3)) for sx in (1, -1) for sy in (-1, 1)]
+    side = [(w / 2 + 5, 0.0), (-(w / 2 + 5), 0.0)]
+    over = [(0.0, -(h / 2 + 4)), (0.0, h / 2 + 4)]
+    corners = [(sx * (w / 2 + 4), sy * (h / 2 + 4)) for sx in (1, -1) for sy in (-1, 1)]
     offsets = (side + over if abs(dy) >= abs(dx) else over + side) + corners
     offsets += [(2 * ox + (8 if ox > 0 else -8 if ox < 0 else 0), 2 * oy) for ox, oy in offsets]  # further out
     return [
@@ -749,7 +750,7 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
             continue
         if any(r.overlaps(t, 2) for t in taken):
             continue
-        if any(Rect(r.cx, r.cy, r.w + 2, r.h + 2).crossed_by(a, b) for _, (a, b) in segments):
+        if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
         return r
     return None
@@ -758,35 +759,36 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
 def legend_and_caption(
     layout: Layout, scale: Scale | None, present: Iterable[str], caption: list[str], totals: list[str] = ()
 ) -> None:
-    """The colour key right of the drawing and under it each parameter's total gradient
-    (backward view), and the caption under the drawing."""
+    """Under the drawing: the caption, then (backward view) the colour key in a row, wrapped at
+    the drawing's width, and each parameter's total gradient. Below rather than beside, so that
+    the drawing keeps its width and its labels stay readable when a page scales it down."""
     items = layout.items
     rects = [it.rect for it in items.values()]
-    right = max((r.right for r in rects), default=0.0)
-    top = min((r.top for r in rects), default=0.0)
-    bottom = max((r.bottom for r in rects), default=0.0)
-    if scale is not None:
-        entries = scale.entries(present)
-        y = top
-        title = ["colour: ‖∂L/∂·‖", scale.caption()]
-        tw, th = text.box(title, LABEL_FONT)
-        items["legend_title"] = Item("legend_title", "legend", Rect(right + 30 + tw / 2, y + th / 2, tw, th), title,
-                                     font=LABEL_FONT)  # fmt: skip
-        y += th + 6
-        for i, (colour, label) in enumerate(entries):
-            lw, lh = text.box([label], LABEL_FONT)
-            items[f"legend{i}"] = Item(f"legend{i}", "legend", Rect(right + 30 + 9, y + 8, 18, 14), [colour],
-                                       font=LABEL_FONT)  # fmt: skip
-            items[f"legend{i}_text"] = Item(f"legend{i}_text", "legend", Rect(right + 30 + 24 + lw / 2, y + 8, lw, lh),
-                                            [label], font=LABEL_FONT)  # fmt: skip
-            y += 19
-        if totals:
-            tw, th = text.box(totals, LABEL_FONT)
-            items["totals"] = Item("totals", "legend", Rect(right + 30 + tw / 2, y + 10 + th / 2, tw, th), list(totals),
-                                   font=LABEL_FONT)  # fmt: skip
-    w, h = text.box(caption, NODE_FONT)
     left = min((r.left for r in rects), default=0.0)
-    items["caption"] = Item("caption", "caption", Rect(left + w / 2, bottom + 12 + h / 2, w, h), caption)
+    right = max((r.right for r in rects), default=0.0)
+    y = max((r.bottom for r in rects), default=0.0) + 12
+    w, h = text.box(caption, NODE_FONT)
+    items["caption"] = Item("caption", "caption", Rect(left + w / 2, y + h / 2, w, h), caption)
+    y += h + 8
+    if scale is None:
+        return
+    title = [f"colour: ‖∂L/∂·‖, {scale.caption()}"]
+    tw, th = text.box(title, LABEL_FONT)
+    items["legend_title"] = Item("legend_title", "legend", Rect(left + tw / 2, y + 8, tw, th), title, font=LABEL_FONT)
+    x = left + tw + 14
+    for i, (colour, label) in enumerate(scale.entries(present)):
+        lw, lh = text.box([label], LABEL_FONT)
+        if x + 24 + lw > max(right, left + 400):  # wrap
+            x, y = left, y + 19
+        items[f"legend{i}"] = Item(f"legend{i}", "legend", Rect(x + 9, y + 8, 18, 14), [colour], font=LABEL_FONT)
+        items[f"legend{i}_text"] = Item(f"legend{i}_text", "legend", Rect(x + 24 + lw / 2, y + 8, lw, lh), [label],
+                                        font=LABEL_FONT)  # fmt: skip
+        x += 24 + lw + 14
+    if totals:
+        line = [totals[0] + " " + ", ".join(totals[1:])]
+        tw, th = text.box(line, LABEL_FONT)
+        items["totals"] = Item("totals", "legend", Rect(left + tw / 2, y + 19 + 8 + th / 2, tw, th), line,
+                               font=LABEL_FONT)  # fmt: skip
 
 
 # --- the rolled view ------------------------------------------------------------------------
