@@ -49,6 +49,7 @@ def test_render_writes_forward_backward_and_rolled_for_each_mapping(
     assert len(re.findall(r">o\(\d+\)<", backward)) == outputs
     assert backward.count(">‖∂L/∂o‖ = –<") == greyed  # outputs outside the cost get no gradient
     assert "t = 4" in backward and "‖∂L/∂U(4)‖" in backward
+    assert f">{mapping}: backward pass" in backward  # the caption names the network
 
 
 def test_render_elides_long_unrolls_with_max_steps(tmp_path, capsys):

@@ -179,6 +179,24 @@ def test_rows_line_up_across_steps_and_a_step_is_about_200_points_wide(svgs):
     assert svg.width <= forward.width + 1  # the key sits under the drawing: it adds no width
 
 
+@pytest.mark.parametrize("style", ["textbook", "full"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_forward_and_backward_views_share_one_layout(svgs, case, style):
+    suffix = "" if style == "textbook" else ":full"
+    _, forward = svgs[(case, "forward" + suffix, "wasm")]
+    _, backward = svgs[(case, "backward" + suffix, "wasm")]
+    tensors = [k for k in forward.nodes if re.fullmatch(r"n\d+|frame_t\d+|cost|elided", k)]
+    (ref,) = _keys(r"frame_t0", forward)  # Graphviz translates each drawing by its own bounding box
+
+    def where(svg, key):
+        (x, y), (x0, y0) = svg.nodes[key].centre, svg.nodes[ref].centre
+        return x - x0, y - y0
+
+    assert tensors
+    for key in tensors:
+        assert math.dist(where(forward, key), where(backward, key)) < 0.5, key
+
+
 @pytest.mark.skipif(not viz.has_dot(), reason="the Graphviz dot program is not installed")
 @pytest.mark.parametrize("view", DRAWINGS)
 @pytest.mark.parametrize("case", list(CASES))

@@ -218,7 +218,7 @@ def _render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = []
     for view in viz.VIEWS:
-        diagram = viz.draw(roots, view, max_steps=args.max_steps, style=args.style)
+        diagram = viz.draw(roots, view, max_steps=args.max_steps, style=args.style, title=args.mapping)
         paths.append(viz.render(diagram, out / f"{view}.{args.format}"))
     print(f"{args.mapping}, {args.steps} steps, cost on {_describe_cost(args.cost_steps, len(roots) - 1)}:")
     for path in paths:

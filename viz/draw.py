@@ -83,6 +83,7 @@ def draw(
     vmax: float | None = None,
     fold_cost: str = "one",
     caption: str | None = None,
+    title: str | None = None,
     size: float | str | None = None,
 ) -> Diagram:
     """Draw the graph that ``roots`` were computed from.
@@ -120,6 +121,8 @@ def draw(
         the raw graph.
     caption : str, optional
         The caption under the drawing (default: the view, the number of steps, the cost).
+    title : str, optional
+        Put in front of the caption, e.g. the network's name ("seq2seq").
     size : float or str, optional
         Largest width in inches (or a Graphviz size such as "8,6"): a larger drawing is scaled
         down to fit, e.g. a notebook cell.
@@ -148,7 +151,9 @@ def draw(
         scale = make_scale(_norms(desc, layout), vmin, vmax) if backward else None
     present = _present(desc, layout, scale) if scale is not None else set()
     totals = _totals(desc) if backward and legend and style == "textbook" else []
-    legend_and_caption(layout, scale if legend else None, present, _caption(desc, view, caption).split("\n"), totals)
+    text_under = _caption(desc, view, caption)
+    text_under = f"{title}: {text_under}" if title else text_under
+    legend_and_caption(layout, scale if legend else None, present, text_under.split("\n"), totals)
     return _dot(layout, desc, view, scale, size)
 
 

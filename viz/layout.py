@@ -415,15 +415,9 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
         if p in items:  # an input several steps read: drawn as it is, on its line like a parameter
             boxes[p] = (items[p].lines, items[p].rect.w, items[p].rect.h)
             continue
-        lines = [n.name or "param", shape_text(n.shape)]
-        total = desc.totals.get(p)
-        note = " (with earlier passes)" if p in desc.accumulated else ""
-        lines.append(f"‖∂L/∂{n.name or 'param'}‖ = {fmt(total)}{note}" if backward else f"‖{n.name or 'param'}‖ = "
-                     f"{fmt(n.norm)}")  # fmt: skip
-        if values:
-            lines.append(n.value)
-        w, h = text.box(lines, NODE_FONT)
-        boxes[p] = (lines, w + 16, h + 10)
+        lines = parameter_lines(n, desc, backward, values)
+        w = text.box(lines + parameter_lines(n, desc, not backward, values), NODE_FONT)[0]  # one size in both views
+        boxes[p] = (lines, w + 16, text.box(lines, NODE_FONT)[1] + 10)
     gap = max((b[2] for b in boxes.values()), default=0.0) + 6  # the boxes stack, each on its own line
     for p, (lines, w, h) in boxes.items():
         y = bottom + 10 + gap * (depth[p] + 0.5)
@@ -454,6 +448,15 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 offset = 5.0 * (k + 1) if node.h > 24 else 0.0
                 items[bend] = Item(bend, "point", Rect(x, node.cy + min(offset, node.h / 2 - 3), 0, 0), step=s)
                 layout.lines.append(Line([junction, bend, e.dst], "riser", e, param=p, share=share))
+
+
+def parameter_lines(n: Node, desc: Description, backward: bool, values: bool) -> list[str]:
+    """A parameter's box (style="full"): name, shape, and its total gradient ‖∂L/∂W‖ (backward)
+    or the norm of its values (forward)."""
+    name = n.name or "param"
+    note = " (with earlier passes)" if n.key in desc.accumulated else ""
+    norm = f"‖∂L/∂{name}‖ = {fmt(desc.totals.get(n.key))}{note}" if backward else f"‖{name}‖ = {fmt(n.norm)}"
+    return [name, shape_text(n.shape), norm] + ([n.value] if values else [])
 
 
 def layout_nodes_of_step(layout: Layout, step: int) -> list[str]:
