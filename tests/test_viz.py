@@ -650,3 +650,17 @@ def test_the_readme_pictures_are_what_the_code_draws(tmp_path):
         assert new == old, f"{name} is stale: run python examples/textbook_figures.py --out docs/figures"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert all(f"docs/figures/{name}" in readme for name in shipped if name != "grad_norms.svg")
+
+
+def test_the_rolled_view_of_a_long_recording_counts_exactly_and_keeps_its_labels_apart():
+    roots = unrolled_example("seq2seq", 3_000, [2_999])
+    diagram = viz.draw(roots, "rolled")
+    firsts = {it.lines[0]: it.lines for it in diagram.layout.items.values() if it.kind == "tensor"}
+    assert firsts["h"] == ["h", "(1, 3) ×3000"] and firsts["x"] == ["x", "(1, 2) ×3000"]
+    labels = sorted(it.lines[0] for it in diagram.layout.items.values() if it.kind == "label")
+    assert {"U ×3000", "W ×2999", "V ×3000", "W"} <= set(labels)
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    assert svgread.struck_texts(svg) == []
+    boxes = [t.box(1.0) for t in svg.texts()]
+    assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] for i, a in enumerate(boxes)
+                   for b in boxes[i + 1 :])  # fmt: skip

@@ -26,7 +26,7 @@ import graphviz
 from tinygrad_rnn import Tensor
 
 from .errors import VizError
-from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, Node, describe
+from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, Node, describe, describe_roles
 from .layout import Item, Layout, Line, fmt, legend_and_caption, rolled, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
@@ -131,8 +131,10 @@ def draw(
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
     if style not in STYLES:
         raise VizError(f"viz.draw: style must be one of {', '.join(STYLES)}; got {style!r}")
-    rolled_view = view == "rolled"
-    desc = describe(roots, max_steps=None if rolled_view else max_steps, fold_cost=fold_cost, numbers=not rolled_view)
+    if view == "rolled":
+        desc = describe_roles(roots, fold_cost=fold_cost)
+    else:
+        desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost)
     backward = view == "backward"
     if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn):
         raise VizError("viz.draw(view='backward'): no gradients recorded yet; call loss.backward() first")

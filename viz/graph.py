@@ -108,6 +108,11 @@ class Description:
     cost_reads: list[str] = field(default_factory=list)
     #: the loss value (roots[0]) as a number, if it is a single number
     loss_value: float | None = None
+    #: ``describe_roles`` only: per node, how many tensors of the recording it stands for; per
+    #: edge (src, dst, index), how many recorded edges, and which of them join two steps
+    weights: dict[str, int] = field(default_factory=dict)
+    link_weights: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    crossing: set[tuple[str, str, int]] = field(default_factory=set)
 
     def node(self, key: str) -> Node:
         return self._index[key]
@@ -299,7 +304,7 @@ def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
 
 
 def describe(
-    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one", numbers: bool = True
+    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one"
 ) -> Description:
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too).
@@ -308,8 +313,7 @@ def describe(
     those steps (``drawn``), the cost, what is outside the steps, and the tensors next to them
     (not drawn, no numbers); nothing else of a long recording is looked at beyond one walk.
     ``fold_cost`` is "one" (the loss and its per-step terms become one cost node), "steps"
-    (only the sums are folded) or "none" (the raw graph). ``numbers=False`` skips the norms,
-    values and gradients (the rolled view draws none).
+    (only the sums are folded) or "none" (the raw graph).
     """
     roots = [roots] if isinstance(roots, Tensor) else list(roots)
     if not roots or not all(isinstance(r, Tensor) for r in roots):
@@ -328,7 +332,7 @@ def describe(
         i for i, s in places.items()
         if s in visible or i in folded or (s is None and (not w.order[i].parents or w.order[i].step is None))
     }  # fmt: skip
-    return _details(w, roots, scan, places, roles, folded, drawn if numbers else set(), steps, shown, drawn)
+    return _details(w, roots, scan, places, roles, folded, drawn, steps, shown)
 
 
 def _details(
@@ -341,7 +345,6 @@ def _details(
     drawn: set[int],
     steps: list[int],
     shown: list[int],
-    visible: set[int],
 ) -> Description:
     """The numbers of the drawn tensors: norms, values, gradients, each step's share of each
     parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss):
@@ -355,7 +358,7 @@ def _details(
     for i in sorted(places):
         t, role = order[i], roles[i]
         if i not in drawn:
-            nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, i in visible))
+            nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, False))
             continue
         has_grad = (t.requires_grad or t.parents) and (not t.parents or i < w.live)
         grad = _norm(t.grad) if has_grad else None
@@ -372,10 +375,10 @@ def _details(
             if g is not None and p.requires_grad and not p.parents:
                 slot = (src, t.step)
                 per_step[slot] = per_step[slot] + g if slot in per_step else g
-    totals = {f"n{i}": _norm(order[i].grad) for i in places if roles[i].kind == PARAMETER and drawn}
+    totals = {f"n{i}": _norm(order[i].grad) for i in places if roles[i].kind == PARAMETER}
     contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}  # type: ignore[misc]
     accumulated: set[str] = set()
-    if drawn and len(shown) == len(steps):  # every use of every parameter was replayed
+    if len(shown) == len(steps):  # every use of every parameter was replayed
         added: dict[str, np.ndarray] = {}
         for (key, _), g in per_step.items():
             added[key] = added[key] + g if key in added else g
@@ -395,3 +398,61 @@ def _details(
     root_keys = [f"n{index[id(r)]}" for r in roots]
     return Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated,
                        [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip
+
+
+def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") -> Description:
+    """The recording folded by role, for the rolled view: one node per role (its first tensor,
+    ``weights`` saying how many it stands for), one edge per distinct (role, role, input)
+    (``link_weights`` how many recorded edges, ``crossing`` those that join two steps), the
+    parameters, and the outputs the cost reads. One pass over the graph and no numbers: a
+    50,000-step recording folds in well under a second."""
+    roots = [roots] if isinstance(roots, Tensor) else list(roots)
+    if not roots or not all(isinstance(r, Tensor) for r in roots):
+        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
+    if fold_cost not in ("one", "steps", "none"):
+        raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
+    w = _structure(roots)
+    order, index = w.order, w.index
+    folded = _cost(w, fold_cost)
+    places, initial = _places(w, list(range(len(order))))
+    roles = _roles(w, places, initial, folded)
+    rep: dict[Role, int] = {}
+    weights: Counter[int] = Counter()
+    for i in range(len(order)):
+        r = rep.setdefault(roles[i], i)
+        weights[r] += 1
+    links: dict[tuple[int, int, int], int] = {}
+    crossing: set[tuple[int, int, int]] = set()
+    first: dict[tuple[int, int, int], tuple[int, int]] = {}
+    for i, t in enumerate(order):
+        ri, step = rep[roles[i]], t.step
+        for j, p in enumerate(t.parents):
+            k = index[id(p)]
+            link = (rep[roles[k]], ri, j)
+            links[link] = links.get(link, 0) + 1
+            first.setdefault(link, (k, i))
+            if step is not None and p.step is not None and p.step < step:
+                crossing.add(link)
+    reads: dict[int, None] = {}
+    for i in sorted(folded):
+        for p in order[i].parents:
+            j = index[id(p)]
+            if j not in folded and roles[j].kind != CONSTANT:
+                reads[j] = None
+    keep = sorted(set(rep.values()) | set(reads))
+    nodes = [
+        Node(f"n{i}", roles[i].kind, order[i].op, order[i].name, order[i].shape, order[i].step, places[i], roles[i],
+             i in rep.values())
+        for i in keep
+    ]  # fmt: skip
+    edges = [Edge(f"n{a}", f"n{b}", j, None) for (a, b, j) in links]
+    cost_reads = [f"n{j}" for j in sorted(reads, key=lambda j: (-1 if order[j].step is None else order[j].step, j))]
+    steps = sorted({t.step for t in order if t.step is not None})
+    loss = roots[0].data
+    return Description(
+        nodes, edges, [f"n{index[id(r)]}" for r in roots], steps, steps, cost=[f"n{i}" for i in sorted(folded)],
+        cost_reads=cost_reads, loss_value=float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None,
+        weights={f"n{i}": c for i, c in weights.items()},
+        link_weights={(f"n{a}", f"n{b}", j): c for (a, b, j), c in links.items()},
+        crossing={(f"n{a}", f"n{b}", j) for (a, b, j) in crossing},
+    )  # fmt: skip

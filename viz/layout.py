@@ -805,19 +805,22 @@ def rolled(desc: Description) -> Layout:
     of_role: dict[object, str] = {}
     members: dict[str, list[Node]] = {}
     for n in desc.nodes:
-        if n.kind == PARAMETER:
+        if n.kind == PARAMETER or not n.drawn:  # (describe_roles keeps the outputs the cost reads, undrawn)
             continue
         rk = "cost" if n.kind == COST else of_role.setdefault(n.role, f"r{len(of_role)}")
         members.setdefault(rk, []).append(n)
     role_of = {n.key: k for k, ns in members.items() for n in ns}
+    count = {k: sum(desc.weights.get(n.key, 1) for n in ns) for k, ns in members.items()}
     pairs = _pairs_by_role(desc, members)
     links: dict[tuple[str, str], list[Edge]] = {}
     params: dict[tuple[str, str], list[str]] = {}  # (src role, dst role) -> parameter keys acting on it
     stubs: dict[str, list[str]] = {}  # role -> parameters with a stub into it
     for e in desc.edges:
         if desc.node(e.src).kind == PARAMETER:
-            if not any(e.src in ps for ps in pairs.get(e.dst, {}).values()):
+            if e.dst in role_of and not any(e.src in ps for ps in pairs.get(e.dst, {}).values()):
                 _add_once(stubs.setdefault(role_of[e.dst], []), e.src)
+            continue
+        if e.src not in role_of or e.dst not in role_of:
             continue
         a, b = role_of[e.src], role_of[e.dst]
         if a == b == "cost":
@@ -842,7 +845,7 @@ def rolled(desc: Description) -> Layout:
             level[k] = max(0, min(readers) - 1) if readers else 0
     items: dict[str, Item] = {}
     for k, ns in members.items():
-        lines = cost_lines(desc, False, False)[:1] if k == "cost" else _role_lines(ns[0], len(ns), desc)
+        lines = cost_lines(desc, False, False)[:1] if k == "cost" else _role_lines(ns[0], count[k], desc)
         w, h = text.box(lines, NODE_FONT)
         items[k] = Item(k, "cost" if k == "cost" else "tensor", Rect(0, 0, max(w + 16, 34), h + 10), lines,
                         key=desc.roots[0] if k == "cost" else ns[0].key)  # fmt: skip
@@ -871,7 +874,8 @@ def rolled(desc: Description) -> Layout:
         line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
         layout.lines.append(line)
         names = [desc.node(p).name or "param" for p in params.get((a, b), [])]
-        label = " ".join(names + ([f"×{len(edges)}"] if len(edges) > 1 else []))
+        n_edges = sum(desc.link_weights.get((e.src, e.dst, e.index), 1) for e in edges)
+        label = " ".join(names + ([f"×{n_edges}"] if n_edges > 1 else []))
         if label:
             texts.append((line, [label]))
     for k, ps in stubs.items():
@@ -911,6 +915,8 @@ def _pairs_by_role(desc: Description, members: dict[str, list[Node]]) -> dict[st
 
 
 def _crosses_steps(desc: Description, e: Edge) -> bool:
+    if desc.weights:  # folded by describe_roles, which recorded the crossings
+        return (e.src, e.dst, e.index) in desc.crossing
     s, d = desc.node(e.src).step, desc.node(e.dst).step
     return s is not None and d is not None and s < d
 
