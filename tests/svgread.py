@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from viz import text as viz_text
+from viz.layout import Rect
 
 NS = "{http://www.w3.org/2000/svg}"
 _NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
@@ -121,23 +122,9 @@ def parse(svg: str | bytes) -> Svg:
 
 
 def crosses(a: tuple[float, float], b: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
-    """Whether the segment a-b passes through the box (Liang-Barsky)."""
+    """Whether the segment a-b passes through the box (left, top, right, bottom)."""
     left, top, right, bottom = box
-    t0, t1 = 0.0, 1.0
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    for p, q in ((-dx, a[0] - left), (dx, right - a[0]), (-dy, a[1] - top), (dy, bottom - a[1])):
-        if p == 0:
-            if q < 0:
-                return False
-            continue
-        r = q / p
-        if p < 0:
-            t0 = max(t0, r)
-        else:
-            t1 = min(t1, r)
-        if t0 > t1:
-            return False
-    return t1 - t0 > 1e-9
+    return Rect((left + right) / 2, (top + bottom) / 2, right - left, bottom - top).crossed_by(a, b)
 
 
 def struck_texts(svg: Svg) -> list[tuple[str, str]]:

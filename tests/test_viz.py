@@ -267,11 +267,7 @@ def _fills(diagram) -> dict[str, str]:
 def test_the_scale_comes_from_the_drawn_nodes_and_zero_has_its_own_colour():
     """At T = 10,000 with the cost on the last step the elided steps' gradients underflow; the
     scale covers only the drawn ones, so the visible vanishing shows in several colours."""
-    rng = np.random.default_rng(0)
-    model = nn.SeqToSeq(input_size=2, hidden_size=3, output_size=3, seed=0)
-    outputs = model(rng.normal(size=(10_000, 1, 2)))
-    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(10_000, 1)), steps=[-1])
-    loss.backward()
+    (loss, *_), _ = seq2seq(10_000, [9_999])
     diagram = viz.draw(loss, "backward")
     desc = diagram.description
     drawn = [n.grad_norm for n in desc.nodes if n.drawn and n.name == "h" and n.grad_norm]
@@ -390,11 +386,7 @@ def test_the_rolled_view_keeps_two_parameters_that_share_a_name_apart():
 def test_a_long_recording_is_read_only_near_the_drawn_steps():
     """Drawing 5,000 steps with the default max_steps looks at the 12 drawn steps and their
     neighbours, not at the 4,988 others (no numbers read, no rules replayed for them)."""
-    rng = np.random.default_rng(0)
-    model = nn.SeqToSeq(input_size=2, hidden_size=3, output_size=3, seed=0)
-    outputs = model(rng.normal(size=(5_000, 1, 2)))
-    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(5_000, 1)), steps=[-1])
-    loss.backward()
+    (loss, *_), _ = seq2seq(5_000, [4_999])
     diagram = viz.draw(loss, "backward")
     desc = diagram.description
     assert len(desc.steps) == 5_000 and len(desc.shown) == 12 and desc.elided == 4_988

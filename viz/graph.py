@@ -293,6 +293,27 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     return roles
 
 
+def _roots(roots: Tensor | Sequence[Tensor], fold_cost: str) -> list[Tensor]:
+    """The roots as a list, after checking them and ``fold_cost``."""
+    roots = [roots] if isinstance(roots, Tensor) else list(roots)
+    if not roots or not all(isinstance(r, Tensor) for r in roots):
+        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
+    if fold_cost not in ("one", "steps", "none"):
+        raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
+    return roots
+
+
+def _cost_reads(w: _Walk, folded: set[int], roles: dict[int, Role]) -> list[int]:
+    """What the folded cost reads (its inputs that are not folded, constants aside), in step order."""
+    reads: dict[int, None] = {}
+    for i in sorted(folded):
+        for p in w.order[i].parents:
+            j = w.index[id(p)]
+            if j not in folded and roles[j].kind != CONSTANT:
+                reads[j] = None
+    return sorted(reads, key=lambda j: (-1 if w.order[j].step is None else w.order[j].step, j))
+
+
 def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
     """The steps drawn: all, or the first ``max_steps // 2`` and the last ones."""
     if max_steps is None or len(steps) <= max_steps:
@@ -315,11 +336,7 @@ def describe(
     ``fold_cost`` is "one" (the loss and its per-step terms become one cost node), "steps"
     (only the sums are folded) or "none" (the raw graph).
     """
-    roots = [roots] if isinstance(roots, Tensor) else list(roots)
-    if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
-    if fold_cost not in ("one", "steps", "none"):
-        raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
+    roots = _roots(roots, fold_cost)
     w = _structure(roots)
     steps = sorted({t.step for t in w.order if t.step is not None})
     shown = shown_steps(steps, max_steps)
@@ -386,13 +403,7 @@ def _details(
             p = order[int(key[1:])]
             if p.grad is not None and not _same(p.grad, g):
                 accumulated.add(key)
-    reads: dict[int, None] = {}
-    for i in sorted(folded):
-        for p in order[i].parents:
-            j = index[id(p)]
-            if j not in folded and roles[j].kind != CONSTANT:
-                reads[j] = None
-    cost_reads = [f"n{j}" for j in sorted(reads, key=lambda j: (-1 if order[j].step is None else order[j].step, j))]
+    cost_reads = [f"n{j}" for j in _cost_reads(w, folded, roles)]
     loss = roots[0].data
     loss_value = float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None
     root_keys = [f"n{index[id(r)]}" for r in roots]
@@ -406,11 +417,7 @@ def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") 
     (``link_weights`` how many recorded edges, ``crossing`` those that join two steps), the
     parameters, and the outputs the cost reads. One pass over the graph and no numbers: a
     50,000-step recording folds in well under a second."""
-    roots = [roots] if isinstance(roots, Tensor) else list(roots)
-    if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
-    if fold_cost not in ("one", "steps", "none"):
-        raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
+    roots = _roots(roots, fold_cost)
     w = _structure(roots)
     order, index = w.order, w.index
     folded = _cost(w, fold_cost)
@@ -423,22 +430,15 @@ def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") 
         weights[r] += 1
     links: dict[tuple[int, int, int], int] = {}
     crossing: set[tuple[int, int, int]] = set()
-    first: dict[tuple[int, int, int], tuple[int, int]] = {}
     for i, t in enumerate(order):
         ri, step = rep[roles[i]], t.step
         for j, p in enumerate(t.parents):
             k = index[id(p)]
             link = (rep[roles[k]], ri, j)
             links[link] = links.get(link, 0) + 1
-            first.setdefault(link, (k, i))
             if step is not None and p.step is not None and p.step < step:
                 crossing.add(link)
-    reads: dict[int, None] = {}
-    for i in sorted(folded):
-        for p in order[i].parents:
-            j = index[id(p)]
-            if j not in folded and roles[j].kind != CONSTANT:
-                reads[j] = None
+    reads = _cost_reads(w, folded, roles)
     keep = sorted(set(rep.values()) | set(reads))
     nodes = [
         Node(f"n{i}", roles[i].kind, order[i].op, order[i].name, order[i].shape, order[i].step, places[i], roles[i],
@@ -446,7 +446,7 @@ def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") 
         for i in keep
     ]  # fmt: skip
     edges = [Edge(f"n{a}", f"n{b}", j, None) for (a, b, j) in links]
-    cost_reads = [f"n{j}" for j in sorted(reads, key=lambda j: (-1 if order[j].step is None else order[j].step, j))]
+    cost_reads = [f"n{j}" for j in reads]
     steps = sorted({t.step for t in order if t.step is not None})
     loss = roots[0].data
     return Description(
