@@ -192,7 +192,8 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
         return caption
     what = {"forward": "forward pass", "backward": "backward pass (arrows: the way ∂L flows)",
             "rolled": "rolled (folded) view: ■ = one-step delay"}[view]  # fmt: skip
-    steps = f"T = {len(desc.steps)} steps" + (f", {desc.elided} not drawn" if desc.elided else "")
+    steps = f"T = {len(desc.steps)} steps" if desc.steps else "no time steps (tag them with tinygrad_rnn.step(t))"
+    steps += f", {desc.elided} not drawn" if desc.elided else ""
     reads = [_short(desc.node(k)) for k in desc.cost_reads]
     cost = f"; the cost reads {_list(reads)}" if reads else ""
     return f"{what}; {steps}{cost}"
@@ -287,13 +288,16 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
         if not backward:
             dashes = "solid" if view_is_rolled(layout) else "dashed"
             style = {"style": dashes, "color": _PARAM_COLOUR if line.role in ("stub", "riser") else _LINE}
+        elif grad is None and line.role == "data" and line.share is not None:
+            # nothing flows on to the input (x), but the parameter acting on it (U) gets its share
+            # along this line: coloured by that share, no arrowhead
+            style = {"style": "solid", "color": _stroke(scale, line.share), "penwidth": "1.8"}
+            arrow = None
         elif grad is None:
             style = {"style": "dotted", "color": "#c8c8c8"}
             arrow = None
         else:
-            colour = scale.colour(grad) if scale is not None else _LINE
-            style = {"style": "solid", "color": colour if colour not in ("#ffffff", NO_GRADIENT) else "#9a9a9a",
-                     "penwidth": "1.8"}  # fmt: skip
+            style = {"style": "solid", "color": _stroke(scale, grad), "penwidth": "1.8"}
     pieces = list(zip(line.ids, line.ids[1:], strict=False))
     at = None if arrow is None else arrow % len(pieces)
     for i, (a, b) in enumerate(pieces):
@@ -303,6 +307,12 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
         elif backward:
             attrs["dir"] = "back"  # the arrowhead at the piece's tail: the way the gradient flows
         g.edge(a, b, **attrs)
+
+
+def _stroke(scale: Scale | None, norm: float | None) -> str:
+    """A line's colour for a gradient norm (grey where the fill would be white or no-gradient grey)."""
+    colour = scale.colour(norm) if scale is not None else _LINE
+    return colour if colour not in ("#ffffff", NO_GRADIENT) else "#9a9a9a"
 
 
 def view_is_rolled(layout: Layout) -> bool:

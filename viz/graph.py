@@ -201,8 +201,9 @@ def _structure(roots: list[Tensor]) -> _Walk:
 
 def _cost(w: _Walk, fold: str) -> set[int]:
     """The ops folded into the one cost node: the loss, and going back from it every op whose
-    readers are all folded and that only adds up the cost: an untagged unnamed op, an unnamed
-    sum of tagged terms, and (``fold="one"``) each step's own term, named L by sequence_loss.
+    readers are all folded and that only adds up the cost: an unnamed sum (+, −, sum, mean), an
+    unnamed op made after the loop from the steps' tensors ((h * h) of h(T)), and
+    (``fold="one"``) each step's own term, named L by sequence_loss.
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
     if fold == "none" or not w.order[root].parents:
@@ -213,7 +214,8 @@ def _cost(w: _Walk, fold: str) -> set[int]:
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
         t = w.order[i]
-        summing = t.name is None and (t.step is None or t.op in _SUMMING)
+        after_loop = t.step is None and any(p.step is not None for p in t.parents)
+        summing = t.name is None and (t.op in _SUMMING or after_loop)
         if summing or (fold == "one" and t.name in COST_NAMES):
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)

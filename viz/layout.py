@@ -240,8 +240,8 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
         for n in nodes:  # topological order
             ins = [level[e.src] for e in desc.incoming(n.key) if e.src in here]
             level[n.key] = 1 + max(ins) if ins else 0
-        for n in nodes:
-            if not desc.incoming(n.key):  # a leaf: just below its first reader
+        for n in reversed(nodes):  # readers first
+            if not any(e.src in here for e in desc.incoming(n.key)):  # no input from its step: just below its reader
                 readers = [level[e.dst] for e in desc.outgoing(n.key) if e.dst in here]
                 level[n.key] = max(0, min(readers) - 1) if readers else 0
     row = dict(level)
@@ -270,20 +270,18 @@ def _pairs(desc: Description, n: Node) -> dict[int, list[str]]:
     ``affine(b, (h, W), (x, U))`` each weight acts on the input before it. A parameter acting on
     nothing else (a bias, a parameter added or multiplied elementwise) gets a stub of its own.
     """
-    ins = desc.incoming(n.key)
-    kinds = [desc.node(e.src).kind for e in ins]
     pairs: dict[int, list[str]] = {}
     if n.op not in _PAIRED_OPS:
         return pairs
-    for i, e in enumerate(ins):
-        if kinds[i] != PARAMETER:
+    # by input index: a folded description can hold several edges into one input (h0 and h(t-1))
+    data = {e.index for e in desc.incoming(n.key) if desc.node(e.src).kind != PARAMETER}
+    for e in desc.incoming(n.key):
+        if desc.node(e.src).kind != PARAMETER:
             continue
-        if n.op == "matmul":
-            j = 1 - i if len(ins) == 2 else -1
-        else:
-            j = i - 1 if i % 2 == 0 and i > 0 else -1
-        if 0 <= j < len(ins) and kinds[j] != PARAMETER:
-            pairs.setdefault(j, []).append(e.src)
+        i = e.index
+        j = (1 - i if i < 2 else -1) if n.op == "matmul" else (i - 1 if i % 2 == 0 and i > 0 else -1)
+        if j in data:
+            _add_once(pairs.setdefault(j, []), e.src)
     return pairs
 
 
@@ -292,7 +290,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     they act on, at every step. ``style="full"``: each parameter drawn once under the steps, its
     line running under the frames and rising into each step that uses it, that step's share
     ‖∂L/∂W(t)‖ written where it rises."""
-    full = style == "full"
+    full = style == "full" and bool(desc.steps)  # without steps there is nothing to run a line under
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
     in_step: dict[int, list[Node]] = {s: [] for s in desc.shown}
@@ -304,25 +302,37 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
             in_step[n.place].append(n)  # type: ignore[index]
         elif n.place is None:
             outside.append(n)
+    if not desc.steps:  # a graph without time steps: one column, inputs at the bottom, no frame
+        in_step, outside = {None: outside}, []  # type: ignore[dict-item]
     row = _rows(desc, in_step)
     # an input that several steps read (vec2seq's x) runs along a line under the frames
     shared = [n for n in outside if n.kind != INITIAL and len(_reading_steps(desc, n, shown)) > 1]
     outside = [n for n in outside if n not in shared]
+    # an untagged op that reads the steps' tensors (a readout of h(T) made after the loop) comes
+    # after the last step, one row above what it reads; the rest of what is outside the steps
+    # (h0, inputs, untagged ops before the loop) comes before the first step
+    after: list[Node] = []
+    for n in outside:
+        ins = [row[e.src] for e in desc.incoming(n.key) if e.src in row]
+        if n.kind == OP and (ins or any(e.src in {a.key for a in after} for e in desc.incoming(n.key))):
+            after.append(n)
+            row[n.key] = max(ins, default=0) + 1
+    outside = [n for n in outside if n not in after]
     for n in outside:  # beside the first step that reads it
         readers = [row[e.dst] for e in desc.outgoing(n.key) if e.dst in row]
         row[n.key] = min(readers) if readers else 0
     # sizes: the larger of the two views' labels, so forward and backward share one layout
     items: dict[str, Item] = {}
-    for n in in_step_nodes(in_step) + outside + shared:
+    for n in in_step_nodes(in_step) + outside + after + shared:
         lines = node_lines(n, desc, backward, values)
         both = lines + node_lines(n, desc, not backward, values)
         w, h = text.box(both, NODE_FONT)
         h = text.box(lines, NODE_FONT)[1]
         items[n.key] = Item(n.key, "tensor", Rect(0, 0, max(w + 16, 34), h + 10), lines, n.place, n.key)
     widest: dict[object, float] = {}  # one width per role: h(0) and h(9) look alike
-    for n in in_step_nodes(in_step) + outside:
+    for n in in_step_nodes(in_step) + outside + after:
         widest[n.role] = max(widest.get(n.role, 0.0), items[n.key].rect.w)
-    for n in in_step_nodes(in_step) + outside:
+    for n in in_step_nodes(in_step) + outside + after:
         items[n.key].rect.w = widest[n.role]
     pairs = {} if full else {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
     used = _params_by_step(desc, in_step, {n.key for n in shared}) if full else {}
@@ -345,6 +355,8 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     x = 0.0
     if outside:
         x = _place_row_nodes([n for n in outside], row, items, x, None) + COLUMN_GAP
+    if None in in_step:
+        x = _place_row_nodes(in_step[None], row, items, x + label_w + 14, label_w)  # type: ignore[index]
     head = desc.shown
     elision_at = next((i for i in range(1, len(desc.shown)) if _gap(desc, desc.shown[i - 1], desc.shown[i])), None)
     for i, s in enumerate(head):
@@ -364,6 +376,8 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
         items[frame.id] = frame
         items[f"title_t{s}"] = Item(f"title_t{s}", "title", title_rect(frame), frame.lines, s, font=TITLE_FONT)
         x += PAD + COLUMN_GAP
+    if after:
+        _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
     layout = Layout(items, lines_out, frames, [])
@@ -446,8 +460,18 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 node = items[e.dst].rect
                 bend = f"bend_{p}_{e.dst}_{e.index}"
                 offset = 5.0 * (k + 1) if node.h > 24 else 0.0
-                items[bend] = Item(bend, "point", Rect(x, node.cy + min(offset, node.h / 2 - 3), 0, 0), step=s)
-                layout.lines.append(Line([junction, bend, e.dst], "riser", e, param=p, share=share))
+                y_in = node.cy + min(offset, node.h / 2 - 3)
+                others = [it.rect for it in items.values() if it.kind == "tensor" and it.id != e.dst]
+                if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
+                    items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
+                    ids = [junction, bend, e.dst]
+                else:  # another node of the row is in the way: come in from under the node
+                    y_under = node.bottom + 8 + 4 * k
+                    items[bend] = Item(bend, "point", Rect(x, y_under, 0, 0), step=s)
+                    corner = f"{bend}_under"
+                    items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * k, y_under, 0, 0), step=s)
+                    ids = [junction, bend, corner, e.dst]
+                layout.lines.append(Line(ids, "riser", e, param=p, share=share))
 
 
 def parameter_lines(n: Node, desc: Description, backward: bool, values: bool) -> list[str]:
@@ -599,16 +623,28 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
     """Straight from ``src`` to ``dst``, or through two bends in the lane of ``dst``'s frame
     when the straight line would pass through another node."""
     items = layout.items
-    a, b = items[src], items[dst]
-    others = [it for it in items.values() if it.kind in ("tensor", "elision") and it.id not in (src, dst)]
-    if not any(it.rect.crossed_by((a.rect.cx, a.rect.cy), (b.rect.cx, b.rect.cy)) for it in others):
+    a, b = items[src].rect, items[dst].rect
+    others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst)]
+
+    def clear(points: list[tuple[float, float]]) -> bool:
+        return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
+
+    if clear([(a.cx, a.cy), (b.cx, b.cy)]):
         return [src, dst]
+    # bends on a track of its own in the receiving step's lane (no two lines share a track), or
+    # else round the nodes through the gap under (or over) the receiving node's row
     frame = layout.frames.get(step) if step is not None else None
-    lane_x = (frame.rect.left + 6) if frame is not None else b.rect.left - 10
-    p1, p2 = f"bend_{src}_{dst}_a", f"bend_{src}_{dst}_b"
-    items[p1] = Item(p1, "point", Rect(lane_x, a.rect.cy, 0, 0), step=step)
-    items[p2] = Item(p2, "point", Rect(lane_x, b.rect.cy, 0, 0), step=step)
-    return [src, p1, p2, dst]
+    tracks = sum(1 for k in items if k.startswith("bend_") and k.endswith("_a") and items[k].step == step)
+    lane_x = (frame.rect.left + 5 + 5 * tracks) if frame is not None else min(a.left, b.left) - 10 - 5 * tracks
+    routes = [[(lane_x, a.cy), (lane_x, b.cy)]]
+    for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
+        routes.append([(a.cx, y), (b.cx - b.w / 4, y)])
+        routes.append([(lane_x, a.cy), (lane_x, y), (b.cx - b.w / 4, y)])
+    route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), routes[0])
+    names = [f"bend_{src}_{dst}_{c}" for c in "abcd"[: len(route)]]
+    for name, (x, y) in zip(names, route, strict=True):
+        items[name] = Item(name, "point", Rect(x, y, 0, 0), step=step)
+    return [src, *names, dst]
 
 
 def _stub(layout: Layout, desc: Description, e: Edge) -> None:
@@ -616,8 +652,7 @@ def _stub(layout: Layout, desc: Description, e: Edge) -> None:
     bias): it carries the parameter's label."""
     node = layout.items[e.dst]
     point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst)
-    share = desc.contributions.get((e.src, node.step)) if node.step is not None else e.grad_norm
-    layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=share))
+    layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=e.grad_norm))  # this use's share
 
 
 def stub_point(layout: Layout, point: str, target: str) -> str:
@@ -705,10 +740,11 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
         target = items[line.ids[-1]]
         step = target.step
         for p in params:
-            if line.role == "stub":
-                share = line.share
-            else:
-                share = desc.contributions.get((p, step)) if step is not None else None
+            # this use's share: what flowed back along the parameter's own edge into the node
+            # (the step's share when the step uses the parameter once, as an RNN step does)
+            share = line.share if line.role == "stub" else _use_share(desc, p, line.edge)  # type: ignore[arg-type]
+            if line.role != "stub" and line.share is None:
+                line.share = share  # the line's colour where nothing flows on to its input (x -> h)
             text_lines = share_lines(desc.node(p), step, share, backward)
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
@@ -721,6 +757,15 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             label = Item(f"label_{at}{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
             items[label.id] = label
             taken.append(spot)
+
+
+def _use_share(desc: Description, param: str, data: Edge) -> float | None:
+    """The norm of what the parameter got through the use that acts on the input ``data``
+    (U in x(t) U): its edge into the same node, at the index paired with ``data``'s."""
+    for e in desc.incoming(data.dst):
+        if e.src == param and e.index in (data.index + 1, 1 - data.index):
+            return e.grad_norm
+    return None
 
 
 def title_rect(frame: Item) -> Rect:

@@ -101,6 +101,8 @@ def make_scale(norms: Iterable[float | None], vmin: float | None = None, vmax: f
                 f"{DECADES} (one colour each): raise vmin"
             )
         return Scale(low, max(high, low + 1), fixed=True)
+    if not positive and vmin is None:  # nothing to colour on the scale: one decade, said plainly
+        return Scale(high - 1, high, fixed=vmax is not None)
     low = high - DECADES
     if positive and vmax is None:
         low = max(low, math.floor(math.log10(min(positive))))  # no colours for decades nothing falls in
