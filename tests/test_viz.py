@@ -707,3 +707,72 @@ def test_the_rolled_view_of_a_long_recording_counts_exactly_and_keeps_its_labels
     boxes = [t.box(1.0) for t in svg.texts()]
     assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] for i, a in enumerate(boxes)
                    for b in boxes[i + 1 :])  # fmt: skip
+
+
+# --- what a review of the first version found --------------------------------------------------
+
+
+def test_a_readout_made_after_the_loop_sits_after_the_last_step_with_its_real_share():
+    loss = readout()
+    diagram = viz.draw(loss, "backward")
+    layout, desc = diagram.layout, diagram.description
+    (o,) = [it for it in layout.items.values() if it.kind == "tensor" and it.lines[0] == "@ V" or it.lines[:1] == ["o"]]
+    assert o.rect.left > max(f.rect.right for f in layout.frames.values())
+    V = next(n for n in desc.nodes if n.name == "V")
+    (label,) = [it for it in layout.items.values() if it.kind == "label" and it.key == V.key]
+    assert label.lines == ["‖∂L/∂V‖", viz.layout.fmt(desc.totals[V.key])] and desc.totals[V.key] > 0
+
+
+def test_a_graph_without_steps_keeps_its_ops_and_says_it_has_no_steps():
+    diagram = viz.draw(no_steps(), "backward")
+    firsts = sorted(it.lines[0] for it in diagram.layout.items.values() if it.kind == "tensor")
+    assert firsts == ["@ A", "tanh", "x"] and diagram.layout.items["cost"].lines[0] == "C(tanh)"
+    assert "no time steps" in " ".join(diagram.layout.items["caption"].lines)
+    assert len(_legend(diagram)) <= 4  # one decade, "smaller", and what is present: no empty bins
+
+
+def test_each_use_of_a_parameter_shows_its_own_share():
+    """W acts twice in every step (h W and (h W) W); each line shows what that use sent to W."""
+    rng = np.random.default_rng(0)
+    W = Tensor(0.5 * rng.normal(size=(3, 3)), requires_grad=True, name="W")
+    h = Tensor(np.ones((1, 3)), name="h0")
+    for t in range(3):
+        with tinygrad_rnn.step(t):
+            h = ((h @ W).tanh() @ W).tanh()
+            h.name = "h"
+    loss = (h * h).sum()
+    loss.backward()
+    diagram = viz.draw(loss, "backward")
+    carried = edge_gradients(loss)
+    uses = {t.step: [] for t in walk(loss) if t.step is not None}
+    for t in walk(loss):
+        for i, p in enumerate(t.parents):
+            if p is W:
+                uses[t.step].append(viz.layout.fmt(float(np.linalg.norm(carried[(id(t), i)]))))
+    for step, shares in uses.items():
+        shown = sorted(it.lines[1] for it in diagram.layout.items.values() if it.kind == "label" and it.step == step)
+        assert shown == sorted(shares)
+    assert any(len(set(shares)) == 2 for shares in uses.values())  # not the step's total twice
+
+
+def test_the_rolled_view_pairs_a_weight_with_its_input_when_the_first_step_reads_an_initial_state():
+    layout = viz.draw(readme_loop(), "rolled").layout
+    labels = sorted(it.lines[0] for it in layout.items.values() if it.kind == "label")
+    assert "W ×4" in labels and "W" in labels and not [k for k in layout.items if k.startswith("stub_")]
+
+
+def test_numpy_numbers_are_accepted_and_bad_max_steps_named():
+    roots = unrolled_example("seq2seq", 3, None)
+    assert _legend(viz.draw(roots, "backward", vmin=np.float32(1e-3), vmax=np.int64(10)))[0][1] == "≥ 1"
+    for bad in (2.5, "3", True):
+        with pytest.raises(viz.VizError, match="max_steps"):
+            viz.draw(roots, max_steps=bad)
+    with pytest.raises(viz.VizError, match="vmin"):
+        viz.draw(roots, "backward", vmin=True)
+
+
+def test_the_cost_node_has_the_colour_of_its_gradient_one(svgs):
+    diagram, svg = svgs[("encdec", "backward", "wasm")]
+    scale = colours.make_scale([1.0])
+    legend = dict((text, colour) for colour, text in _legend(diagram))
+    assert svg.nodes["cost"].fill.lower() == legend["1 – 1e+01"].lower() != scale.colour(0.5)

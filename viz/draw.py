@@ -17,6 +17,7 @@ the in-process renderer give the same picture, and the cost of a long recording 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -26,8 +27,8 @@ import graphviz
 from tinygrad_rnn import Tensor
 
 from .errors import VizError
-from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, Node, describe, describe_roles
-from .layout import Item, Layout, Line, fmt, legend_and_caption, rolled, unrolled
+from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles
+from .layout import Item, Layout, Line, fmt, legend_and_caption, param_names, rolled, step_name, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled")
@@ -129,6 +130,8 @@ def draw(
     """
     if view not in VIEWS:
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral)):
+        raise VizError(f"viz.draw: max_steps is a whole number of steps (at least 2) or None; got {max_steps!r}")
     if style not in STYLES:
         raise VizError(f"viz.draw: style must be one of {', '.join(STYLES)}; got {style!r}")
     if view == "rolled":
@@ -166,6 +169,7 @@ def _norms(desc: Description, layout: Layout) -> list[float | None]:
     out += [line.edge.grad_norm for line in layout.lines if line.edge is not None and line.role == "data"]
     out += [line.share for line in layout.lines if line.role in ("stub", "riser")]
     out += [desc.totals.get(it.key or "") for it in layout.items.values() if it.kind == "parameter"]
+    out += [1.0] if "cost" in layout.items else []  # the cost node's ∂L/∂L
     out += [desc.contributions.get((it.key, it.step)) for it in layout.items.values() if it.kind == "label"
             and it.step is not None]  # fmt: skip
     return out
@@ -180,10 +184,11 @@ def _present(desc: Description, layout: Layout, scale: Scale) -> set[str]:
 def _totals(desc: Description) -> list[str]:
     """Each parameter's gradient, the sum of its per-step shares: ‖∂L/∂W‖ = ‖Σ_t ∂L/∂W(t)‖."""
     lines = ["each parameter's total, Σ over t:"]  # one line under the legend
+    names = param_names(desc, qualified=True)
     for n in desc.nodes:
         if n.kind == PARAMETER and n.key in desc.totals:
             note = " (with earlier passes)" if n.key in desc.accumulated else ""
-            lines.append(f"‖∂L/∂{n.name or 'param'}‖ = {fmt(desc.totals[n.key])}{note}")
+            lines.append(f"‖∂L/∂{names[n.key]}‖ = {fmt(desc.totals[n.key])}{note}")
     return lines if len(lines) > 1 else []
 
 
@@ -194,13 +199,9 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
             "rolled": "rolled (folded) view: ■ = one-step delay"}[view]  # fmt: skip
     steps = f"T = {len(desc.steps)} steps" if desc.steps else "no time steps (tag them with tinygrad_rnn.step(t))"
     steps += f", {desc.elided} not drawn" if desc.elided else ""
-    reads = [_short(desc.node(k)) for k in desc.cost_reads]
+    reads = [step_name(desc.node(k), desc) for k in desc.cost_reads]
     cost = f"; the cost reads {_list(reads)}" if reads else ""
     return f"{what}; {steps}{cost}"
-
-
-def _short(n: Node) -> str:
-    return f"{n.name or n.op}({n.step})" if n.step is not None else (n.name or n.op or "const")
 
 
 def _list(names: list[str]) -> str:

@@ -200,14 +200,15 @@ def node_lines(n: Node, desc: Description, backward: bool, values: bool) -> list
     return lines
 
 
-def _step_name(n: Node, desc: Description) -> str:
+def step_name(n: Node, desc: Description) -> str:
+    """A tensor named with its step: o(2), ×(3) for an unnamed product of step 3."""
     name = display_name(n, desc)
     return f"{name}({n.step})" if n.name is None and n.step is not None else name
 
 
 def cost_lines(desc: Description, backward: bool, values: bool) -> list[str]:
     """C(o(2), o(3), o(4)) and the loss value (forward) or ∂L/∂L = 1 (backward)."""
-    reads = [_step_name(desc.node(k), desc) for k in desc.cost_reads]
+    reads = [step_name(desc.node(k), desc) for k in desc.cost_reads]
     if len(reads) > 5:
         reads = reads[:2] + ["…"] + reads[-2:]
     head = f"C({', '.join(reads)})" if reads else "C"
@@ -221,8 +222,9 @@ def short_name(param: Node) -> str:
     return (param.name or "param").rsplit(".", 1)[-1]
 
 
-def share_lines(param: Node, step: int | None, share: float | None, backward: bool) -> list[str]:
-    name = short_name(param)
+def share_lines(param: Node, step: int | None, share: float | None, backward: bool, name: str | None = None
+                ) -> list[str]:  # fmt: skip
+    name = name or short_name(param)
     if not backward:
         return [name]
     at = f"({step})" if step is not None else ""
@@ -289,7 +291,21 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     """The unrolled layout of ``desc``. ``style="textbook"``: parameters as labels on the lines
     they act on, at every step. ``style="full"``: each parameter drawn once under the steps, its
     line running under the frames and rising into each step that uses it, that step's share
-    ‖∂L/∂W(t)‖ written where it rises."""
+    ``‖∂L/∂W(t)‖`` written where it rises.
+
+    Where a label finds no free place (a step with several labelled inputs side by side), the
+    layout is made again with the nodes of a row, and the rows, further apart. The backward
+    view's labels (the longer ones) decide, so that both views keep one layout."""
+    room = _label_width(desc, [n for n in desc.nodes if n.drawn], {}, True)
+    for widen in (0, 1, 2):
+        gaps = (NODE_GAP + widen * room, ROW_GAP + 12 * widen)
+        if widen == 2 or not _unrolled(desc, True, values, style, *gaps).conflicts:
+            break
+    return _unrolled(desc, backward, values, style, *gaps)
+
+
+def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float
+              ) -> Layout:  # fmt: skip
     full = style == "full" and bool(desc.steps)  # without steps there is nothing to run a line under
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
@@ -343,7 +359,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     ys, y = [0.0] * n_rows, 0.0
     for r in range(n_rows - 1, -1, -1):  # row 0 at the bottom
         ys[r] = y + height[r] / 2
-        y += height[r] + ROW_GAP
+        y += height[r] + row_gap
     for key, r in row.items():
         items[key].rect.cy = ys[r]
     top = -PAD - TITLE  # the frame's title at its top left
@@ -356,7 +372,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     if outside:
         x = _place_row_nodes([n for n in outside], row, items, x, None) + COLUMN_GAP
     if None in in_step:
-        x = _place_row_nodes(in_step[None], row, items, x + label_w + 14, label_w)  # type: ignore[index]
+        x = _place_row_nodes(in_step[None], row, items, x + label_w + 14, label_w, node_gap)  # type: ignore[index]
     head = desc.shown
     elision_at = next((i for i in range(1, len(desc.shown)) if _gap(desc, desc.shown[i - 1], desc.shown[i])), None)
     for i, s in enumerate(head):
@@ -369,7 +385,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
         else:
             lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
-        x = _place_row_nodes(in_step[s], row, items, x + lane, label_w)
+        x = _place_row_nodes(in_step[s], row, items, x + lane, label_w, node_gap)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
         frames[s] = frame
@@ -377,7 +393,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
         items[f"title_t{s}"] = Item(f"title_t{s}", "title", title_rect(frame), frame.lines, s, font=TITLE_FONT)
         x += PAD + COLUMN_GAP
     if after:
-        _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w)
+        _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
     layout = Layout(items, lines_out, frames, [])
@@ -542,9 +558,11 @@ def _gap(desc: Description, a: int, b: int) -> bool:
 def _label_width(desc: Description, drawn: list[Node], pairs: dict[str, dict[int, list[str]]], backward: bool) -> float:
     """The widest parameter label any line can carry (a frame's lane is that wide)."""
     widest = 30.0
+    names = param_names(desc)
     for n in drawn:
         if n.kind == PARAMETER:
-            lines = share_lines(n, max(desc.shown, default=None), 1.0, True) + share_lines(n, None, None, False)
+            step = max(desc.shown, default=None)
+            lines = share_lines(n, step, 1.0, True, names[n.key]) + share_lines(n, None, None, False, names[n.key])
             widest = max(widest, text.box(lines, LABEL_FONT)[0])
     return widest
 
@@ -559,13 +577,13 @@ def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, d
     return False
 
 
-def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, Item], x0: float, label_w: float | None
-                     ) -> float:  # fmt: skip
+def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, Item], x0: float, label_w: float | None,
+                     gap: float = NODE_GAP) -> float:  # fmt: skip
     """Put ``nodes`` (one column) in their rows, each row centred in the column; the right edge."""
     by_row: dict[int, list[Node]] = {}
     for n in nodes:
         by_row.setdefault(row[n.key], []).append(n)
-    widths = {r: sum(items[n.key].rect.w for n in ns) + NODE_GAP * (len(ns) - 1) for r, ns in by_row.items()}
+    widths = {r: sum(items[n.key].rect.w for n in ns) + gap * (len(ns) - 1) for r, ns in by_row.items()}
     block = max(widths.values(), default=0.0)
     if label_w is not None:  # room for a vertical line's label right of the column's centre
         block = max(block, 2 * (label_w + 6 - PAD))
@@ -574,7 +592,7 @@ def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, It
         for n in ns:
             it = items[n.key]
             it.rect.cx = x + it.rect.w / 2
-            x += it.rect.w + NODE_GAP
+            x += it.rect.w + gap
     return x0 + block
 
 
@@ -650,7 +668,6 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
 def _stub(layout: Layout, desc: Description, e: Edge) -> None:
     """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
     bias): it carries the parameter's label."""
-    node = layout.items[e.dst]
     point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst)
     layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=e.grad_norm))  # this use's share
 
@@ -730,6 +747,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
     taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
     taken += [it.rect for it in items.values() if it.kind == "title"]
+    names = param_names(desc)
     for line in layout.lines:
         if line.role == "stub":
             params = [line.param]
@@ -745,7 +763,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             share = line.share if line.role == "stub" else _use_share(desc, p, line.edge)  # type: ignore[arg-type]
             if line.role != "stub" and line.share is None:
                 line.share = share  # the line's colour where nothing flows on to its input (x -> h)
-            text_lines = share_lines(desc.node(p), step, share, backward)
+            text_lines = share_lines(desc.node(p), step, share, backward, names.get(p))
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
@@ -757,6 +775,36 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             label = Item(f"label_{at}{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
             items[label.id] = label
             taken.append(spot)
+
+
+def param_names(desc: Description, qualified: bool = False) -> dict[str, str]:
+    """What the diagram calls each parameter. On a step's label: its own name (W of decoder.W:
+    the frame's title names the module) unless a parameter of that name is used in the same step,
+    then its full name. ``qualified`` (the totals, which belong to no step): the full name. Two
+    parameters that still share a name are numbered in the order they are first used (two
+    nn.RNN layers both call their weights W: W[1] is the first layer's)."""
+    together: dict[str, set[str]] = {}  # parameter -> the parameters used in a step with it
+    by_step: dict[int | None, set[str]] = {}
+    first_use: dict[str, int] = {}
+    for e in desc.edges:
+        if desc.node(e.src).kind == PARAMETER:
+            by_step.setdefault(desc.node(e.dst).step, set()).add(e.src)
+            first_use[e.src] = min(first_use.get(e.src, 1 << 60), int(e.dst[1:]))
+    for used in by_step.values():
+        for p in used:
+            together.setdefault(p, set()).update(used)
+    params = [n for n in desc.nodes if n.kind == PARAMETER]
+    out: dict[str, str] = {}
+    for n in params:
+        near = params if qualified else [desc.node(k) for k in together.get(n.key, {n.key})]
+        if not qualified and sum(short_name(m) == short_name(n) for m in near) == 1:
+            out[n.key] = short_name(n)
+        elif sum(m.name == n.name for m in near) == 1:
+            out[n.key] = n.name or "param"
+        else:
+            same = sorted((m.key for m in params if m.name == n.name), key=lambda k: first_use.get(k, int(k[1:])))
+            out[n.key] = f"{n.name or 'param'}[{same.index(n.key) + 1}]"
+    return out
 
 
 def _use_share(desc: Description, param: str, data: Edge) -> float | None:
@@ -793,6 +841,10 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
 
 
 def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments) -> Rect | None:  # type: ignore[no-untyped-def]
+    """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
+    clear of every line, and lies nearer its own line than any other (so that a reader pairs
+    the label with the right line); where no place is nearer its own line, the first free one."""
+    free = None
     for r in _candidates(seg, w, h):
         if frame is not None and not r.inside(Rect(frame.rect.cx, frame.rect.cy, frame.rect.w - 4, frame.rect.h - 4)):
             continue
@@ -800,8 +852,12 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
             continue
         if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
+        free = free or r
+        own = _distance((r.cx, r.cy), (r.cx, r.cy), *seg)
+        if any(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1 for _, (a, b) in segments if (a, b) != seg):
+            continue
         return r
-    return None
+    return free
 
 
 def legend_and_caption(
@@ -815,6 +871,7 @@ def legend_and_caption(
     left = min((r.left for r in rects), default=0.0)
     right = max((r.right for r in rects), default=0.0)
     y = max((r.bottom for r in rects), default=0.0) + 12
+    caption = [piece for line in caption for piece in _wrap(line, max(right - left, 360.0))]
     w, h = text.box(caption, NODE_FONT)
     items["caption"] = Item("caption", "caption", Rect(left + w / 2, y + h / 2, w, h), caption)
     y += h + 8
@@ -837,6 +894,19 @@ def legend_and_caption(
         tw, th = text.box(line, LABEL_FONT)
         items["totals"] = Item("totals", "legend", Rect(left + tw / 2, y + 19 + 8 + th / 2, tw, th), line,
                                font=LABEL_FONT)  # fmt: skip
+
+
+def _wrap(line: str, width: float) -> list[str]:
+    """``line`` cut after "; " where it would be wider than ``width``."""
+    out, current = [], ""
+    for piece in line.split("; "):
+        joined = f"{current}; {piece}" if current else piece
+        if current and text.width(joined, NODE_FONT) > width:
+            out.append(current + ";")
+            current = piece
+        else:
+            current = joined
+    return out + [current]
 
 
 # --- the rolled view ------------------------------------------------------------------------
@@ -913,9 +983,7 @@ def rolled(desc: Description) -> Layout:
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
     for i, ((a, b), edges) in enumerate(links.items()):
-        ids = [a, b]
-        if (a, b) in recurrent:
-            ids = _delay(layout, a, b, i)
+        ids = _delay(layout, a, b, i) if (a, b) in recurrent else _route(layout, a, b, None)
         line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
         layout.lines.append(line)
         names = [desc.node(p).name or "param" for p in params.get((a, b), [])]
@@ -1006,6 +1074,17 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         items[delay] = Item(delay, "delay", Rect(ra.right + 46, ra.cy, 9, 9))
         items[back] = Item(back, "point", Rect(ra.right + 22, ra.cy + ra.h / 2 + 12, 0, 0))
         return [a, out, delay, back, b]
-    x = min(ra.left, rb.left) - 40
-    items[delay] = Item(delay, "delay", Rect(x, (ra.cy + rb.cy) / 2, 9, 9))
+    others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "delay") and it.id not in (a, b)]
+    spots = [
+        (x, y)
+        for k in range(6)
+        for x in (min(ra.left, rb.left) - 40 - 30 * k, max(ra.right, rb.right) + 40 + 30 * k)
+        for y in ((ra.cy + rb.cy) / 2, ra.cy, rb.cy)
+    ]
+    for x, y in spots:  # the first place from which both lines keep clear of the other nodes
+        if not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others):
+            break
+    else:
+        x, y = spots[0]
+    items[delay] = Item(delay, "delay", Rect(x, y, 9, 9))
     return [a, delay, b]

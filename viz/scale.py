@@ -10,6 +10,7 @@ fix the range, so that several diagrams share one scale.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,7 +85,8 @@ def make_scale(norms: Iterable[float | None], vmin: float | None = None, vmax: f
     """The scale for the drawn ``norms``: the decade of the largest finite one at the top and at
     most ``DECADES`` decades below it, or the decades that ``vmin`` and ``vmax`` cover."""
     for name, v in (("vmin", vmin), ("vmax", vmax)):
-        if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+        if v is not None and not (number and math.isfinite(v) and v > 0):
             raise VizError(f"viz.draw: {name} must be a positive finite number (a gradient norm), got {v!r}")
     if vmin is not None and vmax is not None and vmin >= vmax:
         raise VizError(f"viz.draw: vmin must be below vmax, got vmin={vmin!r}, vmax={vmax!r}")
