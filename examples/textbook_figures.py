@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     geron = geron_bptt(seed=args.seed)
     be = args.backend
     paths = [
-        viz.render(viz.draw(fig_10_3, "rolled"), out / "goodfellow_10_3_rolled.svg", backend=be),
+        viz.render(viz.draw(fig_10_3, "rolled", fold_cost="steps"), out / "goodfellow_10_3_rolled.svg", backend=be),
         viz.render(viz.draw(fig_10_3, "forward", fold_cost="steps"), out / "goodfellow_10_3_unrolled.svg", backend=be),
         viz.render(viz.draw(geron, "forward"), out / "geron_bptt_forward.svg", backend=be),
         viz.render(viz.draw(geron, "backward"), out / "geron_bptt_backward.svg", backend=be),

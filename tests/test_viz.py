@@ -776,3 +776,19 @@ def test_the_cost_node_has_the_colour_of_its_gradient_one(svgs):
     scale = colours.make_scale([1.0])
     legend = dict((text, colour) for colour, text in _legend(diagram))
     assert svg.nodes["cost"].fill.lower() == legend["1 – 1e+01"].lower() != scale.colour(0.5)
+
+
+def test_the_targets_appear_where_the_textbooks_draw_them():
+    """cross_entropy records its labels y as an input: y -> L in the rolled view and, with the
+    per-step costs kept (Goodfellow's figure), y(t) -> L(t) in every step; folded into the one
+    cost node otherwise (Géron's figure)."""
+    roots = unrolled_example("seq2seq", 4, None)
+    rolled = viz.draw(roots, "rolled", fold_cost="steps").layout
+    names = {it.id: it.lines[0] for it in rolled.items.values() if it.kind == "tensor"}
+    assert any(names.get(line.ids[0]) == "y" and names.get(line.ids[-1]) == "L" for line in rolled.lines)
+    steps = viz.draw(roots, "forward", fold_cost="steps").layout
+    ys = [it for it in steps.items.values() if it.kind == "tensor" and it.lines[0].startswith("y(")]
+    assert sorted(it.lines[0] for it in ys) == ["y(0)", "y(1)", "y(2)", "y(3)"]
+    assert all(it.rect.inside(steps.frames[it.step].rect) for it in ys)
+    one = viz.draw(roots, "forward").layout
+    assert not [it for it in one.items.values() if it.kind == "tensor" and it.lines[0].startswith("y(")]

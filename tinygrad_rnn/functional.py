@@ -112,7 +112,9 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean") -> Tenso
     if logits.dtype.kind != "f":
         raise DTypeError(f"cross_entropy: logits must be floating point, got {logits.dtype}")
     y = _labels_array(labels, logits)
-    return _apply(ops.CrossEntropy, logits, attrs=(y, reduction == "mean"))
+    # the labels are an input of the recorded op (no gradient), so that diagrams show y -> L
+    target = labels if isinstance(labels, Tensor) and labels.data is y else Tensor(y, name="y")
+    return _apply(ops.CrossEntropy, logits, target, attrs=(reduction == "mean",))
 
 
 def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:

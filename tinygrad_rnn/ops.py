@@ -568,7 +568,8 @@ class CrossEntropy(Op):
     """L = -sum_i log softmax(z_i)[y_i] / n (or the sum), fused;  dL/dz = (softmax(z) - onehot(y)) g / n.
 
     One node instead of six: the forward subtracts each row's max so exp cannot overflow,
-    and the backward reuses the softmax it saved.
+    and the backward reuses the softmax it saved. The integer labels y are the second input
+    (recorded, so that a diagram shows y -> L) and get no gradient.
     """
 
     name = "cross_entropy"
@@ -589,4 +590,4 @@ class CrossEntropy(Op):
         dz = p.copy()
         dz[rows, labels] -= 1
         scale = g / len(labels) if mean else g
-        return (dz * scale,)
+        return dz * scale, None

@@ -199,7 +199,7 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
             "rolled": "rolled (folded) view: ■ = one-step delay"}[view]  # fmt: skip
     steps = f"T = {len(desc.steps)} steps" if desc.steps else "no time steps (tag them with tinygrad_rnn.step(t))"
     steps += f", {desc.elided} not drawn" if desc.elided else ""
-    reads = [step_name(desc.node(k), desc) for k in desc.cost_reads]
+    reads = [step_name(desc.node(k), desc) for k in desc.cost_reads if desc.node(k).kind == OP]
     cost = f"; the cost reads {_list(reads)}" if reads else ""
     return f"{what}; {steps}{cost}"
 

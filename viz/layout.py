@@ -207,8 +207,10 @@ def step_name(n: Node, desc: Description) -> str:
 
 
 def cost_lines(desc: Description, backward: bool, values: bool) -> list[str]:
-    """C(o(2), o(3), o(4)) and the loss value (forward) or ∂L/∂L = 1 (backward)."""
-    reads = [step_name(desc.node(k), desc) for k in desc.cost_reads]
+    """C(o(2), o(3), o(4)) and the loss value (forward) or ∂L/∂L = 1 (backward). The outputs it
+    reads are named; the targets (inputs it reads) only when it reads nothing else."""
+    outputs = [k for k in desc.cost_reads if desc.node(k).kind == OP] or desc.cost_reads
+    reads = [step_name(desc.node(k), desc) for k in outputs]
     if len(reads) > 5:
         reads = reads[:2] + ["…"] + reads[-2:]
     head = f"C({', '.join(reads)})" if reads else "C"
@@ -242,10 +244,12 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
         for n in nodes:  # topological order
             ins = [level[e.src] for e in desc.incoming(n.key) if e.src in here]
             level[n.key] = 1 + max(ins) if ins else 0
+        top = max((level[n.key] for n in nodes), default=0)
         for n in reversed(nodes):  # readers first
             if not any(e.src in here for e in desc.incoming(n.key)):  # no input from its step: just below its reader
                 readers = [level[e.dst] for e in desc.outgoing(n.key) if e.dst in here]
-                level[n.key] = max(0, min(readers) - 1) if readers else 0
+                # read by nothing in its step (a target the cost reads): at the top, next to the cost
+                level[n.key] = max(0, min(readers) - 1) if readers else top
     row = dict(level)
     for _ in range(4):  # one row per role, every input of a tensor below it
         by_role: dict[object, int] = {}
@@ -312,7 +316,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     in_step: dict[int, list[Node]] = {s: [] for s in desc.shown}
     outside: list[Node] = []
     for n in drawn:
-        if n.kind in (PARAMETER, COST):
+        if n.kind in (PARAMETER, COST) or _target_of_the_cost(desc, n):
             continue
         if n.place in shown:
             in_step[n.place].append(n)  # type: ignore[index]
@@ -501,6 +505,14 @@ def parameter_lines(n: Node, desc: Description, backward: bool, values: bool) ->
 
 def layout_nodes_of_step(layout: Layout, step: int) -> list[str]:
     return [it.id for it in layout.items.values() if it.kind == "tensor" and it.step == step]
+
+
+def _target_of_the_cost(desc: Description, n: Node) -> bool:
+    """An input that only the folded cost reads (the labels y(t) of each step's loss): part of
+    the one cost node, as in Géron's figure. (Kept per step with ``fold_cost="steps"``, where
+    y(t) -> L(t) is drawn as in Goodfellow's, and in the rolled view.)"""
+    out = desc.outgoing(n.key)
+    return n.kind in (INPUT, CONSTANT) and bool(out) and all(desc.node(e.dst).kind == COST for e in out)
 
 
 def _reading_steps(desc: Description, n: Node, shown: set[int]) -> set[int]:
