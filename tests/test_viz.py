@@ -65,10 +65,12 @@ def readme_loop(steps: int = 5) -> Tensor:
     return loss
 
 
-def output_recurrent(steps: int = 4) -> list[Tensor]:
+def output_recurrent(steps: int = 4, teacher_forcing: bool = False) -> list[Tensor]:
+    """o(t-1) -> h(t): fed back (closed loop), or the targets fed instead (teacher forcing)."""
     rng = np.random.default_rng(0)
     model = nn.OutputRecurrentRNN(input_size=2, hidden_size=3, output_size=2, seed=0)
-    outputs = model(rng.normal(size=(steps, 1, 2)), targets=rng.normal(size=(steps, 1, 2)), teacher_forcing=False)
+    xs, ys = rng.normal(size=(steps, 1, 2)), rng.normal(size=(steps, 1, 2))
+    outputs = model(xs, targets=ys, teacher_forcing=teacher_forcing)
     loss = F.sequence_loss(outputs, rng.integers(0, 2, size=(steps, 1)))
     loss.backward()
     return [loss, *outputs]
@@ -111,12 +113,7 @@ def readout(steps: int = 4) -> Tensor:
 
 
 def teacher_forced(steps: int = 4) -> list[Tensor]:
-    rng = np.random.default_rng(0)
-    model = nn.OutputRecurrentRNN(input_size=2, hidden_size=3, output_size=2, seed=0)
-    outputs = model(rng.normal(size=(steps, 1, 2)), targets=rng.normal(size=(steps, 1, 2)), teacher_forcing=True)
-    loss = F.sequence_loss(outputs, rng.integers(0, 2, size=(steps, 1)))
-    loss.backward()
-    return [loss, *outputs]
+    return output_recurrent(steps, teacher_forcing=True)
 
 
 def no_steps() -> Tensor:
