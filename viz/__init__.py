@@ -7,8 +7,9 @@
 read, never changed.
 
 Reading order: ``graph.py`` (the recording as plain data), ``layout.py`` (where each mark
-goes), ``scale.py`` (the colours), ``draw.py`` (Graphviz DOT), ``engines.py`` / ``render.py``
-(files), then ``animate.py`` and ``plot.py``.
+goes; ``text.py`` says how wide a label is), ``scale.py`` (the colours), ``draw.py`` (Graphviz
+DOT), ``engines.py`` / ``render.py`` (files), then ``animate.py`` and ``plot.py``. ``errors.py``
+holds the one error type.
 """
 
 from .animate import animate, backward_order
