@@ -789,3 +789,23 @@ def test_the_targets_appear_where_the_textbooks_draw_them():
     assert all(it.rect.inside(steps.frames[it.step].rect) for it in ys)
     one = viz.draw(roots, "forward").layout
     assert not [it for it in one.items.values() if it.kind == "tensor" and it.lines[0].startswith("y(")]
+
+
+def test_full_style_keeps_the_parameters_of_a_readout_made_after_the_loop():
+    diagram = viz.draw(readout(), "backward", style="full")
+    desc = diagram.description
+    V = next(n for n in desc.nodes if n.name == "V")
+    (label,) = [it for it in diagram.layout.items.values() if it.kind == "label" and it.key == V.key]
+    assert label.lines == ["‖∂L/∂V‖", viz.layout.fmt(desc.totals[V.key])]
+
+
+def test_a_parameter_used_twice_in_a_step_labels_each_use_as_a_part():
+    rng = np.random.default_rng(0)
+    W = Tensor(0.5 * rng.normal(size=(3, 3)), requires_grad=True, name="W")
+    h = Tensor(np.ones((1, 3)), name="h0")
+    with tinygrad_rnn.step(0):
+        h = ((h @ W).tanh() @ W).tanh()
+    loss = h.sum()
+    loss.backward()
+    heads = sorted(it.lines[0] for it in viz.draw(loss, "backward").layout.items.values() if it.kind == "label")
+    assert heads == ["‖∂L/∂W(0)‖ use 1/2", "‖∂L/∂W(0)‖ use 2/2"]

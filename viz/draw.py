@@ -99,7 +99,8 @@ def draw(
         parameter's name on the lines it acts on at every step.
         backward: the same layout after ``loss.backward()``: solid arrows the way the gradient
         flows, each tensor and line coloured by its gradient norm, each parameter label giving
-        that step's share ‖∂L/∂W(t)‖ of the parameter's gradient.
+        that step's share ‖∂L/∂W(t)‖ of the parameter's gradient (where a step uses the
+        parameter several times, each line's label gives that use's part: "use 1/2").
         rolled: the folded circuit, one node per role, a one-step delay (■) on each recurrence.
     style : "textbook" or "full"
         textbook: parameters as labels on the lines they act on, at every step (Goodfellow fig.

@@ -354,7 +354,9 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         widest[n.role] = max(widest.get(n.role, 0.0), items[n.key].rect.w)
     for n in in_step_nodes(in_step) + outside + after:
         items[n.key].rect.w = widest[n.role]
-    pairs = {} if full else {n.key: _pairs(desc, n) for n in drawn if n.kind == OP}
+    # in style="full", a parameter used outside the steps (a readout after the loop) has no
+    # step to rise into: there it keeps its textbook label
+    pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP and (not full or n.place is None)}
     used = _params_by_step(desc, in_step, {n.key for n in shared}) if full else {}
     n_rows = max(row.values(), default=0) + 1
     height = [0.0] * n_rows
@@ -633,7 +635,8 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
         if d.kind == COST or s.kind == COST or e.src in shared:
             continue  # the cost's risers are drawn with the cost node, the shared inputs' with their line
         if s.kind == PARAMETER:
-            if not full and d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
+            outside = not full or d.place is None
+            if outside and d.drawn and d.key in items and not any(e.src in ps for ps in pairs.get(d.key, {}).values()):
                 stubs.append(e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
@@ -760,6 +763,11 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
     taken += [it.rect for it in items.values() if it.kind == "title"]
     names = param_names(desc)
+    uses: dict[tuple[str, int | None], int] = {}  # (parameter, step): how many times the step uses it
+    for e in desc.edges:
+        if desc.node(e.src).kind == PARAMETER:
+            uses[(e.src, desc.node(e.dst).step)] = uses.get((e.src, desc.node(e.dst).step), 0) + 1
+    seen: dict[tuple[str, int | None], int] = {}
     for line in layout.lines:
         if line.role == "stub":
             params = [line.param]
@@ -776,6 +784,9 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             if line.role != "stub" and line.share is None:
                 line.share = share  # the line's colour where nothing flows on to its input (x -> h)
             text_lines = share_lines(desc.node(p), step, share, backward, names.get(p))
+            if backward and uses.get((p, step), 1) > 1:  # this use's part of the step's share
+                seen[(p, step)] = seen.get((p, step), 0) + 1
+                text_lines[0] += f" use {seen[(p, step)]}/{uses[(p, step)]}"
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
