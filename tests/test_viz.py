@@ -809,3 +809,15 @@ def test_a_parameter_used_twice_in_a_step_labels_each_use_as_a_part():
     loss.backward()
     heads = sorted(it.lines[0] for it in viz.draw(loss, "backward").layout.items.values() if it.kind == "label")
     assert heads == ["‖∂L/∂W(0)‖ use 1/2", "‖∂L/∂W(0)‖ use 2/2"]
+
+
+def test_two_layers_parameters_are_numbered_alike_in_every_view():
+    loss = stacked()
+    full = viz.draw(loss, "backward", style="full").layout
+    boxes = sorted(it.lines[0] for it in full.items.values() if it.kind == "parameter")
+    assert boxes == ["U[1]", "U[2]", "W[1]", "W[2]", "b[1]", "b[2]"]
+    rolled = viz.draw(loss, "rolled").layout
+    loops = sorted(it.lines[0] for it in rolled.items.values() if it.kind == "label" and it.lines[0].startswith("W"))
+    assert loops == ["W[1]", "W[1] ×2", "W[2]", "W[2] ×2"]
+    (totals,) = viz.draw(loss, "backward").layout.items["totals"].lines
+    assert "‖∂L/∂W[1]‖" in totals and "‖∂L/∂W[2]‖" in totals

@@ -499,7 +499,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
 def parameter_lines(n: Node, desc: Description, backward: bool, values: bool) -> list[str]:
     """A parameter's box (style="full"): name, shape, and its total gradient ‖∂L/∂W‖ (backward)
     or the norm of its values (forward)."""
-    name = n.name or "param"
+    name = param_names(desc, qualified=True)[n.key]
     note = " (with earlier passes)" if n.key in desc.accumulated else ""
     norm = f"‖∂L/∂{name}‖ = {fmt(desc.totals.get(n.key))}{note}" if backward else f"‖{name}‖ = {fmt(n.norm)}"
     return [name, shape_text(n.shape), norm] + ([n.value] if values else [])
@@ -820,7 +820,10 @@ def param_names(desc: Description, qualified: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     for n in params:
         near = params if qualified else [desc.node(k) for k in together.get(n.key, {n.key})]
-        if not qualified and sum(short_name(m) == short_name(n) for m in near) == 1:
+        if sum(m.name == n.name for m in params) > 1:  # nothing tells them apart but their order
+            same = sorted((m.key for m in params if m.name == n.name), key=lambda k: first_use.get(k, int(k[1:])))
+            out[n.key] = f"{n.name or 'param'}[{same.index(n.key) + 1}]"
+        elif not qualified and sum(short_name(m) == short_name(n) for m in near) == 1:
             out[n.key] = short_name(n)
         elif sum(m.name == n.name for m in near) == 1:
             out[n.key] = n.name or "param"
@@ -966,6 +969,7 @@ def rolled(desc: Description) -> Layout:
         links.setdefault((a, b), []).append(e)
         for p in pairs.get(e.dst, {}).get(e.index, []):
             _add_once(params.setdefault((a, b), []), p)
+    qualified = param_names(desc, qualified=True)  # one picture for all steps: full names, numbered if need be
     reach = _reachable(list(members), list(links))
     # a delay where a loop of roles closes across steps: h(t-1) -> h(t), o(t-1) -> h(t)
     recurrent = {
@@ -1009,7 +1013,7 @@ def rolled(desc: Description) -> Layout:
         ids = _delay(layout, a, b, i) if (a, b) in recurrent else _route(layout, a, b, None)
         line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
         layout.lines.append(line)
-        names = [desc.node(p).name or "param" for p in params.get((a, b), [])]
+        names = [qualified[p] for p in params.get((a, b), [])]
         n_edges = sum(desc.link_weights.get((e.src, e.dst, e.index), 1) for e in edges)
         label = " ".join(names + ([f"×{n_edges}"] if n_edges > 1 else []))
         if label:
@@ -1018,7 +1022,7 @@ def rolled(desc: Description) -> Layout:
         for p in ps:
             line = Line([stub_point(layout, f"stub_{p}_{k}", k), k], "stub", param=p)
             layout.lines.append(line)
-            texts.append((line, [desc.node(p).name or "param"]))
+            texts.append((line, [qualified[p]]))
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
     taken = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "delay")]
     for j, (line, lines) in enumerate(texts):
