@@ -16,7 +16,6 @@ the in-process renderer give the same picture, and the cost of a long recording 
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from collections.abc import Sequence
@@ -154,8 +153,11 @@ def draw(
         scale = None
     else:
         layout = unrolled(desc, backward, values, style)
-        scale = make_scale(_norms(desc, layout), vmin, vmax) if backward else None
-    present = _present(desc, layout, scale) if scale is not None else set()
+        scale = None
+        if backward:
+            norms = _norms(desc, layout)
+            scale = make_scale(norms, vmin, vmax)
+    present = {scale.colour(v) for v in norms} if scale is not None else set()
     totals = _totals(desc) if backward and legend and style == "textbook" else []
     text_under = _caption(desc, view, caption)
     text_under = f"{title}: {text_under}" if title else text_under
@@ -168,18 +170,10 @@ def _norms(desc: Description, layout: Layout) -> list[float | None]:
     out: list[float | None] = [desc.node(it.key).grad_norm for it in layout.items.values() if it.kind == "tensor"
                                and it.key is not None]  # fmt: skip
     out += [line.edge.grad_norm for line in layout.lines if line.edge is not None and line.role == "data"]
-    out += [line.share for line in layout.lines if line.role in ("stub", "riser")]
+    out += [line.share for line in layout.lines if line.role in ("stub", "riser", "data") and line.share is not None]
     out += [desc.totals.get(it.key or "") for it in layout.items.values() if it.kind == "parameter"]
     out += [1.0] if "cost" in layout.items else []  # the cost node's ∂L/∂L
-    out += [desc.contributions.get((it.key, it.step)) for it in layout.items.values() if it.kind == "label"
-            and it.step is not None]  # fmt: skip
     return out
-
-
-def _present(desc: Description, layout: Layout, scale: Scale) -> set[str]:
-    return {scale.colour(v) for v in _norms(desc, layout) if v is None or not math.isfinite(v) or v == 0} | {
-        scale.colour(v) for v in _norms(desc, layout)
-    }
 
 
 def _totals(desc: Description) -> list[str]:

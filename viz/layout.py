@@ -282,13 +282,17 @@ def _pairs(desc: Description, n: Node) -> dict[int, list[str]]:
     # by input index: a folded description can hold several edges into one input (h0 and h(t-1))
     data = {e.index for e in desc.incoming(n.key) if desc.node(e.src).kind != PARAMETER}
     for e in desc.incoming(n.key):
-        if desc.node(e.src).kind != PARAMETER:
-            continue
-        i = e.index
-        j = (1 - i if i < 2 else -1) if n.op == "matmul" else (i - 1 if i % 2 == 0 and i > 0 else -1)
-        if j in data:
-            _add_once(pairs.setdefault(j, []), e.src)
+        if desc.node(e.src).kind == PARAMETER and _acts_on(n.op, e.index) in data:
+            _add_once(pairs.setdefault(_acts_on(n.op, e.index), []), e.src)
     return pairs
+
+
+def _acts_on(op: str | None, i: int) -> int:
+    """The input a weight at input ``i`` of ``op`` acts on (-1: none, a bias): the other factor
+    of a product, the input just before it in ``affine(b, (h, W), (x, U))``."""
+    if op == "matmul":
+        return 1 - i if i < 2 else -1
+    return i - 1 if i % 2 == 0 and i > 0 else -1
 
 
 def unrolled(desc: Description, backward: bool, values: bool, style: str = "textbook") -> Layout:
@@ -300,12 +304,13 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     Where a label finds no free place (a step with several labelled inputs side by side), the
     layout is made again with the nodes of a row, and the rows, further apart. The backward
     view's labels (the longer ones) decide, so that both views keep one layout."""
-    room = _label_width(desc, [n for n in desc.nodes if n.drawn], {}, True)
+    room = _label_width(desc, [n for n in desc.nodes if n.drawn])
     for widen in (0, 1, 2):
         gaps = (NODE_GAP + widen * room, ROW_GAP + 12 * widen)
-        if widen == 2 or not _unrolled(desc, True, values, style, *gaps).conflicts:
+        checked = _unrolled(desc, True, values, style, *gaps)
+        if not checked.conflicts:
             break
-    return _unrolled(desc, backward, values, style, *gaps)
+    return checked if backward else _unrolled(desc, backward, values, style, *gaps)
 
 
 def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float
@@ -371,7 +376,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     top = -PAD - TITLE  # the frame's title at its top left
     stub_room = not full and any(row.get(n.key) == 0 and _has_stub(desc, n, pairs) for n in drawn)
     bottom = ys[0] + height[0] / 2 + PAD + (32 if stub_room else 0)
-    label_w = _label_width(desc, drawn, pairs, backward)
+    label_w = _label_width(desc, drawn)
     lines_out: list[Line] = []
     frames: dict[int, Item] = {}
     x = 0.0
@@ -445,14 +450,15 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
             _add_once(order, p)
     depth = {p: i for i, p in enumerate(order)}
     left = min((f.rect.left for f in layout.frames.values()), default=0.0)
+    full_names, step_names = param_names(desc, qualified=True), param_names(desc)
     boxes: dict[str, tuple[list[str], float, float]] = {}
     for p in order:
         n = desc.node(p)
         if p in items:  # an input several steps read: drawn as it is, on its line like a parameter
             boxes[p] = (items[p].lines, items[p].rect.w, items[p].rect.h)
             continue
-        lines = parameter_lines(n, desc, backward, values)
-        w = text.box(lines + parameter_lines(n, desc, not backward, values), NODE_FONT)[0]  # one size in both views
+        lines = parameter_lines(n, desc, backward, values, full_names[p])
+        w = text.box(lines + parameter_lines(n, desc, not backward, values, full_names[p]), NODE_FONT)[0]  # both views
         boxes[p] = (lines, w + 16, text.box(lines, NODE_FONT)[1] + 10)
     gap = max((b[2] for b in boxes.values()), default=0.0) + 6  # the boxes stack, each on its own line
     for p, (lines, w, h) in boxes.items():
@@ -471,8 +477,8 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
             layout.lines.append(Line([prev, junction], "bus", param=p if desc.node(p).kind == PARAMETER else None))
             prev = junction
             share = desc.contributions.get((p, s))
-            name = short_name(desc.node(p))
             is_param = desc.node(p).kind == PARAMETER
+            name = step_names[p] if is_param else short_name(desc.node(p))
             label = [f"‖∂L/∂{name}({s})‖ = {fmt(share)}"] if backward and is_param else [name]
             lw, lh = text.box(label, LABEL_FONT)
             items[f"label_t{s}_{p}"] = Item(f"label_t{s}_{p}", "label", Rect(x + 4 + lw / 2, y - 2 - lh / 2, lw, lh),
@@ -496,10 +502,9 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 layout.lines.append(Line(ids, "riser", e, param=p, share=share))
 
 
-def parameter_lines(n: Node, desc: Description, backward: bool, values: bool) -> list[str]:
-    """A parameter's box (style="full"): name, shape, and its total gradient ‖∂L/∂W‖ (backward)
-    or the norm of its values (forward)."""
-    name = param_names(desc, qualified=True)[n.key]
+def parameter_lines(n: Node, desc: Description, backward: bool, values: bool, name: str) -> list[str]:
+    """A parameter's box (style="full"): its ``name``, shape, and its total gradient ‖∂L/∂W‖
+    (backward) or the norm of its values (forward)."""
     note = " (with earlier passes)" if n.key in desc.accumulated else ""
     norm = f"‖∂L/∂{name}‖ = {fmt(desc.totals.get(n.key))}{note}" if backward else f"‖{name}‖ = {fmt(n.norm)}"
     return [name, shape_text(n.shape), norm] + ([n.value] if values else [])
@@ -569,8 +574,8 @@ def _gap(desc: Description, a: int, b: int) -> bool:
     return desc.elided > 0 and desc.steps.index(b) - desc.steps.index(a) > 1
 
 
-def _label_width(desc: Description, drawn: list[Node], pairs: dict[str, dict[int, list[str]]], backward: bool) -> float:
-    """The widest parameter label any line can carry (a frame's lane is that wide)."""
+def _label_width(desc: Description, drawn: list[Node]) -> float:
+    """The widest parameter label any line can carry, in either view (a frame's lane is that wide)."""
     widest = 30.0
     names = param_names(desc)
     for n in drawn:
@@ -585,8 +590,8 @@ def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, d
     """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t))."""
     here = {n.key for n in nodes}
     for n in nodes:
-        for j, e in enumerate(desc.incoming(n.key)):
-            if e.src not in here and j in pairs.get(n.key, {}):
+        for e in desc.incoming(n.key):
+            if e.src not in here and e.index in pairs.get(n.key, {}):
                 return True
     return False
 
@@ -836,8 +841,9 @@ def param_names(desc: Description, qualified: bool = False) -> dict[str, str]:
 def _use_share(desc: Description, param: str, data: Edge) -> float | None:
     """The norm of what the parameter got through the use that acts on the input ``data``
     (U in x(t) U): its edge into the same node, at the index paired with ``data``'s."""
+    op = desc.node(data.dst).op
     for e in desc.incoming(data.dst):
-        if e.src == param and e.index in (data.index + 1, 1 - data.index):
+        if e.src == param and _acts_on(op, e.index) == data.index:
             return e.grad_norm
     return None
 
