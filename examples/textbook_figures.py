@@ -5,10 +5,10 @@
   (one frame per time step, U, V and W on the lines they act on at every step, each step's
   cost L(t) kept and summed into the total).
 - Geron, Hands-On Machine Learning, BPTT figure: a 5-step sequence-to-sequence RNN X(0..4) ->
-  Y(0..4) whose one cost C(Y(2), Y(3), Y(4)) uses only the last three outputs: the forward
-  pass (dashed arrows), and the backward pass (solid), where Y(0) and Y(1) are greyed out
-  because no gradient flows through them, while the gradient still reaches steps 0 and 1
-  through the hidden state.
+  Y(0..4) whose one cost C(Y(2), Y(3), Y(4)) uses only the last three outputs, both passes
+  in one picture: the forward pass (dashed arrows) and, beside each arrow, the backward pass
+  (solid), where Y(0) and Y(1) are greyed out because no gradient flows through them, while
+  the gradient still reaches steps 0 and 1 through the hidden state.
 - The same backward pass as a page that steps through it node by node (bptt.html).
 - ‖∂L/∂h(t)‖ against t for a 40-step sequence classifier: the vanishing gradient.
 
@@ -85,8 +85,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
     paths = [
         viz.render(viz.draw(fig_10_3, "rolled", fold_cost="steps"), out / "goodfellow_10_3_rolled.svg", backend=be),
         viz.render(viz.draw(fig_10_3, "forward", fold_cost="steps"), out / "goodfellow_10_3_unrolled.svg", backend=be),
-        viz.render(viz.draw(geron, "forward"), out / "geron_bptt_forward.svg", backend=be),
-        viz.render(viz.draw(geron, "backward"), out / "geron_bptt_backward.svg", backend=be),
+        viz.render(viz.draw(geron, "both"), out / "geron_bptt.svg", backend=be),
         viz.animate(geron, out / "bptt.html", title="Geron's BPTT figure, one node at a time", backend=be),
     ]
     grad_plot = out / "grad_norms.svg"

@@ -258,6 +258,58 @@ def test_dot_and_the_in_process_renderer_draw_the_same_picture(svgs, case, view)
     assert heads(a) == heads(b)
 
 
+# --- both passes in one picture (Géron's figure) ------------------------------------------------
+
+
+def _gap_between(p: list, q: list) -> list[float]:
+    """How far each point of polyline ``p`` is from polyline ``q``, for the points that face a
+    piece of ``q`` (their foot falls inside it: not beyond an end an arrowhead shortened)."""
+    out = []
+    for x in p:
+        feet = []
+        for a, b in zip(q, q[1:], strict=False):
+            dx, dy = b[0] - a[0], b[1] - a[1]
+            n = dx * dx + dy * dy
+            t = -1.0 if n == 0 else ((x[0] - a[0]) * dx + (x[1] - a[1]) * dy) / n
+            if 0.0 < t < 1.0:
+                feet.append(math.dist(x, (a[0] + t * dx, a[1] + t * dy)))
+        out += [min(feet)] if feet else []
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["seq2seq", "encdec", "readme", "teacher_forced"])
+def test_both_passes_draw_a_dashed_forward_arrow_beside_each_solid_backward_one(svgs, case, backend):
+    """view="both": each line that carries data has a dashed twin 5 pt beside it, with the
+    forward arrowhead at the receiving node; the solid line keeps the backward arrowhead at the
+    giving end; where nothing flows back (the outputs outside the cost) only the dashed twin is
+    drawn."""
+    diagram, svg = svgs[(case, "both", backend)]
+    by_ends = {(x.tail, x.head): x for x in svg.lines}
+    twins = [line for line in diagram.layout.lines if line.twin is not None]
+    assert len(twins) >= 10
+    dead = 0
+    for line in twins:
+        fwd = [by_ends[(a, b)] for a, b in zip(line.twin.ids, line.twin.ids[1:], strict=False)]
+        assert all(piece.dashed for piece in fwd)
+        assert [piece.arrowheads for piece in fwd] == [0] * (len(fwd) - 1) + [1]
+        shaft = fwd[-1].points[-1]  # where the arrowhead (about 7 pt long) begins
+        receiver = svg.nodes[line.ids[-1]].box
+        assert _inside(shaft, (receiver[0] - 12, receiver[1] - 12, receiver[2] + 12, receiver[3] + 12)), line.ids
+        main = [by_ends.get((a, b)) for a, b in zip(line.ids, line.ids[1:], strict=False)]
+        if all(piece is None for piece in main):  # nothing flowed back along it
+            dead += 1
+            continue
+        assert not any(piece.dashed for piece in main)
+        path = [p for piece in main for p in piece.points]
+        gaps = _gap_between([p for piece in fwd for p in piece.points], path)
+        assert len(gaps) >= 2 and all(4.0 < d < 6.0 for d in gaps), (case, line.ids, gaps)
+    graded = [o for o in diagram.description.nodes if o.drawn and o.name in ("o", "Y") and o.grad_norm is None]
+    assert dead >= len(graded)
+    if case == "seq2seq":  # o(0), o(1) are outside the cost: a forward arrow in, nothing back
+        assert dead == 2 and len(graded) == 2
+
+
 # --- one cost -------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """viz: diagrams of recorded tinygrad_rnn graphs.
 
-``draw(loss, view="forward" | "backward" | "rolled")`` returns a ``graphviz.Digraph``;
+``draw(loss, view="forward" | "backward" | "rolled" | "both")`` returns a ``graphviz.Digraph``;
 ``render(loss_or_digraph, "path.svg")`` writes it (format from the extension);
 ``animate(loss, "bptt.html")`` steps through the backward pass node by node;
 ``plot_gradient_norms(loss, "grad_norms.svg")`` plots ‖∂L/∂h(t)‖ against t. The graph is only

@@ -30,7 +30,7 @@ from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, d
 from .layout import Item, Layout, Line, fmt, legend_and_caption, param_names, rolled, step_name, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
-VIEWS = ("forward", "backward", "rolled")
+VIEWS = ("forward", "backward", "rolled", "both")
 STYLES = ("textbook", "full")
 _FONT = "Helvetica"
 _PARAM_COLOUR = "#8a6d00"
@@ -93,7 +93,7 @@ def draw(
     roots : Tensor or list of Tensor
         The loss; add outputs that are not in the cost (e.g. ``[loss, *outputs]``) to see them
         greyed out in the backward view.
-    view : "forward", "backward" or "rolled"
+    view : "forward", "backward", "rolled" or "both"
         forward: the unrolled graph, dashed arrows in the direction of computation, each
         parameter's name on the lines it acts on at every step.
         backward: the same layout after ``loss.backward()``: solid arrows the way the gradient
@@ -101,6 +101,8 @@ def draw(
         that step's share ‖∂L/∂W(t)‖ of the parameter's gradient (where a step uses the
         parameter several times, each line's label gives that use's part: "use 1/2").
         rolled: the folded circuit, one node per role, a one-step delay (■) on each recurrence.
+        both: Géron's BPTT figure, the two passes in one picture: the backward view, with the
+        forward pass as a dashed arrow beside each line (outputs outside the cost greyed).
     style : "textbook" or "full"
         textbook: parameters as labels on the lines they act on, at every step (Goodfellow fig.
         10.3). full: each parameter drawn once under the steps, with its total, its line running
@@ -138,9 +140,9 @@ def draw(
         desc = describe_roles(roots, fold_cost=fold_cost)
     else:
         desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost)
-    backward = view == "backward"
+    backward = view in ("backward", "both")
     if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn):
-        raise VizError("viz.draw(view='backward'): no gradients recorded yet; call loss.backward() first")
+        raise VizError(f"viz.draw(view={view!r}): no gradients recorded yet; call loss.backward() first")
     drawn = sum(1 for n in desc.nodes if n.drawn and n.kind not in (PARAMETER, COST))
     if view != "rolled" and drawn > max_nodes:
         raise VizError(
@@ -152,7 +154,7 @@ def draw(
         layout = rolled(desc)
         scale = None
     else:
-        layout = unrolled(desc, backward, values, style)
+        layout = unrolled(desc, backward, values, style, twins=view == "both")
         scale = None
         if backward:
             norms = _norms(desc, layout)
@@ -191,7 +193,8 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
     if caption is not None:
         return caption
     what = {"forward": "forward pass", "backward": "backward pass (arrows: the way ∂L flows)",
-            "rolled": "rolled (folded) view: ■ = one-step delay"}[view]  # fmt: skip
+            "rolled": "rolled (folded) view: ■ = one-step delay",
+            "both": "forward pass (dashed) and backward pass (solid: the way ∂L flows)"}[view]  # fmt: skip
     steps = f"T = {len(desc.steps)} steps" if desc.steps else "no time steps (tag them with tinygrad_rnn.step(t))"
     steps += f", {desc.elided} not drawn" if desc.elided else ""
     reads = [step_name(desc.node(k), desc) for k in desc.cost_reads if desc.node(k).kind == OP]
@@ -204,7 +207,7 @@ def _list(names: list[str]) -> str:
 
 
 def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size: float | str | None) -> Diagram:
-    backward = view == "backward"
+    backward = view in ("backward", "both")
     attrs = {"layout": "neato", "inputscale": "72", "splines": "false", "overlap": "true",
              "outputorder": "edgesfirst", "fontname": _FONT, "pad": "0.15"}  # fmt: skip
     if size is not None:
@@ -233,6 +236,8 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
         return a | {"shape": "box", "style": "rounded", "color": "#9a9a9a", "label": ""}
     if it.kind == "delay":  # the one-step delay of a recurrence: Goodfellow's black square
         return a | {"shape": "square", "style": "filled", "fillcolor": "black", "label": ""}
+    if it.kind == "anchor":  # an end or bend of a forward twin (view="both"): no mark of its own
+        return a | {"shape": "point", "width": "0.01", "height": "0.01", "label": "", "style": "invis"}
     if it.kind == "point":
         return a | {"shape": "point", "width": "0.04", "height": "0.04", "label": "", "color": "#777777"}
     swatch = it.kind == "legend" and it.id[-1].isdigit()  # legend0, legend1, ...: colour boxes
@@ -269,7 +274,10 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
     """One line of the diagram as Graphviz edges between its pinned points: the arrowhead on
     the piece at the receiving end (forward) or at the giving end (backward, ``dir=back``)."""
     arrow: int | None = -1 if not backward else 0  # which piece carries the arrowhead (None: none)
-    if line.role == "elision":
+    if line.role == "forward":  # view="both": the forward pass beside the backward line
+        style = {"style": "dashed", "color": _LINE}
+        backward, arrow = False, -1
+    elif line.role == "elision":
         style = {"style": "dotted", "color": "#999999"}
     elif line.role == "bus" and line.param is not None:  # a parameter's line under the steps
         style = {"style": "solid" if backward else "dashed", "color": _PARAM_COLOUR, "penwidth": "1.2"}
@@ -289,6 +297,8 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
             # along this line: coloured by that share, no arrowhead
             style = {"style": "solid", "color": _stroke(scale, line.share), "penwidth": "1.8"}
             arrow = None
+        elif grad is None and line.twin is not None:
+            return  # view="both": nothing flows back here, the forward twin alone is drawn
         elif grad is None:
             style = {"style": "dotted", "color": "#c8c8c8"}
             arrow = None

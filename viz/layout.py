@@ -124,6 +124,7 @@ class Line:
     edge: Edge | None = None
     param: str | None = None
     share: float | None = None
+    twin: Line | None = None  # view="both": the forward line drawn beside this one
 
 
 @dataclass
@@ -145,7 +146,7 @@ class Layout:
 
 def _clip(item: Item, frm: tuple[float, float], at: tuple[float, float]) -> tuple[float, float]:
     """Where the segment from ``frm`` to the centre ``at`` of ``item`` meets its border."""
-    if item.kind == "point":
+    if item.kind in ("point", "anchor"):
         return at
     r = item.rect
     dx, dy = frm[0] - at[0], frm[1] - at[1]
@@ -295,7 +296,8 @@ def _acts_on(op: str | None, i: int) -> int:
     return i - 1 if i % 2 == 0 and i > 0 else -1
 
 
-def unrolled(desc: Description, backward: bool, values: bool, style: str = "textbook") -> Layout:
+def unrolled(desc: Description, backward: bool, values: bool, style: str = "textbook", twins: bool = False
+             ) -> Layout:  # fmt: skip
     """The unrolled layout of ``desc``. ``style="textbook"``: parameters as labels on the lines
     they act on, at every step. ``style="full"``: each parameter drawn once under the steps, its
     line running under the frames and rising into each step that uses it, that step's share
@@ -303,18 +305,19 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
 
     Where a label finds no free place (a step with several labelled inputs side by side), the
     layout is made again with the nodes of a row, and the rows, further apart. The backward
-    view's labels (the longer ones) decide, so that both views keep one layout."""
+    view's labels (the longer ones) decide, so that both views keep one layout. ``twins``: the
+    backward layout with a forward line beside each line that carries data (view="both")."""
     room = _label_width(desc, [n for n in desc.nodes if n.drawn])
     for widen in (0, 1, 2):
         gaps = (NODE_GAP + widen * room, ROW_GAP + 12 * widen)
-        checked = _unrolled(desc, True, values, style, *gaps)
+        checked = _unrolled(desc, True, values, style, *gaps, twins)
         if not checked.conflicts:
             break
-    return checked if backward else _unrolled(desc, backward, values, style, *gaps)
+    return checked if backward or twins else _unrolled(desc, backward, values, style, *gaps)
 
 
-def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float
-              ) -> Layout:  # fmt: skip
+def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float,
+              twins: bool = False) -> Layout:  # fmt: skip
     full = style == "full" and bool(desc.steps)  # without steps there is nothing to run a line under
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
@@ -415,6 +418,8 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     stubs = _lines(layout, desc, pairs, {n.key for n in shared}, full)
     if desc.cost:
         _cost(layout, desc, backward, values, top)
+    if twins:
+        _forward_twins(layout)
     for e in stubs:  # last: a stub finds room clear of every other line
         _stub(layout, desc, e)
     _labels(layout, desc, pairs, backward)
@@ -685,6 +690,73 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
     return [src, *names, dst]
 
 
+TWIN_GAP = 5.0  # view="both": between a line and its forward twin
+
+
+def _forward_twins(layout: Layout) -> None:
+    """Géron's BPTT figure in one picture (view="both"): beside each line that carries data or
+    an output into the cost, its forward twin ``TWIN_GAP`` away, on the left of a rising line
+    and under a flat one, from the border of the node it leaves to the border of the node it
+    enters (bends mitred, so that the twin stays parallel)."""
+    items = layout.items
+    for k, line in enumerate(list(layout.lines)):
+        if line.role not in ("data", "cost"):
+            continue
+        segs = layout.segments(line)
+        pts = [segs[0][0]] + [b for _, b in segs]
+        dirs = [_unit(a, b) for a, b in segs]
+        if any(d is None for d in dirs):
+            continue
+        ux, uy = dirs[-1]  # type: ignore[misc]
+        # the two normals of the last piece: (uy, -ux) and (-uy, ux); take the one on the left
+        # of a steep piece, under a flat one; the whole line turns the same way
+        want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)
+        sign = 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0
+        normals = [(sign * dy, -sign * dx) for dx, dy in dirs]  # type: ignore[misc]
+        out = []
+        for i, (x, y) in enumerate(pts):
+            n1 = normals[max(i - 1, 0)]
+            n2 = normals[min(i, len(normals) - 1)]
+            m = 1.0 + n1[0] * n2[0] + n1[1] * n2[1]
+            if m < 1e-6:  # a line that turns back on itself: no mitre
+                m, n2 = 2.0, n1
+            out.append((x + TWIN_GAP * (n1[0] + n2[0]) / m, y + TWIN_GAP * (n1[1] + n2[1]) / m))
+        out[0] = _border(items[line.ids[0]], out[0], dirs[0], leaving=True)  # type: ignore[arg-type]
+        out[-1] = _border(items[line.ids[-1]], out[-1], dirs[-1], leaving=False)  # type: ignore[arg-type]
+        step = items[line.ids[-1]].step
+        ids = []
+        for j, (x, y) in enumerate(out):
+            ids.append(f"fwd{k}_{j}")
+            items[ids[-1]] = Item(ids[-1], "anchor", Rect(x, y, 0, 0), step=step)
+        line.twin = Line(ids, "forward", line.edge)
+        layout.lines.append(line.twin)
+
+
+def _unit(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float] | None:
+    d = math.hypot(b[0] - a[0], b[1] - a[1])
+    return None if d == 0 else ((b[0] - a[0]) / d, (b[1] - a[1]) / d)
+
+
+def _border(item: Item, p: tuple[float, float], u: tuple[float, float], leaving: bool) -> tuple[float, float]:
+    """Where the line through ``p`` along ``u`` leaves (or enters) ``item``'s box; ``p`` itself
+    where the item is a point or the line misses the box."""
+    if item.kind in ("point", "anchor"):
+        return p
+    r = item.rect
+    lo, hi = -math.inf, math.inf
+    for pc, uc, a, b in ((p[0], u[0], r.left, r.right), (p[1], u[1], r.top, r.bottom)):
+        if abs(uc) < 1e-12:
+            if not a <= pc <= b:
+                return p
+            continue
+        s1, s2 = (a - pc) / uc, (b - pc) / uc
+        lo, hi = max(lo, min(s1, s2)), min(hi, max(s1, s2))
+    if lo > hi:
+        return p
+    s = hi if leaving else lo
+    return p[0] + s * u[0], p[1] + s * u[1]
+
+
 def _stub(layout: Layout, desc: Description, e: Edge) -> None:
     """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
     bias): it carries the parameter's label."""
@@ -795,7 +867,8 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
-            spot = _free_spot(seg, w, h, frame, taken, segments)
+            own = {seg, *(layout.segments(line.twin) if line.twin is not None else [])}
+            spot = _free_spot(seg, w, h, frame, taken, segments, own)
             if spot is None:
                 layout.conflicts.append(f"{text_lines[0]} on {line.ids}")
                 spot = _candidates(seg, w, h)[0]
@@ -872,10 +945,12 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     ]
 
 
-def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments) -> Rect | None:  # type: ignore[no-untyped-def]
+def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments, mine=frozenset()  # type: ignore[no-untyped-def]
+               ) -> Rect | None:  # fmt: skip
     """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
     clear of every line, and lies nearer its own line than any other (so that a reader pairs
-    the label with the right line); where no place is nearer its own line, the first free one."""
+    the label with the right line; ``mine``: more segments that count as its own, such as the
+    line's forward twin); where no place is nearer its own line, the first free one."""
     free = None
     for r in _candidates(seg, w, h):
         if frame is not None and not r.inside(Rect(frame.rect.cx, frame.rect.cy, frame.rect.w - 4, frame.rect.h - 4)):
@@ -886,7 +961,8 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
             continue
         free = free or r
         own = _distance((r.cx, r.cy), (r.cx, r.cy), *seg)
-        if any(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1 for _, (a, b) in segments if (a, b) != seg):
+        if any(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1 for _, (a, b) in segments
+               if (a, b) != seg and (a, b) not in mine):
             continue
         return r
     return free
