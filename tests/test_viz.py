@@ -77,6 +77,8 @@ def output_recurrent(steps: int = 4, teacher_forcing: bool = False) -> list[Tens
 
 
 DRAWINGS = (*viz.VIEWS, "forward:full", "backward:full")  # the views, and the unrolled ones in style="full"
+
+
 def lstm_by_hand(steps: int = 3) -> Tensor:
     """Gates written out with Tensor ops: four weights on one concatenated input, c and h."""
     rng = np.random.default_rng(0)

@@ -326,9 +326,7 @@ def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
     return steps[:head] + steps[len(steps) - (max_steps - head) :]
 
 
-def describe(
-    roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one"
-) -> Description:
+def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one") -> Description:
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too).
 

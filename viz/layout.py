@@ -961,8 +961,11 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
             continue
         free = free or r
         own = _distance((r.cx, r.cy), (r.cx, r.cy), *seg)
-        if any(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1 for _, (a, b) in segments
-               if (a, b) != seg and (a, b) not in mine):
+        if any(
+            _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1
+            for _, (a, b) in segments
+            if (a, b) != seg and (a, b) not in mine
+        ):
             continue
         return r
     return free
