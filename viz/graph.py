@@ -276,14 +276,15 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     roles: dict[int, Role] = {}
     counters: dict[tuple[int | None, tuple[object, ...]], int] = {}
     made: dict[tuple[object, ...], Role] = {}  # one Role object per distinct role
-    for i in sorted(places):
+    for i in range(len(w.order)) if len(places) == len(w.order) else sorted(places):
         t = w.order[i]
         kind = COST if i in folded else INITIAL if i in initial else _kind(t)
         label = t.name or t.op or "const"
         if kind == PARAMETER:
             roles[i] = Role(kind, label, t.shape, key=f"n{i}")
             continue
-        uses = tuple(p.name or "?" for p in t.parents if p.requires_grad and not p.parents)
+        parents = t.parents
+        uses = tuple(p.name or "?" for p in parents if p.requires_grad and not p.parents) if parents else ()
         base = (kind, label, t.shape, uses)
         slot = (places[i], base)
         rank = counters[slot] = counters.get(slot, -1) + 1
@@ -423,26 +424,24 @@ def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") 
     folded = _cost(w, fold_cost)
     places, initial = _places(w, list(range(len(order))))
     roles = _roles(w, places, initial, folded)
-    rep: dict[Role, int] = {}
-    weights: Counter[int] = Counter()
-    for i in range(len(order)):
-        r = rep.setdefault(roles[i], i)
-        weights[r] += 1
+    first: dict[int, int] = {}  # id of a Role (one object per role) -> its first tensor
+    rep = [first.setdefault(id(roles[i]), i) for i in range(len(order))]  # each tensor's role's first tensor
+    weights = Counter(rep)
     links: dict[tuple[int, int, int], int] = {}
     crossing: set[tuple[int, int, int]] = set()
     for i, t in enumerate(order):
-        ri, step = rep[roles[i]], t.step
+        ri, step = rep[i], t.step
         for j, p in enumerate(t.parents):
-            k = index[id(p)]
-            link = (rep[roles[k]], ri, j)
+            link = (rep[index[id(p)]], ri, j)
             links[link] = links.get(link, 0) + 1
             if step is not None and p.step is not None and p.step < step:
                 crossing.add(link)
     reads = _cost_reads(w, folded, roles)
-    keep = sorted(set(rep.values()) | set(reads))
+    firsts = set(first.values())
+    keep = sorted(firsts | set(reads))
     nodes = [
         Node(f"n{i}", roles[i].kind, order[i].op, order[i].name, order[i].shape, order[i].step, places[i], roles[i],
-             i in rep.values())
+             i in firsts)
         for i in keep
     ]  # fmt: skip
     edges = [Edge(f"n{a}", f"n{b}", j, None) for (a, b, j) in links]
