@@ -206,6 +206,43 @@ def test_no_line_crosses_any_text(svgs, case, view, backend):
     assert diagram.layout.conflicts == []
 
 
+def _to_segment(p, a, b) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    n = dx * dx + dy * dy
+    t = 0.0 if n == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / n))
+    return math.dist(p, (a[0] + t * dx, a[1] + t * dy))
+
+
+def _to_path(p: tuple[float, float], points: list[tuple[float, float]]) -> float:
+    return min((_to_segment(p, a, b) for a, b in zip(points, points[1:], strict=False)), default=math.inf)
+
+
+@pytest.mark.parametrize("view", ["forward", "backward", "both"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_label_is_nearer_its_own_line_than_any_other(svgs, case, view):
+    """Read back from the SVG: a parameter's label (or a bias's, on its stub) is nearer the line
+    it names than any other line, so that a reader pairs them right."""
+    diagram, svg = svgs[(case, view, "wasm")]
+    by_ends = {(x.tail, x.head): x.points for x in svg.lines}
+    labelled = 0
+    for line in diagram.layout.lines:
+        ends = set(zip(line.ids, line.ids[1:], strict=False))
+        if line.twin is not None:
+            ends |= set(zip(line.twin.ids, line.twin.ids[1:], strict=False))
+        for key, node in svg.nodes.items():
+            if not (key.startswith("label_") and key.endswith("_" + "_".join(line.ids))):
+                continue
+            centre = node.texts[0].centre if len(node.texts) == 1 else (
+                (node.texts[0].centre[0] + node.texts[-1].centre[0]) / 2,
+                (node.texts[0].centre[1] + node.texts[-1].centre[1]) / 2)  # fmt: skip
+            own = min(_to_path(centre, pts) for e, pts in by_ends.items() if e in ends)
+            other = min(_to_path(centre, pts) for e, pts in by_ends.items() if e not in ends)
+            assert own < other + 1, (case, view, node.texts[0].text, round(own, 1), round(other, 1))
+            labelled += 1
+    assert labelled or case == "no_steps"
+    assert diagram.layout.unpaired == []
+
+
 def test_no_text_overlaps_another(svgs):
     for (case, view, backend), (_, svg) in svgs.items():
         boxes = [(t, t.box(1.0)) for t in svg.texts() if t.text.strip()]
@@ -330,6 +367,17 @@ def test_the_cost_is_one_node_naming_the_outputs_it_reads_with_the_loss_and_one(
     assert "cost" not in raw and sum(it.lines[0] == "+" for it in raw.values() if it.kind == "tensor") == 2
     per_step = viz.draw(roots, "forward", fold_cost="steps").layout.items
     assert per_step["cost"].lines[0] == "C(L(2), L(3), L(4))"
+
+
+@pytest.mark.parametrize("reads", [5, 6, 8])
+def test_the_cost_node_and_the_caption_shorten_a_long_list_of_outputs_alike(reads):
+    diagram = viz.draw(unrolled_example("seq2seq", 8, list(range(8 - reads, 8))), "backward")
+    head = diagram.layout.items["cost"].lines[0]
+    caption = " ".join(it.lines[0] for it in diagram.layout.items.values() if it.kind == "caption")
+    listed = head[len("C(") : -1]
+    assert f"the cost reads {listed}" in caption
+    expected = [f"o({t})" for t in range(8 - reads, 8)]
+    assert listed == ", ".join(expected if reads <= 5 else expected[:2] + ["…"] + expected[-2:])
 
 
 def test_the_readme_loop_folds_its_untagged_cost_and_tells_its_two_products_apart():

@@ -27,7 +27,7 @@ from tinygrad_rnn import Tensor
 
 from .errors import VizError
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles
-from .layout import Item, Layout, Line, fmt, legend_and_caption, param_names, rolled, step_name, unrolled
+from .layout import Item, Layout, Line, fmt, legend_and_caption, name_list, param_names, rolled, step_name, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled", "both")
@@ -198,12 +198,8 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
     steps = f"T = {len(desc.steps)} steps" if desc.steps else "no time steps (tag them with tinygrad_rnn.step(t))"
     steps += f", {desc.elided} not drawn" if desc.elided else ""
     reads = [step_name(desc.node(k), desc) for k in desc.cost_reads if desc.node(k).kind == OP]
-    cost = f"; the cost reads {_list(reads)}" if reads else ""
+    cost = f"; the cost reads {name_list(reads)}" if reads else ""
     return f"{what}; {steps}{cost}"
-
-
-def _list(names: list[str]) -> str:
-    return ", ".join(names if len(names) <= 6 else names[:3] + ["…"] + names[-2:])
 
 
 def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size: float | str | None) -> Diagram:

@@ -133,6 +133,8 @@ class Layout:
     lines: list[Line]
     frames: dict[int, Item]
     conflicts: list[str]  # labels that found no free place (the tests expect none)
+    reserved: dict[str, Rect] = field(default_factory=dict)  # a stub's end -> its label's place
+    unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
@@ -212,11 +214,15 @@ def cost_lines(desc: Description, backward: bool, values: bool) -> list[str]:
     reads are named; the targets (inputs it reads) only when it reads nothing else."""
     outputs = [k for k in desc.cost_reads if desc.node(k).kind == OP] or desc.cost_reads
     reads = [step_name(desc.node(k), desc) for k in outputs]
-    if len(reads) > 5:
-        reads = reads[:2] + ["…"] + reads[-2:]
-    head = f"C({', '.join(reads)})" if reads else "C"
+    head = f"C({name_list(reads)})" if reads else "C"
     value = "–" if desc.loss_value is None else f"{desc.loss_value:.4g}"
     return [head, "∂L/∂L = 1" if backward else f"L = {value}"] + ([f"{len(desc.cost)} ops folded"] if values else [])
+
+
+def name_list(names: list[str]) -> str:
+    """Names joined by commas, at most five: a longer list keeps its first and last two around
+    "…" (the cost node and the caption cut it the same way)."""
+    return ", ".join(names if len(names) <= 5 else names[:2] + ["…"] + names[-2:])
 
 
 def short_name(param: Node) -> str:
@@ -311,7 +317,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     for widen in (0, 1, 2):
         gaps = (NODE_GAP + widen * room, ROW_GAP + 12 * widen)
         checked = _unrolled(desc, True, values, style, *gaps, twins)
-        if not checked.conflicts:
+        if not checked.conflicts and not checked.unpaired:
             break
     return checked if backward or twins else _unrolled(desc, backward, values, style, *gaps)
 
@@ -420,8 +426,9 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         _cost(layout, desc, backward, values, top)
     if twins:
         _forward_twins(layout)
+    names = param_names(desc)
     for e in stubs:  # last: a stub finds room clear of every other line
-        _stub(layout, desc, e)
+        _stub(layout, desc, e, names)
     _labels(layout, desc, pairs, backward)
     return layout
 
@@ -757,16 +764,21 @@ def _border(item: Item, p: tuple[float, float], u: tuple[float, float], leaving:
     return p[0] + s * u[0], p[1] + s * u[1]
 
 
-def _stub(layout: Layout, desc: Description, e: Edge) -> None:
+def _stub(layout: Layout, desc: Description, e: Edge, names: dict[str, str]) -> None:
     """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
-    bias): it carries the parameter's label."""
-    point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst)
+    bias): it carries the parameter's label (its place found with the stub's, at the size of
+    the backward view's, the larger)."""
+    shown = share_lines(desc.node(e.src), desc.node(e.dst).step, e.grad_norm, True, names.get(e.src))
+    label = text.box(shown, LABEL_FONT)
+    point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst, label)
     layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=e.grad_norm))  # this use's share
 
 
-def stub_point(layout: Layout, point: str, target: str) -> str:
+def stub_point(layout: Layout, point: str, target: str, label: tuple[float, float] | None = None) -> str:
     """Put the free end of a stub into ``target`` where its line keeps clear of every other
-    line and node: below the node's left side first, then further along, then the other sides."""
+    line and node: below the node's left side first, then further along, then the other sides.
+    With the ``label``'s size (w, h): where a label that size also finds a place beside the
+    stub, nearer it than any other line."""
     items = layout.items
     node = items[target].rect
     segments = [seg for line in layout.lines for seg in layout.segments(line)]
@@ -775,15 +787,25 @@ def stub_point(layout: Layout, point: str, target: str) -> str:
     spots += [(node.left - 26, node.cy + node.h / 2 + 10), (node.left + 8, node.top - 24)]
     spots += [(node.right - 8, node.bottom + 24)]
     step = items[target].step
+    frame = layout.frames.get(step) if step is not None else None
+    clear = []
     for x, y in spots:
         end = _clip(items[target], (x, y), (node.cx, node.cy))
         if any(r.crossed_by((x, y), end) for r in others):
             continue
         if any(_distance((x, y), end, a, b) < 6 for a, b in segments):
             continue
-        break
+        clear.append((x, y))
+        if label is None:
+            break
+        own = ((x, y), end)
+        taken = [*others, node, *layout.reserved.values()]
+        spot = _free_spot(own, *label, frame, taken, [(None, g) for g in [*segments, own]], paired=True)
+        if spot is not None:  # the label's place is kept for it: the longer lines' labels go round it
+            layout.reserved[point] = spot
+            break
     else:
-        x, y = spots[0]
+        x, y = clear[0] if clear else spots[0]
     items[point] = Item(point, "point", Rect(x, y, 0, 0), step=step)
     return point
 
@@ -839,6 +861,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
     taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
     taken += [it.rect for it in items.values() if it.kind == "title"]
+    taken += layout.reserved.values()
     names = param_names(desc)
     uses: dict[tuple[str, int | None], int] = {}  # (parameter, step): how many times the step uses it
     for e in desc.edges:
@@ -868,7 +891,15 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
             own = {seg, *(layout.segments(line.twin) if line.twin is not None else [])}
-            spot = _free_spot(seg, w, h, frame, taken, segments, own)
+            kept = layout.reserved.get(line.ids[0]) if line.role == "stub" else None
+            if kept is not None and w <= kept.w + 0.5 and h <= kept.h + 0.5:
+                spot = Rect(kept.cx, kept.cy, w, h)  # the place found with the stub
+            else:
+                free = [r for r in taken if r is not kept]
+                spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True)
+                if spot is None:
+                    spot = _free_spot(seg, w, h, frame, free, segments, own)
+                    layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
             if spot is None:
                 layout.conflicts.append(f"{text_lines[0]} on {line.ids}")
                 spot = _candidates(seg, w, h)[0]
@@ -945,12 +976,13 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     ]
 
 
-def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments, mine=frozenset()  # type: ignore[no-untyped-def]
-               ) -> Rect | None:  # fmt: skip
+def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments, mine=frozenset(),  # type: ignore[no-untyped-def]
+               paired: bool = False) -> Rect | None:  # fmt: skip
     """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
     clear of every line, and lies nearer its own line than any other (so that a reader pairs
     the label with the right line; ``mine``: more segments that count as its own, such as the
-    line's forward twin); where no place is nearer its own line, the first free one."""
+    line's forward twin); where no place is nearer its own line, the first free one (None
+    with ``paired``)."""
     free = None
     for r in _candidates(seg, w, h):
         if frame is not None and not r.inside(Rect(frame.rect.cx, frame.rect.cy, frame.rect.w - 4, frame.rect.h - 4)):
@@ -968,7 +1000,7 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
         ):
             continue
         return r
-    return free
+    return None if paired else free
 
 
 def legend_and_caption(
