@@ -243,6 +243,36 @@ def test_every_label_is_nearer_its_own_line_than_any_other(svgs, case, view):
     assert diagram.layout.unpaired == []
 
 
+def _overlap(p1, p2, q1, q2) -> float:
+    """How long segments p1-p2 and q1-q2 run on top of each other (0 unless parallel within
+    about 2 degrees and less than 2 pt apart)."""
+    dx, dy = p2[0] - p1[0], p2[1] - p1[1]
+    n = math.hypot(dx, dy)
+    m = math.hypot(q2[0] - q1[0], q2[1] - q1[1])
+    if n < 1e-9 or m < 1e-9:
+        return 0.0
+    ux, uy = dx / n, dy / n
+    if abs(ux * (q2[1] - q1[1]) - uy * (q2[0] - q1[0])) / m > 0.035:
+        return 0.0
+    if abs(ux * (q1[1] - p1[1]) - uy * (q1[0] - p1[0])) > 2.0:
+        return 0.0
+    s1 = ux * (q1[0] - p1[0]) + uy * (q1[1] - p1[1])
+    s2 = ux * (q2[0] - p1[0]) + uy * (q2[1] - p1[1])
+    return max(0.0, min(n, max(s1, s2)) - max(0.0, min(s1, s2)))
+
+
+@pytest.mark.parametrize("view", DRAWINGS)
+def test_no_two_lines_run_on_top_of_each_other(svgs, view):
+    for case in CASES:
+        _, svg = svgs[(case, view, "wasm")]
+        pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
+        for j, (i, a, b) in enumerate(pieces):
+            for k, c, d in pieces[j + 1 :]:
+                if k != i:
+                    x, y = svg.lines[i], svg.lines[k]
+                    assert _overlap(a, b, c, d) < 4, (case, f"{x.tail}->{x.head}", f"{y.tail}->{y.head}")
+
+
 def test_no_text_overlaps_another(svgs):
     for (case, view, backend), (_, svg) in svgs.items():
         boxes = [(t, t.box(1.0)) for t in svg.texts() if t.text.strip()]
@@ -820,6 +850,24 @@ def test_a_readout_made_after_the_loop_sits_after_the_last_step_with_its_real_sh
     V = next(n for n in desc.nodes if n.name == "V")
     (label,) = [it for it in layout.items.values() if it.kind == "label" and it.key == V.key]
     assert label.lines == ["‖∂L/∂V‖", viz.layout.fmt(desc.totals[V.key])] and desc.totals[V.key] > 0
+
+
+@pytest.mark.parametrize("fold_cost", ["one", "steps", "none"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_line_between_tensors_outside_the_steps_runs_through_no_frame(case, fold_cost):
+    """Read back from the SVG: the labels of a loss made after the loop (y, read by
+    cross_entropy) sit beside their reader, so their line does not run across the steps."""
+    diagram = viz.draw(CASES[case](), "backward", fold_cost=fold_cost)
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    items = diagram.layout.items
+    frames = _frames(svg)
+    for line in svg.lines:
+        a, b = items.get(line.tail), items.get(line.head)
+        if a is None or b is None or {a.kind, b.kind} != {"tensor"} or a.step is not None or b.step is not None:
+            continue
+        pieces = list(zip(line.points, line.points[1:], strict=False))
+        for k, frame in frames.items():
+            assert not any(svgread.crosses(p, q, frame.box) for p, q in pieces), (line.tail, line.head, k)
 
 
 def test_a_graph_without_steps_keeps_its_ops_and_says_it_has_no_steps():

@@ -352,6 +352,14 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             after.append(n)
             row[n.key] = max(ins, default=0) + 1
     outside = [n for n in outside if n not in after]
+    # a leaf only such ops read (the labels of a loss made after the loop) sits beside its reader
+    after_keys = {n.key for n in after}
+    for n in [n for n in outside if n.kind != INITIAL]:
+        readers = [e.dst for e in desc.outgoing(n.key) if e.dst in row]
+        if readers and all(r in after_keys for r in readers):
+            row[n.key] = row[readers[0]]
+            outside.remove(n)
+            after.insert(0, n)
     for n in outside:  # beside the first step that reads it
         readers = [row[e.dst] for e in desc.outgoing(n.key) if e.dst in row]
         row[n.key] = min(readers) if readers else 0
@@ -499,18 +507,21 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
             for e in readers:
                 node = items[e.dst].rect
                 bend = f"bend_{p}_{e.dst}_{e.index}"
-                offset = 5.0 * (k + 1) if node.h > 24 else 0.0
-                y_in = node.cy + min(offset, node.h / 2 - 3)
+                # each parameter of the step at its own height (k), all within the node's lower half
+                y_in = node.cy + (k + 1) * min(5.0, (node.h / 2 - 3) / len(used[s])) if node.h > 24 else node.cy
                 others = [it.rect for it in items.values() if it.kind == "tensor" and it.id != e.dst]
+                end = f"{bend}_in"  # on the node's border: each riser comes in level (or upright) on its own
                 if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
                     items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
-                    ids = [junction, bend, e.dst]
+                    items[end] = Item(end, "anchor", Rect(node.left, y_in, 0, 0), step=s)
+                    ids = [junction, bend, end]
                 else:  # another node of the row is in the way: come in from under the node
                     y_under = node.bottom + 8 + 4 * k
                     items[bend] = Item(bend, "point", Rect(x, y_under, 0, 0), step=s)
                     corner = f"{bend}_under"
                     items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * k, y_under, 0, 0), step=s)
-                    ids = [junction, bend, corner, e.dst]
+                    items[end] = Item(end, "anchor", Rect(node.left + 10 + 8 * k, node.bottom, 0, 0), step=s)
+                    ids = [junction, bend, corner, end]
                 layout.lines.append(Line(ids, "riser", e, param=p, share=share))
 
 
@@ -657,7 +668,10 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
                 stubs.append(e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
-            layout.lines.append(Line(_route(layout, e.src, e.dst, d.place), "data", e))
+            b = items[e.dst].rect  # another input coming in level from the left (h(t-1) -> h(t))
+            level = any(abs(items[o.src].rect.cy - b.cy) < 1 and items[o.src].rect.cx < b.cx
+                        for o in desc.incoming(e.dst) if o.src != e.src and o.src in items)  # fmt: skip
+            layout.lines.append(Line(_route(layout, e.src, e.dst, d.place, level), "data", e))
         elif "elided" in items and s.drawn and e.src in items and not d.drawn and e.src not in into_elision:
             into_elision.add(e.src)
             layout.lines.append(Line([e.src, "elided"], "elision", e))
@@ -669,9 +683,10 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     return stubs
 
 
-def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
+def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = False) -> list[str]:
     """Straight from ``src`` to ``dst``, or through two bends in the lane of ``dst``'s frame
-    when the straight line would pass through another node."""
+    when the straight line would pass through another node (``level``: another line comes
+    into ``dst`` level from the left, so this one comes down the lane to above its height)."""
     items = layout.items
     a, b = items[src].rect, items[dst].rect
     others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst)]
@@ -686,15 +701,29 @@ def _route(layout: Layout, src: str, dst: str, step: int | None) -> list[str]:
     frame = layout.frames.get(step) if step is not None else None
     tracks = sum(1 for k in items if k.startswith("bend_") and k.endswith("_a") and items[k].step == step)
     lane_x = (frame.rect.left + 5 + 5 * tracks) if frame is not None else min(a.left, b.left) - 10 - 5 * tracks
-    routes = [[(lane_x, a.cy), (lane_x, b.cy)]]
+    routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
         routes.append([(a.cx, y), (b.cx - b.w / 4, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx - b.w / 4, y)])
     route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), routes[0])
+    # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
+    start, (x0, y0) = src, route[0]
+    before = [items[k].rect for k in items if k.startswith(f"bend_{src}_") and k.endswith("_a")]
+    if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
+        route[0] = (x0, a.cy + min(4.0 * n, a.h / 2 - 3))
+        at = (a.left if x0 < a.cx else a.right, route[0][1])
+    elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
+        route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
+        at = (route[0][0], a.bottom if y0 > a.cy else a.top)
+    else:
+        at = None
+    if at is not None:
+        start = f"bend_{src}_{dst}_out"
+        items[start] = Item(start, "anchor", Rect(*at, 0, 0), step=step)
     names = [f"bend_{src}_{dst}_{c}" for c in "abcd"[: len(route)]]
     for name, (x, y) in zip(names, route, strict=True):
         items[name] = Item(name, "point", Rect(x, y, 0, 0), step=step)
-    return [src, *names, dst]
+    return [start, *names, dst]
 
 
 TWIN_GAP = 5.0  # view="both": between a line and its forward twin
