@@ -214,8 +214,8 @@ def test_mse_shape_mismatch(target_shape):
 @given(problem=classification())
 def test_softmax_gradients(axis, problem):
     z = leaf(problem[0])
-    assert gradcheck(lambda x: F.softmax(x, axis=axis), [z])
-    assert gradcheck(lambda x: F.log_softmax(x, axis=axis), [z])
+    assert gradcheck(lambda x: F.softmax(x, axis=axis), [z], seed=0)
+    assert gradcheck(lambda x: F.log_softmax(x, axis=axis), [z], seed=0)
 
 
 @REDUCTIONS

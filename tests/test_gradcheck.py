@@ -59,7 +59,7 @@ CORRECT = [
 
 @pytest.mark.parametrize(("fn", "inputs"), CORRECT)
 def test_gradcheck_passes_on_correct_functions(fn, inputs):
-    assert gradcheck(fn, inputs) is True
+    assert gradcheck(fn, inputs, seed=0) is True
 
 
 def test_gradcheck_accepts_float32_arrays_by_converting_them():
@@ -108,7 +108,9 @@ def test_gradcheck_error_for_an_unnamed_scalar_input(wrong_tanh):
     with pytest.raises(GradcheckError) as info:
         gradcheck(lambda x: x.tanh(), [np.array(0.7)])
     # tanh(0.7)^2 = 0.36526: analytic 1 + 0.36526, numeric 1 - 0.36526
-    assert "input 0 (shape ()) is wrong: analytic 1.3652604, numeric 0.6347395" in str(info.value)
+    found = re.search(r"input 0 \(shape \(\)\) is wrong: analytic (\S+), numeric (\S+) ", str(info.value))
+    assert float(found.group(1)) == pytest.approx(1.3652604, abs=1e-7)
+    assert float(found.group(2)) == pytest.approx(0.6347395, abs=1e-7)
     assert "at element" not in str(info.value)
 
 
@@ -148,9 +150,9 @@ def test_non_scalar_output_is_projected_on_a_fixed_random_direction():
 def test_projection_catches_a_rule_wrong_at_one_output_element(wrong_tanh):
     wrong_tanh(_tanh_wrong_at_last_element)
     with pytest.raises(GradcheckError, match=r"input 0 \(shape \(2, 4\)\) is wrong at element \(1, "):
-        gradcheck(lambda a, b: (a @ b).tanh(), [A, B])
+        gradcheck(lambda a, b: (a @ b).tanh(), [A, B], seed=0)
     # the same wrong rule is invisible when the wrong element's output is not used
-    assert gradcheck(lambda a, b: (a @ b).tanh()[0], [A, B])
+    assert gradcheck(lambda a, b: (a @ b).tanh()[0], [A, B], seed=0)
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def test_float32_tensors_with_min_magnitude(t):
 
 @given(testing.expression_graphs())
 def test_expression_graphs_pass_gradcheck(graph):
-    assert gradcheck(graph, graph.tensors())
+    assert gradcheck(graph, graph.tensors(), seed=0)
 
 
 @given(testing.expression_graphs())
@@ -270,7 +272,7 @@ def test_expression_graphs_reuse_values(reuse):
     out = graph(*xs)
     edges = Counter(id(p) for node in walk(out) for p in node.parents)
     assert max(edges.values()) >= 2  # the recorded graph has a node with two outgoing edges
-    assert gradcheck(graph, graph.tensors())
+    assert gradcheck(graph, graph.tensors(), seed=0)
 
 
 def test_expression_graphs_reject_unknown_ops():

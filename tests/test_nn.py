@@ -235,7 +235,7 @@ def sum_of_copies(copies: list[dict[str, Tensor]], name: str, steps: range) -> n
 def test_gradients_match_finite_differences(kind, problem, input_grad, data):
     model = build(kind, problem)
     if kind == "rnn-relu":  # finite differences must not step across relu's kink
-        assume(np.abs(np_rnn(model, problem.xs)[0]).min() > 1e-4)
+        assume(np.abs(np_rnn(model, problem.xs)[0]).min() > 5e-3)  # the stencil reaches 2 eps = 2e-4
     x = Tensor(problem.xs.copy(), requires_grad=True) if input_grad else problem.xs
     outputs = run(kind, model, problem, x)
     steps = data.draw(cost_steps(len(outputs)), label="steps")

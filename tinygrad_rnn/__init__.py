@@ -4,6 +4,7 @@ backpropagation through time visible and checkable."""
 from .anomaly import detect_anomaly
 from .autograd import is_grad_enabled, no_grad
 from .errors import AnomalyError, BackwardError, DTypeError, GradcheckError, ShapeError, TinygradRNNError
+from .function import Context, Function
 from .steps import current_step, step
 from .tensor import Tensor
 
@@ -18,6 +19,8 @@ def zero_grad(tensors) -> None:
 
 __all__ = [
     "AnomalyError",
+    "Context",
+    "Function",
     "detect_anomaly",
     "BackwardError",
     "DTypeError",

@@ -29,7 +29,14 @@ class BackwardError(TinygradRNNError, RuntimeError):
 
 
 class GradcheckError(TinygradRNNError, AssertionError):
-    """Analytic gradients disagree with finite differences."""
+    """Analytic gradients disagree with finite differences. ``node``: the output of the first
+    op (in backward order) whose own rule is wrong, if one was found; ``loss``: the value that
+    was checked, to draw with ``viz.draw(err.loss, "backward", mark=err.node)``."""
+
+    def __init__(self, message: str, *, node: object = None, loss: object = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.loss = loss
 
 
 class AnomalyError(TinygradRNNError, FloatingPointError):

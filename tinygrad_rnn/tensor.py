@@ -9,14 +9,15 @@ gradients: backpropagation through time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any, Union
 
 import numpy as np
 
 from . import anomaly, ops
 from .autograd import _GRAD_ENABLED, backward
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, ShapeError, TinygradRNNError
 from .steps import _STEP
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
@@ -315,6 +316,8 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     """Run ``op`` forward on the parents' data and, if recording, link the result to them."""
     try:
         out, ctx = op.forward(*[p.data for p in parents], *attrs)
+    except TinygradRNNError:
+        raise
     except (ValueError, IndexError, TypeError) as e:
         raise _op_error(op, parents, attrs, e) from None
     if type(out) is not np.ndarray:
@@ -337,12 +340,30 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
         t._op = op
         t._parents = parents
         t._ctx = ctx
+        if _ATTRS[0] is not None:
+            _ATTRS[0][id(t)] = (attrs, t)
     else:
         t.requires_grad = False
         t._op = None
         t._parents = ()
         t._ctx = None
     return t
+
+
+_ATTRS: list[dict[int, tuple[tuple, Tensor]] | None] = [None]  # see recording_attrs
+
+
+@contextlib.contextmanager
+def recording_attrs() -> Iterator[dict[int, tuple[tuple, Tensor]]]:
+    """Inside it, every recorded op also keeps the non-tensor arguments it was called with
+    (axis, index, ...), keyed by ``id(output)``: what ``gradcheck`` needs to run one op's
+    forward again on its own. Off by default, so a graph keeps only what backward needs."""
+    table: dict[int, tuple[tuple, Tensor]] = {}
+    previous, _ATTRS[0] = _ATTRS[0], table
+    try:
+        yield table
+    finally:
+        _ATTRS[0] = previous
 
 
 def _broadcastable(*shapes: tuple[int, ...]) -> bool:
@@ -375,7 +396,7 @@ def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Ex
     else:
         shown = " and ".join(map(str, shapes)) if len(shapes) <= 4 else str(shapes)
         what = f"{e} (input shape{'s' if len(shapes) > 1 else ''} {shown}"
-        if attrs and op not in (ops.Stack, ops.Concat):
+        if attrs and op not in (ops.Stack, ops.Concat) and not hasattr(op, "function"):  # a Function's are its own
             what += f", arguments {attrs if len(attrs) > 1 else attrs[0]!r}"
         what += ")"
     return ShapeError(f"{op.name}: {what}; {op.hint}." if op.hint else f"{op.name}: {what}.")
