@@ -291,3 +291,96 @@ def test_gradcheck_perturbs_a_strided_view_in_place_and_keeps_it_a_view():
     assert gradcheck(lambda W: (W * W).sum(), [W])
     assert np.shares_memory(W.data, base)
     np.testing.assert_array_equal(base, np.arange(1.0, 7.0).reshape(2, 3))
+
+
+# --- a check that cannot pass by accident ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: gradcheck(lambda: Tensor(1.0), []), "ConfigError", r"inputs is empty, so there is nothing to check"),
+        (lambda: gradcheck(lambda a: a.sum(), [Tensor(np.ones(2))]), "ConfigError",
+         r"none of the 1 inputs requires grad"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], eps=0), "ConfigError", r"eps is the finite-difference step and "
+         r"must be > 0, got 0"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], eps=-1e-3), "ConfigError", r"must be > 0, got -0\.001"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], eps=float("nan")), "ConfigError", r"eps must be a finite number"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], atol=-1), "ConfigError", r"atol is a tolerance and cannot be "
+         r"negative, got -1"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], rtol=-0.1), "ConfigError", r"rtol is a tolerance"),
+        (lambda: gradcheck(lambda a: a * 2, [C]), "ConfigError", r"fn returns shape \(3,\), not a single value; pass "
+         r"seed=0"),
+        (lambda: gradcheck(lambda a: a.sum(), "abc"), "DTypeError", r"inputs must be a Tensor, an array, or a list"),
+    ],
+)  # fmt: skip
+def test_a_check_that_could_pass_by_accident_is_refused_with_the_fix(call, error, message):
+    import tinygrad_rnn
+
+    with pytest.raises(getattr(tinygrad_rnn.errors, error), match=message):
+        call()
+
+
+def test_one_tensor_or_one_array_is_accepted_as_the_inputs():
+    x = Tensor(C.copy(), requires_grad=True)
+    assert gradcheck(lambda a: (a * a).sum(), x)
+    assert gradcheck(lambda a: (a * a).sum(), C.copy())
+
+
+@pytest.mark.parametrize("scale", [1 + 1e-6, 1 - 1e-6])
+def test_the_default_tolerances_catch_a_rule_one_part_in_a_million_off(monkeypatch, scale):
+    right = ops.Tanh.backward
+    monkeypatch.setattr(ops.Tanh, "backward", staticmethod(lambda h, g, needs: (right(h, g, needs)[0] * scale,)))
+    with pytest.raises(GradcheckError, match=r"The first wrong rule in backward order is tanh, input 0"):
+        gradcheck(lambda a, b: (a @ b).tanh().sum(), [A, B])
+
+
+def test_a_loss_in_the_thousands_still_passes_the_defaults():
+    assert gradcheck(lambda a, b: ((a @ b) * 300.0).exp().sum() * 0 + ((a @ b) ** 2).sum() * 1e3, [A, B])
+
+
+def test_every_wrong_input_is_reported_with_its_worst_element(wrong_tanh):
+    wrong_tanh(_tanh_sign_flipped)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda a, b: (a @ b).tanh().sum(), [A, B])
+    msg = str(info.value)
+    assert "gradient of input 0 (shape (2, 4)) is wrong at element" in msg
+    assert "gradient of input 1 (shape (4, 3)) is wrong at element" in msg
+    assert info.value.node.op == "tanh"
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_fast_mode_checks_one_direction_per_input(wrong_tanh, fast):
+    W = Tensor(0.1 * RNG.standard_normal((30, 20)), requires_grad=True)  # tanh away from saturation
+    x = Tensor(RNG.standard_normal((5, 30)))
+    assert gradcheck(lambda W: (x @ W).tanh().sum(), [W], fast=fast)
+    wrong_tanh(_tanh_wrong_at_last_element)
+    with pytest.raises(GradcheckError, match="along a random direction" if fast else "at element"):
+        gradcheck(lambda W: (x @ W).tanh().sum(), [W], fast=fast)
+
+
+def test_fast_mode_runs_the_function_a_few_times_only():
+    calls = []
+    W = Tensor(RNG.standard_normal((30, 20)), requires_grad=True)
+
+    def fn(W):
+        calls.append(1)
+        return (W * W).sum()
+
+    assert gradcheck(fn, [W], fast=True)
+    assert len(calls) <= 8  # one backward pass, the projection, four stencil points
+    calls.clear()
+    assert gradcheck(fn, [W])
+    assert len(calls) > 4 * W.size
+
+
+def test_a_graph_changed_after_recording_is_blamed_on_the_recording_not_an_op():
+    state = {"k": 0}
+    W = Tensor(C.copy(), requires_grad=True)
+
+    def fn(W):  # reads a value outside the graph that changes between calls
+        state["k"] += 1
+        return (W * float(state["k"] % 2)).sum()
+
+    with pytest.raises(GradcheckError, match=r"the error is in how the graph was recorded"):
+        gradcheck(fn, [W])

@@ -26,7 +26,7 @@ import graphviz
 from tinygrad_rnn import Tensor
 
 from .errors import VizError
-from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles
+from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles, keys_of
 from .layout import Item, Layout, Line, fmt, legend_and_caption, name_list, param_names, rolled, step_name, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
@@ -35,6 +35,7 @@ STYLES = ("textbook", "full")
 _FONT = "Helvetica"
 _PARAM_COLOUR = "#8a6d00"
 _LINE = "#4d4d4d"
+_MARK = "#c51b7d"  # mark=: a magenta outline, a colour no gradient takes
 
 
 class Diagram(graphviz.Digraph):
@@ -44,6 +45,7 @@ class Diagram(graphviz.Digraph):
 
     description: Description | None = None
     layout: Layout | None = None
+    marked: frozenset[str] = frozenset()  # keys of the tensors drawn with mark=
 
     def _repr_svg_(self) -> str:
         from .engines import to_svg
@@ -85,6 +87,7 @@ def draw(
     caption: str | None = None,
     title: str | None = None,
     size: float | str | None = None,
+    mark: Tensor | Sequence[Tensor] | None = None,
 ) -> Diagram:
     """Draw the graph that ``roots`` were computed from.
 
@@ -129,6 +132,9 @@ def draw(
     size : float or str, optional
         Largest width in inches (or a Graphviz size such as "8,6"): a larger drawing is scaled
         down to fit, e.g. a notebook cell.
+    mark : Tensor or list of Tensor, optional
+        Tensors of the graph to outline in magenta, e.g. the op ``gradcheck`` found wrong:
+        ``viz.draw(err.loss, "backward", mark=err.node)`` (unrolled views).
     """
     if view not in VIEWS:
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
@@ -136,6 +142,9 @@ def draw(
         raise VizError(f"viz.draw: max_steps is a whole number of steps (at least 2) or None; got {max_steps!r}")
     if style not in STYLES:
         raise VizError(f"viz.draw: style must be one of {', '.join(STYLES)}; got {style!r}")
+    marked = frozenset(keys_of(roots, mark)) if mark is not None else frozenset()
+    if marked and view == "rolled":
+        raise VizError("viz.draw: mark= outlines tensors of an unrolled view; draw 'forward', 'backward' or 'both'")
     if view == "rolled":
         desc = describe_roles(roots, fold_cost=fold_cost)
     else:
@@ -163,8 +172,14 @@ def draw(
     totals = _totals(desc) if backward and legend and style == "textbook" else []
     text_under = _caption(desc, view, caption)
     text_under = f"{title}: {text_under}" if title else text_under
+    if marked:
+        hidden = sum(1 for k in marked if k not in layout.items)
+        text_under += f"; magenta outline: {len(marked) - hidden} marked"
+        text_under += f" ({hidden} more in steps not drawn: raise max_steps)" if hidden else ""
     legend_and_caption(layout, scale if legend else None, present, text_under.split("\n"), totals)
-    return _dot(layout, desc, view, scale, size)
+    diagram = _dot(layout, desc, view, scale, size, marked)
+    diagram.marked = marked
+    return diagram
 
 
 def _norms(desc: Description, layout: Layout) -> list[float | None]:
@@ -202,7 +217,8 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
     return f"{what}; {steps}{cost}"
 
 
-def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size: float | str | None) -> Diagram:
+def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size: float | str | None,
+         marked: frozenset[str] = frozenset()) -> Diagram:  # fmt: skip
     backward = view in ("backward", "both")
     attrs = {"layout": "neato", "inputscale": "72", "splines": "false", "overlap": "true",
              "outputorder": "edgesfirst", "fontname": _FONT, "pad": "0.15"}  # fmt: skip
@@ -218,7 +234,10 @@ def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size
     g = Diagram(name=view, graph_attr=attrs, node_attr={"fontname": _FONT, "fixedsize": "true"})
     g.description, g.layout = desc, layout
     for it in sorted(layout.items.values(), key=lambda it: it.kind != "frame"):  # frames first: underneath
-        g.node(it.id, **_item_attrs(it, desc, backward, scale))
+        attrs = _item_attrs(it, desc, backward, scale)
+        if it.kind == "tensor" and it.key in marked:
+            attrs |= {"color": _MARK, "penwidth": "3.5"}
+        g.node(it.id, **attrs)
     for line in layout.lines:
         _line(g, line, desc, backward, scale, layout)
     return g

@@ -296,6 +296,19 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     return roles
 
 
+def keys_of(roots: Tensor | Sequence[Tensor], tensors: Tensor | Sequence[Tensor]) -> list[str]:
+    """The Description keys ("n<k>") of ``tensors`` in the graph of ``roots``; a VizError for
+    one that is not in it."""
+    order = walk(*_roots(roots, "one"))
+    index = {id(t): i for i, t in enumerate(order)}
+    out = []
+    for t in [tensors] if isinstance(tensors, Tensor) else list(tensors):
+        if not isinstance(t, Tensor) or id(t) not in index:
+            raise VizError(f"viz.draw: mark= names {t!r:.60}, which is not a tensor of the graph drawn")
+        out.append(f"n{index[id(t)]}")
+    return out
+
+
 def _roots(roots: Tensor | Sequence[Tensor], fold_cost: str) -> list[Tensor]:
     """The roots as a list, after checking them and ``fold_cost``."""
     roots = [roots] if isinstance(roots, Tensor) else list(roots)
