@@ -134,6 +134,18 @@ class Tensor:
         return self.data.item()
 
     def __repr__(self) -> str:
+        """A leaf of up to 1,000 values prints as code that makes it again (``Tensor([1.0, 2.0],
+        requires_grad=True, name='W')``, so a failing hypothesis example can be pasted); an op's
+        output, or a larger leaf, as a summary with its shape, dtype, op and step."""
+        if self._op is None and self.data.size <= 1000:
+            parts = [repr(self.data.tolist())]
+            if np.asarray(self.data.tolist()).dtype != self.dtype:
+                parts.append(f"dtype={str(self.dtype)!r}")
+            if self.requires_grad:
+                parts.append("requires_grad=True")
+            if self.name is not None:
+                parts.append(f"name={self.name!r}")
+            return f"Tensor({', '.join(parts)})"
         parts = [f"shape={self.shape}", f"dtype={self.dtype}"]
         if self.name is not None:
             parts.insert(0, f"name={self.name!r}")
