@@ -258,11 +258,11 @@ def test_every_input_of_an_expression_graph_reaches_the_output(graph):
 
 
 def _feeds_two_ops(graph) -> bool:
-    return any(n >= 2 for n in Counter(i for _, args in graph.program for i in set(args)).values())
+    return any(n >= 2 for n in Counter(i for _, args, _ in graph.program for i in set(args)).values())
 
 
 def _one_op_uses_twice(graph) -> bool:
-    return any(len(args) == 2 and args[0] == args[1] for _, args in graph.program)
+    return any(len(args) == 2 and args[0] == args[1] for _, args, _ in graph.program)
 
 
 @pytest.mark.parametrize("reuse", [_feeds_two_ops, _one_op_uses_twice])
@@ -277,7 +277,7 @@ def test_expression_graphs_reuse_values(reuse):
 
 def test_expression_graphs_reject_unknown_ops():
     with pytest.raises(ValueError, match="unknown ops"):
-        find(testing.expression_graphs(ops=["add", "softmax"]), lambda g: True)
+        find(testing.expression_graphs(ops=["add", "tensordot"]), lambda g: True)
 
 
 def test_gradcheck_when_no_input_reaches_the_output():
@@ -384,3 +384,23 @@ def test_a_graph_changed_after_recording_is_blamed_on_the_recording_not_an_op():
 
     with pytest.raises(GradcheckError, match=r"the error is in how the graph was recorded"):
         gradcheck(fn, [W])
+
+
+@settings(max_examples=60)
+@given(testing.expression_graphs())
+def test_an_expression_graph_prints_as_code_that_makes_it_again(graph):
+    """A failing example's graph pastes back: its repr rebuilds it, its source() runs it."""
+    x = graph.tensors()
+    value = graph(*x).item()
+    again = eval(repr(graph), {"ExpressionGraph": testing.ExpressionGraph})
+    assert again(*again.tensors()).item() == value
+    namespace: dict = {}
+    exec(graph.source(), namespace)
+    assert namespace["graph"](*graph.tensors()).item() == value
+
+
+def test_expression_graphs_draw_every_public_op_in_a_ci_run():
+    seen = set()
+    find(testing.expression_graphs(), lambda g: seen.update(g.ops) or seen >= set(testing.OPS),
+         settings=settings(max_examples=2000, database=None, derandomize=True))  # fmt: skip
+    assert seen >= set(testing.OPS)
