@@ -8,37 +8,12 @@ import hypothesis.strategies as st
 import numpy as np
 import pytest
 from hypothesis import given
+from user_ops import Cube, WrongCube
 
 import tinygrad_rnn
 import viz
 from tinygrad_rnn import AnomalyError, BackwardError, DTypeError, Function, GradcheckError, ShapeError, Tensor, testing
 from tinygrad_rnn.gradcheck import gradcheck
-
-
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * g
-
-
-class WrongCube(Function):
-    """3 x^2 g scaled by 1 + 1e-6: a rule one part in a million off."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * g * (1 + 1e-6)
 
 
 class ScaledProduct(Function):

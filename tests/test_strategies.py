@@ -5,45 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import find, given, settings
+from user_ops import Cube, Hypot, SlightlyWrongHypot
 
-from tinygrad_rnn import Function, GradcheckError, Tensor, testing
+from tinygrad_rnn import GradcheckError, Tensor, testing
 from tinygrad_rnn.errors import ConfigError
 from tinygrad_rnn.gradcheck import gradcheck
-
-
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * g
-
-
-class Hypot(Function):
-    """sqrt(a^2 + b^2), two broadcasting inputs."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        y = np.hypot(a, b)
-        ctx.save_for_backward(a, b, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b, y = ctx.saved_tensors
-        return g * a / y, g * b / y
-
-
-class SlightlyWrongHypot(Hypot):
-    @staticmethod
-    def backward(ctx, g):
-        a, b, y = ctx.saved_tensors
-        return g * a / y, g * b / y * (1 + 1e-5)
-
 
 # check_op: one line per op, collected by pytest as a test
 test_cube = testing.check_op(Cube.apply, lambda x: x**3)
