@@ -12,8 +12,10 @@ and as a bare numpy array (so ``ndarray + t`` and ``ndarray @ t`` reach the refl
 Python numbers on either side are rows of the unary table (``2 * x``, ``1 - x``, ``x ** 0.5``).
 
 Kinks (relu, max, maximum, clip) are kept off ties with ``distinct=True``: its grid is far wider
-than gradcheck's step, so a finite difference never straddles one. log, division and negative
-or fractional powers keep away from 0 with ``min_magnitude`` or a positive range.
+than gradcheck's step, so a finite difference never straddles one. log, sqrt, division and negative
+or fractional powers keep away from 0 with ``min_magnitude`` or a positive range, and so does abs.
+``where`` draws its condition, a and b in three shapes that broadcast together.
+(tests/test_numerics.py checks the precision of sigmoid, softplus and logsigmoid on their tails.)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_rnn import Tensor, testing
+from tinygrad_rnn import DTypeError, ShapeError, Tensor, testing
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.gradcheck import gradcheck
 
@@ -81,6 +83,7 @@ POSITIVE = {"min_value": 0.25}  # log, fractional and negative powers, the base 
 NONZERO = {"min_magnitude": 0.5}  # divisors, x ** -1
 KINKED = {"distinct": True}  # max, maximum, clip
 KINKED_AT_0 = {"distinct": True, "min_magnitude": testing.GRID}  # relu: also off its kink at 0
+OFF_0 = {"min_magnitude": testing.GRID}  # abs: its kink at 0 is its only one
 # clip bounds and maximum's scalar are off the GRID, so no drawn value sits on them
 LO, HI = -0.3, 0.7
 
@@ -99,6 +102,13 @@ UNARY = {
     "neg": Case(lambda x: -x),
     "tanh": Case(lambda x: x.tanh(), np.tanh),
     "sigmoid": Case(lambda x: x.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
+    "softplus": Case(lambda x: x.softplus(), lambda a: np.logaddexp(0, a)),
+    "logsigmoid": Case(lambda x: x.logsigmoid(), lambda a: -np.logaddexp(0, -a)),
+    "F.softplus": Case(F.softplus, lambda a: np.logaddexp(0, a)),
+    "F.logsigmoid": Case(F.logsigmoid, lambda a: -np.logaddexp(0, -a)),
+    "sqrt": Case(lambda x: x.sqrt(), np.sqrt, (POSITIVE,)),
+    "abs": Case(lambda x: x.abs(), np.abs, (OFF_0,)),
+    "abs(x)": Case(abs, None, (OFF_0,)),
     "relu": Case(lambda x: x.relu(), lambda a: np.maximum(a, 0), (KINKED_AT_0,)),
     "exp": Case(lambda x: x.exp(), np.exp),
     "log": Case(lambda x: x.log(), np.log, (POSITIVE,)),
@@ -129,6 +139,7 @@ UNARY = {
     "maximum(x, x)": Case(lambda x: x.maximum(x), lambda a: np.maximum(a, a)),
     "stack [x, x]": Case(lambda x: Tensor.stack([x, x], axis=-1), lambda a: np.stack([a, a], axis=-1)),
     "concat [x, x]": Case(lambda x: Tensor.concat([x.reshape(-1)] * 2), lambda a: np.concatenate([a.reshape(-1)] * 2)),
+    "where(x > 0, x, -x)": Case(lambda x: Tensor.where(x.data > 0, x, -x), np.abs, (OFF_0,)),
 }
 
 BINARY = {
@@ -170,6 +181,74 @@ def test_binary(name: str, kinds: tuple[str, str], data: st.DataObject) -> None:
         for i, (s, d) in enumerate(zip(shapes, case.domains, strict=True))
     ]
     check_op(case.fn, case.ref, arrays, kinds)
+
+
+# --- where -------------------------------------------------------------------------------
+
+WHERE_FORMS = {
+    "Tensor.where, cond an array": lambda c, a, b: Tensor.where(c, a, b),
+    "Tensor.where, cond a list": lambda c, a, b: Tensor.where(c.tolist(), a, b),
+    "F.where, cond a Tensor": lambda c, a, b: F.where(Tensor(c), a, b),
+}
+#: how a and b are given: requiring grad, constant, a bare array, a Python number
+WHERE_KINDS = [*OPERAND_KINDS, (NUMPY, NUMPY), (GRAD, "number"), ("number", GRAD)]
+
+
+@pytest.mark.parametrize("form", WHERE_FORMS)
+@pytest.mark.parametrize("kinds", WHERE_KINDS, ids="-".join)
+@given(data=st.data())
+def test_where(form: str, kinds: tuple[str, str], data: st.DataObject) -> None:
+    """cond, a and b broadcast together (numpy.where); a gets g where cond holds, b elsewhere,
+    each reduced to its own shape."""
+    shapes = data.draw(testing.broadcastable_shapes(3, max_dims=3, max_side=3), label="shapes")
+    cond = data.draw(hnp.arrays(bool, shapes[0]), label="cond")
+    arrays = [data.draw(testing.arrays(s), label=f"operand {i}") for i, s in enumerate(shapes[1:])]
+    numbers = [float(a.flat[0]) for a in arrays]
+    given_kinds = [k if k != "number" else NUMPY for k in kinds]
+
+    def fn(*ab):
+        ab = [numbers[i] if kinds[i] == "number" else x for i, x in enumerate(ab)]
+        return WHERE_FORMS[form](cond, *ab)
+
+    def ref(*ab):
+        return np.where(cond, *(numbers[i] if kinds[i] == "number" else x for i, x in enumerate(ab)))
+
+    check_op(fn, ref, arrays, given_kinds)
+
+
+def test_where_gradient_exact() -> None:
+    """Every element of g goes to exactly one of a and b, summed over what each was broadcast to."""
+    a = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = Tensor(np.array([[10.0], [20.0]]), requires_grad=True)
+    cond = np.array([[True, False, True], [False, False, True]])
+    y = Tensor.where(cond, a, b)
+    np.testing.assert_array_equal(y.data, [[1, 10, 3], [20, 20, 3]])
+    assert y.op == "where" and y.parents[1:] == (a, b) and y.parents[0].dtype == bool
+    y.backward(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    np.testing.assert_array_equal(a.grad, [1, 0, 9])
+    np.testing.assert_array_equal(b.grad, [[2], [9]])
+
+
+WHERE_ERRORS = {
+    "shapes": (
+        lambda: Tensor.where(np.ones((2,), bool), Tensor(np.ones(3), requires_grad=True), np.ones((4, 1))),
+        ShapeError,
+        r"^where: cond, a and b have shapes \(2,\), \(3,\) and \(4, 1\) do not broadcast; shapes broadcast when",
+    ),
+    "a float cond": (
+        lambda: F.where(np.array([1.0, 0.0]), Tensor(np.ones(2)), 0.0),
+        DTypeError,
+        r"where: cond must be booleans, got dtype float64; make it with a comparison, e\.g\. ",
+    ),
+    "an int cond Tensor": (lambda: Tensor.where(Tensor([1, 0]), 1.0, 0.0), DTypeError, r"got dtype int64"),
+}
+
+
+@pytest.mark.parametrize("name", WHERE_ERRORS)
+def test_where_errors(name: str) -> None:
+    fn, error, message = WHERE_ERRORS[name]
+    with pytest.raises(error, match=message):
+        fn()
 
 
 # --- matmul ------------------------------------------------------------------------------
@@ -401,6 +480,7 @@ DTYPE_CASES: dict[str, tuple[Callable[..., Tensor], list[tuple[int, ...]]]] = {
     "mask index": (lambda x: x[np.array([[True, False, True], [False, True, False]])], [(2, 3)]),
     "stack": (lambda x, y: Tensor.stack([x, y, x], axis=-1), [(2, 3), (2, 3)]),
     "concat": (lambda x, y: Tensor.concat([x, y], axis=-2), [(2, 3), (1, 3)]),
+    "where": (lambda x, y: Tensor.where(np.array([True, False, True]), x, y), [(2, 3), (3,)]),
 }
 BINARY_DTYPE_CASES = [name for name, (_, shapes) in DTYPE_CASES.items() if len(shapes) == 2]
 
@@ -484,6 +564,12 @@ EDGE_GRADIENTS = {
     "x ** 3 at 0": (lambda x: x**3, [[0.0, 2.0]], [[0, 12]]),
     # 0**p is 0 for every p > 0, so the element at 0 adds 0 (not 0 * log 0 = nan) to dL/dp
     "0 ** p": (lambda p: np.array([0.0, 2.0]) ** p, [3.0], [8 * np.log(2.0)]),
+    # 0**0 = 1 but constant in p, as in PyTorch: 0 (not 1 * log 0 = -inf) for dL/dp, 0 for dL/dx
+    "0 ** 0": (lambda x, p: x**p, [[0.0, 0.0, 2.0], [0.0, 1.0, 0.0]], [[0, 1, 0], [0, 0, np.log(2.0)]]),
+    "0 ** p, p = 0": (lambda p: np.array([0.0, 2.0]) ** p, [0.0], [np.log(2.0)]),
+    "negative ** p": (lambda p: np.array([-2.0]) ** p, [2.0], [np.nan]),  # log(-2), as numpy
+    "sqrt at 0": (lambda x: x.sqrt(), [[0.0, 4.0]], [[np.inf, 0.25]]),  # 1 / (2 sqrt(0)), as in PyTorch
+    "abs at 0": (lambda x: x.abs(), [[-2.0, 0.0, 3.0]], [[-1, 0, 1]]),  # sign(0) = 0, as in PyTorch
 }
 
 

@@ -1,5 +1,5 @@
-"""Losses and normalisations built on the engine: softmax, log_softmax, cross_entropy, mse,
-and ``sequence_loss``, which puts only chosen time steps into the cost.
+"""Losses and normalisations built on the engine: softmax, log_softmax, softplus, logsigmoid,
+where, cross_entropy, mse, and ``sequence_loss``, which puts only chosen time steps into the cost.
 """
 
 from __future__ import annotations
@@ -39,6 +39,23 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), computed without overflow."""
     shifted = _shifted(x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def softplus(x: Any) -> Tensor:
+    """softplus(x) = log(1 + e^x), elementwise and without overflow (``Tensor.softplus``)."""
+    return (x if isinstance(x, Tensor) else Tensor(x)).softplus()
+
+
+def logsigmoid(x: Any) -> Tensor:
+    """log sigmoid(x) = -softplus(-x), elementwise, finite where sigmoid(x) underflows
+    (``Tensor.logsigmoid``)."""
+    return (x if isinstance(x, Tensor) else Tensor(x)).logsigmoid()
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where the booleans ``cond`` are True, else ``b``, broadcasting as ``numpy.where``
+    (``Tensor.where``); the gradient goes to whichever of a and b was picked."""
+    return Tensor.where(cond, a, b)
 
 
 ACTIVATED_AFFINE = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine}

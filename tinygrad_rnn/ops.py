@@ -110,8 +110,10 @@ class Div(Op):
 class Pow(Op):
     """y = a ** b;  dL/da = g b a^(b-1), dL/db = g y log(a).
 
-    Where the true derivative is 0 but the formula gives 0 * inf (b = 0 at a = 0 for dL/da;
-    y = 0 at a = 0 for dL/db), it is taken as 0.
+    At a = 0 the formulas meet 0 * inf, and the gradients follow PyTorch: dL/da = 0 where b = 0
+    (0 ** 0 = 1 and a ** 0 is constant); dL/db = 0 where b >= 0, both for b > 0 (y = 0) and at
+    0 ** 0 (where y log(a) would be 1 * -inf), and -inf where b < 0. At negative a, log(a) is
+    NaN, as numpy gives it.
     """
 
     name, hint = "pow", BROADCAST_HINT
@@ -129,7 +131,7 @@ class Pow(Op):
             if needs[0]:
                 ga = g * np.where(b == 0, 0, b * a ** (b - 1))
             if needs[1]:
-                gb = g * np.where(y == 0, 0, y * np.log(a))
+                gb = g * np.where((a == 0) & (b >= 0), 0, y * np.log(a))
         return ga, gb
 
 
@@ -149,6 +151,23 @@ class Maximum(Op):
         ga = g * share_a if needs[0] else None
         gb = g * (1.0 - share_a) if needs[1] else None
         return ga, gb
+
+
+class Where(Op):
+    """y = a where cond, else b (numpy.where: the three broadcast together);
+    dL/da = g where cond, else 0; dL/db = g where not cond, else 0. cond (booleans) gets none."""
+
+    name, hint = "where", BROADCAST_HINT
+
+    @staticmethod
+    def forward(cond, a, b):
+        return np.where(cond, a, b), cond
+
+    @staticmethod
+    def backward(cond, g, needs):
+        ga = np.where(cond, g, 0) if needs[1] else None
+        gb = np.where(cond, 0, g) if needs[2] else None
+        return None, ga, gb
 
 
 class MatMul(Op):
@@ -297,23 +316,104 @@ class Tanh(Op):
         return (d,)
 
 
+def _float(a: np.ndarray) -> np.ndarray:
+    """``a`` itself if it is floating point, else as float64."""
+    return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+
+_EXP_SAFE: dict[np.dtype, float] = {}  # dtype -> a bound under which e^a and 1 + e^a are finite
+
+
+def _exp_safe(dtype: np.dtype) -> float:
+    """log of the dtype's largest value, less 2: 707.8 for float64, 86.7 for float32."""
+    safe = _EXP_SAFE.get(dtype)
+    if safe is None:
+        safe = _EXP_SAFE[dtype] = float(np.log(np.finfo(dtype).max)) - 2
+    return safe
+
+
+def _sigmoids(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sigmoid(a), sigmoid(-a)), each to a few ulp over the whole range, tails included.
+
+    With e = e^a: sigmoid(-a) = 1 / (1 + e) and sigmoid(a) = e / (1 + e) = e sigmoid(-a). No step
+    subtracts, so nothing cancels: each keeps its relative accuracy where it is tiny (sigmoid(a)
+    for a << 0, sigmoid(-a) for a >> 0), and an e^a that underflows gives the subnormal or 0 the
+    true value rounds to. Where e^a would overflow, a is clamped (sigmoid(a) is 1 to rounding
+    there) and sigmoid(-a) = e^-a is computed for those elements alone.
+    """
+    a = _float(a)
+    if a.ndim == 0:  # ufuncs turn 0-d arrays into numpy scalars, which cannot be written in place
+        s, t = _sigmoids(a.reshape(1))
+        return s.reshape(()), t.reshape(())
+    safe = _exp_safe(a.dtype)
+    big = None
+    if a.size and not a.max() <= safe:  # (also for a NaN, which then goes through as NaN)
+        big = a > safe
+        e = np.exp(np.minimum(a, safe))
+    else:
+        e = np.exp(a)
+    t = e + 1
+    np.divide(1, t, out=t)  # sigmoid(-a)
+    s = np.multiply(e, t, out=e)
+    if big is not None and big.any():
+        t[big] = np.exp(-a[big])
+    return s, t
+
+
 class Sigmoid(Op):
-    """s = 1 / (1 + e^-a), computed as (1 + tanh(a/2)) / 2 (no overflow);
-    dL/da = g s (1 - s)."""
+    """s = 1 / (1 + e^-a);  dL/da = g s (1 - s) = g s t, with t = sigmoid(-a) = 1 - s.
+
+    Both s and t come from e^a without a subtraction (see ``_sigmoids``), so each is accurate to
+    a few ulp on both tails: s(-40) = 4.25e-18 (the former (1 + tanh(a/2)) / 2 gave 0), and the
+    gradient s t keeps its relative accuracy for large |a| on either side, where s (1 - s) is 0
+    once s rounds to 1. t is saved (one array more than s alone), so the backward is one product.
+    """
 
     name = "sigmoid"
 
     @staticmethod
     def forward(a):
-        s = 0.5 * (1 + np.tanh(0.5 * a))
-        return s, s
+        s, t = _sigmoids(a)
+        return s, (s, t)
 
     @staticmethod
-    def backward(s, g, needs):
-        d = 1 - s
-        d *= s
+    def backward(ctx, g, needs):
+        s, t = ctx
+        d = s * t
         d *= g
         return (d,)
+
+
+class Softplus(Op):
+    """y = log(1 + e^a), computed as max(a, 0) + log1p(e^-|a|) (no overflow, no cancellation);
+    dL/da = g sigmoid(a)."""
+
+    name = "softplus"
+
+    @staticmethod
+    def forward(a):
+        a = _float(a)
+        return np.maximum(a, 0) + np.log1p(np.exp(-np.abs(a))), a
+
+    @staticmethod
+    def backward(a, g, needs):
+        return (g * _sigmoids(a)[0],)
+
+
+class LogSigmoid(Op):
+    """y = log sigmoid(a) = -softplus(-a), computed as min(a, 0) - log1p(e^-|a|);
+    dL/da = g sigmoid(-a) = g (1 - sigmoid(a)), with sigmoid(-a) computed directly."""
+
+    name = "logsigmoid"
+
+    @staticmethod
+    def forward(a):
+        a = _float(a)
+        return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a))), a
+
+    @staticmethod
+    def backward(a, g, needs):
+        return (g * _sigmoids(a)[1],)
 
 
 class ReLU(Op):
@@ -357,6 +457,38 @@ class Log(Op):
     @staticmethod
     def backward(a, g, needs):
         return (g / a,)
+
+
+class Sqrt(Op):
+    """y = sqrt(a);  dL/da = g / (2 y), from the saved output.
+
+    At a = 0 that is g / 0: inf for g > 0 (as in PyTorch), NaN where g = 0 there."""
+
+    name = "sqrt"
+
+    @staticmethod
+    def forward(a):
+        y = np.sqrt(a)
+        return y, y
+
+    @staticmethod
+    def backward(y, g, needs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / (2 * y),)
+
+
+class Abs(Op):
+    """y = |a|;  dL/da = g sign(a), which is 0 at a = 0 (as in PyTorch)."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(a):
+        return np.abs(a), a
+
+    @staticmethod
+    def backward(a, g, needs):
+        return (g * np.sign(a),)
 
 
 class Clip(Op):

@@ -220,6 +220,9 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return _apply(ops.Neg, self)
 
+    def __abs__(self) -> Tensor:
+        return _apply(ops.Abs, self)
+
     def __getitem__(self, index: Any) -> Tensor:
         return _apply(ops.GetItem, self, attrs=(_index_data(index),))
 
@@ -239,6 +242,22 @@ class Tensor:
 
     def log(self) -> Tensor:
         return _apply(ops.Log, self)
+
+    def sqrt(self) -> Tensor:
+        """Elementwise square root; the gradient 1 / (2 sqrt(x)) is inf at 0, as in PyTorch."""
+        return _apply(ops.Sqrt, self)
+
+    def abs(self) -> Tensor:
+        """Elementwise |x| (also ``abs(t)``); the gradient sign(x) is 0 at 0, as in PyTorch."""
+        return _apply(ops.Abs, self)
+
+    def softplus(self) -> Tensor:
+        """Elementwise log(1 + e^x), without overflow; the gradient is sigmoid(x)."""
+        return _apply(ops.Softplus, self)
+
+    def logsigmoid(self) -> Tensor:
+        """Elementwise log(sigmoid(x)) = -softplus(-x), finite even where sigmoid(x) rounds to 0."""
+        return _apply(ops.LogSigmoid, self)
 
     def maximum(self, other: ArrayLike) -> Tensor:
         """Elementwise max(self, other), broadcasting."""
@@ -293,6 +312,19 @@ class Tensor:
     def concat(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
         """Join tensors along an existing axis."""
         return _apply(ops.Concat, *_lift_all(tensors, "concat"), attrs=(axis,))
+
+    @staticmethod
+    def where(cond: ArrayLike, a: ArrayLike, b: ArrayLike) -> Tensor:
+        """Elementwise ``a`` where ``cond`` is True, else ``b``; the three broadcast as in
+        ``numpy.where``. ``cond`` is booleans (an array, a list, or a Tensor, e.g. ``Tensor(x.data > 0)``)
+        and gets no gradient; ``a`` gets the gradient where cond holds, ``b`` where it does not."""
+        c = cond if isinstance(cond, Tensor) else Tensor(cond)
+        if c.dtype != np.bool_:
+            raise DTypeError(
+                f"where: cond must be booleans, got dtype {c.dtype}; make it with a comparison, "
+                "e.g. Tensor.where(x.data > 0, x, 0.0)."
+            )
+        return _apply(ops.Where, c, *_lift_all((a, b), "where"))
 
 
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
@@ -395,7 +427,8 @@ def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Ex
     if isinstance(e, ValueError) and "negative integer powers" in str(e):
         return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}); use floating-point data, e.g. dtype=float.")
     if op.hint == ops.BROADCAST_HINT and not _broadcastable(*shapes):
-        what = f"shapes {shapes[0]} and {shapes[1]} do not broadcast"
+        names = "" if len(shapes) == 2 else "cond, a and b have "  # where
+        what = f"{names}shapes {', '.join(map(str, shapes[:-1]))} and {shapes[-1]} do not broadcast"
     elif op is ops.MatMul:
         a, b = shapes
         if not a or not b:
