@@ -165,18 +165,30 @@ def _max_gap(a: np.ndarray, axis: int | None, keepdims: bool) -> np.ndarray:
 
 def _index(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
     n = vals[0].shape[0]
-    kind = draw(st.sampled_from(["repeated", "slice", "newaxis"]))
+    kind = draw(st.sampled_from(["repeated", "slice", "newaxis", "int", "mask"]))
     if kind == "repeated":  # repeated indices accumulate their gradients
         return (tuple(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))) + (0, 0),)
+    if kind == "int":
+        return (draw(st.integers(-n, n - 1)),)
+    if kind == "mask":  # a boolean array over the first axis, at least one True
+        return (("mask", *draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(any))),)
     return (kind,)
 
 
 def _getitem(a: Tensor, index: Any) -> Tensor:
+    return eval(_index_code("a", index), {"np": np}, {"a": a})  # the index has one description: _index_code
+
+
+def _index_code(a: str, index: Any) -> str:
     if index == "slice":
-        return a[..., ::-1]
+        return f"{a}[..., ::-1]"
     if index == "newaxis":
-        return a[None]
-    return a[list(index)]
+        return f"{a}[None]"
+    if isinstance(index, int):
+        return f"{a}[{index}]"
+    if index[0] == "mask":
+        return f"{a}[np.array({list(index[1:])})]"
+    return f"{a}[{list(index)}]"
 
 
 def _clip_bounds(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
@@ -306,9 +318,7 @@ _RULES: dict[str, _Rule] = {
     "getitem": _Rule(
         1,
         _getitem,
-        lambda a, index: (
-            f"{a}[..., ::-1]" if index == "slice" else f"{a}[None]" if index == "newaxis" else f"{a}[{list(index)}]"
-        ),
+        _index_code,
         min_ndim=1,
         draw_params=_index,
     ),
