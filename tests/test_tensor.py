@@ -405,3 +405,97 @@ def test_step_rejects_non_integers(t):
 def test_step_is_exported_at_package_level():
     assert tinygrad_rnn.step is step
     assert tinygrad_rnn.current_step is current_step
+
+
+# --- Python's and numpy's protocols ------------------------------------------------------------
+
+
+def test_a_tensor_iterates_over_its_first_axis_in_the_graph():
+    t = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(t)
+    assert [r.shape for r in rows] == [(2,)] * 3 and all(r.op == "getitem" for r in rows)
+    total = sum(t)  # Python's sum: 0 + t[0] + t[1] + t[2]
+    np.testing.assert_array_equal(total.data, [6.0, 9.0])
+    total.sum().backward()
+    np.testing.assert_array_equal(t.grad, np.ones((3, 2)))
+    columns = list(zip(*t, strict=True))
+    assert len(columns) == 2 and [float(c) for c in columns[1]] == [1.0, 3.0, 5.0]
+    with pytest.raises(TypeError, match="0-d tensor"):
+        iter(Tensor(1.0))
+    with pytest.raises(TypeError, match="0-d tensor"):
+        len(Tensor(1.0))
+
+
+def test_an_rnn_loop_over_a_tensor_of_steps():
+    """The README's loop with xs a Tensor (T, B, I): each x is a step's (B, I) slice."""
+    xs = Tensor(np.random.default_rng(0).normal(size=(4, 1, 2)))
+    W = Tensor(np.eye(2), requires_grad=True)
+    h = Tensor(np.zeros((1, 2)))
+    for x in xs:
+        h = (h @ W + x).tanh()
+    h.sum().backward()
+    assert W.grad.shape == (2, 2) and np.isfinite(W.grad).all()
+
+
+def test_an_index_past_the_end_is_an_index_error_and_a_shape_error():
+    t = Tensor(np.zeros(3))
+    for bad in (3, -4, (0, 0)):
+        with pytest.raises(IndexError, match=r"getitem: .*out of bounds|too many indices") as info:
+            t[bad]
+        assert isinstance(info.value, ShapeError) or bad == (0, 0)
+
+
+@pytest.mark.parametrize("data", [np.array(2.5), np.array([2.5]), np.array([[2.5]])])
+def test_one_value_converts_to_python_numbers_like_numpy(data):
+    t = Tensor(data)
+    assert float(t) == 2.5 and int(t) == 2 and bool(t) is True
+    assert bool(Tensor(data * 0)) is False
+
+
+def test_several_values_do_not_convert_and_say_what_to_do():
+    t = Tensor(np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"truth value of a tensor with 2 values \(shape \(2,\)\) is ambiguous"):
+        bool(t)
+    with pytest.raises(TypeError, match=r"float\(\): only a tensor holding exactly one value"):
+        float(t)
+    with pytest.raises(TypeError, match=r"int\(\): only a tensor holding exactly one value"):
+        int(Tensor(np.zeros((0,))))
+
+
+def test_comparisons_give_boolean_tensors_without_gradient():
+    a = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    b = Tensor(np.array([2.0, 2.0]))
+    for result, expected in (
+        (a < 2.5, [[True, True], [False, False]]),
+        (a <= b, [[True, True], [False, False]]),
+        (a > np.array([0.0, 3.0]), [[True, False], [True, True]]),
+        (a >= 2, [[False, True], [True, True]]),
+        (a == b, [[False, True], [False, False]]),
+        (a != b, [[True, False], [True, True]]),
+        (2.5 > a, [[True, True], [False, False]]),
+    ):
+        assert result.dtype == np.bool_ and not result.requires_grad and result.parents == ()
+        assert result.data.tolist() == expected
+    with pytest.raises(ShapeError, match=r"less: cannot compare a tensor of shape \(2, 2\) with \(3,\)"):
+        _ = a < np.ones(3)
+
+
+def test_tensors_still_hash_by_identity():
+    a, b = Tensor(np.ones(2)), Tensor(np.ones(2))
+    assert len({a, b, a}) == 2 and {a: 1, b: 2}[b] == 2
+
+
+def test_numpy_reads_a_tensor_as_its_data():
+    t = Tensor(np.arange(3.0), requires_grad=True)
+    assert np.asarray(t) is t.data
+    assert np.asarray(t, dtype=np.float32).dtype == np.float32
+    copied = np.array(t, copy=True)
+    assert copied is not t.data and copied.tolist() == [0.0, 1.0, 2.0]
+    assert np.mean(t.data) == 1.0 and np.stack(list(np.asarray(t))).shape == (3,)
+
+
+@pytest.mark.parametrize("flag", ["no", 1, 0, None, 1.0])
+def test_requires_grad_must_be_a_bool(flag):
+    with pytest.raises(TypeError, match=r"requires_grad must be True or False, got"):
+        Tensor([1.0], requires_grad=flag)
+    assert Tensor([1.0], requires_grad=np.bool_(True)).requires_grad is True

@@ -3,7 +3,16 @@ backpropagation through time visible and checkable."""
 
 from .anomaly import detect_anomaly
 from .autograd import is_grad_enabled, no_grad
-from .errors import AnomalyError, BackwardError, DTypeError, GradcheckError, ShapeError, TinygradRNNError
+from .errors import (
+    AnomalyError,
+    BackwardError,
+    ConfigError,
+    DTypeError,
+    GradcheckError,
+    IndexOutOfRangeError,
+    ShapeError,
+    TinygradRNNError,
+)
 from .function import Context, Function
 from .steps import current_step, step
 from .tensor import Tensor
@@ -23,6 +32,8 @@ __all__ = [
     "Function",
     "detect_anomaly",
     "BackwardError",
+    "ConfigError",
+    "IndexOutOfRangeError",
     "DTypeError",
     "GradcheckError",
     "ShapeError",

@@ -16,6 +16,11 @@ class ShapeError(TinygradRNNError, ValueError):
     """Shapes that do not fit an op: broadcasting, matmul, reshape, axis, index, stack."""
 
 
+class IndexOutOfRangeError(ShapeError, IndexError):
+    """An index past the end of an axis. An ``IndexError`` too, so that Python's iteration
+    protocols (and ``except IndexError``) work as they do for lists and numpy arrays."""
+
+
 class ConfigError(TinygradRNNError, ValueError):
     """An argument whose value is not allowed: a size, an option's name, a step count."""
 

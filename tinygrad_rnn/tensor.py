@@ -17,7 +17,7 @@ import numpy as np
 
 from . import anomaly, ops
 from .autograd import _GRAD_ENABLED, backward
-from .errors import DTypeError, ShapeError, TinygradRNNError
+from .errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradRNNError
 from .steps import _STEP
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
@@ -73,6 +73,10 @@ class Tensor:
             arr = np.asarray(data, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise DTypeError(f"Tensor: cannot make a numeric array from {type(data).__name__}: {e}") from None
+        if not isinstance(requires_grad, bool | np.bool_):
+            raise DTypeError(
+                f"Tensor: requires_grad must be True or False, got {requires_grad!r} ({type(requires_grad).__name__})"
+            )
         _check_dtype(arr, requires_grad)
         self.data = arr
         self.grad: np.ndarray | None = None
@@ -118,7 +122,66 @@ class Tensor:
         return self.data.size
 
     def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor: it holds one value and has no first axis; use .item()")
         return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """The sub-tensors along the first axis, each recorded in the graph (``t[i]``), as
+        iterating a numpy array gives its rows: ``for x in xs``, ``list(t)``, ``zip(*t)``."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor: it holds one value; use .item()")
+        return (self[i] for i in range(len(self.data)))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(t)``: the data (no gradient flows through numpy)."""
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def _scalar(self, what: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(
+                f"{what}: only a tensor holding exactly one value converts to a Python number; this one has "
+                f"shape {self.shape} ({self.data.size} values). Reduce it first (.sum(), .mean()) or index one element."
+            )
+        return self.data.reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int()"))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} values (shape {self.shape}) is ambiguous; "
+                "reduce it first, e.g. bool((t > 0).data.any()) or .all()"
+            )
+        return bool(self.data.reshape(()).item())
+
+    # comparisons: boolean tensors that record nothing (they have no gradient), as numpy's do;
+    # tensors still hash by identity, so sets and dicts of tensors keep working
+    __hash__ = object.__hash__
+
+    def __lt__(self, other: ArrayLike) -> Tensor:
+        return _compare(np.less, self, other)
+
+    def __le__(self, other: ArrayLike) -> Tensor:
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other: ArrayLike) -> Tensor:
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other: ArrayLike) -> Tensor:
+        return _compare(np.greater_equal, self, other)
+
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, self, other)
 
     def numpy(self) -> np.ndarray:
         """The data array (shared, not copied)."""
@@ -327,6 +390,16 @@ class Tensor:
         return _apply(ops.Where, c, *_lift_all((a, b), "where"))
 
 
+def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
+    """``fn(a, b)`` elementwise on the data, broadcasting, as a boolean tensor without gradient."""
+    other = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor(fn(a.data, other))
+    except (ValueError, TypeError) as e:
+        shape = np.shape(other) if not isinstance(other, str) else "a string"
+        raise ShapeError(f"{fn.__name__}: cannot compare a tensor of shape {a.shape} with {shape}: {e}") from None
+
+
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     """The other operand as a Tensor. A Python number takes ``like``'s floating dtype, so
     ``2 * t`` keeps a float32 tensor float32."""
@@ -444,4 +517,5 @@ def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Ex
         if attrs and op not in (ops.Stack, ops.Concat) and not hasattr(op, "function"):  # a Function's are its own
             what += f", arguments {attrs if len(attrs) > 1 else attrs[0]!r}"
         what += ")"
-    return ShapeError(f"{op.name}: {what}; {op.hint}." if op.hint else f"{op.name}: {what}.")
+    kind = IndexOutOfRangeError if isinstance(e, IndexError) and op is ops.GetItem else ShapeError
+    return kind(f"{op.name}: {what}; {op.hint}." if op.hint else f"{op.name}: {what}.")
