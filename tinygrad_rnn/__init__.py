@@ -1,5 +1,13 @@
 """tinygrad_rnn: a small reverse-mode autodiff engine over numpy that makes
-backpropagation through time visible and checkable."""
+backpropagation through time visible and checkable.
+
+``import tinygrad_rnn as tr`` gives the engine (``tr.Tensor``, ``tr.Function``, ``tr.step``,
+``tr.no_grad``, the errors) and, imported on first use, ``tr.nn``, ``tr.functional``,
+``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.gradcheck`` and ``tr.testing`` (which needs the
+``test`` extra's hypothesis).
+"""
+
+import importlib
 
 from .anomaly import detect_anomaly
 from .autograd import is_grad_enabled, no_grad
@@ -18,6 +26,32 @@ from .steps import current_step, step
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+
+
+_SUBMODULES = ("nn", "functional", "optim", "data", "bptt", "gradcheck", "testing", "checkpoint", "autograd", "ops")
+_EXTRAS = {"hypothesis": "test"}  # an optional dependency -> the extra that installs it
+
+
+def __getattr__(name: str):
+    """``tr.nn`` and the other submodules, imported when first asked for."""
+    if name not in _SUBMODULES:
+        raise AttributeError(f"module 'tinygrad_rnn' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as e:
+        missing = (e.name or "").partition(".")[0]
+        if missing not in _EXTRAS:
+            raise
+        raise ImportError(
+            f"tinygrad_rnn.{name} needs {missing}, which is not installed; install it with "
+            f"pip install 'tinygrad-rnn[{_EXTRAS[missing]}]' (or pip install {missing})"
+        ) from None
+    globals()[name] = module
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES))
 
 
 def zero_grad(tensors) -> None:
