@@ -382,7 +382,7 @@ def test_a_graph_changed_after_recording_is_blamed_on_the_recording_not_an_op():
         state["k"] += 1
         return (W * float(state["k"] % 2)).sum()
 
-    with pytest.raises(GradcheckError, match=r"the error is in how the graph was recorded"):
+    with pytest.raises(GradcheckError, match=r"the graph was recorded in a way finite differences cannot follow"):
         gradcheck(fn, [W])
 
 
@@ -404,3 +404,92 @@ def test_expression_graphs_draw_every_public_op_in_a_ci_run():
     find(testing.expression_graphs(), lambda g: seen.update(g.ops) or seen >= set(testing.OPS),
          settings=settings(max_examples=2000, database=None, derandomize=True))  # fmt: skip
     assert seen >= set(testing.OPS)
+
+
+# --- from a review: what a demanding user tried -----------------------------------------------
+
+
+def test_a_value_computed_before_fn_ran_does_not_crash_the_localisation():
+    W = Tensor(RNG.standard_normal((3, 2)), requires_grad=True)
+    column = W.sum(axis=0)  # recorded outside fn: its op cannot be run again
+    with pytest.raises(GradcheckError, match=r"1 op recorded before fn ran could not be checked"):
+        gradcheck(lambda W: (W * column).sum(), W)
+
+
+def test_a_large_loss_does_not_fail_a_right_rule_nor_hide_a_wrong_one(monkeypatch):
+    W = Tensor(RNG.standard_normal((3, 4)), requires_grad=True)
+    assert gradcheck(lambda W: W.tanh().sum() + 1e4, W)
+    assert gradcheck(lambda W: (W * 100.0).exp().sum() * 0 + (W * W).sum() * 1e4, W)
+    right = ops.Tanh.backward
+    monkeypatch.setattr(ops.Tanh, "backward", staticmethod(lambda h, g, needs: (right(h, g, needs)[0] * 1.001,)))
+    with pytest.raises(GradcheckError, match=r"The first wrong rule in backward order is tanh"):
+        gradcheck(lambda W: W.tanh().sum() + 1e5, W)
+
+
+def test_a_rule_that_forgets_a_gradient_is_localised():
+    from user_ops import Cube
+
+    class Forgetful(Cube):
+        @staticmethod
+        def backward(ctx, g):
+            return None  # a missing return: no gradient although one is needed
+
+    with pytest.raises(GradcheckError, match=r"The first wrong rule in backward order is Forgetful, input 0"):
+        gradcheck(lambda x: Forgetful.apply(x).sum(), C.copy())
+
+
+def test_gradcheck_leaves_every_grad_as_it_was_pass_or_fail(wrong_tanh):
+    W = Tensor(RNG.standard_normal((2, 3)), requires_grad=True)
+    W.grad = np.full((2, 3), 7.0)
+    closed_over = Tensor(RNG.standard_normal(3), requires_grad=True)
+
+    def fn(W):
+        return (W * closed_over).tanh().sum()
+
+    assert gradcheck(fn, W)
+    wrong_tanh(_tanh_sign_flipped)
+    with pytest.raises(GradcheckError):
+        gradcheck(fn, W)
+    assert (W.grad == 7.0).all() and closed_over.grad is None
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: numerical_gradients(lambda a: a.sum(), [C], eps=0), r"eps is the finite-difference step"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], seed="a"), r"seed is an int"),
+        (lambda: gradcheck(lambda a: a.sum(), [C], fast="yes"), r"fast is True or False"),
+        (lambda: gradcheck(lambda a: a.sum(), [np.zeros(0)]), r"every input that requires grad is empty"),
+    ],
+)
+def test_more_options_that_cannot_work_are_refused(call, message):
+    from tinygrad_rnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_recording_attrs_is_per_thread():
+    import threading
+
+    errors = []
+
+    def check():
+        try:
+            for _ in range(5):
+                with pytest.raises(GradcheckError, match="tanh"):
+                    gradcheck(lambda a: a.reshape(-1).tanh().sum(), A.copy())
+        except BaseException as e:  # noqa: BLE001 - report any failure from the thread
+            errors.append(e)
+
+    right = ops.Tanh.backward
+    ops.Tanh.backward = staticmethod(lambda h, g, needs: (right(h, g, needs)[0] * 1.01,))
+    try:
+        threads = [threading.Thread(target=check) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        ops.Tanh.backward = right
+    assert errors == []

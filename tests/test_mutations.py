@@ -4,9 +4,12 @@ example budget.
 
 Mutations: "scale" multiplies every gradient the rule returns by 1.01; "drop" replaces the
 gradient of the rule's first differentiable input by zeros (a forgotten term); "transpose"
-swaps the last two axes of a matrix-shaped gradient (a product written in the wrong order)
-where the rule returns one. A mutation counts as caught when ``gradcheck`` fails on some drawn
-graph, or the engine refuses the wrong gradient outright.
+swaps the last two axes of a matrix-shaped gradient where the rule returns one; and for
+MatMul, "no transpose" computes dL/da = g @ b instead of g @ b^T (the classic slip, which
+gives the right shape whenever b is square). A mutation counts as caught when ``gradcheck``
+fails on some drawn graph, or the engine refuses a gradient of the wrong shape
+(``BackwardError``). Sum and Reshape also run inside ``gradcheck``'s own reduction of the
+output, so every graph exercises them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
-from tinygrad_rnn import ops, testing
+from tinygrad_rnn import BackwardError, ops, testing
 from tinygrad_rnn.gradcheck import gradcheck
 
 # which graph ops exercise each op of the table
@@ -58,17 +61,29 @@ def _mutate(rule, how):
 def _caught(graph: testing.ExpressionGraph) -> bool:
     try:
         return not gradcheck(graph, graph.tensors(), raise_exception=False)
-    except (ValueError, RuntimeError, TypeError):  # the engine refused a gradient of the wrong shape
+    except BackwardError:  # the engine refused a gradient of the wrong shape
         return True
+
+
+def _matmul_without_transpose(ctx, g, needs):
+    a, b = ctx
+    if a.ndim == 2 and b.ndim == 2 and b.shape[0] == b.shape[1]:
+        return (g @ b if needs[0] else None), (a.T @ g if needs[1] else None)
+    return RIGHT_MATMUL(ctx, g, needs)
+
+
+RIGHT_MATMUL = ops.MatMul.backward
 
 
 CASES = [(op, how) for op in USED_BY for how in ("scale", "drop")]
 CASES += [(op, "transpose") for op in (ops.MatMul, ops.Affine, ops.TanhAffine, ops.ReLUAffine, ops.Transpose)]
+CASES += [(ops.MatMul, "no transpose")]
 
 
 @pytest.mark.parametrize(("op", "how"), CASES, ids=[f"{op.__name__}-{how}" for op, how in CASES])
 def test_a_broken_rule_is_caught(monkeypatch, op, how):
-    monkeypatch.setattr(op, "backward", staticmethod(_mutate(op.backward, how)))
+    broken = _matmul_without_transpose if how == "no transpose" else _mutate(op.backward, how)
+    monkeypatch.setattr(op, "backward", staticmethod(broken))
     graphs = testing.expression_graphs(ops=USED_BY[op], min_ops=1, max_ops=3)
     try:
         found = find(graphs, lambda g: op.name in _recorded_ops(g) and _caught(g), settings=BUDGET)

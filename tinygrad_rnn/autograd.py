@@ -120,6 +120,11 @@ def reduce_to(node: Tensor, grad: np.ndarray) -> np.ndarray:
     data = node.data
     if grad.shape != data.shape:
         grad = unbroadcast(grad, data.shape)
+        if grad.shape != data.shape:
+            raise BackwardError(
+                f"backward: a rule gave a gradient that does not reduce to its input's shape {data.shape} "
+                f"(got {grad.shape}); a backward rule returns dL/d(input) in the input's or the output's shape"
+            )
     if grad.dtype != data.dtype:
         grad = grad.astype(data.dtype)
     return grad

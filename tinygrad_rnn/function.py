@@ -18,13 +18,14 @@ The way PyTorch users write one (``torch.autograd.Function``)::
 ``apply`` takes Tensors and any other arguments (numbers, strings, arrays held constant); the
 Tensors reach ``forward`` as their numpy arrays, the rest as they are. ``backward`` returns one
 gradient per Tensor argument (a bare array when there is one), or None for an input that needs
-none (``ctx.needs_input_grad`` says which do); returning one per argument, None for the
-non-Tensors, as PyTorch asks, works too. A gradient may have the shape of the output where an
-input was broadcast: it is summed back to the input's shape, as for the built-in ops. Each
-gradient is checked (numeric, real, a shape that reduces to the input's) and an error names
-the Function and the input. The result carries the time step it was made in, ``viz`` draws it
-under the Function's name and ``detect_anomaly`` checks it; ``gradcheck`` and the strategies in
-``testing`` test it.
+none (``ctx.needs_input_grad`` says which do; None for one that does counts as zero, as in
+PyTorch); returning one per argument, None for the non-Tensors, as PyTorch asks, works too. A
+gradient has the input's shape, or the output's where the input was broadcast to it (it is
+summed back, as for the built-in ops). Each gradient is checked (real numbers, one of those
+shapes) and an error names the Function and the argument's position. An error raised inside
+your ``forward`` reaches you unchanged, with its traceback. The result carries the time step
+it was made in, ``viz`` draws it under the Function's name and ``detect_anomaly`` checks it;
+``gradcheck`` and the strategies in ``testing`` test it.
 
 Under the hood a Function is an op of the table in ``ops.py`` (``_FunctionOp``, one per
 Function class), so the engine has one mechanism for built-in ops and yours.
@@ -42,13 +43,14 @@ from .errors import BackwardError, DTypeError, ShapeError
 
 class Context:
     """What ``forward`` leaves for ``backward``: ``save_for_backward(*arrays)`` and
-    ``saved_tensors``; ``needs_input_grad``, one bool per Tensor argument; and any attribute
-    you set (``ctx.axis = 1``)."""
+    ``saved_tensors``; ``needs_input_grad``, one bool per argument of ``apply`` (False for the
+    non-Tensors), set before ``forward`` runs; and any attribute you set (``ctx.axis = 1``)."""
 
     def __init__(self) -> None:
         self.saved_tensors: tuple[Any, ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self._inputs: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()  # each Tensor input's shape, dtype
+        self._out_shape: tuple[int, ...] = ()
         self._n_args = 0
         self._slots: tuple[int, ...] = ()  # where the Tensors are among the arguments
 
@@ -88,6 +90,8 @@ class Function:
                 f"{cls.__name__}.apply: pass every argument by position (got {', '.join(kwargs)} by name), "
                 "as forward(ctx, *args) receives them"
             )
+        from .autograd import is_grad_enabled
+
         tensors = tuple(a for a in args if isinstance(a, Tensor))
         if not tensors:
             raise DTypeError(
@@ -95,7 +99,9 @@ class Function:
                 "differentiate as Tensors (e.g. Tensor(x, requires_grad=True))"
             )
         template = tuple(None if isinstance(a, Tensor) else (a,) for a in args)
-        return _apply(cls._op, *tensors, attrs=(template,))
+        recording = is_grad_enabled()
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad and recording for a in args)
+        return _apply(cls._op, *tensors, attrs=(template, needs))
 
 
 class _FunctionOp(ops.Op):
@@ -106,12 +112,13 @@ class _FunctionOp(ops.Op):
     hint = ""
 
     @classmethod
-    def forward(cls, *arrays_and_template: Any) -> tuple[np.ndarray, Any]:  # type: ignore[override]
-        *arrays, template = arrays_and_template
+    def forward(cls, *arrays_and_attrs: Any) -> tuple[np.ndarray, Any]:  # type: ignore[override]
+        *arrays, template, needs = arrays_and_attrs
         name = cls.name
         it = iter(arrays)
         args = [next(it) if slot is None else slot[0] for slot in template]
         ctx = Context()
+        ctx.needs_input_grad = needs
         out = cls.function.forward(ctx, *args)
         from .tensor import Tensor
 
@@ -125,9 +132,18 @@ class _FunctionOp(ops.Op):
                 f"{name}.forward returned {len(out)} values; a Function has one output (write one "
                 "Function per output, or stack them into one array)"
             )
+        floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+        if not isinstance(out, np.ndarray | np.generic) and floats:  # a Python number: the inputs' precision
+            out = np.asarray(out, dtype=np.result_type(*floats))
         out = np.asarray(out)
         if out.dtype.kind not in "biuf":
             raise DTypeError(f"{name}.forward returned data of dtype {out.dtype}; return a numeric numpy array")
+        if out.dtype.kind != "f" and any(needs):
+            raise DTypeError(
+                f"{name}.forward returned {out.dtype} data from inputs that require grad; a gradient needs "
+                "floating-point values (return e.g. x.astype(float) or compute in floats)"
+            )
+        ctx._out_shape = out.shape
         ctx._inputs = tuple((a.shape, a.dtype) for a in arrays)
         ctx._n_args = len(template)
         ctx._slots = tuple(i for i, slot in enumerate(template) if slot is None)
@@ -136,7 +152,6 @@ class _FunctionOp(ops.Op):
     @classmethod
     def backward(cls, ctx: Any, g: np.ndarray, needs: tuple[bool, ...]) -> tuple:  # type: ignore[override]
         name = cls.name
-        ctx.needs_input_grad = needs
         grads = cls.function.backward(ctx, g)
         n = len(needs)
         if not isinstance(grads, tuple | list):
@@ -150,17 +165,18 @@ class _FunctionOp(ops.Op):
                 "for one that needs no gradient)"
             )
         out = []
-        for i, (gi, need, (shape, dtype)) in enumerate(zip(grads, needs, ctx._inputs, strict=True)):
+        for slot, gi, need, (shape, dtype) in zip(ctx._slots, grads, needs, ctx._inputs, strict=True):
             if gi is None or not need:
                 out.append(None)
                 continue
-            out.append(_checked(name, i, gi, shape, dtype))
+            out.append(_checked(name, slot, gi, shape, dtype, ctx._out_shape))
         return tuple(out)
 
 
-def _checked(name: str, i: int, grad: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A gradient ``backward`` returned for input ``i``, checked: numbers, real, and of the
-    input's shape or one that sums back to it (the output's, where the input was broadcast)."""
+def _checked(name: str, i: int, grad: Any, shape: tuple[int, ...], dtype: np.dtype, out_shape: tuple[int, ...]
+             ) -> np.ndarray:  # fmt: skip
+    """The gradient ``backward`` returned for argument ``i``, checked: real numbers, in the
+    input's shape, or in the output's where the input was broadcast to it (then summed back)."""
     from .tensor import Tensor
 
     if isinstance(grad, Tensor):
@@ -169,21 +185,21 @@ def _checked(name: str, i: int, grad: Any, shape: tuple[int, ...], dtype: np.dty
         arr = np.asarray(grad)
     except (TypeError, ValueError) as e:
         raise DTypeError(f"{name}.backward: the gradient of input {i} is not an array ({e})") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "iuf":
         raise DTypeError(
             f"{name}.backward: the gradient of input {i} has dtype {arr.dtype}; return real numbers "
             f"(the input is {dtype})"
         )
     if arr.shape != shape:
         try:
-            fits = np.broadcast_shapes(arr.shape, shape) == arr.shape
+            broadcast = np.broadcast_shapes(shape, out_shape) == out_shape
         except ValueError:
-            fits = False
-        if not fits:
+            broadcast = False
+        if not (broadcast and arr.shape == out_shape):
+            where = f" or the output's {out_shape}" if broadcast and out_shape != shape else ""
             raise ShapeError(
-                f"{name}.backward: the gradient of input {i} has shape {arr.shape}, but the input has "
-                f"shape {shape}; return dL/d(input) in the input's shape (or in the output's, where the "
-                "input was broadcast)"
+                f"{name}.backward: the gradient of input {i} has shape {arr.shape}, but it must have the "
+                f"input's shape {shape}{where}; return dL/d(input) in that shape"
             )
     return arr
 

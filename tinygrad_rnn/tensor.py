@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Union
 
 import numpy as np
@@ -436,6 +437,8 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     except TinygradRNNError:
         raise
     except (ValueError, IndexError, TypeError) as e:
+        if hasattr(op, "function"):  # an error in a user's forward: theirs, with their traceback
+            raise
         raise _op_error(op, parents, attrs, e) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
@@ -457,8 +460,9 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
         t._op = op
         t._parents = parents
         t._ctx = ctx
-        if _ATTRS[0] is not None:
-            _ATTRS[0][id(t)] = (attrs, t)
+        table = _ATTRS.get()
+        if table is not None:
+            table[id(t)] = (attrs, t)
     else:
         t.requires_grad = False
         t._op = None
@@ -467,20 +471,21 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     return t
 
 
-_ATTRS: list[dict[int, tuple[tuple, Tensor]] | None] = [None]  # see recording_attrs
+_ATTRS: ContextVar[dict[int, tuple[tuple, Tensor]] | None] = ContextVar("tinygrad_rnn_attrs", default=None)
 
 
 @contextlib.contextmanager
 def recording_attrs() -> Iterator[dict[int, tuple[tuple, Tensor]]]:
-    """Inside it, every recorded op also keeps the non-tensor arguments it was called with
-    (axis, index, ...), keyed by ``id(output)``: what ``gradcheck`` needs to run one op's
-    forward again on its own. Off by default, so a graph keeps only what backward needs."""
+    """Inside it (in this thread or task), every recorded op also keeps the non-tensor
+    arguments it was called with (axis, index, ...), keyed by ``id(output)``: what
+    ``gradcheck`` needs to run one op's forward again on its own. Off by default, so a graph
+    keeps only what backward needs."""
     table: dict[int, tuple[tuple, Tensor]] = {}
-    previous, _ATTRS[0] = _ATTRS[0], table
+    token = _ATTRS.set(table)
     try:
         yield table
     finally:
-        _ATTRS[0] = previous
+        _ATTRS.reset(token)
 
 
 def _broadcastable(*shapes: tuple[int, ...]) -> bool:

@@ -175,10 +175,6 @@ def _index(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
     return (kind,)
 
 
-def _getitem(a: Tensor, index: Any) -> Tensor:
-    return eval(_index_code("a", index), {"np": np}, {"a": a})  # the index has one description: _index_code
-
-
 def _index_code(a: str, index: Any) -> str:
     if index == "slice":
         return f"{a}[..., ::-1]"
@@ -203,24 +199,65 @@ def _labels(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
     return (tuple(draw(st.lists(st.integers(0, classes - 1), min_size=rows, max_size=rows))),)
 
 
-def _activation(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
-    return (draw(st.sampled_from([None, "tanh", "relu"])),)
+def _product_form(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
+    """How matmul and affine multiply a by b: a real product (a's rows times b's columns, inner
+    dimension n = a's last) where b's size allows, an outer product, or a batched one."""
+    a, b = vals
+    n = a.shape[-1] if a.ndim else 1
+    forms = ["outer", "batched"] + (["matrix"] if a.ndim and b.size % n == 0 else [])
+    forms += ["square"] if a.ndim and n > 1 and b.size % n == 0 else []
+    return draw(st.sampled_from(forms)), n
 
 
-def _affine(a: Tensor, b: Tensor, activation: str | None) -> Tensor:
-    from . import functional as F
+def _matmul_code(a: str, b: str, form: str, n: int) -> str:
+    if form == "outer":  # (p, 1) @ (1, m)
+        return f"{a}.reshape(-1, 1) @ {b}.reshape(1, -1)"
+    if form == "batched":  # batch dimensions broadcast: (p,) with (1,)
+        return f"{a}.reshape(-1, 1, 1) @ {b}.reshape(1, 1, -1)"
+    if form == "square":  # (p, n) @ (n, n), W = u v^T from b: a slip between W and W^T keeps the shapes
+        return f"{a}.reshape(-1, {n}) @ {_square(b, n)}"
+    return f"{a}.reshape(-1, {n}) @ {b}.reshape({n}, -1)"  # (p, n) @ (n, m)
 
-    return F.affine(b.reshape(1, -1), (a.reshape(-1, 1), b.reshape(1, -1)), activation=activation)
+
+def _square(b: str, n: int) -> str:
+    """An (n, n) matrix from b that is not symmetric: b's first column (as n rows) times its
+    last n values, reversed."""
+    return f"({b}.reshape({n}, -1)[:, :1] @ {b}.reshape(1, -1)[:, ::-1][:, :{n}])"
 
 
-def _matmul_form(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
-    return (draw(st.sampled_from(["outer", "batched"])),)
+def _affine_code(a: str, b: str, form: str, n: int, activation: str | None) -> str:
+    if form in ("matrix", "square"):
+        w = _square(b, n) if form == "square" else f"{b}.reshape({n}, -1)"
+        x, bias = f"{a}.reshape(-1, {n})", f"{w}[0]"
+    else:
+        x, w, bias = f"{a}.reshape(-1, 1)", f"{b}.reshape(1, -1)", f"{b}.reshape(1, -1)"
+    return f"F.affine({bias}, ({x}, {w}), activation={activation!r})"
 
 
-def _matmul(a: Tensor, b: Tensor, form: str) -> Tensor:
-    if form == "outer":  # (n, 1) @ (1, m)
-        return a.reshape(-1, 1) @ b.reshape(1, -1)
-    return a.reshape(-1, 1, 1) @ b.reshape(1, 1, -1)  # batch dimensions broadcast: (n,) with (1,)
+def _product_form_act(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
+    form, n = _product_form(draw, vals)
+    return "outer" if form == "batched" else form, n, draw(st.sampled_from([None, "tanh", "relu"]))
+
+
+def _run(code: Callable[..., str]) -> Callable[..., Tensor]:
+    """An op that runs its own source text (so that a graph and its source() cannot differ)."""
+
+    def apply(*tensors_and_params: Any) -> Tensor:
+        from . import functional as F
+
+        arity = sum(isinstance(x, Tensor) for x in tensors_and_params)
+        names = [f"v{i}" for i in range(arity)]
+        text = code(*names, *tensors_and_params[arity:])
+        return eval(text, {"F": F, "np": np, "Tensor": Tensor}, dict(zip(names, tensors_and_params, strict=False)))
+
+    return apply
+
+
+def _pre_affine(a: np.ndarray, b: np.ndarray, form: str, n: int, activation: str | None) -> np.ndarray:
+    """relu(affine)'s input, kept away from relu's kink."""
+    if activation != "relu":
+        return np.array([np.inf])
+    return _run(_affine_code)(Tensor(a), Tensor(b), form, n, None).data
 
 
 def _cross_entropy(a: Tensor, labels: tuple) -> Tensor:
@@ -249,11 +286,6 @@ def _where(a: Tensor, b: Tensor, cond: tuple, shape: tuple) -> Tensor:
     return F.where(np.array(cond, dtype=bool).reshape(shape), a, b)
 
 
-def _pre_affine(a: np.ndarray, b: np.ndarray, activation: str | None) -> np.ndarray:
-    z = b.reshape(1, -1) + a.reshape(-1, 1) @ b.reshape(1, -1)
-    return z if activation == "relu" else np.array([np.inf])
-
-
 _RULES: dict[str, _Rule] = {
     "add": _Rule(2, lambda a, b: a + b, "{0} + {1}"),
     "sub": _Rule(2, lambda a, b: a - b, "{0} - {1}"),
@@ -262,23 +294,10 @@ _RULES: dict[str, _Rule] = {
     "pow": _Rule(2, lambda a, b: (a * a + 0.5) ** b.tanh(), "({0} * {0} + 0.5) ** {1}.tanh()"),
     "square": _Rule(1, lambda a: a**2, "{0} ** 2"),
     "maximum": _Rule(2, lambda a, b: a.maximum(b), "{0}.maximum({1})", kink=lambda a, b: a - b),
-    "matmul": _Rule(
-        2,
-        _matmul,
-        lambda a, b, form: (
-            f"{a}.reshape(-1, 1) @ {b}.reshape(1, -1)"
-            if form == "outer"
-            else f"{a}.reshape(-1, 1, 1) @ {b}.reshape(1, 1, -1)"
-        ),
-        draw_params=_matmul_form,
-    ),
+    "matmul": _Rule(2, _run(_matmul_code), _matmul_code, pair="product", draw_params=_product_form),
     "affine": _Rule(
-        2,
-        _affine,
-        lambda a, b, act: f"F.affine({b}.reshape(1, -1), ({a}.reshape(-1, 1), {b}.reshape(1, -1)), activation={act!r})",
-        draw_params=_activation,
-        kink=_pre_affine,
-    ),
+        2, _run(_affine_code), _affine_code, pair="product", draw_params=_product_form_act, kink=_pre_affine
+    ),  # fmt: skip
     "neg": _Rule(1, lambda a: -a, "-{0}"),
     "scale": _Rule(1, lambda a: 0.5 * a + 1, "0.5 * {0} + 1"),
     "tanh": _Rule(1, lambda a: a.tanh(), "{0}.tanh()"),
@@ -317,7 +336,7 @@ _RULES: dict[str, _Rule] = {
     "transpose": _Rule(1, lambda a: a.T, "{0}.T"),
     "getitem": _Rule(
         1,
-        _getitem,
+        _run(_index_code),
         _index_code,
         min_ndim=1,
         draw_params=_index,
@@ -497,6 +516,8 @@ def expression_graphs(
 def _pairs(how: str, a: Shape, b: Shape) -> bool:
     if how == "same":
         return a == b
+    if how == "product":  # b can be reshaped into n rows, n being a's last dimension
+        return not a or int(np.prod(b, dtype=int)) % a[-1] == 0
     try:
         np.broadcast_shapes(a, b)
     except ValueError:
