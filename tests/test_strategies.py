@@ -15,6 +15,7 @@ from tinygrad_rnn.gradcheck import gradcheck
 test_cube = testing.check_op(Cube.apply, lambda x: x**3)
 test_hypot = testing.check_op(Hypot.apply, np.hypot, n_inputs=2, min_magnitude=0.1)
 test_built_in_tanh = testing.check_op(lambda x: x.tanh(), np.tanh, max_examples=20)
+test_float32_cube = testing.check_op(Cube.apply, lambda x: x**3, dtype=np.float32, rtol=1e-6, atol=1e-6)
 
 
 def test_check_op_fails_on_a_wrong_rule_and_on_a_wrong_forward():

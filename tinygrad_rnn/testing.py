@@ -566,7 +566,9 @@ def check_op(
 ) -> Callable[[], None]:
     """One declaration, one property test: over ``operands(n_inputs, **operand_options)``,
     ``op``'s forward agrees with ``reference`` (numpy arrays in, an array out; skipped if None)
-    to ``rtol``/``atol``, and its backward with finite differences (``gradcheck``)::
+    to ``rtol``/``atol``, and its backward with finite differences (``gradcheck``, in float64:
+    with ``dtype=np.float32`` the forward is compared in float32, set ``rtol`` to about 1e-6,
+    and the rule is checked on float64 copies of the inputs)::
 
         test_cube = testing.check_op(Cube.apply, lambda x: x ** 3)
 
@@ -581,7 +583,9 @@ def check_op(
             expected = np.asarray(reference(*(x.data.copy() for x in xs)))
             np.testing.assert_allclose(out.data, expected, rtol=rtol, atol=atol,
                                        err_msg=f"{_name(op)}: forward disagrees with the reference")  # fmt: skip
-        gradcheck(lambda *a: op(*a), list(xs), seed=0, fast=fast)
+        # finite differences need float64: a float32 op's rule is checked on float64 copies
+        inputs = [x if x.dtype == np.float64 else Tensor(x.data.astype(np.float64), requires_grad=True) for x in xs]
+        gradcheck(lambda *a: op(*a), inputs, seed=0, fast=fast)
 
     test.__name__ = test.__qualname__ = f"test_{_name(op)}"
     wrapped = given(operands(n_inputs, **operand_options))(test)
@@ -673,7 +677,8 @@ def rnn_configs(
     dtypes: Sequence[str] = ("float64",),
 ) -> RNNConfig:
     """Recurrent networks to property-test: the mapping, T, batch, input, hidden and output
-    sizes, which outputs enter the cost, the dtype and the weights' seed::
+    sizes, which outputs enter the cost, the dtype and the weights' seed (``gradcheck`` needs
+    float64; draw float32 configurations for properties of the float32 path itself)::
 
         @given(testing.rnn_configs())
         def test_bptt(cfg):
