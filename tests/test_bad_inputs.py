@@ -251,7 +251,7 @@ _TARGETS = np.zeros((3, 2), dtype=np.int64)
 # fmt: off
 LOSSES = [
     Case("softmax-axis-out-of-range", lambda tmp: F.softmax(np.ones((2, 3)), axis=5), ShapeError,
-         ("max", "axis 5", "(2, 3)")),
+         ("softmax", "axis 5", "(2, 3)", "[-2, 2)")),
     Case("sequence-loss-targets-none", lambda tmp: F.sequence_loss([_t(2, 3)], None), ShapeError,
          ("sequence_loss", "one target per step", "NoneType")),
     Case("cross-entropy-empty-batch", lambda tmp: F.cross_entropy(Tensor(np.ones((0, 3))), np.array([], int)),
@@ -544,9 +544,27 @@ CHECKPOINTS = [
     Case("train-zero-epochs", lambda tmp: training.train(training.TrainConfig(epochs=0), tmp / "run"), ValueError,
          ("epochs", "at least 1", "got 0")),
 ]
+
+# issue 15: inputs that used to get someone else's error, or none
+PROTOCOLS = [
+    Case("index-past-the-end-is-an-index-error", lambda tmp: _t(3)[3], IndexError, ("getitem", "index 3", "size 3")),
+    Case("requires-grad-not-a-bool", lambda tmp: Tensor([1.0], requires_grad="no"), DTypeError,
+         ("requires_grad must be True or False", "'no'")),
+    Case("max-axis-a-string", lambda tmp: _t(2, 3).max(axis="a"), DTypeError,
+         ("max", "axis must be an int, a tuple of ints or None", "'a'")),
+    Case("log-softmax-axis-out-of-range", lambda tmp: F.log_softmax(_t(2, 3), axis=-3), ShapeError,
+         ("log_softmax", "axis -3")),
+    Case("rnn-zero-steps", lambda tmp: nn.RNN(3, 4)(np.zeros((0, 2, 3))), ShapeError,
+         ("RNN", "0 time steps", "at least one")),
+    Case("sgd-on-a-computed-tensor", lambda tmp: optim.SGD([_t(3) * 2], lr=0.1), OptimizerError,
+         ("SGD", "computed by the op 'mul'", "model.parameters()")),
+    Case("draw-an-int", lambda tmp: viz.draw(5), DTypeError, ("viz", "pass a Tensor", "got 5 (int)")),
+    Case("draw-none", lambda tmp: viz.draw(None), DTypeError, ("viz", "pass a Tensor", "NoneType")),
+    Case("animate-an-int", lambda tmp: viz.animate(3, tmp / "a.html"), DTypeError, ("viz.animate", "pass a Tensor")),
+]
 # fmt: on
 
-RAISES = ENGINE + NETWORKS + LOSSES + OPTIMIZERS + DATA + DIAGRAMS + CHECKPOINTS
+RAISES = ENGINE + NETWORKS + LOSSES + OPTIMIZERS + DATA + DIAGRAMS + CHECKPOINTS + PROTOCOLS
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -762,7 +762,7 @@ ERRORS = {  # (call, exception, message)
         r"expected input of shape \(time, batch, 2\), got \(3, 1, 5\); the feature size differs",
     ),
     "4-d input": (lambda: nn.RNN(2, 3)(np.ones((3, 1, 1, 2))), ShapeError, r"got \(3, 1, 1, 2\)"),
-    "no steps": (lambda: nn.RNN(2, 3)(np.ones((0, 1, 2))), ShapeError, r"got \(0, 1, 2\)"),
+    "no steps": (lambda: nn.RNN(2, 3)(np.ones((0, 1, 2))), ShapeError, r"shape \(0, 1, 2\): 0 time steps"),
     "string input": (lambda: nn.RNN(2, 3)(np.full((1, 1, 2), "a")), DTypeError, r"must be numeric"),
     "list of steps of mixed shapes": (
         lambda: nn.RNN(2, 3)([np.ones((1, 2)), np.ones((2, 2))]),

@@ -295,7 +295,7 @@ SHAPE_ERRORS = [
     ),
     pytest.param(lambda: _t() @ _t(2, 3), "matmul", ["() @ (2, 3)", "at least 1-d"], id="matmul-scalar"),
     pytest.param(lambda: _t(2, 3).reshape(4, 2), "reshape", ["(2, 3)", "(4, 2)", "size 6"], id="reshape"),
-    pytest.param(lambda: _t(2, 3).sum(axis=2), "sum", ["(2, 3)", "axis 2", "dimension 2"], id="sum-axis"),
+    pytest.param(lambda: _t(2, 3).sum(axis=2), "sum", ["(2, 3)", "axis 2", "2 dimensions", "[-2, 2)"], id="sum-axis"),
     pytest.param(lambda: _t(2, 3).mean(axis=-3), "mean", ["(2, 3)", "axis -3"], id="mean-axis"),
     pytest.param(lambda: _t(2, 3)[5], "getitem", ["(2, 3)", "index 5", "size 2"], id="getitem-axis0"),
     pytest.param(lambda: _t(2, 3)[0, 7], "getitem", ["(2, 3)", "index 7", "axis 1 with size 3"], id="getitem-axis1"),

@@ -14,16 +14,17 @@ from . import ops
 from .autograd import no_grad
 from .errors import ConfigError, DTypeError, ShapeError
 from .steps import step
-from .tensor import Tensor, _apply, _lift
+from .tensor import Tensor, _apply, _lift, check_axis
 
 Loss = Callable[..., Tensor]
 
 
-def _shifted(x: Any, axis: int) -> Tensor:
+def _shifted(x: Any, axis: int, who: str) -> Tensor:
     """x minus its max over ``axis``, the max taken as a constant: the shift leaves softmax
     unchanged and stops exp from overflowing, and as a constant it adds nothing to the
-    backward pass. Arrays are accepted; a bad axis is the max op's ShapeError."""
+    backward pass. Arrays are accepted; a bad axis is an error naming ``who``."""
     x = x if isinstance(x, Tensor) else Tensor(x)
+    check_axis(who, axis, x)
     with no_grad():
         m = x.max(axis=axis, keepdims=True)
     return x - m
@@ -31,13 +32,13 @@ def _shifted(x: Any, axis: int) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), with m the max along ``axis``."""
-    e = _shifted(x, axis).exp()
+    e = _shifted(x, axis, "softmax").exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), computed without overflow."""
-    shifted = _shifted(x, axis)
+    shifted = _shifted(x, axis, "log_softmax")
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 

@@ -272,7 +272,12 @@ class RNNCell(Module):
                 )
             return steps
         data = xs.data if isinstance(xs, Tensor) else np.asarray(xs)
-        if data.ndim != 3 or data.shape[2] != size or data.shape[0] == 0:
+        if data.ndim == 3 and data.shape[0] == 0:
+            raise ShapeError(
+                f"{who}: the input has shape {data.shape}: 0 time steps; an RNN needs at least one "
+                f"(shape (time, batch, {size}) with time >= 1)."
+            )
+        if data.ndim != 3 or data.shape[2] != size:
             raise ShapeError(
                 f"{who}: expected input of shape (time, batch, {size}), got {data.shape}"
                 + ("; add a time axis, e.g. x[None]" if data.ndim == 2 else "")

@@ -73,6 +73,11 @@ def _collect_params(params: Iterable[Tensor], who: str) -> list[Tensor]:
                 f"{who}: {_describe(i, p)} does not require grad, so it never gets a gradient to "
                 "step with; create it with Tensor(..., requires_grad=True) or leave it out."
             )
+        if not p.is_leaf:
+            raise OptimizerError(
+                f"{who}: {_describe(i, p)} was computed by the op {p.op!r}, so stepping it would never move "
+                "the tensors it came from; pass the leaf parameters themselves (model.parameters())."
+            )
         if id(p) in seen:
             raise OptimizerError(
                 f"{who}: {_describe(i, p)} is the same Tensor as parameter {seen[id(p)]}; it would be "

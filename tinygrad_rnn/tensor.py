@@ -334,13 +334,13 @@ class Tensor:
     # --- reductions ------------------------------------------------------------------------
 
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Sum, self, attrs=(axis, keepdims))
+        return _apply(ops.Sum, self, attrs=(check_axis("sum", axis, self), keepdims))
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Mean, self, attrs=(axis, keepdims))
+        return _apply(ops.Mean, self, attrs=(check_axis("mean", axis, self), keepdims))
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _apply(ops.Max, self, attrs=(axis, keepdims))
+        return _apply(ops.Max, self, attrs=(check_axis("max", axis, self), keepdims))
 
     # --- shape -----------------------------------------------------------------------------
 
@@ -389,6 +389,24 @@ class Tensor:
                 "e.g. Tensor.where(x.data > 0, x, 0.0)."
             )
         return _apply(ops.Where, c, *_lift_all((a, b), "where"))
+
+
+def check_axis(who: str, axis: Any, t: Tensor) -> Any:
+    """``axis`` (None, an int or a tuple of ints) if it names axes of ``t``; else an error naming
+    ``who``, the axis, the tensor's shape and the fix."""
+    if axis is None:
+        return axis
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, int | np.integer):
+            raise DTypeError(f"{who}: axis must be an int, a tuple of ints or None, got {axis!r}")
+        n = max(t.ndim, 1)  # numpy lets a 0-d array reduce over axis 0 (or -1)
+        if not -n <= a < n:
+            raise ShapeError(
+                f"{who}: axis {a} is out of range for a tensor of shape {t.shape} ({t.ndim} dimensions); "
+                f"use an axis in [{-n}, {n})"
+            )
+    return axis
 
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:

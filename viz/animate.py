@@ -44,7 +44,7 @@ from tinygrad_rnn.autograd import edge_gradients, walk
 
 from .draw import VizError, draw
 from .engines import to_svg
-from .graph import Description, Node
+from .graph import Description, Node, as_roots
 from .layout import Layout, Line
 from .render import write_file
 
@@ -462,7 +462,7 @@ def animate(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise VizError(f"viz.animate: write an .html file, got {path.name!r}")
-    roots = [root] if isinstance(root, Tensor) else list(root)
+    roots = as_roots(root, "viz.animate")
     diagram = draw(roots, "backward", max_steps=max_steps)
     desc, layout = diagram.description, diagram.layout
     if desc is None or layout is None:

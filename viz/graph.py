@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -309,11 +309,26 @@ def keys_of(roots: Tensor | Sequence[Tensor], tensors: Tensor | Sequence[Tensor]
     return out
 
 
+def as_roots(roots: Any, who: str = "viz") -> list[Tensor]:
+    """A Tensor or a list of Tensors as a list; anything else a DTypeError saying what to pass."""
+    if isinstance(roots, Tensor):
+        return [roots]
+    if (
+        isinstance(roots, Sequence)
+        and not isinstance(roots, str)
+        and roots
+        and all(isinstance(r, Tensor) for r in roots)
+    ):
+        return list(roots)
+    raise DTypeError(
+        f"{who}: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw, got {roots!r:.60} "
+        f"({type(roots).__name__})"
+    )
+
+
 def _roots(roots: Tensor | Sequence[Tensor], fold_cost: str) -> list[Tensor]:
     """The roots as a list, after checking them and ``fold_cost``."""
-    roots = [roots] if isinstance(roots, Tensor) else list(roots)
-    if not roots or not all(isinstance(r, Tensor) for r in roots):
-        raise DTypeError("viz: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw")
+    roots = as_roots(roots)
     if fold_cost not in ("one", "steps", "none"):
         raise VizError(f"viz: fold_cost must be 'one', 'steps' or 'none', got {fold_cost!r}")
     return roots
