@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tinygrad_rnn
 import viz
 from tinygrad_rnn import (
     BackwardError,
@@ -588,6 +589,9 @@ CLI_USAGE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("no-command", [], ("required", "COMMAND")),
     ("unknown-command", ["fly"], ("invalid choice", "'fly'")),
     ("train-without-out", ["train"], ("--out",)),
+    ("train-out-empty", ["train", "--out", ""], ("--out", "an empty path", "name a directory")),
+    ("train-out-a-file", ["train", "--out", __file__], ("--out", "is a file, not a directory", "another path")),
+    ("render-out-a-file", ["render", "--out", __file__], ("--out", "is a file, not a directory")),
     ("train-unknown-option", ["train", "--out", "{tmp}", "--bogus"], ("unrecognized arguments", "--bogus")),
     ("train-hidden-zero", ["train", "--out", "{tmp}", "--hidden", "0"], ("--hidden", "positive integer", "0")),
     ("train-hidden-not-a-number", ["train", "--out", "{tmp}", "--hidden", "abc"], ("--hidden", "'abc'")),
@@ -649,6 +653,30 @@ def standalone(test: Callable[..., None]) -> Callable[..., None]:
     """Count ``test`` as one case of the catalogue."""
     STANDALONE.append(test.__name__)
     return test
+
+
+@standalone
+def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"tinygrad-rnn {tinygrad_rnn.__version__}"
+
+
+@standalone
+def test_an_output_directory_that_cannot_be_written_is_found_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path, data: bytes) -> int:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    def no_training(*args: Any) -> None:
+        raise AssertionError("training started before the output directory was checked")
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    monkeypatch.setattr(training, "load_split", no_training)
+    assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot write in output directory" in line and "Permission denied" in line and "--out" in line
 
 
 @standalone

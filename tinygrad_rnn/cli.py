@@ -52,6 +52,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _out_dir(text: str) -> str:
+    """--out: a directory to create or reuse, not empty and not an existing file."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a directory, e.g. --out runs/demo")
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory; choose another path")
+    return text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit code 2), not the whole usage text."""
 
@@ -61,6 +72,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tinygrad-rnn", description="Train recurrent networks and draw backpropagation through time.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"tinygrad-rnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     train = commands.add_parser(
@@ -82,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check every op's output and every gradient for NaN/inf and stop at the first (slower)",
     )
-    train.add_argument("--out", required=True, help="directory for metrics.json and checkpoint.npz")
+    train.add_argument("--out", type=_out_dir, required=True, help="directory for metrics.json and checkpoint.npz")
     train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
 
     render = commands.add_parser(
@@ -104,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "labels on every step; full: each parameter drawn once (default textbook)")  # fmt: skip
     render.add_argument("--hidden", type=_positive_int, default=3, help="hidden units (default 3)")
     render.add_argument("--seed", type=_seed, default=0, help="seed of the weights and inputs (default 0)")
-    render.add_argument("--out", required=True, help="directory for forward, backward and rolled diagrams")
+    render.add_argument("--out", type=_out_dir, required=True, help="directory for the diagrams (one file per view)")
     return parser
 
 

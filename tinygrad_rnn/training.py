@@ -12,6 +12,7 @@ seed and the epoch number, so nothing random needs saving).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -231,6 +232,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TinygradRNNError(f"cannot create output directory {out}: {e.strerror}") from None
+    probe = out / f".write-test-{os.getpid()}"
+    try:  # before any training, not at the first checkpoint
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise TinygradRNNError(f"cannot write in output directory {out}: {e.strerror}; choose another --out") from None
     x_tr, y_tr, x_te, y_te = load_split(config)
     model = make_model(config, input_size=x_tr.shape[2])
     optimizer = Adam(model.parameters(), lr=config.lr)
