@@ -6,16 +6,23 @@ A property test of a gradient is a few lines with these and ``gradcheck``::
     from tinygrad_rnn import testing
     from tinygrad_rnn.gradcheck import gradcheck
 
-    @given(testing.expression_graphs())
-    def test_random_graphs(graph):
-        assert gradcheck(graph, graph.tensors(), seed=0)
+    test_cube = testing.check_op(Cube.apply, lambda x: x ** 3)  # your Function, against numpy
 
-    @given(testing.broadcastable_shapes(2).flatmap(
-        lambda shapes: st.tuples(*(testing.tensors(s) for s in shapes))))
+    @given(testing.operands(2))  # two tensors whose shapes broadcast together
     def test_my_op(ab):
         assert gradcheck(my_op, list(ab), seed=0)
 
-Requires the ``hypothesis`` package (the ``test`` extra).
+    @given(testing.expression_graphs())  # random programs over every public op
+    def test_random_graphs(graph):
+        assert gradcheck(graph, graph.tensors(), seed=0)
+
+    @given(testing.rnn_configs())  # recurrent networks: mapping, sizes, cost steps
+    def test_bptt(cfg):
+        model = cfg.model()
+        assert gradcheck(lambda *p: cfg.loss(model), list(model.parameters()))
+
+A failing example prints as code that makes it again. Requires the ``hypothesis`` package (the
+``test`` extra).
 """
 
 from __future__ import annotations
