@@ -189,8 +189,10 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):
 def test_cli_user_errors_are_one_line_with_exit_1(tmp_path, capsys):
     code, _, err = _run_cli(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")], capsys)
     assert code == 1 and err.count("\n") == 1 and "not a directory" in err
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "checkpoint.npz").write_bytes(b"not a checkpoint")
     code, _, err = _run_cli(["train", "--resume", "--out", str(tmp_path / "o")], capsys)
-    assert code == 1 and "does not exist" in err
+    assert code == 1 and err.count("\n") == 1 and "corrupt" in err
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, _, err = _run_cli(["train", "--out", str(blocker / "sub")], capsys)
@@ -224,3 +226,65 @@ def test_cli_detect_anomaly_reports_the_op_and_step(tmp_path, capsys, monkeypatc
     assert code == 1
     assert err.count("\n") == 1
     assert "tanh(affine) at step 5 produced nan" in err and "input already containing nan" in err
+
+
+# --- faults a scheduler or a crash leaves behind (issue 15) ------------------------------------
+
+
+def test_sigterm_during_a_step_checkpoints_like_ctrl_c_and_the_cli_exits_143(tmp_path, monkeypatch, capsys):
+    """SIGTERM (what SLURM, docker and Kubernetes send) waits for the batch, saves, and exits
+    128 + 15; the resumed run equals an uninterrupted one."""
+    full = train(TrainConfig(epochs=2, **SMALL), tmp_path / "full")
+    step, calls = training.Adam.step, []
+
+    def step_then_sigterm(self):
+        step(self)
+        calls.append(1)
+        if len(calls) == 45 + 7:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(training.Adam, "step", step_then_sigterm)
+    argv = ["train", "--out", str(tmp_path / "cut"), "--epochs", "2", "--hidden", "24", "--batch", "100"]
+    monkeypatch.setattr(training.TrainConfig, "__init__", _with_small_test_set(training.TrainConfig.__init__))
+    assert cli.main(argv) == 143
+    assert "stopped by SIGTERM in epoch 2 after 700 samples; checkpoint saved" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+    resumed = train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut", resume=True)
+    assert _losses(resumed) == _losses(full)
+
+
+def _with_small_test_set(init):
+    def small(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "n_test": 500})
+
+    return small
+
+
+def test_resume_before_any_checkpoint_starts_from_scratch_and_says_so(tmp_path, capsys):
+    fresh = train(TrainConfig(epochs=1, **SMALL), tmp_path / "fresh")
+    resumed = train(TrainConfig(epochs=1, **SMALL), tmp_path / "never-saved", resume=True)
+    err = capsys.readouterr().err
+    assert f"no checkpoint in {tmp_path / 'never-saved'} yet: starting from scratch" in err
+    assert _losses(resumed) == _losses(fresh)
+
+
+def test_temp_files_of_a_killed_write_are_removed_and_files_honour_the_umask(tmp_path):
+    import os
+
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = [out / ".checkpoint.npz.k1ll3d.tmp", out / ".metrics.json.x9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    keep = out / ".notes.tmp"  # not one of ours: a name with no random part
+    keep.write_text("mine")
+    old = os.umask(0o027)
+    try:
+        train(TrainConfig(epochs=1, **SMALL), out)
+    finally:
+        os.umask(old)
+    assert not any(p.exists() for p in stale) and keep.exists()
+    assert sorted(p.name for p in out.iterdir()) == [".notes.tmp", "checkpoint.npz", "metrics.json"]
+    for name in ("checkpoint.npz", "metrics.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o640

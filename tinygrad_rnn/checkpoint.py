@@ -27,11 +27,23 @@ class CheckpointError(TinygradRNNError, ValueError):
     """A checkpoint that cannot be read or does not fit the model it is loaded into."""
 
 
+_TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
+    The file gets the permissions a plain ``open`` would give it (0666 less the umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -40,6 +52,17 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete what a killed ``atomic_write`` left in ``directory`` (``.name.XXXX.tmp`` files of
+    a write that never reached its rename); returns what was removed."""
+    removed = []
+    for tmp in Path(directory).glob(f".*{_TEMP_SUFFIX}"):
+        if tmp.is_file() and tmp.name.count(".") >= 3:  # .checkpoint.npz.abc123.tmp
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

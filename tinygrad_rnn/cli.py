@@ -5,7 +5,7 @@
 
 User errors (bad arguments, unreadable data, an unwritable directory, a checkpoint that does not
 fit) print one line and exit non-zero, never a traceback: 2 for bad arguments, 1 for the rest,
-130 for Ctrl-C (after saving a checkpoint).
+130 for Ctrl-C and 143 for SIGTERM (each after saving a checkpoint at the end of the batch).
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": _train, "render": _render}[args.command](args)
     except TrainingInterrupted as e:
         print(f"tinygrad-rnn: {e}", file=sys.stderr)
-        return 130
+        return 128 + e.signum  # 130 after Ctrl-C, 143 after SIGTERM
     except (TinygradRNNError, OSError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 1

@@ -27,7 +27,14 @@ import numpy as np
 from . import data as datasets
 from . import functional as F
 from .autograd import no_grad
-from .checkpoint import CheckpointError, atomic_write_json, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    atomic_write_json,
+    load_checkpoint,
+    read_meta,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from .errors import ConfigError, TinygradRNNError
 from .memory import tune_allocator
 from .nn import SeqToVec
@@ -38,7 +45,12 @@ METRICS = "metrics.json"
 
 
 class TrainingInterrupted(TinygradRNNError):
-    """Training stopped by Ctrl-C after saving a checkpoint; ``--resume`` continues it."""
+    """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint; ``--resume`` continues
+    it. ``signum`` is the signal (the command exits with 128 + signum: 130, 143)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 @dataclass
@@ -109,39 +121,44 @@ def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
 
 
 class _InterruptBetweenBatches:
-    """Ctrl-C during a batch takes effect when the batch is done, so a checkpoint never holds
-    parameters that a batch has updated together with a batch counter that says it has not.
+    """Ctrl-C (SIGINT) or SIGTERM (what SLURM, docker and Kubernetes send) during a batch takes
+    effect when the batch is done, so a checkpoint never holds parameters that a batch has
+    updated together with a batch counter that says it has not.
 
-    A second Ctrl-C before then interrupts at once. Only the main thread receives signals, and
-    a handler the program installed itself is left alone.
+    A second signal before then interrupts at once. Only the main thread receives signals, and
+    a handler the program installed itself is left alone. ``signum`` says which signal came.
     """
 
-    __slots__ = ("pending", "_previous")
+    __slots__ = ("pending", "signum", "_previous")
+    _DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
     def __init__(self) -> None:
         self.pending = False
-        self._previous: Any = None
+        self.signum = signal.SIGINT
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _InterruptBetweenBatches:
         if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig, default in self._DEFAULTS.items():
+                if signal.getsignal(sig) is default:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
         if self.pending:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(signum)
         self.pending = True
 
     def check(self) -> None:
         if self.pending:
             self.pending = False
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(self.signum)
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
 
 
 def train_epoch(
@@ -242,6 +259,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
     model = make_model(config, input_size=x_tr.shape[2])
     optimizer = Adam(model.parameters(), lr=config.lr)
     progress = Progress()
+    remove_stale_temp_files(out)
+    if resume and not (out / CHECKPOINT).exists():
+        print(f"no checkpoint in {out} yet: starting from scratch", file=stream or sys.stderr)
+        resume = False
     if resume:
         meta = read_meta(out / CHECKPOINT)
         saved = {k: v for k, v in meta.get("config", {}).items() if k != "epochs"}
@@ -263,11 +284,14 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
         started = time.perf_counter()
         try:
             train_epoch(model, optimizer, x_tr, y_tr, order, progress, config.clip, bar.update)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             save()
+            signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
+            what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
             raise TrainingInterrupted(
-                f"interrupted in epoch {progress.epoch} after {progress.seen} samples; checkpoint saved to "
-                f"{out / CHECKPOINT}; continue with --resume"
+                f"{what} in epoch {progress.epoch} after {progress.seen} samples; checkpoint saved to "
+                f"{out / CHECKPOINT}; continue with --resume",
+                signum,
             ) from None
         seconds = time.perf_counter() - started
         accuracy = evaluate(model, x_te, y_te)
@@ -282,6 +306,6 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
             }
         )
         progress.epoch, progress.batch, progress.loss_sum, progress.seen = progress.epoch + 1, 0, 0.0, 0
+        save()  # the checkpoint first: metrics.json never claims an epoch the checkpoint does not hold
         atomic_write_json(out / METRICS, {"config": asdict(config), "epochs": progress.epochs})
-        save()
     return progress.epochs
