@@ -189,7 +189,7 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, capsys):
 def test_cli_user_errors_are_one_line_with_exit_1(tmp_path, capsys):
     code, _, err = _run_cli(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")], capsys)
     assert code == 1 and err.count("\n") == 1 and "not a directory" in err
-    (tmp_path / "o").mkdir()
+    (tmp_path / "o").mkdir(exist_ok=True)
     (tmp_path / "o" / "checkpoint.npz").write_bytes(b"not a checkpoint")
     code, _, err = _run_cli(["train", "--resume", "--out", str(tmp_path / "o")], capsys)
     assert code == 1 and err.count("\n") == 1 and "corrupt" in err
