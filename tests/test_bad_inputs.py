@@ -380,6 +380,8 @@ DATA = [
          ("train-labels-idx1-ubyte", "0x00000803", "expected 0x00000801")),
     Case("mnist-count-mismatch", lambda tmp: data.mnist(_mnist_dir(tmp, _IMAGES, _idx(np.arange(4)))), DataError,
          ("3 images", "4 labels")),
+    Case("mnist-label-not-a-digit", lambda tmp: data.mnist(_mnist_dir(tmp, _IMAGES, _idx([3, 200, 1]))), DataError,
+         ("train-labels-idx1-ubyte", "label 200 at index 1", "expected a digit 0-9")),
     Case("mnist-truncated-gzip-images",
          lambda tmp: data.mnist(_mnist_dir(tmp, gzip.compress(_IMAGES)[:-8], _LABELS)), DataError,
          ("train-images-idx3-ubyte", "truncated or corrupt")),

@@ -369,6 +369,12 @@ def mnist(path: str | os.PathLike[str], kind: Literal["train", "test"] = "train"
             f"mnist: {image_path} holds {len(images):,} images but {label_path} holds {len(labels):,} labels; "
             "the two files must come from the same set"
         )
+    bad = np.flatnonzero(labels > 9)
+    if bad.size:  # found now, not at the first batch that reaches the label
+        raise DataError(
+            f"{label_path}: label {int(labels[bad[0]])} at index {int(bad[0]):,} ({bad.size:,} such), expected a "
+            "digit 0-9; is this an MNIST label file?"
+        )
     return images.astype(np.float32) / np.float32(255), labels.astype(np.int64)
 
 
