@@ -697,6 +697,36 @@ def test_a_pip_only_user_without_the_digits_is_told_how_to_get_them_and_no_direc
 
 
 @standalone
+def test_out_of_memory_is_one_line_naming_the_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def too_big(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(training, "make_model", too_big)
+    assert cli.main(["train", "--out", str(tmp_path / "run"), "--hidden", "100000", "--epochs", "1"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "not enough memory for --hidden 100000 and --batch 150" in line
+
+
+@standalone
+def test_a_full_disk_names_the_file_and_the_metrics_do_not_run_ahead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    assert cli.main(["train", "--out", str(tmp_path / "run"), "--hidden", "4", "--epochs", "1", "--batch", "4"]) == 1
+    line = capsys.readouterr().err.splitlines()[-1]  # after the progress bar's line
+    assert line.startswith("tinygrad-rnn: error: cannot write")
+    assert "run/checkpoint.npz: No space left on device" in line
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []  # no metrics, no temp file
+
+
+@standalone
 def test_cli_train_out_under_a_regular_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = _under_a_file(tmp_path, "run")
     assert cli.main(["train", "--out", str(out), "--epochs", "1", "--hidden", "4"]) == 1

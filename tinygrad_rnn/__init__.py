@@ -20,6 +20,7 @@ from .errors import (
     IndexOutOfRangeError,
     ShapeError,
     TinygradRNNError,
+    WriteError,
 )
 from .function import Context, Function
 from .steps import current_step, step
@@ -73,6 +74,7 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "TinygradRNNError",
+    "WriteError",
     "current_step",
     "is_grad_enabled",
     "no_grad",

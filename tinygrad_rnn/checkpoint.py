@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TinygradRNNError
+from .errors import TinygradRNNError, WriteError
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
 
@@ -41,7 +41,10 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
     The file gets the permissions a plain ``open`` would give it (0666 less the umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    except OSError as e:
+        raise _write_error(path, e) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
@@ -49,9 +52,18 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a quota: name the file, keep the old one
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, e, f"; the previous {path.name} is kept" if path.exists() else "") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, e: OSError, note: str = "") -> WriteError:
+    err = WriteError(f"cannot write {path}: {e.strerror or e}{note}")
+    err.errno = e.errno
+    return err
 
 
 def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:

@@ -268,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as e:
         print(f"tinygrad-rnn: {e}", file=sys.stderr)
         return 128 + e.signum  # 130 after Ctrl-C, 143 after SIGTERM
+    except MemoryError:
+        what = f"--hidden {args.hidden} and --batch {args.batch}" if args.command == "train" else "--steps and --hidden"
+        print(f"tinygrad-rnn: error: not enough memory for {what}; choose smaller values", file=sys.stderr)
+        return 1
     except (TinygradRNNError, OSError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 1

@@ -33,6 +33,11 @@ class BackwardError(TinygradRNNError, RuntimeError):
     """``backward()`` called in a way that has no meaning, e.g. on a non-scalar."""
 
 
+class WriteError(TinygradRNNError, OSError):
+    """A file could not be written (a full disk, a quota, permissions); the message names the
+    file, and ``errno`` is the system's error number."""
+
+
 class GradcheckError(TinygradRNNError, AssertionError):
     """Analytic gradients disagree with finite differences. ``node``: the output of the first
     op (in backward order) whose own rule is wrong, if one was found; ``loss``: the value that
