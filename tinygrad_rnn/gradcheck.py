@@ -280,7 +280,7 @@ def _fast_failures(fn: Fn, tensors: list[Tensor], analytic: list, eps: float, at
                 continue
             d = rng.standard_normal(t.shape)
             along = float(np.sum(a * d))
-            numeric = _along(objective, [(t.data, d)], eps)
+            numeric = _along(objective, t.data, d, eps)
             if not abs(along - numeric) <= atol * math.sqrt(t.size) + rtol * abs(numeric):
                 out.append(
                     f"gradient of input {i}{_label(t)} is wrong along a random direction: analytic "
@@ -289,19 +289,17 @@ def _fast_failures(fn: Fn, tensors: list[Tensor], analytic: list, eps: float, at
     return out
 
 
-def _along(objective: Callable[[], Any], moves: list[tuple[np.ndarray, np.ndarray]], eps: float) -> float:
-    """The derivative of ``objective`` when each array moves along its direction together."""
-    origs = [data.copy() for data, _ in moves]
+def _along(objective: Callable[[], Any], data: np.ndarray, d: np.ndarray, eps: float) -> float:
+    """The derivative of ``objective`` as ``data`` moves along the direction ``d`` (restored after)."""
+    orig = data.copy()
     total = 0.0
     try:
         for offset, weight in _STENCIL:
-            for (data, d), orig in zip(moves, origs, strict=True):
-                data[...] = orig + offset * eps * d
+            data[...] = orig + offset * eps * d
             value = objective()
             total += weight * float(np.asarray(value.data if isinstance(value, Tensor) else value).item())
     finally:
-        for (data, _), orig in zip(moves, origs, strict=True):
-            data[...] = orig
+        data[...] = orig
     return total / (12 * eps)
 
 
@@ -339,7 +337,7 @@ def localise(objective: Callable[[], Tensor], tensors: list[Tensor], eps: float 
                 given = np.zeros(p.shape) if grads[i] is None else reduce_to(p, np.asarray(grads[i]))
                 analytic = float(np.sum(given * d))
                 arrays = [q.data.copy() for q in parents]
-                numeric = _along(_op_objective(op, arrays, extra, g), [(arrays[i], d)], eps)
+                numeric = _along(_op_objective(op, arrays, extra, g), arrays[i], d, eps)
                 scale = math.sqrt(max(p.size, 1)) * float(np.abs(g).max(initial=0.0))
                 noise = _noise(float(np.sum(np.abs(g) * np.abs(node.data))), eps)
                 if not abs(analytic - numeric) <= atol * max(scale, 1.0) + rtol * abs(numeric) + noise:
