@@ -74,7 +74,7 @@ class Tensor:
             arr = np.asarray(data, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise DTypeError(f"Tensor: cannot make a numeric array from {type(data).__name__}: {e}") from None
-        if not isinstance(requires_grad, bool | np.bool_):
+        if requires_grad is not False and requires_grad is not True and not isinstance(requires_grad, np.bool_):
             raise DTypeError(
                 f"Tensor: requires_grad must be True or False, got {requires_grad!r} ({type(requires_grad).__name__})"
             )
