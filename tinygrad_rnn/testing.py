@@ -267,10 +267,8 @@ def _pre_affine(a: np.ndarray, b: np.ndarray, form: str, n: int, activation: str
     return _run(_affine_code)(Tensor(a), Tensor(b), form, n, None).data
 
 
-def _cross_entropy(a: Tensor, labels: tuple) -> Tensor:
-    from . import functional as F
-
-    return F.cross_entropy(a.reshape(-1, a.shape[-1]), np.array(labels, dtype=np.int64))
+def _cross_entropy_code(a: str, labels: tuple) -> str:
+    return f"F.cross_entropy({a}.reshape(-1, {a}.shape[-1]), np.array({list(labels)}))"
 
 
 def _functional(name: str) -> Callable[..., Tensor]:
@@ -287,10 +285,8 @@ def _where_cond(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
     return (tuple(draw(st.lists(st.booleans(), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))), shape)
 
 
-def _where(a: Tensor, b: Tensor, cond: tuple, shape: tuple) -> Tensor:
-    from . import functional as F
-
-    return F.where(np.array(cond, dtype=bool).reshape(shape), a, b)
+def _where_code(a: str, b: str, cond: tuple, shape: tuple) -> str:
+    return f"F.where(np.array({list(cond)}).reshape({shape}), {a}, {b})"
 
 
 _RULES: dict[str, _Rule] = {
@@ -354,36 +350,14 @@ _RULES: dict[str, _Rule] = {
     ),  # fmt: skip
     "softmax": _Rule(1, _functional("softmax"), "F.softmax({0})", min_ndim=1),
     "log_softmax": _Rule(1, _functional("log_softmax"), "F.log_softmax({0})", min_ndim=1),
-    "cross_entropy": _Rule(
-        1,
-        _cross_entropy,
-        lambda a, labels: f"F.cross_entropy({a}.reshape(-1, {a}.shape[-1]), np.array({list(labels)}))",
-        min_ndim=1,
-        draw_params=_labels,
-    ),
+    "cross_entropy": _Rule(1, _run(_cross_entropy_code), _cross_entropy_code, min_ndim=1, draw_params=_labels),
     "mse": _Rule(2, _functional("mse"), "F.mse({0}, {1})", pair="same"),
-}
-_OPTIONAL = {  # ops that exist once the engine has them (the numerics issue adds them)
     "sqrt": _Rule(1, lambda a: (a * a + 0.5).sqrt(), "({0} * {0} + 0.5).sqrt()"),
     "abs": _Rule(1, lambda a: a.abs(), "{0}.abs()", kink=lambda a: a),
     "softplus": _Rule(1, lambda a: a.softplus(), "{0}.softplus()"),
     "logsigmoid": _Rule(1, lambda a: a.logsigmoid(), "{0}.logsigmoid()"),
-    "where": _Rule(
-        2,
-        _where,
-        lambda a, b, cond, shape: f"F.where(np.array({list(cond)}).reshape({shape}), {a}, {b})",
-        draw_params=_where_cond,
-    ),
+    "where": _Rule(2, _run(_where_code), _where_code, draw_params=_where_cond),
 }
-
-
-def _available(name: str) -> bool:
-    from . import functional as F
-
-    return hasattr(F, "where") if name == "where" else hasattr(Tensor, name)
-
-
-_RULES |= {k: r for k, r in _OPTIONAL.items() if _available(k)}
 OPS: tuple[str, ...] = tuple(_RULES)  #: the ops ``expression_graphs`` draws from
 
 
