@@ -38,7 +38,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
+from .autograd import is_grad_enabled
 from .errors import BackwardError, DTypeError, ShapeError
+from .tensor import Tensor, _apply
 
 
 class Context:
@@ -81,8 +83,6 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run the op on ``args`` and record it: a Tensor whose ``op`` is this class's name."""
-        from .tensor import Tensor, _apply
-
         if cls is Function:
             raise TypeError("Function.apply: subclass Function and call apply on the subclass")
         if kwargs:
@@ -90,8 +90,6 @@ class Function:
                 f"{cls.__name__}.apply: pass every argument by position (got {', '.join(kwargs)} by name), "
                 "as forward(ctx, *args) receives them"
             )
-        from .autograd import is_grad_enabled
-
         tensors = tuple(a for a in args if isinstance(a, Tensor))
         if not tensors:
             raise DTypeError(
@@ -120,8 +118,6 @@ class _FunctionOp(ops.Op):
         ctx = Context()
         ctx.needs_input_grad = needs
         out = cls.function.forward(ctx, *args)
-        from .tensor import Tensor
-
         if isinstance(out, Tensor):
             raise DTypeError(
                 f"{name}.forward returned a Tensor; forward works on numpy arrays and returns one "
@@ -177,8 +173,6 @@ def _checked(name: str, i: int, grad: Any, shape: tuple[int, ...], dtype: np.dty
              ) -> np.ndarray:  # fmt: skip
     """The gradient ``backward`` returned for argument ``i``, checked: real numbers, in the
     input's shape, or in the output's where the input was broadcast to it (then summed back)."""
-    from .tensor import Tensor
-
     if isinstance(grad, Tensor):
         grad = grad.data
     try:
