@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_nn import Problem, make_problem, randomize, sum_of_copies, untied_unroll
 
-from tinygrad_rnn import DTypeError, ShapeError, Tensor, nn
+from tinygrad_rnn import ConfigError, ShapeError, Tensor, nn
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.autograd import walk
 from tinygrad_rnn.bptt import truncated_bptt
@@ -191,7 +191,7 @@ def test_numpy_integer_window_sizes_are_accepted():
 def test_output_recurrent_networks_are_refused_with_the_way_out(cls):
     """Its recurrence runs through o(t-1), which truncated_bptt's h-carrying windows cannot cut."""
     problem = make_problem(T=4, B=2, I=2, H=3, O=3, seed=1)
-    with pytest.raises(DTypeError, match=rf"got {cls.__name__}; an output-recurrent network .* detach\(\)"):
+    with pytest.raises(ConfigError, match=rf"got {cls.__name__}; an output-recurrent network .* detach\(\)"):
         truncated_bptt(rnn(problem, cls), problem.xs, 2)
 
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_rnn import DTypeError, ShapeError, Tensor
+from tinygrad_rnn import ConfigError, DTypeError, ShapeError, Tensor
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.autograd import walk
 from tinygrad_rnn.gradcheck import gradcheck
@@ -282,23 +282,24 @@ def test_sequence_loss_tags_each_step_loss_with_its_step():
         assert n.parents[0] is outputs[n.step]
 
 
+# a list of steps that cannot be meant is a ConfigError; outputs and targets that do not pair, a ShapeError
 SEQUENCE_LOSS_ERRORS = {
-    "step too large": ({"steps": [4]}, r"step 4 is out of range for 4 outputs \(valid: -4 to 3\)"),
-    "step too negative": ({"steps": [-5]}, r"step -5 is out of range"),
-    "duplicate": ({"steps": [1, 1]}, r"step listed twice in \[1, 1\]"),
-    "duplicate via negative": ({"steps": [3, -1]}, r"step listed twice in \[3, -1\]"),
-    "empty steps": ({"steps": []}, r"steps is empty"),
-    "too few targets": ({"targets": ZEROS[:3]}, r"4 outputs but 3 targets"),
-    "too many targets": ({"targets": ZEROS * 2}, r"4 outputs but 8 targets"),
-    "no outputs": ({"outputs": [], "targets": []}, r"outputs is empty"),
+    "step too large": ({"steps": [4]}, ConfigError, r"step 4 is out of range for 4 outputs \(valid: -4 to 3\)"),
+    "step too negative": ({"steps": [-5]}, ConfigError, r"step -5 is out of range"),
+    "duplicate": ({"steps": [1, 1]}, ConfigError, r"step listed twice in \[1, 1\]"),
+    "duplicate via negative": ({"steps": [3, -1]}, ConfigError, r"step listed twice in \[3, -1\]"),
+    "empty steps": ({"steps": []}, ConfigError, r"steps is empty"),
+    "too few targets": ({"targets": ZEROS[:3]}, ShapeError, r"4 outputs but 3 targets"),
+    "too many targets": ({"targets": ZEROS * 2}, ShapeError, r"4 outputs but 8 targets"),
+    "no outputs": ({"outputs": [], "targets": []}, ShapeError, r"outputs is empty"),
 }
 
 
 @pytest.mark.parametrize("case", SEQUENCE_LOSS_ERRORS)
 def test_sequence_loss_errors(case):
-    overrides, match = SEQUENCE_LOSS_ERRORS[case]
+    overrides, error, match = SEQUENCE_LOSS_ERRORS[case]
     kwargs = {"outputs": step_outputs(), "targets": ZEROS, "loss": F.mse, **overrides}
-    with pytest.raises(ShapeError, match=match):
+    with pytest.raises(error, match=match):
         F.sequence_loss(**kwargs)
 
 

@@ -31,3 +31,27 @@ def test_testing_without_hypothesis_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "tinygrad_rnn.testing needs hypothesis, which is not installed" in out
     assert "pip install 'tinygrad-rnn[test]'" in out
+
+
+def test_every_exception_class_lives_in_errors_and_is_exported():
+    """One module holds them all (viz's too), each exported from the package."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import viz
+
+    found = set()
+    for package in (tr, viz):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if info.name == "tinygrad_rnn.testing" or info.name.startswith("tinygrad_rnn.app"):
+                continue  # testing needs hypothesis; the application layer is checked by its own tests
+            module = importlib.import_module(info.name)
+            for _, obj in inspect.getmembers(module, inspect.isclass):
+                if issubclass(obj, BaseException) and obj.__module__.startswith(("tinygrad_rnn", "viz")):
+                    found.add(obj)
+    assert found, "no exception classes found"
+    assert {cls.__module__ for cls in found} == {"tinygrad_rnn.errors"}
+    assert {cls.__name__ for cls in found} <= set(tr.__all__)
+    assert {"DataError", "CheckpointError", "OptimizerError", "VizError", "TrainingInterrupted"} <= set(tr.__all__)
+    assert viz.VizError is tr.VizError

@@ -399,7 +399,7 @@ def test_gradient_norm_plot_takes_the_last_node_of_a_step_and_says_what_is_wrong
         viz.plot_gradient_norms(total, tmp_path / "p.svg", name="z")
     with pytest.raises(viz.VizError, match=r"viz\.plot_gradient_norms: .*\.svg"):
         viz.plot_gradient_norms(total, tmp_path / "p.png")
-    with pytest.raises(tinygrad_rnn.errors.DTypeError, match="plot_gradient_norms"):
+    with pytest.raises(tinygrad_rnn.errors.VizError, match="plot_gradient_norms"):
         viz.plot_gradient_norms([], tmp_path / "p.svg")
 
 

@@ -210,7 +210,10 @@ def _local_gradients(node: Tensor) -> list[tuple[int, Tensor, np.ndarray]]:
     needs = tuple([p.requires_grad for p in parents])
     grads = op.backward(node._ctx, g, needs)
     if len(grads) != len(parents):
-        raise RuntimeError(f"{op.name}.backward returned {len(grads)} gradients for {len(parents)} inputs")
+        raise BackwardError(
+            f"{op.name}.backward returned {len(grads)} gradients for {len(parents)} inputs; "
+            "return one per input (None where an input needs none)"
+        )
     return [(i, parents[i], grads[i]) for i in range(len(parents)) if needs[i] and grads[i] is not None]
 
 

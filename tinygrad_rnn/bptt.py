@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, DTypeError
+from .errors import ConfigError
 from .nn import RNN, OutputRecurrentCell
 from .steps import step
 from .tensor import Tensor
@@ -65,7 +65,7 @@ def truncated_bptt(rnn: RNN, xs: Any, k1: int, k2: int | None = None, h0: Any = 
             f"truncated_bptt: k2 ({k2}) must be at least k1 ({k1}): each window backpropagates its k1 outputs"
         )
     if not isinstance(rnn, RNN) or rnn.W.shape[0] != rnn.hidden_size or isinstance(rnn, OutputRecurrentCell):
-        raise DTypeError(
+        raise ConfigError(
             f"truncated_bptt: needs a network whose recurrence is h(t-1) -> h(t) (RNN, SeqToSeq, SeqToVec), "
             f"got {type(rnn).__name__}; an output-recurrent network feeds o(t-1) back, so cut it by hand with detach()"
         )

@@ -18,13 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TinygradRNNError, WriteError
+from .errors import CheckpointError, WriteError
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
-
-
-class CheckpointError(TinygradRNNError, ValueError):
-    """A checkpoint that cannot be read or does not fit the model it is loaded into."""
 
 
 _TEMP_SUFFIX = ".tmp"

@@ -40,7 +40,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import TinygradRNNError
+from .errors import DataError
 from .seeding import Seed, make_rng
 
 __all__ = [
@@ -57,10 +57,6 @@ __all__ = [
     "train_test_split",
     "zen_of_python",
 ]
-
-
-class DataError(TinygradRNNError, ValueError):
-    """A data file that is missing, malformed or truncated, a failed download, or a bad task argument."""
 
 
 _GZIP_MAGIC = b"\x1f\x8b"

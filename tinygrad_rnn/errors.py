@@ -1,4 +1,4 @@
-"""The exceptions tinygrad_rnn raises for user errors.
+"""Every exception tinygrad_rnn and viz raise on purpose, in one place.
 
 Each one is also a subclass of the matching built-in (``ValueError``, ``TypeError``), so code
 that already catches those keeps working. Messages say what is wrong, with the op, the shapes
@@ -6,6 +6,8 @@ or the time step involved, and what to do about it.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class TinygradRNNError(Exception):
@@ -22,7 +24,8 @@ class IndexOutOfRangeError(ShapeError, IndexError):
 
 
 class ConfigError(TinygradRNNError, ValueError):
-    """An argument whose value is not allowed: a size, an option's name, a step count."""
+    """An argument whose value is not allowed: a size, an option's name, a list of time steps, a
+    kind of network that an algorithm does not handle."""
 
 
 class DTypeError(TinygradRNNError, TypeError):
@@ -51,3 +54,29 @@ class GradcheckError(TinygradRNNError, AssertionError):
 
 class AnomalyError(TinygradRNNError, FloatingPointError):
     """A NaN or an infinity appeared in a pass run under ``detect_anomaly()``."""
+
+
+class OptimizerError(TinygradRNNError, ValueError):
+    """An optimizer or a clipping function built or used with arguments that have no meaning."""
+
+
+class DataError(TinygradRNNError, ValueError):
+    """A data file that is missing, malformed or truncated, a failed download, or a bad task argument."""
+
+
+class CheckpointError(TinygradRNNError, ValueError):
+    """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+class VizError(TinygradRNNError, ValueError):
+    """A diagram that cannot be drawn as asked (too large, unknown view or option, no gradients
+    yet, unwritable file); the message names the function and the fix."""
+
+
+class TrainingInterrupted(TinygradRNNError):
+    """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint; resuming continues it.
+    ``signum`` is the signal (the command exits with 128 + signum: 130, 143)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)

@@ -184,14 +184,14 @@ def sequence_loss(
             f"sequence_loss: steps must be a list of integer time steps, got {shown!r}; e.g. steps={example}"
         ) from None
     if not chosen:
-        raise ShapeError("sequence_loss: steps is empty; list at least one time step to put in the cost")
+        raise ConfigError("sequence_loss: steps is empty; list at least one time step to put in the cost")
     normalized = []
     for s in chosen:
         if not -T <= s < T:
-            raise ShapeError(f"sequence_loss: step {s} is out of range for {T} outputs (valid: {-T} to {T - 1})")
+            raise ConfigError(f"sequence_loss: step {s} is out of range for {T} outputs (valid: {-T} to {T - 1})")
         normalized.append(s % T)
     if len(set(normalized)) != len(normalized):
-        raise ShapeError(f"sequence_loss: step listed twice in {chosen}")
+        raise ConfigError(f"sequence_loss: step listed twice in {chosen}")
     total = None
     for t in sorted(normalized):
         # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's)

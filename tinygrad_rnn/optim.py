@@ -28,14 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError, TinygradRNNError
+from .errors import OptimizerError, ShapeError
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "Momentum", "Optimizer", "OptimizerError", "clip_grad_norm", "clip_grad_value"]
-
-
-class OptimizerError(TinygradRNNError, ValueError):
-    """An optimizer or a clipping function built or used with arguments that have no meaning."""
 
 
 def _describe(i: int, p: Any) -> str:

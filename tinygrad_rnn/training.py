@@ -28,29 +28,19 @@ from . import data as datasets
 from . import functional as F
 from .autograd import no_grad
 from .checkpoint import (
-    CheckpointError,
     atomic_write_json,
     load_checkpoint,
     read_meta,
     remove_stale_temp_files,
     save_checkpoint,
 )
-from .errors import ConfigError, TinygradRNNError
+from .errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
 from .memory import tune_allocator
 from .nn import SeqToVec
 from .optim import Adam, clip_grad_norm
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
-
-
-class TrainingInterrupted(TinygradRNNError):
-    """Training stopped by Ctrl-C or SIGTERM after saving a checkpoint; ``--resume`` continues
-    it. ``signum`` is the signal (the command exits with 128 + signum: 130, 143)."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
-        super().__init__(message)
-        self.signum = int(signum)
 
 
 @dataclass

@@ -8,14 +8,15 @@ read, never changed.
 
 Reading order: ``graph.py`` (the recording as plain data), ``layout.py`` (where each mark
 goes; ``text.py`` says how wide a label is), ``scale.py`` (the colours), ``draw.py`` (Graphviz
-DOT), ``engines.py`` / ``render.py`` (files), then ``animate.py`` and ``plot.py``. ``errors.py``
-holds the one error type.
+DOT), ``engines.py`` / ``render.py`` (files), then ``animate.py`` and ``plot.py``. The one error
+type, ``VizError``, lives with the library's other exceptions in ``tinygrad_rnn.errors``.
 """
+
+from tinygrad_rnn.errors import VizError
 
 from .animate import animate, backward_order
 from .draw import STYLES, VIEWS, Diagram, draw
 from .engines import has_dot, render_source, to_svg
-from .errors import VizError
 from .graph import Description, Edge, Node, Role, describe
 from .plot import gradient_norms, plot_gradient_norms
 from .render import render

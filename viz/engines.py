@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from .errors import VizError
+from tinygrad_rnn.errors import VizError
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv")
 BACKENDS = ("auto", "dot", "wasm")

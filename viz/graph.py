@@ -21,9 +21,7 @@ import numpy as np
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.autograd import edge_gradients, walk
-from tinygrad_rnn.errors import DTypeError
-
-from .errors import VizError
+from tinygrad_rnn.errors import VizError
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
 #: unnamed ops that only add up per-step costs (folded into the cost node even when tagged with a step)
@@ -310,7 +308,7 @@ def keys_of(roots: Tensor | Sequence[Tensor], tensors: Tensor | Sequence[Tensor]
 
 
 def as_roots(roots: Any, who: str = "viz") -> list[Tensor]:
-    """A Tensor or a list of Tensors as a list; anything else a DTypeError saying what to pass."""
+    """A Tensor or a list of Tensors as a list; anything else a VizError saying what to pass."""
     if isinstance(roots, Tensor):
         return [roots]
     if (
@@ -320,7 +318,7 @@ def as_roots(roots: Any, who: str = "viz") -> list[Tensor]:
         and all(isinstance(r, Tensor) for r in roots)
     ):
         return list(roots)
-    raise DTypeError(
+    raise VizError(
         f"{who}: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw, got {roots!r:.60} "
         f"({type(roots).__name__})"
     )

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.errors import DTypeError
 
 from .draw import VizError
 from .graph import _norm, describe
@@ -75,9 +74,8 @@ def gradient_norms(root_or_states: Tensor | Sequence[Tensor], name: str = "h") -
     Raises
     ------
     VizError
-        The graph has no tensor named ``name`` with a time step.
-    DTypeError
-        ``root_or_states`` is neither a Tensor nor a non-empty list of Tensors.
+        The graph has no tensor named ``name`` with a time step, or ``root_or_states`` is
+        neither a Tensor nor a non-empty list of Tensors.
     """
     steps, norms, _ = _collect(root_or_states, name)
     return steps, norms
@@ -150,9 +148,9 @@ def _collect(root_or_states: Tensor | Sequence[Tensor], name: str) -> tuple[np.n
         steps = sorted(last)
         norms = [last[s] for s in steps]
     else:
-        states = list(root_or_states)
+        states = list(root_or_states) if isinstance(root_or_states, (list, tuple)) else []
         if not states or not all(isinstance(t, Tensor) for t in states):
-            raise DTypeError("viz.plot_gradient_norms: pass the loss (a Tensor) or a list of hidden-state Tensors")
+            raise VizError("viz.plot_gradient_norms: pass the loss (a Tensor) or a list of hidden-state Tensors")
         steps = [i if t.step is None else t.step for i, t in enumerate(states)]
         norms = [_norm(t.grad) for t in states]
     values = np.array([np.nan if v is None else v for v in norms], dtype=np.float64)

@@ -10,10 +10,10 @@ from typing import Any
 import graphviz
 
 from tinygrad_rnn import Tensor
+from tinygrad_rnn.errors import VizError
 
 from .draw import draw
 from .engines import FORMATS, render_source
-from .errors import VizError
 
 
 def render(

@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import VizError
+from tinygrad_rnn.errors import VizError
 
 #: sequential, light (small) to dark (large): ColorBrewer YlOrRd without its palest tints,
 #: which a thin line on white would hide
