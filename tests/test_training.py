@@ -129,7 +129,7 @@ def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("tinygrad_rnn.checkpoint.os.replace", crash)
+    monkeypatch.setattr("tinygrad_rnn.files.os.replace", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, model, meta={"n": 2})
     assert path.read_bytes() == good

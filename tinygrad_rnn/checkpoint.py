@@ -3,7 +3,7 @@
 A checkpoint is one ``.npz`` file (no pickle): the model's parameters under ``model/NAME``,
 the optimizer's per-parameter arrays under ``optimizer/STATE/INDEX``, and a JSON document under
 ``meta`` with everything else (optimizer class, hyperparameters and step counts, training
-progress). ``os.replace`` is atomic, so a crash mid-write leaves the last good file in place.
+progress). It is written with ``files.atomic_write``, so a crash mid-write leaves the last good file.
 """
 
 from __future__ import annotations
@@ -11,70 +11,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, WriteError
+from .errors import CheckpointError
+from .files import atomic_write
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
-
-
-_TEMP_SUFFIX = ".tmp"
-
-
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
-    The file gets the permissions a plain ``open`` would give it (0666 less the umask)."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
-    except OSError as e:
-        raise _write_error(path, e) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:  # a full disk, a quota: name the file, keep the old one
-        Path(tmp).unlink(missing_ok=True)
-        raise _write_error(path, e, f"; the previous {path.name} is kept" if path.exists() else "") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_error(path: Path, e: OSError, note: str = "") -> WriteError:
-    err = WriteError(f"cannot write {path}: {e.strerror or e}{note}")
-    err.errno = e.errno
-    return err
-
-
-def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
-    """Delete what a killed ``atomic_write`` left in ``directory`` (``.name.XXXX.tmp`` files of
-    a write that never reached its rename); returns what was removed."""
-    removed = []
-    for tmp in Path(directory).glob(f".*{_TEMP_SUFFIX}"):
-        if tmp.is_file() and tmp.name.count(".") >= 3:  # .checkpoint.npz.abc123.tmp
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None, meta: dict | None = None) -> None:

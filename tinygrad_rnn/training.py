@@ -27,14 +27,9 @@ import numpy as np
 from . import data as datasets
 from . import functional as F
 from .autograd import no_grad
-from .checkpoint import (
-    atomic_write_json,
-    load_checkpoint,
-    read_meta,
-    remove_stale_temp_files,
-    save_checkpoint,
-)
+from .checkpoint import load_checkpoint, read_meta, save_checkpoint
 from .errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
+from .files import atomic_write_json, remove_stale_temp_files
 from .memory import tune_allocator
 from .nn import SeqToVec
 from .optim import Adam, clip_grad_norm

@@ -1,0 +1,85 @@
+"""Files that readers see whole or not at all: write to a temporary file beside the target,
+then rename it over the target (``os.replace`` is atomic), so a crash, a full disk or a failed
+check mid-write leaves the previous file in place. Checkpoints, metrics and downloads all go
+through ``atomic_file``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import WriteError
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_error(path: Path, e: OSError, note: str = "") -> WriteError:
+    err = WriteError(f"cannot write {path}: {e.strerror or e}{note}")
+    err.errno = e.errno
+    return err
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file to write that appears as ``path`` only if the ``with`` block ends normally.
+
+    The bytes go to a hidden ``.NAME.XXXXXXXX.tmp`` beside ``path``; at the end of the block
+    they are flushed to disk and the file is renamed to ``path``. If the block raises (a failed
+    hash check, Ctrl-C), the temporary file is deleted and ``path`` is left as it was. An
+    ``OSError`` of the file system becomes a ``WriteError`` naming ``path``. The file gets the
+    permissions a plain ``open`` would give it (0666 less the umask).
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
+    except OSError as e:
+        raise _write_error(path, e) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, WriteError):
+            raise
+        raise _write_error(path, e, f"; the previous {path.name} is kept" if path.exists() else "") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete what a killed ``atomic_file`` left in ``directory`` (``.NAME.XXXX.tmp`` files of
+    a write that never reached its rename); returns what was removed."""
+    removed = []
+    for tmp in Path(directory).glob(f".*{_TEMP_SUFFIX}"):
+        if tmp.is_file() and tmp.name.count(".") >= 3:  # .checkpoint.npz.abc123.tmp
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
