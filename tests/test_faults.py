@@ -42,7 +42,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start(digits: Path, out: Path, resume: bool) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "tinygrad_rnn.cli", "train", "--data", str(digits), "--out", str(out), *ARGS]
+    argv = [sys.executable, "-m", "tinygrad_rnn.app.cli", "train", "--data", str(digits), "--out", str(out), *ARGS]
     return subprocess.Popen(argv + (["--resume"] if resume else []), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})  # fmt: skip
 

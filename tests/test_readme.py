@@ -38,7 +38,7 @@ def test_the_readme_shows_the_commands():
 def test_every_readme_command_is_valid_as_written(argv, tmp_path, monkeypatch):
     """Each ``tinygrad-rnn ...`` line of the README's shell blocks parses as it stands; the
     render command also runs, in an empty folder (training is run by test_training)."""
-    from tinygrad_rnn import cli
+    from tinygrad_rnn.app import cli
 
     args = cli.build_parser().parse_args(argv)
     assert args.command == argv[0]

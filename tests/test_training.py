@@ -1,4 +1,5 @@
-"""Training the row-sequence classifier: learning, metrics, checkpoints, resume, the CLI."""
+"""The training loop (training.fit) and the row-sequence classifier run by it: learning, metrics,
+checkpoints, resume, signals, the CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import signal
 import numpy as np
 import pytest
 
-from tinygrad_rnn import cli, training
-from tinygrad_rnn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinygrad_rnn.training import TrainConfig, TrainingInterrupted, train
+from tinygrad_rnn import CheckpointError, ConfigError, TrainingInterrupted, optim, training
+from tinygrad_rnn.app import cli, row_mnist
+from tinygrad_rnn.app.row_mnist import TrainConfig, train
+from tinygrad_rnn.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = {"hidden": 24, "batch": 100, "n_test": 500}
 
@@ -60,7 +62,7 @@ def test_ctrl_c_during_an_optimizer_step_waits_for_the_batch_to_be_counted(tmp_p
     """The signal lands after Adam has updated the parameters but before the batch is counted:
     the checkpoint must not hold the update with the old count (resume would apply it twice)."""
     full = train(TrainConfig(epochs=2, **SMALL), tmp_path / "full")
-    step, calls = training.Adam.step, []
+    step, calls = optim.Adam.step, []
 
     def step_then_ctrl_c(self):
         step(self)
@@ -68,7 +70,7 @@ def test_ctrl_c_during_an_optimizer_step_waits_for_the_batch_to_be_counted(tmp_p
         if len(calls) == 45 + 7:  # epoch 1: 4,500 training digits in 45 batches
             signal.raise_signal(signal.SIGINT)  # as the terminal sends it; runs the handler now
 
-    monkeypatch.setattr(training.Adam, "step", step_then_ctrl_c)
+    monkeypatch.setattr(optim.Adam, "step", step_then_ctrl_c)
     with pytest.raises(TrainingInterrupted, match="after 700 samples"):
         train(TrainConfig(epochs=2, **SMALL), tmp_path / "cut")
     monkeypatch.undo()
@@ -121,7 +123,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     config = TrainConfig(epochs=1, **SMALL)
-    model = training.make_model(config)
+    model = row_mnist.make_model(config)
     path = tmp_path / "checkpoint.npz"
     save_checkpoint(path, model, meta={"n": 1})
     good = path.read_bytes()
@@ -135,20 +137,20 @@ def test_a_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]  # no temporary file left
     monkeypatch.undo()
-    assert load_checkpoint(path, training.make_model(config)) == {"n": 1}
+    assert load_checkpoint(path, row_mnist.make_model(config)) == {"n": 1}
 
 
 def test_checkpoint_round_trip_restores_model_and_optimizer(tmp_path):
     config = TrainConfig(**SMALL)
-    x_tr, y_tr, _, _ = training.load_split(config)
-    model = training.make_model(config)
-    opt = training.Adam(model.parameters(), lr=1e-3)
+    x_tr, y_tr, _, _ = row_mnist.load_split(config)
+    model = row_mnist.make_model(config)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
     progress = training.Progress(epochs=[])
-    order = training.batches(len(x_tr), 100, 0, 1)[:3]
-    training.train_epoch(model, opt, x_tr, y_tr, order, progress)
+    order = training.epoch_batches(len(x_tr), 100, 0, 1)[:3]
+    training.train_epoch(model, opt, row_mnist.loss, (x_tr, y_tr), order, progress)
     save_checkpoint(tmp_path / "c.npz", model, opt, {"k": [1, 2]})
-    model2 = training.make_model(TrainConfig(**{**SMALL, "seed": 1}))
-    opt2 = training.Adam(model2.parameters(), lr=1e-3)
+    model2 = row_mnist.make_model(TrainConfig(**{**SMALL, "seed": 1}))
+    opt2 = optim.Adam(model2.parameters(), lr=1e-3)
     assert load_checkpoint(tmp_path / "c.npz", model2, opt2) == {"k": [1, 2]}
     for (n1, p1), (n2, p2) in zip(model.named_parameters(), model2.named_parameters(), strict=True):
         assert n1 == n2
@@ -216,11 +218,11 @@ def test_cli_resume_with_fewer_epochs_than_done_says_there_is_nothing_to_train(t
 
 
 def test_cli_detect_anomaly_reports_the_op_and_step(tmp_path, capsys, monkeypatch):
-    x_tr, y_tr, x_te, y_te = training.load_split(TrainConfig(**SMALL))
+    x_tr, y_tr, x_te, y_te = row_mnist.load_split(TrainConfig(**SMALL))
     x_tr = x_tr.copy()
     x_tr[:, 5, 3] = np.nan  # every image's row 5: the RNN's step 5
 
-    monkeypatch.setattr(training, "load_split", lambda config: (x_tr, y_tr, x_te, y_te))
+    monkeypatch.setattr(row_mnist, "load_split", lambda config: (x_tr, y_tr, x_te, y_te))
     argv = ["train", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path), "--detect-anomaly"]
     code, _, err = _run_cli(argv, capsys)
     assert code == 1
@@ -235,7 +237,7 @@ def test_sigterm_during_a_step_checkpoints_like_ctrl_c_and_the_cli_exits_143(tmp
     """SIGTERM (what SLURM, docker and Kubernetes send) waits for the batch, saves, and exits
     128 + 15; the resumed run equals an uninterrupted one."""
     full = train(TrainConfig(epochs=2, **SMALL), tmp_path / "full")
-    step, calls = training.Adam.step, []
+    step, calls = optim.Adam.step, []
 
     def step_then_sigterm(self):
         step(self)
@@ -243,9 +245,9 @@ def test_sigterm_during_a_step_checkpoints_like_ctrl_c_and_the_cli_exits_143(tmp
         if len(calls) == 45 + 7:
             signal.raise_signal(signal.SIGTERM)
 
-    monkeypatch.setattr(training.Adam, "step", step_then_sigterm)
+    monkeypatch.setattr(optim.Adam, "step", step_then_sigterm)
     argv = ["train", "--out", str(tmp_path / "cut"), "--epochs", "2", "--hidden", "24", "--batch", "100"]
-    monkeypatch.setattr(training.TrainConfig, "__init__", _with_small_test_set(training.TrainConfig.__init__))
+    monkeypatch.setattr(row_mnist.TrainConfig, "__init__", _with_small_test_set(row_mnist.TrainConfig.__init__))
     assert cli.main(argv) == 143
     assert "stopped by SIGTERM in epoch 2 after 700 samples; checkpoint saved" in capsys.readouterr().err
     monkeypatch.undo()
@@ -288,3 +290,108 @@ def test_temp_files_of_a_killed_write_are_removed_and_files_honour_the_umask(tmp
     assert sorted(p.name for p in out.iterdir()) == [".notes.tmp", "checkpoint.npz", "metrics.json"]
     for name in ("checkpoint.npz", "metrics.json"):
         assert (out / name).stat().st_mode & 0o777 == 0o640
+
+
+# --- the loop on its own: any model, any loss (issue 15 item 7) --------------------------------
+
+
+def _adding_run(tmp_path=None, epochs=3, **kwargs):
+    """fit on a regression task with an RNN of its own: nothing row-MNIST about it."""
+    from tinygrad_rnn import data, nn
+    from tinygrad_rnn import functional as F
+
+    xs, ys = data.adding_problem(256, 12, seed=3)
+    inputs = xs.transpose(1, 0, 2)  # fit batches along the first axis: (B, T, 2)
+    model = nn.SeqToVec(2, 8, 1, seed=3)
+
+    def mse(model, x, y):
+        return F.mse(model(x.transpose(1, 0, 2)), y)
+
+    def evaluate(model):
+        return {"val_mse": float(((model(xs[:, :64]).data - ys[:64]) ** 2).mean())}
+
+    history = training.fit(
+        model, optim.Adam(model.parameters(), lr=1e-2), mse, (inputs, ys), epochs=epochs, batch_size=32, seed=1,
+        evaluate=evaluate, out=tmp_path, **kwargs,
+    )  # fmt: skip
+    return model, history
+
+
+def test_fit_trains_any_model_and_loss_and_writes_nothing_without_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _, history = _adding_run(epochs=3)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert list(history[0]) == ["epoch", "train_loss", "val_mse", "seconds", "samples_per_second"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "val mse" in err
+
+
+def test_fit_with_out_resumes_exactly_and_refuses_other_loop_settings(tmp_path):
+    _, full = _adding_run(tmp_path / "full", epochs=3)
+    _adding_run(tmp_path / "cut", epochs=1)
+    _, resumed = _adding_run(tmp_path / "cut", epochs=3, resume=True)
+    assert [(h["train_loss"], h["val_mse"]) for h in resumed] == [(h["train_loss"], h["val_mse"]) for h in full]
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert metrics == {"config": {}, "epochs": resumed}
+    with pytest.raises(CheckpointError, match=r"same settings.*") as info:
+        _adding_run(tmp_path / "cut", epochs=4, resume=True, clip=1.0)
+    assert "'clip': None" in str(info.value)
+
+
+def test_fit_without_out_lets_ctrl_c_through_after_the_batch(monkeypatch):
+    calls = []
+
+    def ctrl_c_at_batch_3(self, progress):
+        calls.append(progress.batch)
+        if progress.batch == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(training.ProgressBar, "update", ctrl_c_at_batch_3)
+    with pytest.raises(KeyboardInterrupt):
+        _adding_run(epochs=2)
+    assert calls == [1, 2, 3]  # the batch that saw the signal finished; no further batch began
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "fit: epochs must be an integer of at least 1, got 0"),
+        ({"batch_size": 2.5}, "fit: batch_size must be an integer of at least 1, got 2.5"),
+        ({"seed": -1}, "fit: seed must be an integer of at least 0, got -1"),
+        ({"data": np.zeros((4, 2))}, "fit: data must be a tuple of arrays .* got ndarray"),
+        ({"data": (np.zeros((4, 2)), np.zeros(3))}, r"fit: the arrays in data must hold the same number .* \[4, 3\]"),
+    ],
+)
+def test_fit_refuses_arguments_that_have_no_meaning(kwargs, message):
+    from tinygrad_rnn import nn
+
+    model = nn.Linear(2, 1)
+    args = {"data": (np.zeros((4, 2)), np.zeros((4, 1))), "epochs": 1, "batch_size": 2, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        training.fit(model, optim.SGD(model.parameters(), lr=0.1), lambda m, x, y: m(x).sum(), **args)
+
+
+def test_the_library_never_imports_the_application_layer():
+    """tinygrad_rnn.app builds on the library; nothing in the library imports it (or viz)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import tinygrad_rnn
+
+    root = Path(tinygrad_rnn.__file__).parent
+    names = sorted(
+        "tinygrad_rnn." + ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        for p in root.rglob("*.py")
+        if p.relative_to(root).parts[0] not in ("app", "testing.py")
+    )
+    assert "tinygrad_rnn.training" in names and "tinygrad_rnn.data.fetch" in names
+    code = (
+        f"import sys, importlib\nfor name in {names!r}:\n    importlib.import_module(name.removesuffix('.'))\n"
+        "print(sorted(n for n in sys.modules if n.startswith(('tinygrad_rnn.app', 'viz'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

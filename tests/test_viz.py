@@ -29,8 +29,8 @@ import tinygrad_rnn
 import viz
 from tinygrad_rnn import Tensor, nn
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.app.cli import unrolled_example
 from tinygrad_rnn.autograd import edge_gradients, walk
-from tinygrad_rnn.cli import unrolled_example
 from viz import scale as colours
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -703,7 +703,7 @@ def test_the_same_program_gives_byte_identical_dot():
 
 _PROGRAM = """
 import viz
-from tinygrad_rnn.cli import unrolled_example
+from tinygrad_rnn.app.cli import unrolled_example
 roots = unrolled_example("seq2seq", 5, [2, 3, 4])
 print("\\x00".join(viz.draw(roots, view).source for view in viz.VIEWS), end="")
 """

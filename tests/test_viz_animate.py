@@ -20,8 +20,8 @@ import pytest
 import viz
 from tinygrad_rnn import Tensor, nn, step
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.app.cli import unrolled_example
 from tinygrad_rnn.autograd import edge_gradients, walk
-from tinygrad_rnn.cli import unrolled_example
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

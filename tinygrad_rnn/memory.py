@@ -4,8 +4,9 @@ An unrolled graph allocates and frees megabytes of arrays every step. With glibc
 large arrays are mmap'ed and unmapped one by one, and the top of the heap is handed back to
 the system when the graph is freed, so the next step pays page faults to get it back: measured
 here, that was a third of a float64 row-MNIST step. ``tune_allocator`` raises glibc's mmap and
-trim thresholds so the memory stays mapped and is reused. It changes the whole process, so it
-is opt-in: ``tinygrad-rnn train``, the examples and the benchmarks call it.
+trim thresholds so the memory stays mapped and is reused. It changes the whole process, so the
+library never calls it: the programs that own their process do (``tinygrad-rnn train``,
+``examples/demo.py``, the benchmarks).
 """
 
 from __future__ import annotations

@@ -1,13 +1,19 @@
-"""Training the row-sequence classifier: each image is read as a sequence of its rows.
+"""A training loop for any model and loss: mini-batches, progress, metrics, checkpoints, resume.
 
-Geron's setup (Hands-On Machine Learning, ch. 14): a 28x28 digit is 28 time steps of 28
-pixels, an RNN of 150 tanh units reads them, and a dense layer on the last state h(28) gives 10
-logits (``nn.SeqToVec``), trained with Adam (lr 1e-3) on batches of 150 with cross-entropy.
+``fit`` runs epochs of shuffled mini-batches over arrays that share their first axis::
 
-``train`` adds what a long run needs: a progress line, ``metrics.json`` after every epoch,
-an atomic checkpoint after every epoch and on Ctrl-C, and ``resume=True``, which continues so
-that the losses equal those of an uninterrupted run (each epoch's shuffle is derived from the
-seed and the epoch number, so nothing random needs saving).
+    def loss_fn(model, images, labels):                 # one batch -> a scalar Tensor
+        return F.cross_entropy(model(images.transpose(1, 0, 2)), labels)
+
+    history = fit(model, Adam(model.parameters()), loss_fn, (images, labels),
+                  epochs=10, batch_size=150, seed=42, out="runs/mine")
+
+Each epoch's order is drawn from ``(seed, epoch)``, so nothing random needs saving. With
+``out``, every epoch ends with an atomic ``checkpoint.npz`` (model, optimizer, position) and
+then ``metrics.json``; Ctrl-C or SIGTERM takes effect at the end of the current batch, saves a
+checkpoint and raises ``TrainingInterrupted``; ``resume=True`` continues so that the losses equal
+those of an uninterrupted run. ``train_epoch`` and ``epoch_batches`` are the pieces ``fit`` is
+made of, for loops of one's own.
 """
 
 from __future__ import annotations
@@ -17,53 +23,24 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from . import data as datasets
-from . import functional as F
 from .autograd import no_grad
 from .checkpoint import load_checkpoint, read_meta, save_checkpoint
 from .errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
 from .files import atomic_write_json, remove_stale_temp_files
-from .memory import tune_allocator
-from .nn import SeqToVec
-from .optim import Adam, clip_grad_norm
+from .optim import clip_grad_norm
+from .tensor import Tensor
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
 
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run (saved in the checkpoint; a resume must match it)."""
-
-    data: str = "mnist5k"
-    hidden: int = 150
-    epochs: int = 10
-    batch: int = 150
-    lr: float = 1e-3
-    seed: int = 42
-    dtype: str = "float32"
-    clip: float | None = None
-    n_test: int = 1000
-
-    def check(self) -> None:
-        for key in ("hidden", "epochs", "batch", "n_test"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.clip is not None and not self.clip > 0:
-            raise ConfigError(f"clip must be positive, got {self.clip}")
-        if self.dtype not in ("float32", "float64"):
-            raise ConfigError(f"dtype must be float32 or float64, got {self.dtype!r}")
+LossFn = Callable[..., Tensor]
 
 
 @dataclass
@@ -77,30 +54,9 @@ class Progress:
     epochs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_split(config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train images, train labels, test images, test labels) for ``config.data``: "mnist5k"
-    (split n_test / rest with the seed) or a directory holding the four MNIST IDX files."""
-    if config.data == "mnist5k":
-        images, labels = datasets.mnist5k()
-        x_tr, x_te, y_tr, y_te = datasets.train_test_split(images, labels, n_test=config.n_test, seed=config.seed)
-    else:
-        x_tr, y_tr = datasets.mnist(config.data, "train")
-        x_te, y_te = datasets.mnist(config.data, "test")
-    dtype = np.dtype(config.dtype)
-    return x_tr.astype(dtype, copy=False), y_tr, x_te.astype(dtype, copy=False), y_te
-
-
-def make_model(config: TrainConfig, input_size: int = 28, n_classes: int = 10) -> SeqToVec:
-    return SeqToVec(input_size, config.hidden, n_classes, dtype=config.dtype, seed=config.seed)
-
-
-def logits(model: SeqToVec, images: np.ndarray):
-    """Class scores for a batch of images (B, rows, cols): the rows are the time steps."""
-    return model(images.transpose(1, 0, 2))
-
-
-def batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """This epoch's shuffled mini-batches of indices, the same for the same (seed, epoch)."""
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """This epoch's shuffled mini-batches of indices into ``n`` examples, the same for the same
+    (seed, epoch)."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
@@ -147,22 +103,23 @@ class _InterruptBetweenBatches:
 
 
 def train_epoch(
-    model: SeqToVec,
+    model: Any,
     optimizer: Any,
-    images: np.ndarray,
-    labels: np.ndarray,
+    loss_fn: LossFn,
+    data: Sequence[np.ndarray],
     order: list[np.ndarray],
     progress: Progress,
     clip: float | None = None,
     on_batch: Callable[[Progress], None] | None = None,
 ) -> None:
-    """One pass over ``order`` from ``progress.batch`` on: forward, cross-entropy on the last
-    step, BPTT, (clip,) optimizer step. Updates ``progress`` after every batch; a Ctrl-C
-    (KeyboardInterrupt) arrives between batches, never between an update and its count."""
+    """One pass over the batches ``order`` from ``progress.batch`` on: ``loss_fn(model, *arrays
+    at the batch's indices)``, backward, (clip the gradient norm,) optimizer step. Updates
+    ``progress`` after every batch; a Ctrl-C or SIGTERM (as KeyboardInterrupt) arrives between
+    batches, never between an update and its count."""
     with _InterruptBetweenBatches() as interrupts:
         for i in range(progress.batch, len(order)):
             idx = order[i]
-            loss = F.cross_entropy(logits(model, images[idx]), labels[idx])
+            loss = loss_fn(model, *(array[idx] for array in data))
             optimizer.zero_grad()
             loss.backward()
             if clip is not None:
@@ -174,16 +131,6 @@ def train_epoch(
             if on_batch is not None:
                 on_batch(progress)
             interrupts.check()
-
-
-@no_grad()
-def evaluate(model: SeqToVec, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
-    """Accuracy on (images, labels), without recording a graph."""
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        scores = logits(model, images[i : i + batch_size]).data
-        correct += int((scores.argmax(axis=1) == labels[i : i + batch_size]).sum())
-    return correct / len(images)
 
 
 class ProgressBar:
@@ -216,81 +163,163 @@ class ProgressBar:
             self.stream.write("\r" + self.line(progress))
             self.stream.flush()
 
-    def finish(self, progress: Progress, accuracy: float) -> None:
-        self.stream.write(("\r" if self.live else "") + self.line(progress) + f"  test accuracy {accuracy:.4f}\n")
+    def finish(self, progress: Progress, metrics: dict[str, float]) -> None:
+        shown = "".join(f"  {name.replace('_', ' ')} {value:.4f}" for name, value in metrics.items())
+        self.stream.write(("\r" if self.live else "") + self.line(progress) + shown + "\n")
         self.stream.flush()
 
 
-def train(config: TrainConfig, out: str | Path, resume: bool = False, stream: TextIO | None = None) -> list[dict]:
-    """Train per ``config``, writing ``metrics.json`` and ``checkpoint.npz`` in ``out``.
+def _check_arguments(data: Sequence[np.ndarray], epochs: int, batch_size: int, seed: int) -> int:
+    """The number of examples, after checking what ``fit`` was given."""
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"fit: {name} must be an integer of at least {low}, got {value!r}")
+    if isinstance(data, np.ndarray) or not isinstance(data, (list, tuple)) or not data:
+        raise ConfigError(
+            "fit: data must be a tuple of arrays that share their first axis, e.g. (images, labels); "
+            f"got {type(data).__name__}"
+        )
+    lengths = [len(array) for array in data]
+    if len(set(lengths)) != 1 or lengths[0] == 0:
+        raise ConfigError(f"fit: the arrays in data must hold the same number (at least 1) of examples, got {lengths}")
+    return lengths[0]
 
-    Returns the per-epoch metrics: ``{"epoch", "train_loss", "test_accuracy", "seconds",
-    "samples_per_second"}``. Ctrl-C saves a checkpoint and raises ``TrainingInterrupted``.
-    """
-    config.check()
-    tune_allocator()
-    out = Path(out)
-    x_tr, y_tr, x_te, y_te = load_split(config)  # first: data that cannot load leaves no directory behind
+
+def _prepare(out: Path) -> None:
+    """Create ``out`` and check that files can be written there, before any training."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TinygradRNNError(f"cannot create output directory {out}: {e.strerror}") from None
     probe = out / f".write-test-{os.getpid()}"
-    try:  # before any training, not at the first checkpoint
+    try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise TinygradRNNError(f"cannot write in output directory {out}: {e.strerror}; choose another --out") from None
-    model = make_model(config, input_size=x_tr.shape[2])
-    optimizer = Adam(model.parameters(), lr=config.lr)
-    progress = Progress()
+        raise TinygradRNNError(f"cannot write in output directory {out}: {e.strerror}; choose another one") from None
     remove_stale_temp_files(out)
-    if resume and not (out / CHECKPOINT).exists():
-        print(f"no checkpoint in {out} yet: starting from scratch", file=stream or sys.stderr)
-        resume = False
-    if resume:
-        meta = read_meta(out / CHECKPOINT)
-        saved = {k: v for k, v in meta.get("config", {}).items() if k != "epochs"}
-        if saved != {k: v for k, v in asdict(config).items() if k != "epochs"}:
-            raise CheckpointError(
-                f"{out / CHECKPOINT} was saved with settings {saved}; resume with the same settings "
-                "(only --epochs may change)"
-            )
-        load_checkpoint(out / CHECKPOINT, model, optimizer)
-        progress = Progress(**meta["progress"])
+
+
+def fit(
+    model: Any,
+    optimizer: Any,
+    loss_fn: LossFn,
+    data: Sequence[np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    evaluate: Callable[[Any], dict[str, float]] | None = None,
+    clip: float | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    config: dict[str, Any] | None = None,
+    stream: TextIO | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` for ``epochs`` passes over ``data``; returns one record per epoch.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(model, *batch)`` -> a scalar Tensor, where ``batch`` holds each array of
+        ``data`` at the batch's indices.
+    data : tuple of np.ndarray
+        Arrays that share their first axis (the examples), e.g. ``(images, labels)``.
+    evaluate : callable, optional
+        ``evaluate(model)`` -> a dict of numbers such as ``{"test_accuracy": 0.93}``, run
+        without recording a graph at the end of every epoch and added to its record.
+    clip : float, optional
+        Clip the gradient's global norm to this value before every step.
+    out : path-like, optional
+        A directory for ``checkpoint.npz`` and ``metrics.json``, created and checked for
+        writability before any training. Without it nothing is written, and Ctrl-C raises
+        ``KeyboardInterrupt`` at the end of the batch.
+    resume : bool
+        Continue from ``out``'s checkpoint (start from scratch, saying so, if there is none yet).
+    config : dict, optional
+        JSON-able description of the run, saved with the checkpoint and in ``metrics.json``;
+        a resume refuses a checkpoint saved with a different one (only ``epochs`` may differ).
+    stream : text file, optional
+        Where the progress line goes (default stderr).
+
+    Returns
+    -------
+    list of dict
+        ``{"epoch", "train_loss", **evaluate(model), "seconds", "samples_per_second"}`` for
+        every epoch done so far (those of earlier runs too, when resuming).
+
+    Raises
+    ------
+    TrainingInterrupted
+        Ctrl-C or SIGTERM with ``out``: the checkpoint was saved; ``resume=True`` continues.
+    CheckpointError
+        ``resume`` with a checkpoint that is corrupt or was saved with other settings.
+    """
+    n = _check_arguments(data, epochs, batch_size, seed)
+    run = {"config": config or {}, "loop": {"batch_size": int(batch_size), "seed": int(seed), "clip": clip}}
+    out = None if out is None else Path(out)
+    progress = Progress()
+    if out is not None:
+        _prepare(out)
+        if resume and not (out / CHECKPOINT).exists():
+            print(f"no checkpoint in {out} yet: starting from scratch", file=stream or sys.stderr)
+        elif resume:
+            progress = _resume(out / CHECKPOINT, model, optimizer, run)
 
     def save() -> None:
-        save_checkpoint(out / CHECKPOINT, model, optimizer, {"config": asdict(config), "progress": asdict(progress)})
+        save_checkpoint(out / CHECKPOINT, model, optimizer, {**run, "progress": asdict(progress)})
 
-    bar = ProgressBar(len(x_tr), config.epochs, stream)
-    while progress.epoch <= config.epochs:
-        order = batches(len(x_tr), config.batch, config.seed, progress.epoch)
+    bar = ProgressBar(n, epochs, stream)
+    while progress.epoch <= epochs:
+        order = epoch_batches(n, batch_size, seed, progress.epoch)
         bar.start(progress)
         started = time.perf_counter()
         try:
-            train_epoch(model, optimizer, x_tr, y_tr, order, progress, config.clip, bar.update)
+            train_epoch(model, optimizer, loss_fn, data, order, progress, clip, bar.update)
         except KeyboardInterrupt as e:
+            if out is None:
+                raise
             save()
             signum = e.args[0] if e.args and isinstance(e.args[0], int) else signal.SIGINT
             what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
             raise TrainingInterrupted(
                 f"{what} in epoch {progress.epoch} after {progress.seen} samples; checkpoint saved to "
-                f"{out / CHECKPOINT}; continue with --resume",
+                f"{out / CHECKPOINT}; continue with --resume (resume=True)",
                 signum,
             ) from None
         seconds = time.perf_counter() - started
-        accuracy = evaluate(model, x_te, y_te)
-        bar.finish(progress, accuracy)
+        with no_grad():
+            metrics = dict(evaluate(model)) if evaluate is not None else {}
+        bar.finish(progress, metrics)
         progress.epochs.append(
             {
                 "epoch": progress.epoch,
                 "train_loss": progress.loss_sum / progress.seen,
-                "test_accuracy": accuracy,
+                **metrics,
                 "seconds": round(seconds, 3),
                 "samples_per_second": round(bar.rate(progress), 1),
             }
         )
         progress.epoch, progress.batch, progress.loss_sum, progress.seen = progress.epoch + 1, 0, 0.0, 0
-        save()  # the checkpoint first: metrics.json never claims an epoch the checkpoint does not hold
-        atomic_write_json(out / METRICS, {"config": asdict(config), "epochs": progress.epochs})
+        if out is not None:
+            save()  # the checkpoint first: metrics.json never claims an epoch the checkpoint does not hold
+            atomic_write_json(out / METRICS, {"config": run["config"], "epochs": progress.epochs})
     return progress.epochs
+
+
+def _resume(path: Path, model: Any, optimizer: Any, run: dict[str, Any]) -> Progress:
+    """Load the checkpoint at ``path`` into model and optimizer after checking it was saved by a
+    run with the same settings; returns where that run was."""
+    meta = read_meta(path)
+
+    def settings(record: dict[str, Any]) -> dict[str, Any]:
+        config = {k: v for k, v in (record.get("config") or {}).items() if k != "epochs"}
+        return {"config": config, "loop": record.get("loop")}
+
+    if settings(meta) != settings(run):
+        raise CheckpointError(
+            f"{path} was saved with settings {settings(meta)}; resume with the same settings (only the number of "
+            "epochs may change)"
+        )
+    load_checkpoint(path, model, optimizer)
+    return Progress(**meta["progress"])

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
-from .anomaly import detect_anomaly
-from .errors import TinygradRNNError
+from ..anomaly import detect_anomaly
+from ..errors import TinygradRNNError, TrainingInterrupted
 
 if TYPE_CHECKING:
-    from .tensor import Tensor
+    from ..tensor import Tensor
 
 
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:
@@ -72,7 +72,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tinygrad-rnn", description="Train recurrent networks and draw backpropagation through time.")
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"tinygrad-rnn {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
@@ -165,7 +165,8 @@ def _cost_steps(spec: str | int | list[int], n_outputs: int) -> list[int] | None
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig, train
+    from ..memory import tune_allocator
+    from .row_mnist import TrainConfig, train
 
     config = TrainConfig(
         data=args.data,
@@ -177,6 +178,7 @@ def _train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         clip=args.clip,
     )
+    tune_allocator()  # this process is ours: keep glibc from returning the graph's memory after every batch
     with detect_anomaly() if args.detect_anomaly else nullcontext():
         epochs = train(config, args.out, resume=args.resume)
     if epochs and epochs[-1]["epoch"] > args.epochs:
@@ -201,8 +203,8 @@ def unrolled_example(
     ``cost_steps``, all if None) backpropagated: returns ``[loss, *outputs]``, what to draw."""
     import numpy as np
 
-    from . import functional as F
-    from . import nn
+    from .. import functional as F
+    from .. import nn
 
     n_in, n_out = 2, 3
     rng = np.random.default_rng(seed)
@@ -261,8 +263,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "render":
         _check_render(parser, args)
-    from .training import TrainingInterrupted
-
     try:
         return {"train": _train, "render": _render}[args.command](args)
     except TrainingInterrupted as e:
