@@ -3,8 +3,9 @@ backpropagation through time visible and checkable.
 
 ``import tinygrad_rnn as tr`` gives the engine (``tr.Tensor``, ``tr.Function``, ``tr.step``,
 ``tr.no_grad``, the errors) and, imported on first use, ``tr.nn``, ``tr.functional``,
-``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.gradcheck`` and ``tr.testing`` (which needs the
-``test`` extra's hypothesis).
+``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.training``, ``tr.gradcheck`` and ``tr.testing``
+(which needs the ``test`` extra's hypothesis). The ``tinygrad-rnn`` command and the programs
+built on the library live apart, in ``tinygrad_rnn.app``.
 """
 
 import importlib
@@ -34,7 +35,10 @@ from .tensor import Tensor
 __version__ = "0.1.0"
 
 
-_SUBMODULES = ("nn", "functional", "optim", "data", "bptt", "gradcheck", "testing", "checkpoint", "autograd", "ops")
+_SUBMODULES = (
+    "nn", "functional", "optim", "data", "bptt", "training", "gradcheck", "testing", "checkpoint", "files", "autograd",
+    "ops",
+)  # fmt: skip
 _EXTRAS = {"hypothesis": "test"}  # an optional dependency -> the extra that installs it
 
 
