@@ -67,12 +67,13 @@ class no_grad:
         return wrapper  # type: ignore[return-value]
 
 
-def walk(*roots: Tensor) -> list[Tensor]:
+def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) -> list[Tensor]:
     """Every tensor the ``roots`` were computed from, in topological order, the roots included.
 
     Iterative depth-first search from each root in turn; parents are visited in argument
     order, so the same program always gives the same order (diagrams and tests rely on that).
-    A tensor reached from several roots is listed once.
+    A tensor reached from several roots is listed once. Tensors in ``stop`` are listed but
+    their own inputs are not followed (the part of the graph between ``stop`` and the roots).
     """
     order: list[Tensor] = []
     seen: set[Tensor] = set()  # tensors hash by identity
@@ -88,7 +89,7 @@ def walk(*roots: Tensor) -> list[Tensor]:
         seen.add(node)
         stack.append(node)
         stack.append(emit)
-        parents = node._parents
+        parents = node._parents if node not in stop else ()
         for i in range(len(parents) - 1, -1, -1):
             if parents[i] not in seen:
                 stack.append(parents[i])
@@ -194,20 +195,26 @@ def backward(root: Tensor, grad: Any = None) -> None:
     for node in reversed(order):
         if node._op is None or node.grad is None:
             continue
-        for i, parent, pgrad in _local_gradients(node):
+        for i, parent, pgrad in local_gradients(node, node.grad):
             if checking:
                 anomaly.check_backward(node, i, parent, pgrad)
             accumulate(parent, pgrad)
 
 
-def _local_gradients(node: Tensor) -> list[tuple[int, Tensor, np.ndarray]]:
-    """(i, parent, dL/d(parent) through input i) from the node's op rule and its ``.grad``,
-    for the parents that require grad; nothing for a leaf or a node the gradient missed."""
-    op, g = node._op, node.grad
+def local_gradients(
+    node: Tensor, g: np.ndarray | None, only: Tensor | None = None
+) -> list[tuple[int, Tensor, np.ndarray]]:
+    """(i, parent, dL/d(parent) through input i) from the node's op rule and dL/d(node) ``g``,
+    for the parents that require grad (only the inputs that are ``only``, if given); nothing
+    for a leaf or a node the gradient missed."""
+    op = node._op
     if op is None or g is None:
         return []
     parents = node._parents
-    needs = tuple([p.requires_grad for p in parents])
+    if only is None:
+        needs = tuple([p.requires_grad for p in parents])
+    else:
+        needs = tuple([p is only for p in parents])
     grads = op.backward(node._ctx, g, needs)
     if len(grads) != len(parents):
         raise BackwardError(
@@ -227,4 +234,31 @@ def edge_gradients(root: Tensor, order: list[Tensor] | None = None) -> dict[tupl
     ``walk(root)`` when the caller already has it.
     """
     nodes = walk(root) if order is None else order
-    return {(id(node), i): reduce_to(parent, g) for node in nodes for i, parent, g in _local_gradients(node)}
+    return {
+        (id(node), i): reduce_to(parent, g) for node in nodes for i, parent, g in local_gradients(node, node.grad)
+    }
+
+
+def gradients(
+    root: Tensor, seed: np.ndarray, stop: tuple[Tensor, ...] = (), order: list[Tensor] | None = None
+) -> dict[Tensor, np.ndarray]:
+    """What ``backward(root, seed)`` would compute, as a dict {tensor: dL/d(tensor)}, changing
+    no ``.grad`` anywhere (leaves' included): for analyses that need many backward passes.
+
+    The walk does not go past the tensors in ``stop`` (they get their gradient, their inputs
+    none), which bounds the work when only the gradient at ``stop`` is wanted. ``order`` is
+    ``walk(root, stop=set(stop))`` when the caller already has it (many seeds, one graph).
+    """
+    ends = set(stop)
+    if order is None:
+        order = walk(root, stop=ends)
+    grads: dict[Tensor, np.ndarray] = {root: reduce_to(root, np.asarray(seed))}
+    for node in reversed(order):
+        g = grads.get(node)
+        if g is None or node in ends:
+            continue
+        for _, parent, pgrad in local_gradients(node, g):
+            pgrad = reduce_to(parent, pgrad)
+            held = grads.get(parent)
+            grads[parent] = pgrad if held is None else held + pgrad
+    return grads
