@@ -36,8 +36,8 @@ __version__ = "0.1.0"
 
 
 _SUBMODULES = (
-    "nn", "functional", "optim", "data", "bptt", "training", "gradcheck", "testing", "checkpoint", "files", "autograd",
-    "ops",
+    "nn", "functional", "optim", "data", "bptt", "training", "analysis", "gradcheck", "testing", "checkpoint", "files",
+    "autograd", "ops",
 )  # fmt: skip
 _EXTRAS = {"hypothesis": "test"}  # an optional dependency -> the extra that installs it
 

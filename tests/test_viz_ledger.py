@@ -1,0 +1,114 @@
+"""viz.plot_ledger read back from its SVG: every cell where its loss term and step say, in the
+colour of its number on the diagrams' scale, grey where no gradient can flow, labels beside
+their rows and under their columns, nothing outside the picture or on top of the grid."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import viz
+from tinygrad_rnn import analysis, nn
+from tinygrad_rnn import functional as F
+from viz.scale import NO_GRADIENT, make_scale
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def _ledger(T=7, steps=None, param="W", seed=0):
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToSeq(2, 4, 3, seed=seed)
+    loss = F.sequence_loss(model(rng.normal(size=(T, 2, 2))), rng.integers(0, 3, size=(T, 2)), steps=steps)
+    return analysis.ledger(loss, getattr(model, param))
+
+
+def _read(path):
+    root = ET.parse(path).getroot()
+    rects = root.findall(".//s:rect", NS)
+
+    def box(r):
+        return tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+
+    cells = {(int(r.get("data-row")), int(r.get("data-col"))): (box(r), r) for r in rects if r.get("class") == "cell"}
+    totals = {int(r.get("data-col")): (box(r), r) for r in rects if r.get("class") == "total"}
+    texts = []
+    for t in root.iter(f"{{{NS['s']}}}text"):
+        content = "".join(t.itertext())
+        half = 0.56 * float(t.get("font-size", 12)) * len(content) / 2 if t.get("text-anchor") == "middle" else 0
+        texts.append((t.get("class"), float(t.get("x", "nan")), float(t.get("y", "nan")), content, half))
+    return root, cells, totals, texts
+
+
+@pytest.mark.parametrize("by", ["step", "lag"])
+@pytest.mark.parametrize(("T", "steps"), [(7, None), (5, [3, 4]), (40, None)])
+def test_every_cell_is_in_its_place_in_the_colour_of_its_number(tmp_path, by, T, steps):
+    led = _ledger(T, steps)
+    path = viz.plot_ledger(led, tmp_path / "ledger.svg", by=by)
+    root, cells, totals, texts = _read(path)
+    width, height = float(root.get("width")), float(root.get("height"))
+    n_rows = len(led.loss_steps)
+    lags = led.by_lag()[0]
+    n_cols = len(led.steps) if by == "step" else len(lags)
+    assert set(cells) == {(i, j) for i in range(n_rows) for j in range(n_cols)}
+    (x0, y0, w, h), _ = cells[0, 0]
+    norms = led.norms()
+    drawn = []
+    for (i, j), ((x, y, cw, ch), rect) in cells.items():
+        assert (x, y) == pytest.approx((x0 + j * w, y0 + i * h), abs=0.5) and (cw, ch) == (w, h)  # row i, column j
+        if by == "step":
+            k, reached = j, led.reached[i, j]
+        else:  # column j is the lag lags[j] = loss step minus use step
+            k = led.steps.index(led.loss_steps[i] - lags[j]) if led.loss_steps[i] - lags[j] in led.steps else None
+            reached = k is not None and led.reached[i, k]
+        if reached:
+            assert float(rect.get("data-norm")) == pytest.approx(norms[i, k], rel=1e-12)
+            drawn.append((rect.get("fill"), norms[i, k]))
+        else:
+            assert rect.get("fill") == NO_GRADIENT and rect.get("data-norm") == ""
+    total_norms = [float(r.get("data-norm")) for _, r in totals.values() if r.get("data-norm")]
+    scale = make_scale([v for _, v in drawn] + total_norms)
+    assert all(fill == scale.colour(v) for fill, v in drawn)
+    # the totals: one per column, under the grid, each the norm of its column's sum
+    bottom = y0 + n_rows * h
+    want = led.terms.sum(axis=0) if by == "step" else led.by_lag()[1]
+    for j, ((x, y, _, _), rect) in totals.items():
+        assert x == pytest.approx(x0 + j * w, abs=0.5) and y > bottom
+        assert float(rect.get("data-norm")) == pytest.approx(float(np.linalg.norm(want[j].ravel())), rel=1e-12)
+    # row labels beside their rows, column labels under their columns, all inside the picture
+    for cls, x, y, text, half in texts:
+        if cls == "row-label" and text != "sum":
+            i = led.loss_steps.index(int(text[2:-1]))
+            assert x <= x0 and y0 + i * h < y < y0 + (i + 1) * h + 4
+        if cls == "col-label":
+            j = (led.steps if by == "step" else list(lags)).index(int(text))
+            assert x == pytest.approx(x0 + (j + 0.5) * w, abs=0.5) and y > bottom
+        if not math.isnan(x):  # inside the picture (the estimate of a centred text's width is generous)
+            assert 0 <= x - half and x + half <= width and 0 < y <= height, text
+    legend_x = min(float(g.find("s:rect", NS).get("x")) for g in root.findall(".//s:g[@class='legend']", NS))
+    assert legend_x > x0 + n_cols * w  # the legend is right of the grid, not on it
+
+
+def test_the_title_fits_a_small_grid(tmp_path):
+    path = viz.plot_ledger(_ledger(3, [2]), tmp_path / "small.svg")
+    root, _, _, texts = _read(path)
+    _, x, _, text, half = next(t for t in texts if t[3].startswith("Where the gradient"))
+    assert 0 <= x - half and x + half <= float(root.get("width"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((np.zeros((3, 3)), "x.svg"), "pass the Ledger"),
+        ((None, "x.png"), "write a .svg file"),
+        ((None, "x.svg", "time"), "by must be 'step' or 'lag'"),
+    ],
+)
+def test_bad_arguments(tmp_path, args, message):
+    led = _ledger(3)
+    first, name, *rest = args
+    kwargs = {"by": rest[0]} if rest else {}
+    with pytest.raises(viz.VizError, match=message):
+        viz.plot_ledger(led if first is None else first, tmp_path / name, **kwargs)
