@@ -218,6 +218,10 @@ def test_states_that_are_not_a_chain_are_refused():
     hs, _ = model(np.random.default_rng(0).normal(size=(4, 1, 2)))
     with pytest.raises(ConfigError, match=r"states\[1\] .* was not computed from states\[0\]"):
         analysis.jacobian_norms([hs[2], hs[0]])
+    with pytest.raises(ConfigError, match=r"states\[0\] .* does not require grad.*requires_grad=True"):
+        h0 = Tensor(np.zeros((1, 3)))
+        hs0, _ = model(np.zeros((2, 1, 2)), h0)
+        analysis.jacobian_norms([h0, *hs0])
     with pytest.raises(ConfigError, match="at least two"):
         analysis.jacobian_norms(hs[:1])
     with pytest.raises(DTypeError, match=r"states\[1\] is a ndarray"):

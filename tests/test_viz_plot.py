@@ -411,3 +411,41 @@ def test_the_svg_is_well_formed_text_with_the_title_escaped(tmp_path):
     width = float(svg.get("width"))
     assert float(head.get("font-size")) * 0.6 * len(title) <= width  # shrunk to fit, not clipped
     assert re.fullmatch(r"\d+", svg.get("height"))
+
+
+# --- Jacobians through time (issue 16) -----------------------------------------------------------
+
+
+def test_plot_jacobian_norms_puts_both_series_on_one_log_axis(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from tinygrad_rnn import analysis, nn
+
+    model = nn.RNN(1, 5, seed=0)
+    model.W.data *= 0.5
+    h0 = Tensor(np.zeros((1, 5)), requires_grad=True)
+    hs, _ = model(np.random.default_rng(0).normal(size=(12, 1, 1)), h0)
+    result = analysis.jacobian_norms([h0, *hs])
+    path = viz.plot_jacobian_norms(result, tmp_path / "jac.svg")
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    points = {"norm-point": {}, "second-point": {}}
+    for c in root.iter(f"{ns}circle"):
+        if c.get("class") in points:
+            t, _, v = c.find(f"{ns}title").text.partition(": ")
+            points[c.get("class")][int(t[4:])] = (float(c.get("cx")), float(c.get("cy")), float(v))
+    assert sorted(points["norm-point"]) == list(range(13)) and sorted(points["second-point"]) == list(range(1, 13))
+    for t, (_, _, v) in points["norm-point"].items():
+        assert v == pytest.approx(result.to_last[t], rel=1e-3)
+    for t, (_, _, v) in points["second-point"].items():
+        assert v == pytest.approx(result.one_step[t - 1], rel=1e-3)
+    # one axis for both: x linear in t, y linear in log10 of the value, the same lines for both series
+    every = [p for series in points.values() for p in series.items()]
+    (t0, (x0, y0, v0)), (t1, (x1, y1, v1)) = min(every, key=lambda p: p[1][2]), max(every, key=lambda p: p[1][2])
+    for t, (x, y, v) in every:
+        assert x == pytest.approx(x0 + (t - t0) * (x1 - x0) / (t1 - t0), abs=0.05)
+        assert y == pytest.approx(y0 + (np.log10(v) - np.log10(v0)) * (y1 - y0) / np.log10(v1 / v0), abs=0.3)
+    dashed = [p for p in root.iter(f"{ns}polyline") if p.get("class") == "second-line"]
+    assert dashed and all(p.get("stroke-dasharray") for p in dashed)
+    with pytest.raises(viz.VizError, match="pass what tinygrad_rnn.analysis.jacobian_norms"):
+        viz.plot_jacobian_norms(hs, tmp_path / "x.svg")

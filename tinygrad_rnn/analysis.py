@@ -244,6 +244,12 @@ def jacobian_norms(states: Sequence[Tensor]) -> JacobianNorms:
                 f"{who}: states[{t}] has shape {h.shape} but states[0] has {states[0].shape}; pass the hidden states "
                 "of one network, one per step"
             )
+    if not states[0].requires_grad:
+        raise ConfigError(
+            f"{who}: states[0] ({_describe(states[0])}) does not require grad, so no gradient flows to it; make "
+            "the initial state with requires_grad=True (e.g. h0 = Tensor(np.zeros((B, H)), requires_grad=True) "
+            "passed to the network), or start the chain at h(1)"
+        )
     for t in range(1, len(states)):
         if not states[t].requires_grad or not any(n is states[t - 1] for n in walk(states[t], stop={states[t - 1]})):
             raise ConfigError(

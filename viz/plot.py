@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_rnn import Tensor
+from tinygrad_rnn.analysis import JacobianNorms
 
 from .draw import VizError
 from .graph import _norm, describe
@@ -37,6 +38,7 @@ _GAP = 16  # the break between the log axis and the strips
 _TICK_SPACING = 20  # the least distance in pixels between two labelled decades
 _FONT = "Helvetica, Arial, sans-serif"
 _LINE = "#d73027"
+_SECOND = "#4575b4"  # a second series, dashed
 _TINY = float(np.finfo(np.float64).tiny)
 _MARKERS_SHOWN = 80  # at most this many points: each drawn as a dot with a tooltip
 _TOOLTIPS = 500  # at most this many points: invisible hover targets with a tooltip
@@ -127,9 +129,36 @@ def plot_gradient_norms(
             f"viz.plot_gradient_norms: no gradient reached any {name}(t) (call loss.backward() first, "
             "and check that the states are in the cost's graph)"
         )
-    svg = _svg(steps, norms, reached, name, title or f"Gradient reaching each step: ‖∂L/∂{name}(t)‖")
+    quantity = f"‖∂L/∂{name}(t)‖"
+    svg = _svg(steps, norms, reached, quantity, title or f"Gradient reaching each step: {quantity}")
     write_file(path, svg, "viz.plot_gradient_norms")
     return steps, norms
+
+
+def plot_jacobian_norms(result: JacobianNorms, path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Write an SVG plot of ``analysis.jacobian_norms``'s result: ‖∂h(T)/∂h(t)‖ (how much of a
+    gradient arriving at the last state can reach state t, solid) and ‖∂h(t)/∂h(t-1)‖ (each
+    step's factor, dashed) on one log axis, against t, the position in the chain of states
+    (h(0) the first one passed). Returns the path.
+    """
+    if not isinstance(result, JacobianNorms):
+        raise VizError(
+            "viz.plot_jacobian_norms: pass what tinygrad_rnn.analysis.jacobian_norms(states) returns, got "
+            f"{type(result).__name__}"
+        )
+    path = Path(path)
+    if path.suffix.lower() != ".svg":
+        raise VizError(f"viz.plot_jacobian_norms: the plot is SVG; write a .svg file, got {path.name!r}")
+    T = len(result.one_step)
+    svg = _svg(
+        np.arange(T + 1),
+        np.asarray(result.to_last, dtype=np.float64),
+        np.ones(T + 1, dtype=bool),
+        "‖∂h(T)/∂h(t)‖",
+        title or f"Jacobians through time, T = {T}: what reaches h(t) from h(T), and each step's factor",
+        second=(np.arange(1, T + 1), np.asarray(result.one_step, dtype=np.float64), "‖∂h(t)/∂h(t−1)‖"),
+    )
+    return write_file(path, svg, "viz.plot_jacobian_norms")
 
 
 def _collect(root_or_states: Tensor | Sequence[Tensor], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,9 +299,18 @@ def _strip(
     return out
 
 
-def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, title: str) -> str:
+def _svg(
+    steps: np.ndarray,
+    norms: np.ndarray,
+    reached: np.ndarray,
+    quantity: str,
+    title: str,
+    second: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> str:
     """The whole plot as SVG text: title, log axis with its decade ticks, the strips above and
-    below it, the time axis, the line (thinned when long), tooltips when few, legend and notes."""
+    below it, the time axis, the line (thinned when long), tooltips when few, legend and notes.
+    ``quantity`` names what is plotted; ``second`` (steps, values, what) is a second series,
+    drawn dashed on the same log axis where its values are positive and finite."""
     order = np.argsort(steps, kind="stable")
     steps, norms, reached = steps[order], norms[order], reached[order]
     with np.errstate(invalid="ignore"):
@@ -293,6 +331,13 @@ def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, t
     if t0 == t1:
         t0, t1 = t0 - 1, t1 + 1
     lo, hi = (float(logv.min()), float(logv.max())) if len(logv) else (-1.0, 0.0)
+    if second is not None:
+        s_steps, s_values, s_what = second
+        s_ok = np.isfinite(s_values) & (s_values >= _TINY)
+        s_log = np.log10(s_values[s_ok])
+        if len(s_log):
+            lo, hi = (min(lo, float(s_log.min())), max(hi, float(s_log.max()))) if len(logv) else (
+                float(s_log.min()), float(s_log.max()))  # fmt: skip
     e_bottom, e_top, every = _decade_ticks(lo, hi, _PLOT_H // _TICK_SPACING)
     top = 48.0 + (len(ceiling) * _ROW_H + _GAP if ceiling else 0)
     lay = _Layout(t0, t1, e_bottom, e_top, top)
@@ -304,11 +349,15 @@ def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, t
 
     # the notes under the plot: a legend, the steps not drawn, the thinning
     legend: list[tuple[str, str, str]] = []
-    if floor or ceiling:  # a legend only when there is more than the line
-        legend.append(("line", f"‖∂L/∂{name}(t)‖: {_count(int(normal.sum()))}", _LINE))
+    if floor or ceiling or second is not None:  # a legend only when there is more than the line
+        legend.append(("line", f"{quantity}: {_count(int(normal.sum()))}", _LINE))
+        if second is not None:
+            legend.append(("dashed", f"{s_what}: {_count(int(s_ok.sum()))}", _SECOND))
         for kind, _, text, colour in (*floor, *ceiling):
             legend.append(("bar", f"{text}: {_count(int(kinds[kind].sum()))}", colour))
     notes: list[str] = []
+    if second is not None and not s_ok.all():
+        notes.append(f"{s_what}: {_count(int((~s_ok).sum()))} not drawn (0 or not finite).")
     if unreached.any():
         notes.append(
             f"Not drawn: {_count(int(unreached.sum()))} the gradient did not reach ({_steps_text(steps[unreached])})."
@@ -400,7 +449,7 @@ def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, t
     out.append(f'<text x="{_LEFT + pw / 2}" y="{axis_y + 40:.1f}" text-anchor="middle">time step t</text>')
     out.append(
         f'<text transform="translate(20 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">'
-        f"‖∂L/∂{escape(name)}(t)‖ (log scale)</text>"
+        f"{escape(quantity)} (log scale)</text>"
     )
     # the line, one polyline per run of steps on the log axis (a lone step is a dot)
     breaks = np.flatnonzero(np.diff(segment)) + 1
@@ -421,14 +470,35 @@ def _svg(steps: np.ndarray, norms: np.ndarray, reached: np.ndarray, name: str, t
                 f'<circle class="norm-point" cx="{px:.2f}" cy="{py:.2f}" {style}>'
                 f"<title>t = {int(steps[i])}: {_fmt(float(norms[i]))}</title></circle>"
             )
+    if second is not None:  # the second series: dashed runs of its drawable points, hover targets when few
+        sx = lay.x(s_steps.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sy = lay.y(np.where(s_ok, np.log10(np.where(s_ok, s_values, 1.0)), 0.0))
+        runs = np.split(np.arange(len(s_values)), np.flatnonzero(np.diff(s_ok.astype(np.int8))) + 1)
+        for run in runs:
+            if not s_ok[run[0]]:
+                continue
+            points = " ".join(f"{sx[i]:.2f},{sy[i]:.2f}" for i in run)
+            out.append(
+                f'<polyline class="second-line" points="{points}" fill="none" stroke="{_SECOND}" stroke-width="2" '
+                'stroke-dasharray="4 3" stroke-linejoin="round"/>'
+            )
+        if s_ok.sum() <= _TOOLTIPS:
+            for i in np.flatnonzero(s_ok).tolist():
+                out.append(
+                    f'<circle class="second-point" cx="{sx[i]:.2f}" cy="{sy[i]:.2f}" r="3" fill="{_SECOND}" '
+                    f'fill-opacity="{1 if s_ok.sum() <= _MARKERS_SHOWN else 0}"><title>t = {int(s_steps[i])}: '
+                    f"{_fmt(float(s_values[i]))}</title></circle>"
+                )
     # the legend and the notes
     y = notes_y
     for line in legend_lines:
         xx = 24.0
         for shape, text, colour in line:
-            if shape == "line":
+            if shape in ("line", "dashed"):
+                dash = ' stroke-dasharray="4 3"' if shape == "dashed" else ""
                 out.append(f'<line x1="{xx:.1f}" x2="{xx + 16:.1f}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
-                           'stroke-width="2"/>')  # fmt: skip
+                           f'stroke-width="2"{dash}/>')  # fmt: skip
             else:
                 out.append(f'<rect x="{xx + 3:.1f}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
             out.append(f'<text class="legend" x="{xx + 22:.1f}" y="{y}" font-size="11">{escape(text)}</text>')
