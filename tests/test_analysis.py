@@ -228,3 +228,17 @@ def test_states_that_are_not_a_chain_are_refused():
         analysis.jacobian_norms([hs[0], np.zeros((1, 3))])
     with pytest.raises(ConfigError, match=r"states\[1\] has shape \(3,\)"):
         analysis.jacobian_norms([hs[0], hs[1][0]])
+
+
+def test_hidden_states_are_found_in_the_graph_in_step_order():
+    model = nn.SeqToVec(2, 3, 4, seed=0)
+    xs = np.random.default_rng(0).normal(size=(5, 1, 2))
+    loss = F.cross_entropy(model(xs), np.array([1]))
+    states = analysis.hidden_states(loss)
+    want, _ = nn.RNN.forward(model, xs)  # the same network's states, recomputed
+    assert [h.step for h in states] == [0, 1, 2, 3, 4]
+    for h, w in zip(states, want, strict=True):
+        np.testing.assert_array_equal(h.data, w.data)
+    assert len(analysis.jacobian_norms(states).one_step) == 4
+    with pytest.raises(ConfigError, match="no tensor named 'state' with a time step"):
+        analysis.hidden_states(loss, name="state")

@@ -112,3 +112,35 @@ def test_bad_arguments(tmp_path, args, message):
     kwargs = {"by": rest[0]} if rest else {}
     with pytest.raises(viz.VizError, match=message):
         viz.plot_ledger(led if first is None else first, tmp_path / name, **kwargs)
+
+
+@pytest.mark.parametrize("by", ["step", "lag"])
+def test_the_terms_truncation_drops_are_crossed_out_where_they_are(tmp_path, by):
+    rng = np.random.default_rng(1)
+    model = nn.SeqToSeq(2, 3, 3, seed=1)
+    xs, ys = rng.normal(size=(8, 2, 2)), rng.integers(0, 3, size=(8, 2))
+    diff = next(d for d in analysis.truncation_diff(model, xs, ys, 2, 3) if d.name == "U")
+    led, dropped = diff.full_ledger, diff.dropped_terms
+    assert dropped.any() and not (dropped & diff.truncated_ledger.reached).any()
+    path = viz.plot_ledger(led, tmp_path / "t.svg", by=by, marked=dropped, marked_label="dropped by truncation")
+    root, cells, _, texts = _read(path)
+    lags = list(led.by_lag()[0])
+    want = set()
+    for i, k in zip(*np.nonzero(dropped), strict=True):
+        want.add((int(i), int(k) if by == "step" else lags.index(led.loss_steps[i] - led.steps[k])))
+    assert {key for key, (_, r) in cells.items() if r.get("data-marked")} == want
+    crosses = root.findall(".//s:path[@class='mark']", NS)
+    assert len(crosses) == len(want)
+    for path_el in crosses:  # each cross lies inside a marked cell
+        x, y = (float(v) for v in path_el.get("d")[1:].split("L")[0].split(","))
+        inside = [key for key, ((cx, cy, w, h), _) in cells.items() if cx < x < cx + w and cy < y < cy + h]
+        assert len(inside) == 1 and inside[0] in want
+    assert any(t[3] == "dropped by truncation" for t in texts)
+    legend_bottom = max(float(r.get("y")) + 14 for r in root.findall(".//s:g[@class='legend']/s:rect", NS))
+    assert legend_bottom <= float(root.get("height"))
+
+
+def test_marked_must_fit_the_ledger(tmp_path):
+    led = _ledger(4)
+    with pytest.raises(viz.VizError, match=r"marked must be a boolean array of shape \(loss terms, steps\) = \(4, 4\)"):
+        viz.plot_ledger(led, tmp_path / "x.svg", marked=np.ones((3, 4), dtype=bool))

@@ -224,6 +224,24 @@ def _rows(root: Tensor, wanted: Sequence[Tensor], order: list[Tensor], stop: tup
     return mats
 
 
+def hidden_states(root: Tensor, name: str = "h") -> list[Tensor]:
+    """The recorded states named ``name`` that ``root`` was computed from, one per time step in
+    step order (the last one made in a step, if several): the chain ``jacobian_norms`` takes,
+    found in a graph whose network does not hand its states out (``nn.SeqToVec``, say)."""
+    if not isinstance(root, Tensor):
+        raise ConfigError(f"hidden_states: pass the loss (a Tensor), got {_describe(root)}")
+    last: dict[int, Tensor] = {}
+    for node in walk(root):  # topological order: a later state of the same step overwrites
+        if node.name == name and node.step is not None:
+            last[node.step] = node
+    if not last:
+        raise ConfigError(
+            f"hidden_states: no tensor named {name!r} with a time step in the graph; pass name= the name of the "
+            "hidden states (nn's networks call them 'h')"
+        )
+    return [last[t] for t in sorted(last)]
+
+
 def jacobian_norms(states: Sequence[Tensor]) -> JacobianNorms:
     """Spectral norms of the Jacobians along the recorded states h(0), ..., h(T).
 
@@ -286,6 +304,11 @@ class TruncationDiff:
     full_ledger: Ledger
     truncated_ledger: Ledger
 
+    @property
+    def dropped_terms(self) -> np.ndarray:
+        """(loss terms, steps) mask of the full ledger's terms that truncation leaves out."""
+        return self.full_ledger.reached & ~self.truncated_ledger.reached
+
 
 def _regrid(parts: list[Ledger], loss_steps: list[int | None], steps: list[int | None], like: Ledger) -> Ledger:
     """The window ledgers ``parts`` of one parameter added into one ledger on the full grid."""
@@ -347,4 +370,12 @@ def truncation_diff(
     return result
 
 
-__all__ = ["JacobianNorms", "Ledger", "TruncationDiff", "jacobian_norms", "ledger", "truncation_diff"]
+__all__ = [
+    "JacobianNorms",
+    "Ledger",
+    "TruncationDiff",
+    "hidden_states",
+    "jacobian_norms",
+    "ledger",
+    "truncation_diff",
+]

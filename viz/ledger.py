@@ -38,9 +38,11 @@ def _label_every(n: int, cell: float, size: float) -> int:
     return max(1, n)
 
 
-def _grid(ledger: Ledger, by: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+def _grid(
+    ledger: Ledger, by: str, marked: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
     """(cell norms with NaN where not reached, column-total norms, column labels, column sums'
-    reach) for ``by``."""
+    reach, marked cells) for ``by``."""
     norms = ledger.norms()
     reached = ledger.reached
     if by == "step":
@@ -48,19 +50,29 @@ def _grid(ledger: Ledger, by: str) -> tuple[np.ndarray, np.ndarray, list[str], n
         sums = ledger.terms.sum(axis=0)
         totals = np.sqrt((sums.reshape(len(ledger.steps), -1).astype(np.float64) ** 2).sum(axis=1))
         labels = ["·" if s is None else str(s) for s in ledger.steps]
-        return cells, totals, labels, reached.any(axis=0)
+        return cells, totals, labels, reached.any(axis=0), marked
     lags, lag_sums = ledger.by_lag()
     col = {int(lag): j for j, lag in enumerate(lags)}
     cells = np.full((len(ledger.loss_steps), len(lags)), np.nan)
+    marks = np.zeros(cells.shape, dtype=bool)
     for i, li in enumerate(ledger.loss_steps):
         for k, sk in enumerate(ledger.steps):
             if li is not None and sk is not None and reached[i, k]:
                 cells[i, col[li - sk]] = norms[i, k]
+                marks[i, col[li - sk]] = marked[i, k]
     totals = np.sqrt((lag_sums.reshape(len(lags), -1).astype(np.float64) ** 2).sum(axis=1))
-    return cells, totals, [str(int(v)) for v in lags], np.ones(len(lags), dtype=bool)
+    return cells, totals, [str(int(v)) for v in lags], np.ones(len(lags), dtype=bool), marks
 
 
-def plot_ledger(ledger: Ledger, path: str | os.PathLike, *, by: str = "step", title: str | None = None) -> Path:
+def plot_ledger(
+    ledger: Ledger,
+    path: str | os.PathLike,
+    *,
+    by: str = "step",
+    title: str | None = None,
+    marked: np.ndarray | None = None,
+    marked_label: str = "marked",
+) -> Path:
     """Write the ledger's heatmap to an SVG file; returns the path.
 
     Parameters
@@ -73,6 +85,10 @@ def plot_ledger(ledger: Ledger, path: str | os.PathLike, *, by: str = "step", ti
         Columns are the steps where the parameter was used, or the lags (loss step minus use step).
     title : str, optional
         By default "Where the gradient of W comes from: ‖∂L(t)/∂W through step k‖".
+    marked : array of bool, optional
+        Shape (loss terms, steps) like ``ledger.reached``: terms to outline and cross, listed in
+        the legend as ``marked_label`` (e.g. ``TruncationDiff.dropped_terms``, "dropped by
+        truncation").
     """
     if not isinstance(ledger, Ledger):
         raise VizError(
@@ -84,13 +100,21 @@ def plot_ledger(ledger: Ledger, path: str | os.PathLike, *, by: str = "step", ti
     path = Path(path)
     if path.suffix.lower() != ".svg":
         raise VizError(f"viz.plot_ledger: the heatmap is SVG; write a .svg file, got {path.name!r}")
-    cells, totals, labels, total_reached = _grid(ledger, by)
+    shape = ledger.reached.shape
+    if marked is None:
+        marked = np.zeros(shape, dtype=bool)
+    elif np.shape(marked) != shape or np.asarray(marked).dtype != bool:
+        raise VizError(
+            f"viz.plot_ledger: marked must be a boolean array of shape (loss terms, steps) = {shape}, like "
+            f"ledger.reached; got {np.asarray(marked).dtype} of shape {np.shape(marked)}"
+        )
+    cells, totals, labels, total_reached, marks = _grid(ledger, by, np.asarray(marked))
     if cells.size == 0:
         raise VizError("viz.plot_ledger: the ledger has no lags to show (every step is untagged); use by='step'")
     name = ledger.name
     through = "through step k" if by == "step" else "at lag t − k"
     title = title or f"Where the gradient of {name} comes from: ‖∂L(t)/∂{name} {through}‖"
-    svg = _svg(cells, totals, total_reached, labels, ledger.loss_steps, name, by, title)
+    svg = _svg(cells, totals, total_reached, labels, ledger.loss_steps, name, by, title, marks, marked_label)
     return write_file(path, svg, "viz.plot_ledger")
 
 
@@ -103,6 +127,8 @@ def _svg(
     name: str,
     by: str,
     title: str,
+    marks: np.ndarray,
+    marked_label: str,
 ) -> str:
     n_rows, n_cols = cells.shape
     cell = min(_CELL_MAX, _GRID_W / n_cols, _GRID_H / (n_rows + 1.5))
@@ -130,9 +156,7 @@ def _svg(
 
     column_word = "step" if by == "step" else "lag"
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{_FONT}" font-size="12">',
-        f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>',
+        "",  # the <svg> element and the white page, once the legend's height is known
         f'<text x="{width / 2:.1f}" y="24" text-anchor="middle" font-size="14">{escape(title)}</text>',
     ]
     for i in range(n_rows):
@@ -142,7 +166,16 @@ def _svg(
             where = f"step {labels[j]}" if by == "step" else f"lag {labels[j]}"
             tip = f"{who} through {name} at {where}: " + ("no gradient" if math.isnan(v) else f"‖term‖ = {v:.3e}")
             extra = f'data-row="{i}" data-col="{j}" data-norm="{"" if math.isnan(v) else repr(v)}"'
+            if marks[i, j]:
+                tip += f" ({marked_label})"
+                extra += ' data-marked="1"'
             out.append(rect(_LEFT + j * cw, _TOP + i * ch, fill(v), tip, "cell", extra))
+    for i, j in zip(*np.nonzero(marks), strict=True):  # an outlined cross over each marked cell, on top
+        x, y = _LEFT + j * cw, _TOP + i * ch
+        out.append(
+            f'<path class="mark" d="M{x + 1:.2f},{y + 1:.2f}L{x + cw - 1:.2f},{y + ch - 1:.2f}M{x + cw - 1:.2f},'
+            f'{y + 1:.2f}L{x + 1:.2f},{y + ch - 1:.2f}" stroke="black" stroke-width="{min(1.5, cw / 8):.2f}"/>'
+        )
     for j in range(n_cols):
         v, ok = float(totals[j]), bool(total_reached[j])
         tip = f"all loss terms through {name} at {column_word} {labels[j]}: ‖sum‖ = {v:.3e}"
@@ -185,6 +218,21 @@ def _svg(
             f'<g class="legend"><rect x="{lx:.1f}" y="{y:.1f}" width="14" height="14" fill="{colour}"{outline}/>'
             f'<text x="{lx + 20:.1f}" y="{y + 11:.1f}" font-size="11" fill="{text_colour("#ffffff")}">'
             f"{escape(text)}</text></g>"
+        )
+    rows = len(scale.entries(present)) + int(marks.any())
+    height = max(height, ly + 18 * rows + 8)
+    out[0] = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{_FONT}" font-size="12">\n'
+        f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>'
+    )
+    if marks.any():
+        y = ly + 18 * len(scale.entries(present))
+        out.append(
+            f'<g class="legend"><rect x="{lx:.1f}" y="{y:.1f}" width="14" height="14" fill="white" stroke="#404040" '
+            f'stroke-width="0.6"/><path d="M{lx + 2:.1f},{y + 2:.1f}L{lx + 12:.1f},{y + 12:.1f}M{lx + 12:.1f},'
+            f'{y + 2:.1f}L{lx + 2:.1f},{y + 12:.1f}" stroke="black" stroke-width="1.5"/>'
+            f'<text x="{lx + 20:.1f}" y="{y + 11:.1f}" font-size="11">{escape(marked_label)}</text></g>'
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
