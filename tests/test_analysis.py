@@ -86,6 +86,8 @@ def test_ledger_of_a_plain_scalar_loss_is_one_term():
     led = analysis.ledger(loss, model.W)
     loss.backward()
     assert led.terms.shape == (1, 4, 3, 3) and led.steps == [0, 1, 2, 3]
+    assert led.loss_steps == [3]  # made after the loop: the last step it reads
+    assert list(led.by_lag()[0]) == [0, 1, 2, 3]
     np.testing.assert_allclose(led.total, model.W.grad, rtol=1e-13)
 
 

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SCRIPTS = ["adding_problem", "bptt_by_hand", "char_rnn", "encoder_decoder", "row_mnist", "teacher_forcing"]
+SCRIPTS = [
+    "adding_problem", "bptt_by_hand", "bptt_ledger", "char_rnn", "encoder_decoder", "row_mnist", "teacher_forcing"
+]  # fmt: skip
 
 
 def load(name: str) -> ModuleType:
@@ -112,3 +114,17 @@ def test_bptt_by_hand_gradients_match(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bptt_by_hand.py", "--steps", "4"])
     load("bptt_by_hand").main()
     assert "BPTT gradients match central finite differences" in capsys.readouterr().out
+
+
+def test_bptt_ledger_writes_its_five_pictures_and_reads_them(tmp_path, capsys):
+    out = tmp_path / "ledger"
+    result = load("bptt_ledger").main(["--out", str(out), "--epochs", "1", "--digits", "300", "--T", "30", "--k", "5"])
+    printed = capsys.readouterr().out
+    names = ["mnist_ledger", "mnist_jacobians", "adding_ledger", "adding_jacobians", "truncation"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.svg" for n in names)
+    assert all(f"{out / n}.svg" in printed for n in names)
+    assert "adding problem, T = 30: lags 0-9 give" in printed and "BPTT(5, 5) drops" in printed
+    assert result["adding"]["to_first"] < 1  # an untrained tanh RNN: the gradient shrinks over 29 steps
+    drops = result["truncation"]
+    assert drops["V"] < 1e-12 and drops["c"] < 1e-12 and drops["W"] > 1e-3  # the head has no recurrence to cut
+    assert 'data-marked="1"' in (out / "truncation.svg").read_text()

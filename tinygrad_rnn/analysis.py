@@ -52,9 +52,10 @@ class Ledger:
 
     ``terms[i, k]`` has the parameter's shape; ``loss_steps[i]`` is the step of loss term i and
     ``steps[k]`` the step of the parameter's k-th use (None for a use made outside any step,
-    listed last). ``reached[i, k]`` says whether L_i depends on that use at all (a later step's
-    use cannot affect an earlier loss: its term is zero and not reached). ``terms.sum(axis=(0,
-    1))`` is the parameter's gradient.
+    listed last). A loss term made outside any step (say, on the last state after the loop)
+    takes the last step it was computed from. ``reached[i, k]`` says whether L_i depends on
+    that use at all (a later step's use cannot affect an earlier loss: its term is zero and not
+    reached). ``terms.sum(axis=(0, 1))`` is the parameter's gradient.
     """
 
     name: str
@@ -121,8 +122,12 @@ def _loss_terms(losses: Any, who: str) -> tuple[list[Tensor], list[np.ndarray]]:
     )
 
 
-def _step_of(node: Tensor, fallback: int | None) -> int | None:
-    return node.step if node.step is not None else fallback
+def _term_step(term: Tensor) -> int | None:
+    """A loss term's step: its own tag, or else the last step of what it was computed from (a
+    loss computed after the loop, e.g. on h(T), belongs to the last step it reads)."""
+    if term.step is not None:
+        return term.step
+    return max((n.step for n in walk(term) if n.step is not None), default=None)
 
 
 def _ledgers(terms: list[Tensor], seeds: list[np.ndarray], params: Sequence[Tensor], who: str) -> list[Ledger]:
@@ -149,7 +154,7 @@ def _ledgers(terms: list[Tensor], seeds: list[np.ndarray], params: Sequence[Tens
                 reached[id(p)][i, column[user.step]] = True
                 for _, _, pg in local_gradients(user, g, only=p):
                     tables[id(p)][i, column[user.step]] += reduce_to(p, pg)
-    loss_steps = [_step_of(t, i) for i, t in enumerate(terms)]
+    loss_steps = [_term_step(t) for t in terms]
     return [Ledger(p.name or "param", tables[id(p)], loss_steps, steps[id(p)], reached[id(p)]) for p in params]
 
 

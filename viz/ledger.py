@@ -203,11 +203,11 @@ def _svg(
     x_title = f"step k at which {name} was used" if by == "step" else "lag t − k (loss step minus the step of the use)"
     x_mid = max(_LEFT + grid_w / 2, 0.56 * 12 * len(x_title) / 2 + 8)
     out.append(f'<text x="{x_mid:.1f}" y="{axis_y + 36:.1f}" text-anchor="middle">{escape(x_title)}</text>')
-    y_mid = max(_TOP + grid_h / 2, _TOP + 50)  # a short grid: the rotated title starts at the grid's top
-    out.append(
-        f'<text class="y-title" transform="translate(16 {y_mid:.1f}) rotate(-90)" text-anchor="middle">'
-        "loss term L(t)</text>"
-    )
+    if grid_h >= 100:  # beside a short grid the row labels L(t) say it, and a long title would hang below
+        out.append(
+            f'<text class="y-title" transform="translate(16 {_TOP + grid_h / 2:.1f}) rotate(-90)" '
+            'text-anchor="middle">loss term L(t)</text>'
+        )
     # the legend: the scale's decades, then zero and no gradient where present
     lx, ly = _LEFT + grid_w + 24, _TOP
     out.append(f'<text x="{lx:.1f}" y="{ly - 8:.1f}" font-size="11">‖term‖</text>')
