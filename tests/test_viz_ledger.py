@@ -144,3 +144,34 @@ def test_marked_must_fit_the_ledger(tmp_path):
     led = _ledger(4)
     with pytest.raises(viz.VizError, match=r"marked must be a boolean array of shape \(loss terms, steps\) = \(4, 4\)"):
         viz.plot_ledger(led, tmp_path / "x.svg", marked=np.ones((3, 4), dtype=bool))
+
+
+def test_a_large_grid_is_drawn_as_runs_of_one_colour_that_cover_every_cell(tmp_path):
+    rng = np.random.default_rng(2)
+    model = nn.SeqToSeq(1, 4, 1, seed=2)
+    xs, ys = rng.normal(size=(60, 1, 1)), rng.normal(size=(60, 1, 1))
+    diff = next(d for d in analysis.truncation_diff(model, xs, ys, 10, 10, loss=F.mse) if d.name == "W")
+    led, marked = diff.full_ledger, diff.dropped_terms
+    path = viz.plot_ledger(led, tmp_path / "big.svg", marked=marked)
+    root = ET.parse(path).getroot()
+    norms = np.where(led.reached, led.norms(), np.nan)
+    sums = led.terms.sum(axis=0).reshape(len(led.steps), -1)
+    scale = make_scale([*norms[led.reached], *np.linalg.norm(sums, axis=1)])
+    runs = root.findall(".//s:rect[@class='run']", NS)
+    covered = np.zeros(norms.shape, dtype=int)
+    for r in runs:
+        i, a, n = int(r.get("data-row")), int(r.get("data-col")), int(r.get("data-cols"))
+        covered[i, a : a + n] += 1
+        want = {NO_GRADIENT if np.isnan(v) else scale.colour(float(v)) for v in norms[i, a : a + n]}
+        assert want == {r.get("fill")}
+    assert (covered == 1).all() and len(runs) < norms.size / 4
+    hatched = np.zeros(norms.shape, dtype=bool)
+    first = runs[0]
+    x0, w = float(first.get("x")), float(first.get("width")) / int(first.get("data-cols"))
+    y0, h = float(first.get("y")), float(first.get("height"))
+    for r in root.findall(".//s:rect[@class='mark-run']", NS):
+        i = round((float(r.get("y")) - y0) / h)
+        a = round((float(r.get("x")) - x0) / w)
+        hatched[i, a : a + round(float(r.get("width")) / w)] = True
+    assert (hatched == marked).all() and marked.any()
+    assert path.stat().st_size < 200_000

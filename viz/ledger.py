@@ -28,6 +28,13 @@ _GRID_W, _GRID_H = 560.0, 420.0  # the most the grid may take; cells are square 
 _CELL_MAX, _CELL_MIN = 28.0, 2.0
 _LEFT, _TOP = 70.0, 58.0
 _LEGEND_W = 170.0
+_DETAILED = 2500  # up to this many cells, each is its own rectangle with a tooltip; beyond, runs of one colour
+
+
+def _runs(items: list) -> list[tuple[int, int]]:
+    """[start, stop) of each run of equal neighbours in ``items``."""
+    starts = [0] + [j for j in range(1, len(items)) if items[j] != items[j - 1]]
+    return list(zip(starts, [*starts[1:], len(items)], strict=True))
 
 
 def _label_every(n: int, cell: float, size: float) -> int:
@@ -159,8 +166,29 @@ def _svg(
         "",  # the <svg> element and the white page, once the legend's height is known
         f'<text x="{width / 2:.1f}" y="24" text-anchor="middle" font-size="14">{escape(title)}</text>',
     ]
+    detailed = n_rows * n_cols <= _DETAILED
+    if not detailed:  # one pattern of diagonal lines marks runs of marked cells
+        out.append(
+            '<defs><pattern id="marked" width="4" height="4" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="4" stroke="black" stroke-width="1.2"/>'
+            "</pattern></defs>"
+        )
     for i in range(n_rows):
         who = f"L({loss_steps[i]})" if loss_steps[i] is not None else f"L[{i}]"
+        fills = [fill(float(v)) for v in cells[i]]
+        if not detailed:  # a large grid: each run of one colour (and one mark) in a row is one rectangle
+            for a, b in _runs(list(zip(fills, marks[i].tolist(), strict=True))):
+                x, y, w = _LEFT + a * cw, _TOP + i * ch, (b - a) * cw
+                out.append(
+                    f'<rect class="run" x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{ch:.2f}" fill="{fills[a]}" '
+                    f'data-row="{i}" data-col="{a}" data-cols="{b - a}"/>'
+                )
+                if marks[i, a]:
+                    out.append(
+                        f'<rect class="mark-run" x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{ch:.2f}" '
+                        'fill="url(#marked)"/>'
+                    )
+            continue
         for j in range(n_cols):
             v = float(cells[i, j])
             where = f"step {labels[j]}" if by == "step" else f"lag {labels[j]}"
@@ -169,8 +197,8 @@ def _svg(
             if marks[i, j]:
                 tip += f" ({marked_label})"
                 extra += ' data-marked="1"'
-            out.append(rect(_LEFT + j * cw, _TOP + i * ch, fill(v), tip, "cell", extra))
-    for i, j in zip(*np.nonzero(marks), strict=True):  # an outlined cross over each marked cell, on top
+            out.append(rect(_LEFT + j * cw, _TOP + i * ch, fills[j], tip, "cell", extra))
+    for i, j in zip(*np.nonzero(marks if detailed else ()), strict=True):  # a cross over each marked cell
         x, y = _LEFT + j * cw, _TOP + i * ch
         out.append(
             f'<path class="mark" d="M{x + 1:.2f},{y + 1:.2f}L{x + cw - 1:.2f},{y + ch - 1:.2f}M{x + cw - 1:.2f},'
@@ -228,11 +256,16 @@ def _svg(
     )
     if marks.any():
         y = ly + 18 * len(scale.entries(present))
+        swatch = (
+            f'<path d="M{lx + 2:.1f},{y + 2:.1f}L{lx + 12:.1f},{y + 12:.1f}M{lx + 12:.1f},{y + 2:.1f}L{lx + 2:.1f},'
+            f'{y + 12:.1f}" stroke="black" stroke-width="1.5"/>'
+            if detailed
+            else f'<rect x="{lx:.1f}" y="{y:.1f}" width="14" height="14" fill="url(#marked)"/>'
+        )
         out.append(
             f'<g class="legend"><rect x="{lx:.1f}" y="{y:.1f}" width="14" height="14" fill="white" stroke="#404040" '
-            f'stroke-width="0.6"/><path d="M{lx + 2:.1f},{y + 2:.1f}L{lx + 12:.1f},{y + 12:.1f}M{lx + 12:.1f},'
-            f'{y + 2:.1f}L{lx + 2:.1f},{y + 12:.1f}" stroke="black" stroke-width="1.5"/>'
-            f'<text x="{lx + 20:.1f}" y="{y + 11:.1f}" font-size="11">{escape(marked_label)}</text></g>'
+            f'stroke-width="0.6"/>{swatch}<text x="{lx + 20:.1f}" y="{y + 11:.1f}" font-size="11">'
+            f"{escape(marked_label)}</text></g>"
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
