@@ -72,3 +72,24 @@ def test_finite_passes_are_untouched():
         loss = F.cross_entropy(m(xs), [0, 1])
         loss.backward()
     assert np.isfinite(loss.item()) and all(np.isfinite(p.grad).all() for p in m.parameters())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_forward_recorded_outside_is_traced_to_its_first_bad_value_in_forward_order():
+    """The common pattern: forward as usual, ``backward`` under detect_anomaly. The NaN made at
+    step 2 (log of a negative number) flows into every later step; the report names step 2's
+    op, not the first bad gradient that backward would meet (at the last step)."""
+    W = Tensor(np.array([[0.5]]), requires_grad=True)
+    h = Tensor(np.array([[1.0]]))
+    xs = [1.0, 2.0, -3.0, 4.0, 5.0]
+    for t, x in enumerate(xs):
+        with step(t):
+            h = (h @ W + Tensor([[x]], requires_grad=True).log()).tanh()
+    loss = (h * h).sum()
+    assert np.isnan(loss.item())
+    with detect_anomaly(), pytest.raises(AnomalyError) as info:
+        loss.backward()
+    message = str(info.value)
+    assert message.startswith("log at step 2 produced nan from input in [-3, -3] (shape (1, 1))")
+    assert "found when backward began: the forward ran outside detect_anomaly" in message
+    assert W.grad is None  # stopped before any gradient was computed

@@ -3,8 +3,10 @@
 Inside ``with detect_anomaly():`` every op's output is checked in the forward pass and every
 gradient in the backward pass; the first non-finite value raises ``AnomalyError`` naming the
 op, its time step, the shapes, and what in the input caused it, e.g.
-"log at step 2 produced -inf from input containing 0". Outside it, the only cost is reading
-one module-level flag per op.
+"log at step 2 produced -inf from input containing 0". A ``backward()`` under it first looks
+through the recorded forward values in forward order, so a forward recorded outside the block
+is traced to the op where its first NaN or inf appeared, not to a gradient far downstream.
+Outside it, the only cost is reading one module-level flag per op.
 """
 
 from __future__ import annotations
@@ -54,13 +56,14 @@ def _where(op_name: str, step: int | None) -> str:
     return op_name if step is None else f"{op_name} at step {step}"
 
 
-def check_forward(op: Any, parents: tuple[Tensor, ...], out: np.ndarray, step: int | None) -> None:
-    """Raise if ``out`` holds a NaN or an infinity."""
+def check_forward(op: Any, parents: tuple[Tensor, ...], out: np.ndarray, step: int | None, when: str = "") -> None:
+    """Raise if ``out`` holds a NaN or an infinity (``when`` says when it was found, if not as
+    the op ran)."""
     if out.dtype.kind != "f" or np.all(np.isfinite(out)):
         return
     inputs = ", ".join(f"{_describe_input(p.data)} (shape {p.shape})" for p in parents)
     raise AnomalyError(
-        f"{_where(op.name, step)} produced {_bad_values(out)} from {inputs}; output shape {out.shape}. "
+        f"{_where(op.name, step)} produced {_bad_values(out)} from {inputs}; output shape {out.shape}{when}. "
         "Look at the values fed to this op (e.g. log of 0, division by 0, exp overflow)."
     )
 

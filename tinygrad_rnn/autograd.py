@@ -152,6 +152,9 @@ def accumulate(node: Tensor, grad: np.ndarray) -> None:
         node.grad = node.grad + grad
 
 
+_FOUND_BY_BACKWARD = " (found when backward began: the forward ran outside detect_anomaly)"
+
+
 def backward(root: Tensor, grad: Any = None) -> None:
     """Backpropagate from ``root``: fill ``.grad`` of every tensor it depends on.
 
@@ -187,11 +190,15 @@ def backward(root: Tensor, grad: Any = None) -> None:
             )
 
     order = walk(root)
+    checking = anomaly.ACTIVE[0]
+    if checking:  # the forward may have run outside detect_anomaly: its first bad value is the origin
+        for node in order:
+            if node._op is not None:
+                anomaly.check_forward(node._op, node._parents, node.data, node.step, _FOUND_BY_BACKWARD)
     for node in order:
         if node._op is not None:
             node.grad = None
     accumulate(root, seed)
-    checking = anomaly.ACTIVE[0]
     for node in reversed(order):
         if node._op is None or node.grad is None:
             continue
