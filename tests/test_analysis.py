@@ -14,15 +14,36 @@ from tinygrad_rnn import functional as F
 from tinygrad_rnn.bptt import truncated_bptt
 
 
+class _Mapped:
+    """A mapping whose call is not ``model(xs)``, called as if it were (for the tests below)."""
+
+    def __init__(self, module, call):
+        self.module, self.call = module, call
+
+    def __call__(self, xs):
+        return self.call(self.module, xs)
+
+    def named_parameters(self):
+        return self.module.named_parameters()
+
+    def parameters(self):
+        return self.module.parameters()
+
+
 @st.composite
 def unrolls(draw):
     """(model, inputs, labels, cost steps) of a small network with an output at every step."""
     T, B, I, H, O = (draw(st.integers(lo, hi)) for lo, hi in ((1, 6), (1, 3), (1, 3), (1, 4), (2, 4)))
-    kind = draw(st.sampled_from(["tanh", "relu", "output-recurrent"]))
+    kind = draw(st.sampled_from(["tanh", "relu", "output-recurrent", "vec2seq", "encdec"]))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     if kind == "output-recurrent":
         model = nn.OutputRecurrentRNN(I, H, O, seed=seed)
+    elif kind == "vec2seq":
+        model = _Mapped(nn.VecToSeq(I, H, O, steps=T, seed=seed), lambda m, xs: m(xs[0]))
+    elif kind == "encdec":  # teacher-forced with one-hot targets; decoder steps are tagged after the encoder's
+        targets = np.eye(O)[rng.integers(0, O, size=(T, B))]
+        model = _Mapped(nn.EncoderDecoder(I, H, O, seed=seed), lambda m, xs: m(xs, targets=targets))
     else:
         model = nn.SeqToSeq(I, H, O, nonlinearity=kind, seed=seed)
     for p in model.parameters():  # biases away from zero, so that no use has an exactly zero term
@@ -38,7 +59,7 @@ def test_ledger_terms_sum_to_the_gradient_of_every_parameter(unroll, as_list):
     if as_list:
         losses = [F.cross_entropy(outputs[t], ys[t]) for t in steps]
         for t, term in zip(steps, losses, strict=True):
-            term.step = t
+            term.step = outputs[t].step  # as sequence_loss tags them (a decoder's steps follow the encoder's)
         total = sum(losses[1:], losses[0])
     else:
         total = losses = F.sequence_loss(outputs, ys, steps=steps)
@@ -47,12 +68,12 @@ def test_ledger_terms_sum_to_the_gradient_of_every_parameter(unroll, as_list):
     total.backward()
     for name, p in model.named_parameters():
         led = ledgers[name]
-        assert led.loss_steps == steps and led.terms.shape == (len(steps), len(led.steps), *p.shape)
+        assert led.loss_steps == [outputs[t].step for t in steps] and led.terms.shape == (len(steps), len(led.steps), *p.shape)
         np.testing.assert_allclose(led.total, p.grad, rtol=1e-12, atol=1e-14)
         lags, sums = led.by_lag()
         assert (lags >= 0).all()  # a loss cannot depend on a later step's use
         np.testing.assert_allclose(sums.sum(axis=0), p.grad, rtol=1e-12, atol=1e-14)
-        later = np.array(led.steps)[None, :] > np.array(steps)[:, None]
+        later = np.array(led.steps)[None, :] > np.array(led.loss_steps)[:, None]
         assert not led.reached[later].any() and not led.terms[later].any()
 
 
@@ -60,8 +81,8 @@ def test_ledger_terms_sum_to_the_gradient_of_every_parameter(unroll, as_list):
 def test_ledger_entries_are_the_gradients_of_untied_per_step_copies(unroll):
     """terms[i, k] = dL_i/dW(k) where W(k) is a separate copy of W used only at step k."""
     model, xs, ys, steps = unroll
-    if isinstance(model, nn.OutputRecurrentRNN):
-        return  # its recurrence runs through o(t-1): the copies below are of the Elman step
+    if not isinstance(model, nn.SeqToSeq):
+        return  # the copies below are of the Elman step of a SeqToSeq
     ledgers = {k: analysis.ledger(F.sequence_loss(model(xs), ys, steps=steps), getattr(model, k)) for k in "UWb"}
     act = Tensor.tanh if model.nonlinearity == "tanh" else Tensor.relu
     for i, t_loss in enumerate(steps):
