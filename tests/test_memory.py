@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import viz
-from tinygrad_rnn import AnomalyError, Tensor, detect_anomaly, nn, training
+from tinygrad_rnn import AnomalyError, Tensor, detect_anomaly, nn
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.app import training
 from tinygrad_rnn.autograd import walk
 from tinygrad_rnn.optim import Adam
 

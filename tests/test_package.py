@@ -10,7 +10,7 @@ import pytest
 import tinygrad_rnn as tr
 
 
-@pytest.mark.parametrize("name", ["nn", "functional", "optim", "data", "bptt", "training", "gradcheck", "testing"])
+@pytest.mark.parametrize("name", ["nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing"])
 def test_every_submodule_is_an_attribute(name):
     module = getattr(tr, name)
     assert module.__name__ == f"tinygrad_rnn.{name}" and name in dir(tr)

@@ -3,7 +3,7 @@ backpropagation through time visible and checkable.
 
 ``import tinygrad_rnn as tr`` gives the engine (``tr.Tensor``, ``tr.Function``, ``tr.step``,
 ``tr.no_grad``, the errors) and, imported on first use, ``tr.nn``, ``tr.functional``,
-``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.training``, ``tr.gradcheck`` and ``tr.testing``
+``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.analysis``, ``tr.gradcheck`` and ``tr.testing``
 (which needs the ``test`` extra's hypothesis). The ``tinygrad-rnn`` command and the programs
 built on the library live apart, in ``tinygrad_rnn.app``.
 """
@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 
 
 _SUBMODULES = (
-    "nn", "functional", "optim", "data", "bptt", "training", "analysis", "gradcheck", "testing", "checkpoint", "files",
+    "nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing", "checkpoint", "files",
     "autograd", "ops",
 )  # fmt: skip
 _EXTRAS = {"hypothesis": "test"}  # an optional dependency -> the extra that installs it

@@ -3,7 +3,7 @@
 Geron's setup (Hands-On Machine Learning, ch. 14): a 28x28 digit is 28 time steps of 28
 pixels, an RNN of 150 tanh units reads them, and a dense layer on the last state h(28) gives 10
 logits (``nn.SeqToVec``), trained with Adam (lr 1e-3) on batches of 150 with cross-entropy.
-``train`` runs it with the library's loop, ``training.fit`` (progress, metrics.json,
+``train`` runs it with the shared loop, ``app.training.fit`` (progress, metrics.json,
 checkpoints, resume, signals).
 """
 
@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..nn import SeqToVec
 from ..optim import Adam
 from ..tensor import Tensor
-from ..training import fit
+from .training import fit
 
 
 @dataclass
@@ -91,7 +91,7 @@ def accuracy(model: SeqToVec, images: np.ndarray, labels: np.ndarray, batch_size
 def train(
     config: TrainConfig, out: str | Path | None, resume: bool = False, stream: TextIO | None = None
 ) -> list[dict]:
-    """Train per ``config`` with ``training.fit``, writing ``metrics.json`` and
+    """Train per ``config`` with ``app.training.fit``, writing ``metrics.json`` and
     ``checkpoint.npz`` in ``out`` (nothing is written if ``out`` is None).
 
     Returns the per-epoch metrics: ``{"epoch", "train_loss", "test_accuracy", "seconds",

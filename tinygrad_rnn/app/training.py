@@ -1,5 +1,9 @@
 """A training loop for any model and loss: mini-batches, progress, metrics, checkpoints, resume.
 
+It belongs to the application layer because it takes over the process while it runs: it
+installs handlers for SIGINT and SIGTERM (put back when it returns), which a library must not
+do behind its user's back. The command, the demo and the examples share it.
+
 ``fit`` runs epochs of shuffled mini-batches over arrays that share their first axis::
 
     def loss_fn(model, images, labels):                 # one batch -> a scalar Tensor
@@ -30,12 +34,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .autograd import no_grad
-from .checkpoint import load_checkpoint, read_meta, save_checkpoint
-from .errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
-from .files import atomic_write_json, remove_stale_temp_files
-from .optim import clip_grad_norm
-from .tensor import Tensor
+from ..autograd import no_grad
+from ..checkpoint import load_checkpoint, read_meta, save_checkpoint
+from ..errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
+from ..files import atomic_write_json, remove_stale_temp_files
+from ..optim import clip_grad_norm
+from ..tensor import Tensor
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"
