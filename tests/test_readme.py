@@ -47,3 +47,11 @@ def test_every_readme_command_is_valid_as_written(argv, tmp_path, monkeypatch):
         assert cli.main(argv) == 0
         assert sorted(p.name for p in (tmp_path / args.out).iterdir()) == [
             "backward.svg", "both.svg", "forward.svg", "rolled.svg"]  # fmt: skip
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    text = README.read_text(encoding="utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) + re.findall(r"`(docs/figures/[^`]+\.svg)`", text)
+    assert len(pictures) >= 8
+    missing = [p for p in pictures if not (README.parent / p).is_file()]
+    assert missing == []
