@@ -26,7 +26,8 @@ from tinygrad_rnn.gradcheck import gradcheck
 USED_BY = {
     ops.Add: ["add"], ops.Sub: ["sub"], ops.Mul: ["mul"], ops.Div: ["div"], ops.Pow: ["pow", "square"],
     ops.Maximum: ["maximum"], ops.Where: ["where"], ops.MatMul: ["matmul"], ops.Affine: ["affine"],
-    ops.TanhAffine: ["affine"], ops.ReLUAffine: ["affine"], ops.Neg: ["neg"], ops.Tanh: ["tanh"],
+    ops.TanhAffine: ["affine"], ops.ReLUAffine: ["affine"], ops.SigmoidAffine: ["affine"], ops.Neg: ["neg"],
+    ops.Tanh: ["tanh"],
     ops.Sigmoid: ["sigmoid"], ops.Softplus: ["softplus"], ops.LogSigmoid: ["logsigmoid"], ops.ReLU: ["relu"],
     ops.Exp: ["exp"], ops.Log: ["log"], ops.Sqrt: ["sqrt"], ops.Abs: ["abs"], ops.Clip: ["clip"],
     ops.Sum: ["sum", "sum_last"], ops.Mean: ["mean"], ops.Max: ["max"], ops.Reshape: ["reshape"],
@@ -76,7 +77,8 @@ RIGHT_MATMUL = ops.MatMul.backward
 
 
 CASES = [(op, how) for op in USED_BY for how in ("scale", "drop")]
-CASES += [(op, "transpose") for op in (ops.MatMul, ops.Affine, ops.TanhAffine, ops.ReLUAffine, ops.Transpose)]
+CASES += [(op, "transpose") for op in (ops.MatMul, ops.Affine, ops.TanhAffine, ops.ReLUAffine, ops.SigmoidAffine,
+                                      ops.Transpose)]  # fmt: skip
 CASES += [(ops.MatMul, "no transpose")]
 
 

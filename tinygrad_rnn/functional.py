@@ -59,11 +59,11 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     return Tensor.where(cond, a, b)
 
 
-ACTIVATED_AFFINE = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine}
+ACTIVATED_AFFINE = {None: ops.Affine, "tanh": ops.TanhAffine, "relu": ops.ReLUAffine, "sigmoid": ops.SigmoidAffine}
 
 
 def affine(bias: Any, *pairs: tuple[Tensor, Tensor], activation: str | None = None) -> Tensor:
-    """bias + x1 @ W1 + x2 @ W2 + ..., then ``activation`` ("tanh", "relu" or None), as one
+    """bias + x1 @ W1 + x2 @ W2 + ..., then ``activation`` ("tanh", "relu", "sigmoid" or None), as one
     node of the graph (one fused op).
 
     An RNN's step h(t) = tanh(b + h(t-1) W + x(t) U) is ``affine(b, (h, W), (x, U),

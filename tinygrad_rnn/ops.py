@@ -281,6 +281,25 @@ class ReLUAffine(Affine):
         return Affine.backward(pairs, g * positive, needs)
 
 
+class SigmoidAffine(Affine):
+    """s = sigmoid(b + x1 W1 + x2 W2 + ...) in one node: a gate of an LSTM or a GRU, e.g.
+    f(t) = sigmoid(b_f + h(t-1) W_f + x(t) U_f); dL/da = g s (1 - s) (Sigmoid's rule, with its
+    accurate 1 - s), then Affine's rule."""
+
+    name = "sigmoid(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        s, t = _sigmoids(a)
+        return s, (pairs, s, t)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, s, t = ctx
+        return Affine.backward(pairs, Sigmoid.backward((s, t), g, needs)[0], needs)
+
+
 # --- elementwise unary -------------------------------------------------------------------
 
 

@@ -243,7 +243,7 @@ def _affine_code(a: str, b: str, form: str, n: int, activation: str | None) -> s
 
 def _product_form_act(draw: st.DrawFn, vals: list[np.ndarray]) -> tuple:
     form, n = _product_form(draw, vals)
-    return "outer" if form == "batched" else form, n, draw(st.sampled_from([None, "tanh", "relu"]))
+    return "outer" if form == "batched" else form, n, draw(st.sampled_from([None, "tanh", "relu", "sigmoid"]))
 
 
 def _run(code: Callable[..., str]) -> Callable[..., Tensor]:

@@ -42,7 +42,7 @@ TITLE = 18.0  # the frame's title strip, at its bottom
 COST_RISE = 46.0  # from the frames' top to the cost node
 SYMBOLS = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@", "neg": "−", "pow": "^"}
 _ROLLED_GAP = 150.0  # between roles of one row in the rolled view: room for a loop and its label
-_PAIRED_OPS = ("matmul", "affine", "tanh(affine)", "relu(affine)")
+_PAIRED_OPS = ("matmul", "affine", "tanh(affine)", "relu(affine)", "sigmoid(affine)")
 
 
 @dataclass
