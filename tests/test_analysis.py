@@ -34,7 +34,7 @@ class _Mapped:
 def unrolls(draw):
     """(model, inputs, labels, cost steps) of a small network with an output at every step."""
     T, B, I, H, O = (draw(st.integers(lo, hi)) for lo, hi in ((1, 6), (1, 3), (1, 3), (1, 4), (2, 4)))
-    kind = draw(st.sampled_from(["tanh", "relu", "output-recurrent", "vec2seq", "encdec"]))
+    kind = draw(st.sampled_from(["tanh", "relu", "lstm", "gru", "output-recurrent", "vec2seq", "encdec"]))
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     if kind == "output-recurrent":
@@ -44,6 +44,8 @@ def unrolls(draw):
     elif kind == "encdec":  # teacher-forced with one-hot targets; decoder steps are tagged after the encoder's
         targets = np.eye(O)[rng.integers(0, O, size=(T, B))]
         model = _Mapped(nn.EncoderDecoder(I, H, O, seed=seed), lambda m, xs: m(xs, targets=targets))
+    elif kind in ("lstm", "gru"):
+        model = nn.SeqToSeq(I, H, O, cell=kind, seed=seed)
     else:
         model = nn.SeqToSeq(I, H, O, nonlinearity=kind, seed=seed)
     for p in model.parameters():  # biases away from zero, so that no use has an exactly zero term
@@ -82,7 +84,7 @@ def test_ledger_terms_sum_to_the_gradient_of_every_parameter(unroll, as_list):
 def test_ledger_entries_are_the_gradients_of_untied_per_step_copies(unroll):
     """terms[i, k] = dL_i/dW(k) where W(k) is a separate copy of W used only at step k."""
     model, xs, ys, steps = unroll
-    if not isinstance(model, nn.SeqToSeq):
+    if not isinstance(model, nn.SeqToSeq) or not isinstance(model.rnn.cell, nn.RNNCell):
         return  # the copies below are of the Elman step of a SeqToSeq
     ledgers = {k: analysis.ledger(F.sequence_loss(model(xs), ys, steps=steps), getattr(model, k)) for k in "UWb"}
     act = Tensor.tanh if model.nonlinearity == "tanh" else Tensor.relu
@@ -183,7 +185,7 @@ def test_truncation_diff_is_full_minus_truncated_as_the_engine_computes_them(T, 
         outs = []
         for t, h in zip(range(w.start, w.stop), w.hidden, strict=True):
             with step(t):
-                outs.append(model.output(h))
+                outs.append(model.head(h))
         F.sequence_loss(outs, ys[w.start : w.stop]).backward()
     for d, (name, p) in zip(diffs, model.named_parameters(), strict=True):
         assert d.name == name

@@ -57,7 +57,7 @@ def test_a_window_as_long_as_the_sequence_is_full_bptt(case, data):
     labels = np.random.default_rng([problem.seed, 4]).integers(0, problem.O, (problem.T, problem.B))
     windows = list(truncated_bptt(model, problem.xs, k1, k2))
     assert spans(windows) == [(0, 0, problem.T)]
-    F.sequence_loss([model.output(h) for h in windows[0].hidden], labels).backward()
+    F.sequence_loss([model.head(h) for h in windows[0].hidden], labels).backward()
     truncated = {name: p.grad.copy() for name, p in model.named_parameters()}
     model.zero_grad()
     F.sequence_loss(model(problem.xs), labels).backward()
@@ -187,12 +187,46 @@ def test_numpy_integer_window_sizes_are_accepted():
     assert spans(windows) == [(0, 0, 2), (1, 2, 4), (3, 4, 5)]
 
 
-@pytest.mark.parametrize("cls", [nn.OutputRecurrentRNN, nn.OutputRecurrentCell])
-def test_output_recurrent_networks_are_refused_with_the_way_out(cls):
-    """Its recurrence runs through o(t-1), which truncated_bptt's h-carrying windows cannot cut."""
-    problem = make_problem(T=4, B=2, I=2, H=3, O=3, seed=1)
-    with pytest.raises(ConfigError, match=rf"got {cls.__name__}; an output-recurrent network .* detach\(\)"):
-        truncated_bptt(rnn(problem, cls), problem.xs, 2)
+GATED = {  # any cell and any network built on one goes through the same cell interface
+    "lstm": lambda p: nn.LSTM(p.I, p.H, seed=p.seed),
+    "gru": lambda p: nn.GRU(p.I, p.H, seed=p.seed),
+    "lstm-cell": lambda p: nn.LSTMCell(p.I, p.H, seed=p.seed),
+    "output-recurrent": lambda p: nn.OutputRecurrentRNN(p.I, p.H, p.O, seed=p.seed),
+}
+
+
+def _full_outputs(model, xs):
+    if isinstance(model, nn.Cell):
+        return nn.RNN(model)(xs)[0]
+    out = model(xs)
+    return out[0] if isinstance(model, nn.RNN) else out
+
+
+@pytest.mark.parametrize("kind", GATED)
+@given(case=truncations(max_T=6))
+def test_every_cell_truncates_through_the_cell_interface(kind, case):
+    """Windows of an LSTM, a GRU, a bare cell or an output-recurrent network: their outputs are
+    the full forward's, and one window as long as the sequence gives full BPTT's gradient."""
+    problem, k1, k2 = case
+    model = randomize(GATED[kind](problem), problem.seed)
+    full = _full_outputs(model, problem.xs)
+    windows = list(truncated_bptt(model, problem.xs, k1, k2))
+    assert [w.start for w in windows] == list(range(0, problem.T, k1))
+    for w in windows:
+        for h, want in zip(w.hidden, full[w.start : w.stop], strict=True):
+            np.testing.assert_allclose(h.data, want.data, rtol=1e-13, atol=1e-15)
+    (whole,) = truncated_bptt(model, problem.xs, problem.T)
+    sum(((h * h).sum() for h in whole.hidden), Tensor(0.0)).backward()
+    truncated = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    sum(((h * h).sum() for h in _full_outputs(model, problem.xs)), Tensor(0.0)).backward()
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(truncated[name], p.grad, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_a_network_that_does_not_read_a_sequence_step_by_step_is_refused():
+    with pytest.raises(ConfigError, match=r"truncated_bptt: needs a network that reads a sequence .* got VecToSeq"):
+        truncated_bptt(nn.VecToSeq(2, 3, 2, steps=3), np.zeros((3, 1, 2)), 2)
 
 
 # --- (e) an optimizer step between windows --------------------------------------------------------------

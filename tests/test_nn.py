@@ -682,7 +682,7 @@ def test_encoder_decoder_feeds_back_its_outputs_through_feedback():
     prev, expected = np.zeros((2, 4)), []
     for _ in range(3):  # the decoder's input is the softmax of its previous output
         h = model.decoder.cell(Tensor(prev), h)
-        o = model.decoder.output(h)
+        o = model.decoder.head(h)
         expected.append(o.data)
         prev = F.softmax(o).data
     for mine, theirs in zip(generated, expected, strict=True):

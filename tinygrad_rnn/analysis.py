@@ -334,7 +334,8 @@ def truncation_diff(
 ) -> list[TruncationDiff]:
     """Full BPTT's gradient against truncated BPTT's (k1, k2), per parameter of ``model``.
 
-    ``model`` is a network with an output at every step (``nn.SeqToSeq``); the cost is
+    ``model`` is a network with an output layer at every step (``nn.SeqToSeq``, with any cell);
+    the cost is
     ``functional.sequence_loss(outputs, targets, loss=loss)`` over all steps (cross-entropy by
     default). Truncated BPTT runs ``bptt.truncated_bptt(model, xs, k1, k2)`` with no update
     between windows, each window's loss on its own outputs, and sums the windows' gradients.
@@ -356,7 +357,7 @@ def truncation_diff(
         outs = []
         for t, h in zip(range(w.start, w.stop), w.hidden, strict=True):
             with step(t):
-                outs.append(model.output(h))
+                outs.append(model.head(h))
         window_loss = F.sequence_loss(outs, targets[w.start : w.stop], loss=loss)
         grads = gradients(window_loss, np.ones_like(window_loss.data))
         for j, p in enumerate(params):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .nn import RNN, OutputRecurrentCell
+from .nn import RNN, Cell, OutputRecurrentRNN, SeqToSeq, SeqToVec, sequence
 from .steps import step
 from .tensor import Tensor
 
@@ -36,7 +36,7 @@ def _window_size(key: str, k: Any) -> int:
 
 @dataclass
 class Window:
-    """One truncation window: backpropagate the loss on ``hidden`` (the states h(t) for
+    """One truncation window: backpropagate the loss on ``hidden`` (the step outputs, h(t), for
     ``start <= t < stop``); the graph reaches back to step ``first`` = start - (k2 - k1) (or 0)."""
 
     first: int
@@ -45,15 +45,36 @@ class Window:
     hidden: list[Tensor]
 
 
-def truncated_bptt(rnn: RNN, xs: Any, k1: int, k2: int | None = None, h0: Any = None) -> Iterator[Window]:
-    """Run ``rnn`` over ``xs`` (T, B, I) in windows of ``k1`` steps for truncated BPTT.
+def _cell_of(model: Any) -> Cell:
+    """The cell a truncated unroll steps: the model itself, an RNN loop's, or a mapping's loop's."""
+    if isinstance(model, Cell):
+        return model
+    if isinstance(model, RNN):
+        return model.cell
+    if isinstance(model, (SeqToSeq, SeqToVec)):
+        return model.rnn.cell
+    if isinstance(model, OutputRecurrentRNN):
+        return model.cell
+    raise ConfigError(
+        f"truncated_bptt: needs a network that reads a sequence one step at a time (a cell, RNN, LSTM, GRU, SeqToSeq, "
+        f"SeqToVec or OutputRecurrentRNN), got {type(model).__name__}"
+    )
 
-    For each window, the states of steps [stop - k2, stop) are recomputed from the detached
-    state h(stop - k2) with the current parameters, so an optimizer step between windows is
-    used from the next window on. Typical use::
+
+def truncated_bptt(model: Any, xs: Any, k1: int, k2: int | None = None, h0: Any = None) -> Iterator[Window]:
+    """Run ``model`` over ``xs`` (T, B, I) in windows of ``k1`` steps for truncated BPTT.
+
+    ``model`` is any cell (``RNNCell``, ``LSTMCell``, ``GRUCell``, ``OutputRecurrentCell``) or
+    a network built on one (``RNN``, ``LSTM``, ``GRU``, ``SeqToSeq``, ``SeqToVec``,
+    ``OutputRecurrentRNN``); only the cell interface is used: ``initial_state``, ``step`` and
+    ``detach``. Each window's ``hidden`` holds the step outputs (h(t); o(t) for output
+    recurrence) of its steps [start, stop). The window recomputes the steps [first, stop), where
+    first = start - (k2 - k1) (or 0), from the detached state before them, with the current
+    parameters, so an optimizer step between windows is used from the next window on. Typical
+    use::
 
         for w in truncated_bptt(model, xs, k1=10, k2=20):
-            loss = sequence_loss([model.output(h) for h in w.hidden], ys[w.start:w.stop])
+            loss = sequence_loss([model.head(h) for h in w.hidden], ys[w.start:w.stop])
             opt.zero_grad(); loss.backward(); opt.step()
 
     ``k2`` defaults to ``k1`` (non-overlapping windows, the usual "detach every k steps").
@@ -64,27 +85,23 @@ def truncated_bptt(rnn: RNN, xs: Any, k1: int, k2: int | None = None, h0: Any = 
         raise ConfigError(
             f"truncated_bptt: k2 ({k2}) must be at least k1 ({k1}): each window backpropagates its k1 outputs"
         )
-    if not isinstance(rnn, RNN) or rnn.W.shape[0] != rnn.hidden_size or isinstance(rnn, OutputRecurrentCell):
-        raise ConfigError(
-            f"truncated_bptt: needs a network whose recurrence is h(t-1) -> h(t) (RNN, SeqToSeq, SeqToVec), "
-            f"got {type(rnn).__name__}; an output-recurrent network feeds o(t-1) back, so cut it by hand with detach()"
-        )
-    inputs = rnn._inputs(xs, "truncated_bptt")
-    return _windows(rnn, inputs, k1, k2, rnn._state(inputs[0].shape[0], h0, "truncated_bptt"))
+    cell = _cell_of(model)
+    inputs = sequence(xs, cell.input_size, cell.dtype, "truncated_bptt")
+    return _windows(cell, inputs, k1, k2, cell.initial_state(inputs[0].shape[0], h0, "truncated_bptt"))
 
 
-def _windows(rnn: RNN, inputs: list[Tensor], k1: int, k2: int, h0: Tensor) -> Iterator[Window]:
-    states = [h0.detach()]  # states[t] = h(t), detached
+def _windows(cell: Cell, inputs: list[Tensor], k1: int, k2: int, state0: Any) -> Iterator[Window]:
+    states = [cell.detach(state0)]  # states[t]: the state before step t, detached
     for stop in range(k1, len(inputs) + k1, k1):
         stop = min(stop, len(inputs))
         start = stop - k1 if stop % k1 == 0 else stop - stop % k1
         first = max(0, start - (k2 - k1))  # k2 - k1 steps of look-back before the window's outputs
-        h = states[first].detach()
+        state = cell.detach(states[first])
         hidden = []
         for t in range(first, stop):
             with step(t):
-                h = rnn.cell(inputs[t], h)
-            hidden.append(h)
+                out, state = cell.step(inputs[t], state)
+            hidden.append(out)
             if t + 1 == len(states):
-                states.append(h.detach())
+                states.append(cell.detach(state))
         yield Window(first, start, stop, hidden[start - first :])

@@ -1,0 +1,234 @@
+"""The sequence mappings of Goodfellow ch. 10, each a recurrent loop plus an output layer.
+
+- ``SeqToSeq``: o(t) = c + h(t) V at every step (synced sequence to sequence);
+- ``SeqToVec``: one output from the last state h(T);
+- ``VecToSeq``: one input vector drives S steps of output;
+- ``OutputRecurrentRNN``: the recurrence runs through the output o(t-1) (fig. 10.4);
+- ``EncoderDecoder``: an encoder's last state starts a decoder fed its previous output.
+
+Each holds its loop as ``rnn`` (an ``RNN``, ``LSTM`` or ``GRU``: ``cell="rnn" | "lstm" |
+"gru"``) and its output layer as ``head`` (a ``Linear``); their parameters are reached through
+the mapping too (``model.W`` is ``model.rnn.cell.W``, ``model.V`` is ``model.head.V``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from ..seeding import Seed, make_rng
+from ..steps import step
+from ..tensor import Tensor
+from .cells import OutputRecurrentCell
+from .module import Linear, Module, _check_size, built_by
+from .recurrent import GRU, LSTM, RNN, sequence
+
+LOOPS: dict[str, type[RNN]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def _loop(who: str, cell: str, input_size: int, hidden_size: int, options: dict[str, Any]) -> RNN:
+    if cell not in LOOPS:
+        raise ConfigError(f"{who}: cell must be one of {list(LOOPS)}, got {cell!r}")
+    return built_by(who, lambda: LOOPS[cell](input_size, hidden_size, **options))
+
+
+class _Mapping(Module):
+    """A loop (``rnn``) and an output layer (``head``) made from one seed, in that order."""
+
+    _delegates = ("rnn", "head")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        *,
+        cell: str = "rnn",
+        dtype: Any = np.float64,
+        seed: Seed = None,
+        **options: Any,
+    ) -> None:
+        who = type(self).__name__
+        _check_size(who, input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        rng = make_rng(seed, who)
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+        self.rnn = _loop(who, cell, input_size, hidden_size, {"dtype": dtype, "seed": rng, **options})
+        self.head = Linear(hidden_size, output_size, dtype=dtype, seed=rng)
+
+
+class SeqToSeq(_Mapping):
+    """Synced sequence to sequence: o(t) at every step; returns the list of T outputs (B, O)."""
+
+    def forward(self, xs: Any, h0: Any = None) -> list[Tensor]:
+        hs, _ = self.rnn(xs, h0)
+        outputs = []
+        for t, h in enumerate(hs):
+            with step(t):
+                outputs.append(self.head(h))
+        return outputs
+
+
+class SeqToVec(_Mapping):
+    """Sequence to vector: reads the whole sequence, one output o = c + h(T) V of shape (B, O)."""
+
+    def forward(self, xs: Any, h0: Any = None) -> Tensor:
+        hs, _ = self.rnn(xs, h0)
+        with step(len(hs) - 1):
+            return self.head(hs[-1])
+
+
+class VecToSeq(_Mapping):
+    """Vector to sequence: one input x (B, I) drives S steps of output (e.g. image captioning).
+
+    ``feed="every"`` gives x as the input at every step (Goodfellow fig. 10.9); ``"first"``
+    gives it at step 0 and zeros after.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int, *, steps: int, feed: str = "every", **options: Any
+    ) -> None:
+        super().__init__(input_size, hidden_size, output_size, **options)
+        _check_size("VecToSeq", steps=steps)
+        if feed not in ("every", "first"):
+            raise ConfigError(f"VecToSeq: feed must be 'every' or 'first', got {feed!r}")
+        self.steps, self.feed = steps, feed
+
+    def forward(self, x: Any, h0: Any = None, steps: int | None = None) -> list[Tensor]:
+        S = self.steps if steps is None else steps
+        _check_size("VecToSeq", steps=S)
+        cell = self.rnn.cell
+        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ShapeError(
+                f"VecToSeq: expected one input vector per example, shape (batch, {self.input_size}), got {data.shape}."
+            )
+        x = x if isinstance(x, Tensor) else Tensor(data.astype(cell.dtype, copy=False), name="x")
+        zeros = Tensor(np.zeros(x.shape, dtype=cell.dtype), name="x")
+        state = cell.initial_state(x.shape[0], h0, "VecToSeq")
+        outputs = []
+        for t in range(S):
+            with step(t):
+                h, state = cell.step(x if (t == 0 or self.feed == "every") else zeros, state)
+                outputs.append(self.head(h))
+        return outputs
+
+
+def _check_targets(who: str, targets: Any, batch: int, size: int, dtype: np.dtype) -> list[Tensor]:
+    data = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    if data.ndim != 3 or data.shape[1:] != (batch, size) or data.shape[0] == 0:
+        raise ShapeError(
+            f"{who}: targets must have shape (time, batch, output) = (S, {batch}, {size}), got {data.shape}."
+        )
+    data = data.astype(dtype, copy=False)
+    return [Tensor(data[s], name="y") for s in range(data.shape[0])]
+
+
+class OutputRecurrentRNN(Module):
+    """``OutputRecurrentCell`` unrolled over a (T, B, I) input; returns the T outputs o(t).
+
+    With ``teacher_forcing=True`` the true y(t-1) is fed instead of o(t-1) (so, given the
+    targets, the steps decouple and can be trained in parallel); closed loop feeds the model's
+    own previous output. The recurrent input before the first step is zeros.
+    """
+
+    _delegates = ("cell",)
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, **options: Any) -> None:
+        self.cell = built_by(
+            "OutputRecurrentRNN", lambda: OutputRecurrentCell(input_size, hidden_size, output_size, **options)
+        )
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+
+    def forward(self, xs: Any, targets: Any = None, teacher_forcing: bool = False) -> list[Tensor]:
+        cell = self.cell
+        inputs = sequence(xs, cell.input_size, cell.dtype, "OutputRecurrentRNN")
+        B = inputs[0].shape[0]
+        ys = None
+        if teacher_forcing:
+            if targets is None:
+                raise ConfigError("OutputRecurrentRNN: teacher_forcing=True needs targets= the true outputs y(t)")
+            ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype)
+            if len(ys) != len(inputs):
+                raise ShapeError(f"OutputRecurrentRNN: {len(inputs)} input steps but {len(ys)} target steps.")
+        prev = cell.initial_state(B)
+        outputs = []
+        for t, x in enumerate(inputs):
+            with step(t):
+                o, _ = cell.step(x, prev)
+            outputs.append(o)
+            prev = ys[t] if ys is not None else o
+        return outputs
+
+
+class Decoder(_Mapping):
+    """The decoder of an ``EncoderDecoder``: a loop over its own outputs and a head. From a state
+    (the encoder's last), ``decoder(state, targets=y)`` feeds y(s-1) (teacher forcing) and
+    ``decoder(state, steps=S)`` its own previous output o(s-1) (through ``feedback`` if given);
+    the first input is zeros. Steps are tagged ``first_step``, ``first_step + 1``, ..."""
+
+    def forward(
+        self,
+        state: Any,
+        targets: Any = None,
+        steps: int | None = None,
+        feedback: Callable[[Tensor], Tensor] | None = None,
+        first_step: int = 0,
+    ) -> list[Tensor]:
+        who = "EncoderDecoder"
+        if (targets is None) == (steps is None):
+            raise ConfigError(f"{who}: pass exactly one of targets= (teacher forcing) or steps= (generation)")
+        cell = self.rnn.cell
+        B = (state[0] if isinstance(state, tuple) else state).shape[0]
+        ys = None
+        if targets is not None:
+            ys = _check_targets(who, targets, B, self.output_size, cell.dtype)
+            steps = len(ys)
+        _check_size(who, steps=steps)
+        prev = Tensor(np.zeros((B, self.output_size), dtype=cell.dtype), name="go")
+        outputs = []
+        for s in range(steps):
+            with step(first_step + s):
+                h, state = cell.step(prev, state)
+                o = self.head(h)
+                outputs.append(o)
+                prev = ys[s] if ys is not None else (o if feedback is None else feedback(o))
+        return outputs
+
+
+class EncoderDecoder(Module):
+    """Sequence to sequence of another length: an encoder loop reads x; its last state starts a
+    ``Decoder`` (a loop over its own previous outputs, and a head o = c + h V).
+
+    ``m(x, targets=y)`` teacher-forces the decoder with y(s-1) and returns one output per target
+    step; ``m(x, steps=S)`` generates S steps closed-loop from the decoder's own outputs (passed
+    through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros.
+    Decoder steps are tagged after the encoder's: T, T+1, ...
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        *,
+        cell: str = "rnn",
+        dtype: Any = np.float64,
+        seed: Seed = None,
+        **options: Any,
+    ) -> None:
+        _check_size("EncoderDecoder", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        rng = make_rng(seed, "EncoderDecoder")
+        common = {"cell": cell, "dtype": dtype, "seed": rng, **options}
+        self.encoder = _loop("EncoderDecoder", cell, input_size, hidden_size, {"dtype": dtype, "seed": rng, **options})
+        self.decoder = built_by("EncoderDecoder", lambda: Decoder(output_size, hidden_size, output_size, **common))
+        for name, p in self.named_parameters():
+            p.name = name  # encoder.W, decoder.W: diagrams tell the two apart
+
+    def forward(
+        self, xs: Any, targets: Any = None, steps: int | None = None, feedback: Callable[[Tensor], Tensor] | None = None
+    ) -> list[Tensor]:
+        hs, state = self.encoder(xs)
+        return self.decoder(state, targets=targets, steps=steps, feedback=feedback, first_step=len(hs))
