@@ -42,7 +42,7 @@ def sine_task(n: int, T: int, seed: int | np.random.Generator) -> tuple[np.ndarr
 
 def step_mse(model: nn.OutputRecurrentRNN, x: np.ndarray, y: np.ndarray, teacher_forcing: bool) -> list:
     """The squared error of each step, as tensors (their mean is the training loss)."""
-    outputs = model(x, targets=y, teacher_forcing=teacher_forcing)
+    outputs = model(x, targets=y) if teacher_forcing else model(x)  # targets= means teacher forcing
     return [F.mse(o, y[t]) for t, o in enumerate(outputs)]
 
 

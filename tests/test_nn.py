@@ -115,7 +115,7 @@ KINDS: dict[str, Kind] = {
     "encdec-steps": Kind(sized(nn.EncoderDecoder, "I", "H", "O"), lambda m, x, p: m(x, steps=p.S), "dec"),
     "ornn-teacher": Kind(
         sized(nn.OutputRecurrentRNN, "I", "H", "O"),
-        lambda m, x, p: m(x, targets=p.ys[: p.T], teacher_forcing=True),
+        lambda m, x, p: m(x, targets=p.ys[: p.T]),
         "seq",
     ),
     "ornn-closed": Kind(sized(nn.OutputRecurrentRNN, "I", "H", "O"), lambda m, x, p: m(x), "seq"),
@@ -321,7 +321,7 @@ def test_output_recurrence_dependence_on_the_first_input(teacher_forcing, proble
     targets = problem.ys[: problem.T]
 
     def outputs(xs: Any) -> list[Tensor]:
-        return model(xs, targets=targets, teacher_forcing=teacher_forcing)
+        return model(xs, targets=targets) if teacher_forcing else model(xs)
 
     changed = problem.xs.copy()
     changed[0] += 1.0
@@ -785,19 +785,19 @@ ERRORS = {  # (call, exception, message)
     ),
     "h0 without batch": (lambda: nn.SeqToVec(2, 3, 4)(X, h0=np.zeros(3)), ShapeError, r"h0 has shape \(3,\)"),
     "ornn targets shape": (
-        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((3, 2, 3)), teacher_forcing=True),
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((3, 2, 3))),
         ShapeError,
         r"targets must have shape \(time, batch, output\) = \(S, 2, 4\), got \(3, 2, 3\)",
     ),
     "ornn targets length": (
-        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((2, 2, 4)), teacher_forcing=True),
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, targets=np.zeros((2, 2, 4))),
         ShapeError,
         r"3 input steps but 2 target steps",
     ),
-    "teacher forcing without targets": (
-        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, teacher_forcing=True),
-        ValueError,
-        r"teacher_forcing=True needs targets=",
+    "ornn h0 shape": (
+        lambda: nn.OutputRecurrentRNN(2, 3, 4)(X, h0=np.zeros((2, 3))),
+        ShapeError,
+        r"OutputRecurrentRNN: o0 has shape \(2, 3\), expected \(batch, output\) = \(2, 4\)",
     ),
     "encdec targets shape": (
         lambda: nn.EncoderDecoder(2, 3, 4)(X, targets=np.zeros((2, 1, 4))),
@@ -830,3 +830,44 @@ def test_bad_input_errors(case):
     call, exc, message = ERRORS[case]
     with pytest.raises(exc, match=message):
         call()
+
+
+def test_every_network_takes_an_initial_state():
+    """h0 everywhere (issue 13): given, it is the state before the first step."""
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(3, 2, 2))
+    enc = nn.EncoderDecoder(2, 3, 4, seed=0)
+    h0 = rng.normal(size=(2, 3))
+    with_h0 = enc(xs, steps=2, h0=h0)
+    _, state = enc.encoder(xs, h0)
+    np.testing.assert_array_equal(with_h0[0].data, enc.decoder(state, steps=2, first_step=3)[0].data)
+    assert not np.array_equal(with_h0[0].data, enc(xs, steps=2)[0].data)
+    ornn = nn.OutputRecurrentRNN(2, 3, 4, seed=0)
+    o0 = rng.normal(size=(2, 4))
+    first = ornn(xs, h0=o0)[0]
+    np.testing.assert_array_equal(first.data, ornn.cell(xs[0], o0).data)
+    lstm = nn.SeqToVec(2, 3, 4, cell="lstm", seed=0)
+    pair = (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))
+    assert not np.array_equal(lstm(xs, h0=pair).data, lstm(xs).data)
+
+
+def test_one_dtype_rule_for_inputs_states_and_arrays():
+    """A module computes in its own dtype (issue 13): data is converted, a Tensor of another
+    floating dtype refused with the fix, so no step silently runs in float64."""
+    model = nn.SeqToVec(2, 3, 4, dtype=np.float32, seed=0)
+    xs64 = np.random.default_rng(0).normal(size=(3, 2, 2))  # float64 data
+    out = model(xs64, h0=np.zeros((2, 3)))
+    assert out.dtype == np.float32
+    assert all(h.dtype == np.float32 for h in nn.RNN.forward(model.rnn, xs64)[0])
+    assert model(Tensor(np.ones((3, 2, 2), dtype=np.int64))).dtype == np.float32  # integer data converts
+    for bad, what in (
+        (lambda: model(Tensor(xs64)), "x is a float64 Tensor but the module computes in float32"),
+        (lambda: model(Tensor(xs64, requires_grad=True)), "x is a float64 Tensor"),
+        (lambda: model(xs64, h0=Tensor(np.zeros((2, 3)))), "h0 is a float64 Tensor"),
+        (lambda: model.head(Tensor(np.zeros((2, 3)))), "input is a float64 Tensor"),
+        (lambda: nn.LSTMCell(2, 3, dtype=np.float32)(np.ones((1, 2)), (np.zeros((1, 3)), Tensor(np.zeros((1, 3))))),
+         "c is a float64 Tensor"),
+    ):
+        with pytest.raises(DTypeError, match=what) as info:
+            bad()
+        assert "astype(np.float32)" in str(info.value) and "dtype=np.float64" in str(info.value)

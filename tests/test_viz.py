@@ -70,7 +70,7 @@ def output_recurrent(steps: int = 4, teacher_forcing: bool = False) -> list[Tens
     rng = np.random.default_rng(0)
     model = nn.OutputRecurrentRNN(input_size=2, hidden_size=3, output_size=2, seed=0)
     xs, ys = rng.normal(size=(steps, 1, 2)), rng.normal(size=(steps, 1, 2))
-    outputs = model(xs, targets=ys, teacher_forcing=teacher_forcing)
+    outputs = model(xs, targets=ys) if teacher_forcing else model(xs)
     loss = F.sequence_loss(outputs, rng.integers(0, 2, size=(steps, 1)))
     loss.backward()
     return [loss, *outputs]

@@ -420,12 +420,17 @@ def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
 
 
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
-    """The other operand as a Tensor. A Python number takes ``like``'s floating dtype, so
-    ``2 * t`` keeps a float32 tensor float32."""
+    """The other operand as a Tensor. Numbers, lists and arrays of numbers take ``like``'s
+    floating dtype, so ``2 * t`` and ``t + np.ones(4)`` keep a float32 tensor float32 (two
+    Tensors of different float dtypes compute in the wider, as numpy does)."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (int, float)) and like.data.dtype.kind == "f":
-        return Tensor(np.asarray(x, dtype=like.data.dtype))
+    if like.data.dtype.kind == "f":
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            return Tensor(np.asarray(x, dtype=like.data.dtype))
+        data = np.asarray(x)
+        if data.dtype.kind in "iuf":
+            return Tensor(data.astype(like.data.dtype, copy=False))
     return Tensor(x)
 
 

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..errors import ConfigError, DTypeError, ShapeError
+from ..errors import ConfigError, ShapeError
 from ..seeding import Seed, make_rng
 from ..tensor import Tensor, _apply
-from .module import Module, Parameter, _as_tensor, _check_size, _float_dtype, glorot_uniform, orthogonal
+from .module import Module, Parameter, _as_tensor, _check_size, _float_dtype, glorot_uniform, in_dtype, orthogonal
 
 _NONLINEARITIES = {"tanh": ops.TanhAffine, "relu": ops.ReLUAffine}
 _INITS = ("glorot", "orthogonal")
@@ -48,6 +48,7 @@ class Cell(Module):
     input_size: int
     hidden_size: int
     _state_name = "h0"  # what the initial state is called (in diagrams and messages)
+    _state_kind = "hidden"  # what its size is
 
     @property
     def dtype(self) -> np.dtype:
@@ -107,13 +108,10 @@ class Cell(Module):
         """One given state tensor checked against (batch, size) and the cell's dtype."""
         t = given if isinstance(given, Tensor) else Tensor(np.asarray(given, dtype=self.dtype), name=what)
         if t.shape != (batch, size):
-            raise ShapeError(f"{who}: {what} has shape {t.shape}, expected (batch, hidden) = ({batch}, {size}).")
-        if t.dtype != self.dtype:
-            raise DTypeError(
-                f"{who}: {what} has dtype {t.dtype} but the network is {self.dtype}; make {what} {self.dtype} "
-                "(a mixed step would silently compute in the wider type)."
+            raise ShapeError(
+                f"{who}: {what} has shape {t.shape}, expected (batch, {self._state_kind}) = ({batch}, {size})."
             )
-        return t
+        return in_dtype(who, t, self.dtype, what)
 
 
 def _options(who: str, input_size: int, hidden_size: int, init: str, dtype: Any, seed: Seed) -> tuple:
@@ -168,7 +166,7 @@ class OutputRecurrentCell(Cell):
     forcing). Parameters U, W, b, V, c.
     """
 
-    _state_name = "o0"
+    _state_name, _state_kind = "o0", "output"
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from ..seeding import Seed, make_rng
 from ..steps import step
 from ..tensor import Tensor
 from .cells import OutputRecurrentCell
-from .module import Linear, Module, _check_size, built_by
+from .module import Linear, Module, _check_size, built_by, in_dtype
 from .recurrent import GRU, LSTM, RNN, sequence
 
 LOOPS: dict[str, type[RNN]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -105,7 +105,10 @@ class VecToSeq(_Mapping):
             raise ShapeError(
                 f"VecToSeq: expected one input vector per example, shape (batch, {self.input_size}), got {data.shape}."
             )
-        x = x if isinstance(x, Tensor) else Tensor(data.astype(cell.dtype, copy=False), name="x")
+        if isinstance(x, Tensor):
+            x = in_dtype("VecToSeq", x, cell.dtype, "x")
+        else:
+            x = Tensor(data.astype(cell.dtype), name="x")
         zeros = Tensor(np.zeros(x.shape, dtype=cell.dtype), name="x")
         state = cell.initial_state(x.shape[0], h0, "VecToSeq")
         outputs = []
@@ -129,9 +132,11 @@ def _check_targets(who: str, targets: Any, batch: int, size: int, dtype: np.dtyp
 class OutputRecurrentRNN(Module):
     """``OutputRecurrentCell`` unrolled over a (T, B, I) input; returns the T outputs o(t).
 
-    With ``teacher_forcing=True`` the true y(t-1) is fed instead of o(t-1) (so, given the
-    targets, the steps decouple and can be trained in parallel); closed loop feeds the model's
-    own previous output. The recurrent input before the first step is zeros.
+    ``m(xs, targets=y)`` teacher-forces it: the true y(t-1) is fed instead of o(t-1) (so, given
+    the targets, the steps decouple and can be trained in parallel); ``m(xs)`` runs closed loop,
+    feeding the model's own previous output, as ``EncoderDecoder`` does: ``targets=`` means
+    teacher forcing wherever it is taken. ``h0`` is the recurrent input before the first step,
+    o(0) (zeros by default).
     """
 
     _delegates = ("cell",)
@@ -142,18 +147,16 @@ class OutputRecurrentRNN(Module):
         )
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
 
-    def forward(self, xs: Any, targets: Any = None, teacher_forcing: bool = False) -> list[Tensor]:
+    def forward(self, xs: Any, targets: Any = None, h0: Any = None) -> list[Tensor]:
         cell = self.cell
         inputs = sequence(xs, cell.input_size, cell.dtype, "OutputRecurrentRNN")
         B = inputs[0].shape[0]
         ys = None
-        if teacher_forcing:
-            if targets is None:
-                raise ConfigError("OutputRecurrentRNN: teacher_forcing=True needs targets= the true outputs y(t)")
+        if targets is not None:
             ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype)
             if len(ys) != len(inputs):
                 raise ShapeError(f"OutputRecurrentRNN: {len(inputs)} input steps but {len(ys)} target steps.")
-        prev = cell.initial_state(B)
+        prev = cell.initial_state(B, h0, "OutputRecurrentRNN")
         outputs = []
         for t, x in enumerate(inputs):
             with step(t):
@@ -204,8 +207,8 @@ class EncoderDecoder(Module):
 
     ``m(x, targets=y)`` teacher-forces the decoder with y(s-1) and returns one output per target
     step; ``m(x, steps=S)`` generates S steps closed-loop from the decoder's own outputs (passed
-    through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros.
-    Decoder steps are tagged after the encoder's: T, T+1, ...
+    through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros;
+    ``h0`` is the encoder's initial state. Decoder steps are tagged after the encoder's: T, T+1, ...
     """
 
     def __init__(
@@ -228,7 +231,12 @@ class EncoderDecoder(Module):
             p.name = name  # encoder.W, decoder.W: diagrams tell the two apart
 
     def forward(
-        self, xs: Any, targets: Any = None, steps: int | None = None, feedback: Callable[[Tensor], Tensor] | None = None
+        self,
+        xs: Any,
+        targets: Any = None,
+        steps: int | None = None,
+        feedback: Callable[[Tensor], Tensor] | None = None,
+        h0: Any = None,
     ) -> list[Tensor]:
-        hs, state = self.encoder(xs)
+        hs, state = self.encoder(xs, h0)
         return self.decoder(state, targets=targets, steps=steps, feedback=feedback, first_step=len(hs))

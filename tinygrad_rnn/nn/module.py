@@ -60,13 +60,28 @@ def _float_dtype(who: str, dtype: Any) -> np.dtype:
     return dt
 
 
+def in_dtype(who: str, x: Tensor, dtype: np.dtype, what: str) -> Tensor:
+    """The one dtype rule of the modules: a module computes in its own dtype. Data (arrays,
+    lists, integer Tensors) is converted to it; a Tensor of another floating dtype is refused,
+    because converting it would silently change its precision or cut its gradient."""
+    if x.dtype == dtype:
+        return x
+    if x.dtype.kind == "f":
+        raise DTypeError(
+            f"{who}: {what} is a {x.dtype} Tensor but the module computes in {dtype}; convert it "
+            f"(Tensor({what}.data.astype(np.{dtype}))) or build the module with dtype=np.{x.dtype}."
+        )
+    return Tensor(x.data.astype(dtype), name=x.name)
+
+
 def _as_tensor(who: str, x: Any, features: int, dtype: np.dtype, what: str) -> Tensor:
-    """``x`` as a Tensor with ``features`` in its last axis; arrays and lists take ``dtype``."""
+    """``x`` as a Tensor of ``dtype`` (see ``in_dtype``) with ``features`` in its last axis."""
     if not isinstance(x, Tensor):
         data = np.asarray(x)
         if data.dtype.kind not in "iuf":
             raise DTypeError(f"{who}: {what} must be numeric, got dtype {data.dtype}.")
         x = Tensor(data.astype(dtype, copy=False))
+    x = in_dtype(who, x, dtype, what)
     if x.data.ndim < 1 or x.shape[-1] != features:
         raise ShapeError(f"{who}: {what} has shape {x.shape}, expected (..., {features}).")
     return x
@@ -193,7 +208,7 @@ class Linear(Module):
         self.c = Parameter(np.zeros(out_features, dtype=dt), "c")
 
     def forward(self, h: Any) -> Tensor:
-        if not isinstance(h, Tensor) or h.shape[-1:] != (self.in_features,):
+        if not isinstance(h, Tensor) or h.shape[-1:] != (self.in_features,) or h.dtype != self.V.dtype:
             h = _as_tensor(
                 f"Linear({self.in_features}, {self.out_features})", h, self.in_features, self.V.dtype, "input"
             )

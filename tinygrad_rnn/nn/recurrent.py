@@ -18,14 +18,18 @@ from ..errors import ConfigError, DTypeError, ShapeError
 from ..steps import step
 from ..tensor import Tensor
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
-from .module import Module, built_by
+from .module import Module, built_by, in_dtype
 
 
 def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> list[Tensor]:
     """The sequence as T per-step tensors (B, size) from a (T, B, size) array or Tensor, or a
-    list of (B, size) steps; arrays take ``dtype``. Step t's tensor is tagged t."""
+    list of (B, size) steps, in ``dtype`` (the modules' dtype rule: ``module.in_dtype``). Step
+    t's tensor is tagged t."""
     if isinstance(xs, (list, tuple)):
-        steps = [x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=dtype), name=name) for x in xs]
+        steps = [
+            in_dtype(who, x, dtype, name) if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=dtype), name=name)
+            for x in xs
+        ]
         shapes = {x.shape for x in steps}
         if len(steps) == 0 or len(shapes) != 1 or len(steps[0].shape) != 2 or steps[0].shape[1] != size:
             raise ShapeError(
@@ -49,6 +53,8 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
     if data.dtype.kind not in "iuf":
         raise DTypeError(f"{who}: input must be numeric, got dtype {data.dtype}.")
     out = []
+    if isinstance(xs, Tensor):
+        xs = in_dtype(who, xs, dtype, name)
     if isinstance(xs, Tensor) and xs.requires_grad:
         for t in range(data.shape[0]):
             with step(t):
