@@ -1,10 +1,8 @@
 """LSTM and GRU (issue 13): the cells against the equations in numpy, their gradients against
-float64 central differences, the loops' step tags, and PyTorch where it is installed (weights
-exchanged exactly: PyTorch's two biases of a gate add up to ours)."""
+float64 central differences, the loops' step tags. PyTorch parity (outputs and every gradient,
+weights exchanged by tinygrad_rnn.interop) is in test_interop.py."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -153,70 +151,6 @@ def test_an_lstm_carries_a_gradient_further_than_a_tanh_rnn():
         (h * h).sum().backward()
         reach[name] = float(np.linalg.norm(x.grad[0]) / np.linalg.norm(x.grad[-1]))
     assert reach["lstm"] > 100 * reach["rnn"]
-
-
-# --- PyTorch (the optional extra) --------------------------------------------------------------------
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
-
-def _torch_weights(cell):
-    """PyTorch's (weight_ih, weight_hh, bias_ih, bias_hh) for our cell, gates in PyTorch's order."""
-    if isinstance(cell, nn.LSTMCell):
-        gates = ["_i", "_f", "", "_o"]
-        b_hh = np.zeros(4 * cell.hidden_size)
-    else:
-        gates = ["_r", "_z", ""]
-        b_hh = np.concatenate([np.zeros(2 * cell.hidden_size), cell.b_h.data])
-    w_ih = np.concatenate([getattr(cell, f"U{g}").data for g in gates], axis=1).T
-    w_hh = np.concatenate([getattr(cell, f"W{g}").data for g in gates], axis=1).T
-    b_ih = np.concatenate([getattr(cell, f"b{g}").data for g in gates])
-    return w_ih, w_hh, b_ih, b_hh
-
-
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed (pip install 'torch==2.13.0' to compare)")
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_outputs_and_gradients_equal_pytorchs(kind):
-    import torch
-
-    T, B, I, H = 7, 3, 4, 5
-    rng = np.random.default_rng(1)
-    ours = _randomized(nn.LSTM(I, H) if kind == "lstm" else nn.GRU(I, H), 1)
-    theirs = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(I, H).double()
-    w_ih, w_hh, b_ih, b_hh = _torch_weights(ours.cell)
-    with torch.no_grad():
-        for name, value in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh)):
-            getattr(theirs, name).copy_(torch.from_numpy(value))
-    xs, h0, c0 = rng.normal(size=(T, B, I)), rng.normal(size=(B, H)), rng.normal(size=(B, H))
-    weights = rng.normal(size=(T, B, H))
-    outs, _ = ours(xs, (h0, c0) if kind == "lstm" else h0)
-    loss = sum(((o * weights[t]).sum() for t, o in enumerate(outs)), Tensor(0.0))
-    loss.backward()
-    state = (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]) if kind == "lstm" else torch.from_numpy(h0)[None]
-    out, _ = theirs(torch.from_numpy(xs), state)
-    (out * torch.from_numpy(weights)).sum().backward()
-    np.testing.assert_allclose(np.stack([o.data for o in outs]), out.detach().numpy(), rtol=1e-10, atol=1e-13)
-    grads = _torch_weights_grads(theirs, kind, H)
-    for name, want in grads.items():
-        np.testing.assert_allclose(getattr(ours, name).grad, want, rtol=1e-10, atol=1e-12, err_msg=name)
-
-
-def _torch_weights_grads(theirs, kind, H):
-    """Our parameters' gradients, read off PyTorch's: slices of its stacked weights; our bias is
-    PyTorch's b_ih + b_hh, so its gradient is either one's (they are equal)."""
-    gates = ["_i", "_f", "", "_o"] if kind == "lstm" else ["_r", "_z", ""]
-    g_ih, g_hh = theirs.weight_ih_l0.grad.numpy(), theirs.weight_hh_l0.grad.numpy()
-    gb_ih, gb_hh = theirs.bias_ih_l0.grad.numpy(), theirs.bias_hh_l0.grad.numpy()
-    out = {}
-    for k, g in enumerate(gates):
-        rows = slice(k * H, (k + 1) * H)
-        out[f"U{g}"], out[f"W{g}"] = g_ih[rows].T, g_hh[rows].T
-        out[f"b{g}"] = gb_ih[rows]
-        if not (kind == "gru" and g == ""):
-            np.testing.assert_allclose(gb_hh[rows], gb_ih[rows], rtol=1e-12, atol=1e-15)
-    if kind == "gru":
-        out["b_h"] = gb_hh[2 * H :]
-    return out
 
 
 def test_a_sequence_loss_over_an_lstm_mapping_trains():

@@ -36,10 +36,10 @@ __version__ = "0.1.0"
 
 
 _SUBMODULES = (
-    "nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing", "checkpoint", "files",
-    "autograd", "ops",
+    "nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing", "interop", "checkpoint",
+    "files", "autograd", "ops",
 )  # fmt: skip
-_EXTRAS = {"hypothesis": "test"}  # an optional dependency -> the extra that installs it
+_EXTRAS = {"hypothesis": "test", "torch": "torch"}  # an optional dependency -> the extra that installs it
 
 
 def __getattr__(name: str):
