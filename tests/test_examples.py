@@ -20,7 +20,8 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = [
-    "adding_problem", "bptt_by_hand", "bptt_ledger", "char_rnn", "encoder_decoder", "row_mnist", "teacher_forcing"
+    "adding_problem", "bptt_by_hand", "bptt_ledger", "char_rnn", "encoder_decoder", "row_mnist", "teacher_forcing",
+    "vanishing_gradients",
 ]  # fmt: skip
 
 
@@ -128,3 +129,16 @@ def test_bptt_ledger_writes_its_five_pictures_and_reads_them(tmp_path, capsys):
     drops = result["truncation"]
     assert drops["V"] < 1e-12 and drops["c"] < 1e-12 and drops["W"] > 1e-3  # the head has no recurrence to cut
     assert 'data-marked="1"' in (out / "truncation.svg").read_text()
+
+
+def test_vanishing_gradients_writes_both_networks_pictures(tmp_path, capsys):
+    out = tmp_path / "v"
+    result = load("vanishing_gradients").main(["--T", "30", "--steps", "5", "--hidden", "8", "--out", str(out)])
+    printed = capsys.readouterr().out
+    names = ["grad_norms_T30", "loss_T30", "rnn_backward_T30", "lstm_backward_T30"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.svg" for n in names)
+    assert "T =  30  tanh RNN" in printed and "T =  30  LSTM" in printed
+    ratio = {kind: r["first"] / r["last"] for kind, r in result[30].items()}
+    assert ratio["lstm"] > ratio["rnn"]  # more of the gradient reaches the first step through the LSTM
+    svg = (out / "grad_norms_T30.svg").read_text()
+    assert "tanh RNN: 30 steps" in svg and "LSTM: 30 steps" in svg and "stroke-dasharray" in svg

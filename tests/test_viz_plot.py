@@ -449,3 +449,23 @@ def test_plot_jacobian_norms_puts_both_series_on_one_log_axis(tmp_path):
     assert dashed and all(p.get("stroke-dasharray") for p in dashed)
     with pytest.raises(viz.VizError, match="pass what tinygrad_rnn.analysis.jacobian_norms"):
         viz.plot_jacobian_norms(hs, tmp_path / "x.svg")
+
+
+def test_plot_curves_draws_two_series_with_their_labels_and_refuses_bad_ones(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    x = np.arange(1, 21)
+    a, b = 10.0 ** -(x / 5), 10.0 ** -(x / 10)
+    path = viz.plot_curves(tmp_path / "c.svg", (x, a, "fast"), (x, b, "slow"), title="two", y_label="loss")
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = ["".join(t.itertext()) for t in root.iter(f"{ns}text")]
+    assert "fast: 20 steps" in texts and "slow: 20 steps" in texts and "loss (log scale)" in texts
+    assert "training step" in texts
+    first = {c.find(f"{ns}title").text for c in root.iter(f"{ns}circle") if c.get("class") == "norm-point"}
+    second = {c.find(f"{ns}title").text for c in root.iter(f"{ns}circle") if c.get("class") == "second-point"}
+    assert f"t = 20: {a[-1]:.3e}" in first and f"t = 20: {b[-1]:.3e}" in second
+    with pytest.raises(viz.VizError, match="'bad' needs integer x values and as many y values"):
+        viz.plot_curves(tmp_path / "d.svg", (x, a[:5], "bad"), title="x")
+    with pytest.raises(viz.VizError, match="write a .svg file"):
+        viz.plot_curves(tmp_path / "d.png", (x, a, "a"), title="x")

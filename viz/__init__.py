@@ -21,7 +21,7 @@ from .draw import STYLES, VIEWS, Diagram, draw
 from .engines import has_dot, render_source, to_svg
 from .graph import Description, Edge, Node, Role, describe
 from .ledger import plot_ledger
-from .plot import gradient_norms, plot_gradient_norms, plot_jacobian_norms
+from .plot import gradient_norms, plot_curves, plot_gradient_norms, plot_jacobian_norms
 from .render import render
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "draw",
     "gradient_norms",
     "has_dot",
+    "plot_curves",
     "plot_gradient_norms",
     "plot_jacobian_norms",
     "render",

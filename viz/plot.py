@@ -161,6 +161,40 @@ def plot_jacobian_norms(result: JacobianNorms, path: str | os.PathLike, *, title
     return write_file(path, svg, "viz.plot_jacobian_norms")
 
 
+def plot_curves(
+    path: str | os.PathLike,
+    first: tuple[Sequence[int], Sequence[float], str],
+    second: tuple[Sequence[int], Sequence[float], str] | None = None,
+    *,
+    title: str,
+    x_label: str = "training step",
+    y_label: str = "value",
+) -> Path:
+    """Write an SVG plot of one or two positive series on a log axis, e.g. two models' training
+    losses: each series is (x values, y values, label), the first solid, the second dashed.
+    Zeros and non-finite values are drawn in strips outside the axis, as ``plot_gradient_norms``
+    draws them. Returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".svg":
+        raise VizError(f"viz.plot_curves: the plot is SVG; write a .svg file, got {path.name!r}")
+    series = [first] if second is None else [first, second]
+    arrays = []
+    for x, y, label in series:
+        x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
+        if x.ndim != 1 or x.shape != y.shape or len(x) == 0 or x.dtype.kind not in "iu":
+            raise VizError(
+                f"viz.plot_curves: {label!r} needs integer x values and as many y values, both non-empty and 1-d; "
+                f"got shapes {x.shape} and {y.shape}"
+            )
+        arrays.append((x.astype(np.int64), y, str(label)))
+    (x1, y1, label1), *rest = arrays
+    svg = _svg(
+        x1, y1, np.ones(len(x1), dtype=bool), label1, title, second=rest[0] if rest else None, x_label=x_label,
+        y_label=y_label,
+    )  # fmt: skip
+    return write_file(path, svg, "viz.plot_curves")
+
+
 def _collect(root_or_states: Tensor | Sequence[Tensor], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, norms, reached): ``gradient_norms`` plus whether a gradient reached each step
     at all (a NaN norm is either a NaN gradient or no gradient; the plot tells them apart)."""
@@ -306,6 +340,8 @@ def _svg(
     quantity: str,
     title: str,
     second: tuple[np.ndarray, np.ndarray, str] | None = None,
+    x_label: str = "time step t",
+    y_label: str | None = None,
 ) -> str:
     """The whole plot as SVG text: title, log axis with its decade ticks, the strips above and
     below it, the time axis, the line (thinned when long), tooltips when few, legend and notes.
@@ -446,10 +482,10 @@ def _svg(
             f'<g class="xtick"><line x1="{xx:.2f}" x2="{xx:.2f}" y1="{axis_y:.1f}" y2="{axis_y + 6:.1f}" '
             f'stroke="black"/><text x="{xx:.2f}" y="{axis_y + 20:.1f}" text-anchor="middle">{t}</text></g>'
         )
-    out.append(f'<text x="{_LEFT + pw / 2}" y="{axis_y + 40:.1f}" text-anchor="middle">time step t</text>')
+    out.append(f'<text x="{_LEFT + pw / 2}" y="{axis_y + 40:.1f}" text-anchor="middle">{escape(x_label)}</text>')
     out.append(
         f'<text transform="translate(20 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">'
-        f"{escape(quantity)} (log scale)</text>"
+        f"{escape(y_label or quantity)} (log scale)</text>"
     )
     # the line, one polyline per run of steps on the log axis (a lone step is a dot)
     breaks = np.flatnonzero(np.diff(segment)) + 1
