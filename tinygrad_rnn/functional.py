@@ -150,18 +150,38 @@ def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return sq.mean() if reduction == "mean" else sq.sum()
 
 
+def check_lengths(who: str, lengths: Any, T: int, batch: int) -> np.ndarray:
+    """``lengths`` as an int array (batch,) of values 1..T, or an error saying what is wrong."""
+    data = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    if data.shape != (batch,) or data.dtype.kind not in "iu":
+        raise ShapeError(
+            f"{who}: lengths must be one integer per sequence, shape ({batch},), got "
+            f"{'dtype ' + str(data.dtype) + ', ' if data.dtype.kind not in 'iu' else ''}shape {data.shape}."
+        )
+    bad = np.flatnonzero((data < 1) | (data > T))
+    if bad.size:
+        raise ConfigError(
+            f"{who}: lengths[{int(bad[0])}] is {int(data[bad[0]])}, but the input has {T} steps; each length must be "
+            f"between 1 and {T}."
+        )
+    return data.astype(np.int64)
+
+
 def sequence_loss(
     outputs: Sequence[Tensor],
     targets: Any,
     steps: Iterable[int] | None = None,
     loss: Loss = cross_entropy,
+    lengths: Any = None,
 ) -> Tensor:
     """Sum over the chosen time steps of ``loss(outputs[t], targets[t])``.
 
     Only the listed ``steps`` (negative indices count from the end; None means all) enter the
     cost, so the other outputs are not ancestors of it and get no gradient: Geron's BPTT
     figure, with the cost on the last three outputs, is ``steps=[-3, -2, -1]``. Each step's
-    loss is tagged with its time step.
+    loss is tagged with its time step. With ``lengths`` (one per sequence, as given to the
+    network), step t's loss is taken over the sequences still running (length > t) only, and a
+    step where none runs adds nothing: padding never enters the cost.
     """
     T = len(outputs)
     if T == 0:
@@ -192,11 +212,20 @@ def sequence_loss(
         normalized.append(s % T)
     if len(set(normalized)) != len(normalized):
         raise ConfigError(f"sequence_loss: step listed twice in {chosen}")
+    ends = None if lengths is None else check_lengths("sequence_loss", lengths, T, outputs[0].shape[0])
     total = None
     for t in sorted(normalized):
+        output, target, rows = outputs[t], targets[t], None
+        if ends is not None and (ends <= t).any():
+            rows = np.flatnonzero(ends > t)
+            if rows.size == 0:
+                continue  # every sequence has ended: nothing of this step enters the cost
+            target = np.asarray(target.data if isinstance(target, Tensor) else target)[rows]
         # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's)
         with step(outputs[t].step if outputs[t].step is not None else t):
-            step_loss = loss(outputs[t], targets[t])
+            step_loss = loss(output if rows is None else output[rows], target)
             step_loss.name = "L"
             total = step_loss if total is None else total + step_loss
+    if total is None:
+        raise ConfigError(f"sequence_loss: no chosen step has a running sequence (steps {chosen}, lengths {ends})")
     return total

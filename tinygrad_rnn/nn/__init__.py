@@ -13,7 +13,7 @@ sums over the steps. Every tensor created while processing step t is tagged ``st
 
 The package is built by composition, in reading order:
 
-- ``module``: ``Module``, ``Parameter``, the initialisers, ``Linear``;
+- ``module``: ``Module``, ``Parameter``, the initialisers, ``Linear``, ``Embedding``;
 - ``cells``: one step each (``RNNCell``, ``OutputRecurrentCell``, ``LSTMCell``, ``GRUCell``)
   behind one interface, ``step(x, state) -> (output, state)``;
 - ``recurrent``: the loops that tag the steps (``RNN``, ``LSTM``, ``GRU``, or ``RNN(cell)``);
@@ -23,7 +23,7 @@ The package is built by composition, in reading order:
 
 from .cells import Cell, GRUCell, LSTMCell, OutputRecurrentCell, RNNCell
 from .mappings import Decoder, EncoderDecoder, OutputRecurrentRNN, SeqToSeq, SeqToVec, VecToSeq
-from .module import Linear, Module, Parameter, glorot_uniform, orthogonal
+from .module import Embedding, Linear, Module, Parameter, glorot_uniform, orthogonal
 from .recurrent import GRU, LSTM, RNN, sequence
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "RNN",
     "Cell",
     "Decoder",
+    "Embedding",
     "EncoderDecoder",
     "GRUCell",
     "LSTMCell",

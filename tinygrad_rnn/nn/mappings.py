@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
+from ..functional import check_lengths
 from ..seeding import Seed, make_rng
 from ..steps import step
 from ..tensor import Tensor
@@ -60,24 +61,33 @@ class _Mapping(Module):
 
 
 class SeqToSeq(_Mapping):
-    """Synced sequence to sequence: o(t) at every step; returns the list of T outputs (B, O)."""
+    """Synced sequence to sequence: o(t) at every step; returns the list of T outputs (B, O).
+    With ``lengths``, the outputs past a sequence's end are zeros (pass the same ``lengths`` to
+    ``sequence_loss`` to leave them out of the cost)."""
 
-    def forward(self, xs: Any, h0: Any = None) -> list[Tensor]:
-        hs, _ = self.rnn(xs, h0)
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> list[Tensor]:
+        hs, _ = self.rnn(xs, h0, lengths)
+        ends = None if lengths is None else check_lengths(type(self).__name__, lengths, len(hs), hs[0].shape[0])
         outputs = []
         for t, h in enumerate(hs):
             with step(t):
-                outputs.append(self.head(h))
+                o = self.head(h)
+                if ends is not None and (ends <= t).any():
+                    o = Tensor.where((ends > t)[:, None], o, 0.0)
+                    o.name = "o"
+                outputs.append(o)
         return outputs
 
 
 class SeqToVec(_Mapping):
-    """Sequence to vector: reads the whole sequence, one output o = c + h(T) V of shape (B, O)."""
+    """Sequence to vector: reads the whole sequence, one output o = c + h(T) V of shape (B, O);
+    with ``lengths``, from each sequence's own last state."""
 
-    def forward(self, xs: Any, h0: Any = None) -> Tensor:
-        hs, _ = self.rnn(xs, h0)
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> Tensor:
+        hs, state = self.rnn(xs, h0, lengths)
+        h_T = state[0] if isinstance(state, tuple) else state
         with step(len(hs) - 1):
-            return self.head(hs[-1])
+            return self.head(h_T)
 
 
 class VecToSeq(_Mapping):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..errors import ConfigError, DTypeError, ShapeError, TinygradRNNError
+from ..errors import ConfigError, DTypeError, IndexOutOfRangeError, ShapeError, TinygradRNNError
 from ..seeding import Seed, make_rng
 from ..tensor import Tensor, _apply
 
@@ -215,3 +215,33 @@ class Linear(Module):
         o = _apply(ops.Affine, self.c, h, self.V)  # o = c + h V, one node
         o.name = "o"
         return o
+
+
+class Embedding(Module):
+    """A table of learned vectors, one per symbol: ``emb(ids)`` gives E[ids], shape (*ids.shape,
+    embedding_dim), for integer ids in [0, num_embeddings) (e.g. a (T, B) batch of characters
+    becomes the (T, B, dim) input of an RNN). E starts standard normal, as PyTorch's. The
+    gradient of E adds up over every place a symbol appears."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, dtype: Any = np.float64, seed: Seed = None) -> None:
+        _check_size("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        dt = _float_dtype("Embedding", dtype)
+        rng = make_rng(seed, "Embedding")
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.E = Parameter(rng.standard_normal((num_embeddings, embedding_dim)).astype(dt), "E")
+
+    def forward(self, ids: Any) -> Tensor:
+        who = f"Embedding({self.num_embeddings}, {self.embedding_dim})"
+        data = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if data.dtype.kind not in "iu":
+            raise DTypeError(f"{who}: ids must be integers (symbol indices), got dtype {data.dtype}.")
+        bad = np.flatnonzero((data < 0) | (data >= self.num_embeddings))
+        if bad.size:
+            where = tuple(int(i) for i in np.unravel_index(bad[0], data.shape))
+            raise IndexOutOfRangeError(
+                f"{who}: id {int(data.flat[bad[0]])} at position {where} is out of range; ids must be in "
+                f"[0, {self.num_embeddings})."
+            )
+        e = self.E[data]
+        e.name = "e"
+        return e

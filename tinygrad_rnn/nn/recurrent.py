@@ -15,10 +15,20 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DTypeError, ShapeError
+from ..functional import check_lengths
 from ..steps import step
 from ..tensor import Tensor
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .module import Module, built_by, in_dtype
+
+
+def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
+    """The state after a step: ``new`` for the sequences still running, ``old`` for the others."""
+    if isinstance(new, tuple):
+        return tuple(_carry(running, n, o) for n, o in zip(new, old, strict=True))
+    carried = Tensor.where(running, new, old)
+    carried.name = new.name
+    return carried
 
 
 def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> list[Tensor]:
@@ -89,15 +99,27 @@ class RNN(Module):
         else:
             self.cell = built_by(who, lambda: self.cell_type(input_size, hidden_size, **options))
 
-    def forward(self, xs: Any, h0: Any = None) -> tuple[list[Tensor], Any]:
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> tuple[list[Tensor], Any]:
+        """Run the cell over ``xs``. With ``lengths`` (one per sequence, 1..T), sequence b stops at
+        step lengths[b]: its state is carried unchanged after that, its outputs there are zeros
+        (no gradient flows into them), and the final state is its own last state."""
         who = type(self).__name__
         cell = self.cell
         inputs = sequence(xs, cell.input_size, cell.dtype, who)
-        state = cell.initial_state(inputs[0].shape[0], h0, who)
+        B = inputs[0].shape[0]
+        state = cell.initial_state(B, h0, who)
+        ends = None if lengths is None else check_lengths(who, lengths, len(inputs), B)
         outputs = []
         for t, x in enumerate(inputs):
             with step(t):
-                out, state = cell.step(x, state)
+                out, new = cell.step(x, state)
+                if ends is not None and (ends <= t).any():
+                    running = (ends > t)[:, None]
+                    state = _carry(running, new, state)
+                    out = Tensor.where(running, out, 0.0)
+                    out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its own name
+                else:
+                    state = new
             outputs.append(out)
         return outputs, state
 

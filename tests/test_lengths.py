@@ -1,0 +1,137 @@
+"""Sequences of different lengths (issue 13 item 4): a padded batch with ``lengths=`` computes
+exactly what each sequence computes alone, cut to its own length: the same final states, the
+same cost, the same gradients; padding gets no gradient and never enters the cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_rnn import ConfigError, ShapeError, Tensor, nn
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.gradcheck import gradcheck
+
+
+def _summed(o, y):
+    return F.cross_entropy(o, y, reduction="sum")  # per-example terms add up across the batch
+
+
+@st.composite
+def padded(draw):
+    T, B, I, H, O = draw(st.integers(1, 6)), draw(st.integers(1, 4)), 2, draw(st.integers(1, 4)), 3
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    lengths = np.array(draw(st.lists(st.integers(1, T), min_size=B, max_size=B)))
+    cell = draw(st.sampled_from(["rnn", "lstm", "gru"]))
+    model = nn.SeqToSeq(I, H, O, cell=cell, seed=seed)
+    for p in model.parameters():
+        p.data[...] = rng.normal(scale=0.7, size=p.shape)
+    return model, rng.normal(size=(T, B, I)), rng.integers(0, O, size=(T, B)), lengths
+
+
+@given(padded())
+def test_a_padded_batch_is_each_sequence_alone(case):
+    model, xs, ys, lengths = case
+    T, B, _ = xs.shape
+    x = Tensor(xs, requires_grad=True)
+    _, state = model.rnn(x, lengths=lengths)
+    loss = F.sequence_loss(model(x, lengths=lengths), ys, loss=_summed, lengths=lengths)
+    loss.backward()
+    grads = {name: p.grad.copy() for name, p in model.named_parameters()}
+    x_grad = x.grad.copy()
+    final = [s.data for s in state] if isinstance(state, tuple) else [state.data]
+    model.zero_grad()
+    total, want_x = 0.0, np.zeros_like(xs)
+    for b in range(B):  # each sequence alone, cut at its length
+        n = lengths[b]
+        xb = Tensor(xs[:n, b : b + 1], requires_grad=True)
+        _, sb = model.rnn(xb)
+        for got, alone in zip(final, sb if isinstance(sb, tuple) else (sb,), strict=True):
+            np.testing.assert_allclose(got[b], alone.data[0], rtol=1e-12, atol=1e-14)
+        lb = F.sequence_loss(model(xb), ys[:n, b : b + 1], loss=_summed)
+        lb.backward()
+        total += lb.item()
+        want_x[:n, b] = xb.grad[:, 0]
+    np.testing.assert_allclose(loss.item(), total, rtol=1e-12)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(x_grad, want_x, rtol=1e-10, atol=1e-12)
+    padding = np.arange(T)[:, None] >= lengths[None, :]
+    assert not x_grad[padding].any()  # the padded inputs get exactly no gradient
+
+
+def test_outputs_past_the_end_are_zeros_and_the_cost_skips_them():
+    model = nn.SeqToSeq(2, 3, 4, seed=0)
+    xs = np.random.default_rng(0).normal(size=(4, 2, 2))
+    outs = model(xs, lengths=[4, 2])
+    assert [bool(o.data[1].any()) for o in outs] == [True, True, False, False]
+    assert all(o.data[0].any() for o in outs)
+    ys = np.zeros((4, 2), dtype=int)
+    only_first = F.sequence_loss(outs, ys, steps=[2, 3], lengths=[4, 2])  # at steps 2, 3 only sequence 0 runs
+    alone = F.sequence_loss([o[0:1] for o in outs], ys[:, :1], steps=[2, 3])
+    np.testing.assert_allclose(only_first.item(), alone.item(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2**16))
+def test_gradients_with_lengths_match_central_differences(cell, seed):
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToVec(2, 3, 3, cell=cell, seed=seed)
+    xs = Tensor(rng.normal(size=(4, 3, 2)), requires_grad=True)
+    lengths = rng.integers(1, 5, size=3)
+    labels = rng.integers(0, 3, size=3)
+
+    def loss(xs, *params):
+        return F.cross_entropy(model(xs, lengths=lengths), labels)
+
+    assert gradcheck(loss, [xs, *model.parameters()], seed=seed)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "error", "message"),
+    [
+        ([3, 1], ShapeError, r"RNN: lengths must be one integer per sequence, shape \(3,\), got shape \(2,\)"),
+        ([3, 1, 5], ConfigError, r"RNN: lengths\[2\] is 5, but the input has 4 steps; each length must be between 1"),
+        ([3, 0, 1], ConfigError, r"lengths\[1\] is 0"),
+        ([3.0, 1.0, 2.0], ShapeError, r"one integer per sequence, shape \(3,\), got dtype float64"),
+    ],
+)
+def test_bad_lengths_name_the_module_and_the_fix(lengths, error, message):
+    with pytest.raises(error, match=message):
+        nn.RNN(2, 3)(np.zeros((4, 3, 2)), lengths=lengths)
+
+
+def test_sequence_loss_checks_its_lengths_too():
+    outs = nn.SeqToSeq(2, 3, 4)(np.zeros((3, 2, 2)))
+    with pytest.raises(ConfigError, match=r"sequence_loss: lengths\[0\] is 4, but the input has 3 steps"):
+        F.sequence_loss(outs, np.zeros((3, 2), dtype=int), lengths=[4, 1])
+
+
+# --- Embedding ------------------------------------------------------------------------------------
+
+
+def test_embedding_looks_up_rows_and_adds_the_gradient_of_repeated_ids():
+    emb = nn.Embedding(5, 3, seed=0)
+    ids = np.array([[1, 4], [1, 0]])
+    e = emb(ids)
+    assert e.shape == (2, 2, 3)
+    np.testing.assert_array_equal(e.data, emb.E.data[ids])
+    (e * np.arange(12.0).reshape(2, 2, 3)).sum().backward()
+    want = np.zeros((5, 3))
+    for (t, b), i in np.ndenumerate(ids):
+        want[i] += np.arange(12.0).reshape(2, 2, 3)[t, b]
+    np.testing.assert_array_equal(emb.E.grad, want)  # id 1 twice: both places add up
+    assert gradcheck(lambda E: (emb(ids) ** 2).sum(), [emb.E])
+
+
+def test_an_embedding_feeds_an_rnn_and_bad_ids_are_named():
+    emb, rnn = nn.Embedding(7, 4, seed=0), nn.LSTM(4, 3, seed=0)
+    outs, _ = rnn(emb(np.random.default_rng(0).integers(0, 7, size=(5, 2))))
+    assert len(outs) == 5 and outs[0].shape == (2, 3)
+    with pytest.raises(IndexError, match=r"Embedding\(7, 4\): id 7 at position \(1, 0\) is out of range; ids must be"):
+        emb(np.array([[0, 1], [7, 2]]))
+    with pytest.raises(TypeError, match=r"ids must be integers \(symbol indices\), got dtype float64"):
+        emb(np.array([0.0, 1.0]))
