@@ -871,3 +871,30 @@ def test_one_dtype_rule_for_inputs_states_and_arrays():
         with pytest.raises(DTypeError, match=what) as info:
             bad()
         assert "astype(np.float32)" in str(info.value) and "dtype=np.float64" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["encdec", "ornn"])
+def test_class_labels_as_teacher_forcing_targets_are_fed_back_one_hot(kind):
+    """classes=True (issue 13): integer labels are the targets, fed back one-hot; generation feeds
+    back the one-hot of the best class, the same as teacher forcing with those choices."""
+    rng = np.random.default_rng(0)
+    xs, labels = rng.normal(size=(4, 2, 3)), rng.integers(0, 5, size=(4, 2))
+    if kind == "encdec":
+        model = nn.EncoderDecoder(3, 6, 5, classes=True, seed=0)
+        forced, closed = model(xs, targets=labels), model(xs, steps=4)
+        as_values = nn.EncoderDecoder(3, 6, 5, seed=0)(xs, targets=np.eye(5)[labels])
+    else:
+        model = nn.OutputRecurrentRNN(3, 6, 5, classes=True, seed=0)
+        forced, closed = model(xs, targets=labels), model(xs)
+        as_values = nn.OutputRecurrentRNN(3, 6, 5, seed=0)(xs, targets=np.eye(5)[labels])
+    for a, b in zip(forced, as_values, strict=True):  # labels fed back = their one-hot rows fed back
+        np.testing.assert_array_equal(a.data, b.data)
+    chosen = np.stack([o.data.argmax(axis=-1) for o in closed])
+    again = model(xs, targets=chosen)  # teacher forcing feeds y(s-1) at step s: what the closed loop chose
+    for a, b in zip(closed, again, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+    with pytest.raises(ValueError, match=r"target label 5 is out of range for 5 classes \(0 to 4\)"):
+        model(xs, targets=np.full((4, 2), 5))
+    plain = nn.EncoderDecoder(3, 6, 5, seed=0) if kind == "encdec" else nn.OutputRecurrentRNN(3, 6, 5, seed=0)
+    with pytest.raises(ShapeError, match=r"look like class labels; build the network with classes=True"):
+        plain(xs, targets=labels)

@@ -129,14 +129,45 @@ class VecToSeq(_Mapping):
         return outputs
 
 
-def _check_targets(who: str, targets: Any, batch: int, size: int, dtype: np.dtype) -> list[Tensor]:
-    data = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+def _check_targets(
+    who: str, targets: Any, batch: int, size: int, dtype: np.dtype, classes: bool = False
+) -> list[Tensor]:
+    """The teacher-forcing inputs y(s): for real outputs, (S, batch, output) values as given; for
+    class outputs (``classes=True``), (S, batch) integer labels, fed back one-hot."""
+    data = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if classes:
+        if data.ndim != 2 or data.shape[1] != batch or data.shape[0] == 0 or data.dtype.kind not in "iu":
+            raise ShapeError(
+                f"{who}: with classes=True, targets are integer labels of shape (time, batch) = (S, {batch}), got "
+                f"{data.dtype} of shape {data.shape}."
+            )
+        if ((data < 0) | (data >= size)).any():
+            bad = data[(data < 0) | (data >= size)][0]
+            raise ConfigError(f"{who}: target label {int(bad)} is out of range for {size} classes (0 to {size - 1}).")
+        data = np.eye(size, dtype=dtype)[data]
+    elif data.dtype.kind in "iu" and data.ndim == 2:
+        raise ShapeError(
+            f"{who}: targets of shape {data.shape} look like class labels; build the network with classes=True "
+            "(its outputs are then class scores, and labels are fed back one-hot), or pass (time, batch, output) "
+            "values."
+        )
     if data.ndim != 3 or data.shape[1:] != (batch, size) or data.shape[0] == 0:
         raise ShapeError(
             f"{who}: targets must have shape (time, batch, output) = (S, {batch}, {size}), got {data.shape}."
         )
     data = data.astype(dtype, copy=False)
     return [Tensor(data[s], name="y") for s in range(data.shape[0])]
+
+
+def _fed_back(o: Tensor, classes: bool, feedback: Callable[[Tensor], Tensor] | None) -> Tensor:
+    """What a closed loop feeds back of its output ``o``: ``feedback(o)`` if given; else, for class
+    scores, the one-hot of the best class (greedy decoding, no gradient through the choice), for
+    real values, o itself."""
+    if feedback is not None:
+        return feedback(o)
+    if classes:
+        return Tensor(np.eye(o.shape[-1], dtype=o.dtype)[o.data.argmax(axis=-1)], name="y_hat")
+    return o
 
 
 class OutputRecurrentRNN(Module):
@@ -146,24 +177,31 @@ class OutputRecurrentRNN(Module):
     the targets, the steps decouple and can be trained in parallel); ``m(xs)`` runs closed loop,
     feeding the model's own previous output, as ``EncoderDecoder`` does: ``targets=`` means
     teacher forcing wherever it is taken. ``h0`` is the recurrent input before the first step,
-    o(0) (zeros by default).
+    o(0) (zeros by default). ``classes=True`` makes the outputs class scores: targets are then
+    integer labels (time, batch), fed back one-hot, and the closed loop feeds back the one-hot of
+    its best class (``feedback=`` replaces that, e.g. with a softmax).
     """
 
     _delegates = ("cell",)
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, **options: Any) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, output_size: int, *, classes: bool = False, **options: Any
+    ) -> None:
         self.cell = built_by(
             "OutputRecurrentRNN", lambda: OutputRecurrentCell(input_size, hidden_size, output_size, **options)
         )
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+        self.classes = bool(classes)
 
-    def forward(self, xs: Any, targets: Any = None, h0: Any = None) -> list[Tensor]:
+    def forward(
+        self, xs: Any, targets: Any = None, h0: Any = None, feedback: Callable[[Tensor], Tensor] | None = None
+    ) -> list[Tensor]:
         cell = self.cell
         inputs = sequence(xs, cell.input_size, cell.dtype, "OutputRecurrentRNN")
         B = inputs[0].shape[0]
         ys = None
         if targets is not None:
-            ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype)
+            ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype, self.classes)
             if len(ys) != len(inputs):
                 raise ShapeError(f"OutputRecurrentRNN: {len(inputs)} input steps but {len(ys)} target steps.")
         prev = cell.initial_state(B, h0, "OutputRecurrentRNN")
@@ -172,11 +210,13 @@ class OutputRecurrentRNN(Module):
             with step(t):
                 o, _ = cell.step(x, prev)
             outputs.append(o)
-            prev = ys[t] if ys is not None else o
+            prev = ys[t] if ys is not None else _fed_back(o, self.classes, feedback)
         return outputs
 
 
 class Decoder(_Mapping):
+    classes = False  # set by EncoderDecoder: whether the outputs are class scores
+
     """The decoder of an ``EncoderDecoder``: a loop over its own outputs and a head. From a state
     (the encoder's last), ``decoder(state, targets=y)`` feeds y(s-1) (teacher forcing) and
     ``decoder(state, steps=S)`` its own previous output o(s-1) (through ``feedback`` if given);
@@ -197,7 +237,7 @@ class Decoder(_Mapping):
         B = (state[0] if isinstance(state, tuple) else state).shape[0]
         ys = None
         if targets is not None:
-            ys = _check_targets(who, targets, B, self.output_size, cell.dtype)
+            ys = _check_targets(who, targets, B, self.output_size, cell.dtype, self.classes)
             steps = len(ys)
         _check_size(who, steps=steps)
         prev = Tensor(np.zeros((B, self.output_size), dtype=cell.dtype), name="go")
@@ -207,7 +247,7 @@ class Decoder(_Mapping):
                 h, state = cell.step(prev, state)
                 o = self.head(h)
                 outputs.append(o)
-                prev = ys[s] if ys is not None else (o if feedback is None else feedback(o))
+                prev = ys[s] if ys is not None else _fed_back(o, self.classes, feedback)
         return outputs
 
 
@@ -219,6 +259,9 @@ class EncoderDecoder(Module):
     step; ``m(x, steps=S)`` generates S steps closed-loop from the decoder's own outputs (passed
     through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros;
     ``h0`` is the encoder's initial state. Decoder steps are tagged after the encoder's: T, T+1, ...
+    ``classes=True`` makes the outputs class scores: targets are integer labels (S, batch), fed
+    back one-hot, and generation feeds back the one-hot of the best class unless ``feedback=``
+    says otherwise.
     """
 
     def __init__(
@@ -228,6 +271,7 @@ class EncoderDecoder(Module):
         output_size: int,
         *,
         cell: str = "rnn",
+        classes: bool = False,
         dtype: Any = np.float64,
         seed: Seed = None,
         **options: Any,
@@ -237,6 +281,7 @@ class EncoderDecoder(Module):
         common = {"cell": cell, "dtype": dtype, "seed": rng, **options}
         self.encoder = _loop("EncoderDecoder", cell, input_size, hidden_size, {"dtype": dtype, "seed": rng, **options})
         self.decoder = built_by("EncoderDecoder", lambda: Decoder(output_size, hidden_size, output_size, **common))
+        self.decoder.classes = bool(classes)
         for name, p in self.named_parameters():
             p.name = name  # encoder.W, decoder.W: diagrams tell the two apart
 
