@@ -114,11 +114,15 @@ class Cell(Module):
         return in_dtype(who, t, self.dtype, what)
 
 
-def _options(who: str, input_size: int, hidden_size: int, init: str, dtype: Any, seed: Seed) -> tuple:
+def _options(
+    who: str, input_size: int, hidden_size: int, init: str, dtype: Any, seed: Seed, nonlinearity: str | None = None
+) -> tuple:
     """Checked sizes and options; returns (dtype, rng)."""
     _check_size(who, input_size=input_size, hidden_size=hidden_size)
     if init not in _INITS:
         raise ConfigError(f"{who}: init must be one of {list(_INITS)}, got {init!r}")
+    if nonlinearity is not None and nonlinearity not in _NONLINEARITIES:
+        raise ConfigError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
     return _float_dtype(who, dtype), make_rng(seed, who)
 
 
@@ -140,10 +144,7 @@ class RNNCell(Cell):
         seed: Seed = None,
         init: str = "orthogonal",
     ) -> None:
-        who = type(self).__name__
-        dt, rng = _options(who, input_size, hidden_size, init, dtype, seed)
-        if nonlinearity not in _NONLINEARITIES:
-            raise ConfigError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
+        dt, rng = _options(type(self).__name__, input_size, hidden_size, init, dtype, seed, nonlinearity)
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
         self._weights("", input_size, hidden_size, init, rng, dt)
 
@@ -181,9 +182,7 @@ class OutputRecurrentCell(Cell):
     ) -> None:
         who = type(self).__name__
         _check_size(who, output_size=output_size)
-        dt, rng = _options(who, input_size, hidden_size, init, dtype, seed)
-        if nonlinearity not in _NONLINEARITIES:
-            raise ConfigError(f"{who}: nonlinearity must be one of {sorted(_NONLINEARITIES)}, got {nonlinearity!r}")
+        dt, rng = _options(who, input_size, hidden_size, init, dtype, seed, nonlinearity)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.nonlinearity = nonlinearity
         self._weights("", input_size, output_size, init, rng, dt)
