@@ -89,7 +89,7 @@ def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) ->
         seen.add(node)
         stack.append(node)
         stack.append(emit)
-        parents = node._parents if node not in stop else ()
+        parents = node._parents if not stop or node not in stop else ()  # (an empty stop costs one check)
         for i in range(len(parents) - 1, -1, -1):
             if parents[i] not in seen:
                 stack.append(parents[i])
