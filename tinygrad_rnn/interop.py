@@ -1,5 +1,6 @@
 """PyTorch interop: ``to_torch(module)`` and ``from_torch(torch_module)`` for ``Linear`` and the
-recurrent cells and loops (``RNNCell``, ``RNN``, ``LSTMCell``, ``LSTM``, ``GRUCell``, ``GRU``),
+recurrent cells and loops (``RNNCell``, ``RNN``, ``LSTMCell``, ``LSTM``, ``GRUCell``, ``GRU``, all
+layers and both directions),
 giving identical outputs and gradients (to rounding) on the same inputs.
 
 The weights are the same numbers laid out as PyTorch keeps them: our U (input, hidden) is
@@ -20,6 +21,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .nn import GRU, LSTM, RNN, GRUCell, Linear, LSTMCell, Module, RNNCell
+from .nn.recurrent import cell_attribute
 
 _GATES = {LSTMCell: ("_i", "_f", "", "_o"), GRUCell: ("_r", "_z", ""), RNNCell: ("",)}
 
@@ -70,9 +72,14 @@ def to_torch(module: Module) -> Any:
         kind = {RNNCell: "RNN", LSTMCell: "LSTM", GRUCell: "GRU"}[type(cell)]
         options = {"nonlinearity": cell.nonlinearity} if isinstance(cell, RNNCell) else {}
         theirs = getattr(torch.nn, kind)(
-            cell.input_size, cell.hidden_size, dtype=_torch_dtype(torch, cell.dtype), **options
-        )
-        arrays = {f"{name}_l0": value for name, value in _stacked(cell).items()}
+            cell.input_size, cell.hidden_size, num_layers=module.num_layers, bidirectional=module.bidirectional,
+            dtype=_torch_dtype(torch, cell.dtype), **options,
+        )  # fmt: skip
+        arrays = {}
+        for layer, reverse in _cells(module.num_layers, module.bidirectional):
+            part = getattr(module, cell_attribute(layer, reverse))
+            suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+            arrays.update({f"{name}{suffix}": value for name, value in _stacked(part).items()})
     else:
         raise ConfigError(
             f"to_torch: converts Linear, RNNCell, LSTMCell, GRUCell, RNN, LSTM and GRU, got {type(module).__name__}; "
@@ -86,8 +93,8 @@ def to_torch(module: Module) -> Any:
 
 def from_torch(theirs: Any) -> Module:
     """Our module computing what the PyTorch module ``theirs`` computes, with a copy of its
-    weights: ``torch.nn.Linear``, ``RNNCell``, ``LSTMCell``, ``GRUCell``, and single-layer,
-    one-direction, time-major ``RNN``, ``LSTM``, ``GRU``."""
+    weights: ``torch.nn.Linear``, ``RNNCell``, ``LSTMCell``, ``GRUCell``, and time-major ``RNN``,
+    ``LSTM``, ``GRU`` with any number of layers, in one or both directions."""
     torch = _torch()
     name = type(theirs).__name__
     if not isinstance(theirs, torch.nn.Module):
@@ -104,47 +111,56 @@ def from_torch(theirs: Any) -> Module:
     cells = {torch.nn.RNNCell: RNNCell, torch.nn.LSTMCell: LSTMCell, torch.nn.GRUCell: GRUCell}
     loops = {torch.nn.RNN: (RNN, RNNCell), torch.nn.LSTM: (LSTM, LSTMCell), torch.nn.GRU: (GRU, GRUCell)}
     if type(theirs) in cells:
-        cell_type, suffix, loop = cells[type(theirs)], "", None
+        loop, cell_type = None, cells[type(theirs)]
     elif type(theirs) in loops:
         loop, cell_type = loops[type(theirs)]
-        suffix = "_l0"
-        unsupported = {
-            "num_layers": (theirs.num_layers, 1),
-            "bidirectional": (theirs.bidirectional, False),
-            "batch_first": (theirs.batch_first, False),
-            "proj_size": (getattr(theirs, "proj_size", 0), 0),
-        }
+        unsupported = {"batch_first": (theirs.batch_first, False), "proj_size": (getattr(theirs, "proj_size", 0), 0)}
         for option, (value, ours_only) in unsupported.items():
             if value != ours_only:
                 raise ConfigError(
-                    f"from_torch: {name} with {option}={value!r}; our loops are single-layer, one-direction and "
-                    f"time-major: convert a module with {option}={ours_only!r}"
+                    f"from_torch: {name} with {option}={value!r}; our loops are time-major and project nothing: "
+                    f"convert a module with {option}={ours_only!r}"
                 )
     else:
         raise ConfigError(
             f"from_torch: converts torch.nn.Linear, RNNCell, LSTMCell, GRUCell, RNN, LSTM and GRU, got {name}"
         )
     options = {"nonlinearity": theirs.nonlinearity} if cell_type is RNNCell else {}
-    cell = cell_type(theirs.input_size, theirs.hidden_size, dtype=dtype, **options)
-    H = theirs.hidden_size
+    if loop is None:
+        cell = cell_type(theirs.input_size, theirs.hidden_size, dtype=dtype, **options)
+        _fill(cell, theirs, "")
+        return cell
+    ours = loop(theirs.input_size, theirs.hidden_size, num_layers=theirs.num_layers,
+                bidirectional=theirs.bidirectional, dtype=dtype, **options)  # fmt: skip
+    for layer, reverse in _cells(theirs.num_layers, theirs.bidirectional):
+        _fill(getattr(ours, cell_attribute(layer, reverse)), theirs, f"_l{layer}" + ("_reverse" if reverse else ""))
+    return ours
+
+
+def _cells(num_layers: int, bidirectional: bool) -> list[tuple[int, bool]]:
+    return [(layer, bool(r)) for layer in range(num_layers) for r in range(2 if bidirectional else 1)]
+
+
+def _fill(cell: Module, theirs: Any, suffix: str) -> None:
+    """Copy one of PyTorch's cells (its weights named with ``suffix``) into ours."""
+    H, gates = cell.hidden_size, _GATES[type(cell)]
 
     def get(key: str) -> np.ndarray:
         value = getattr(theirs, f"{key}{suffix}", None)
         if value is None:  # bias=False
-            return np.zeros(len(_GATES[cell_type]) * H)
+            return np.zeros(len(gates) * H)
         return value.detach().numpy()
 
     w_ih, w_hh, b_ih, b_hh = get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
-    for k, gate in enumerate(_GATES[cell_type]):
+    for k, gate in enumerate(gates):
         rows = slice(k * H, (k + 1) * H)
         getattr(cell, f"U{gate}").data[...] = w_ih[rows].T
         getattr(cell, f"W{gate}").data[...] = w_hh[rows].T
-        if cell_type is GRUCell and gate == "":
+        if isinstance(cell, GRUCell) and gate == "":
             cell.b.data[...] = b_ih[rows]
             cell.b_h.data[...] = b_hh[rows]
         else:
             getattr(cell, f"b{gate}").data[...] = b_ih[rows] + b_hh[rows]
-    return cell if loop is None else loop(cell)
 
 
 __all__ = ["from_torch", "to_torch"]

@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import ConfigError, DTypeError, ShapeError
 from ..functional import check_lengths
+from ..seeding import make_rng
 from ..steps import step
 from ..tensor import Tensor
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
-from .module import Module, built_by, in_dtype
+from .module import Module, _check_size, built_by, in_dtype
 
 
 def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
@@ -77,51 +78,144 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
     return out
 
 
+def cell_attribute(layer: int, reverse: bool) -> str:
+    """The attribute holding a layer's cell for one direction: cell, cell_reverse, cell_l1, ..."""
+    return "cell" + (f"_l{layer}" if layer else "") + ("_reverse" if reverse else "")
+
+
+def _renamed(state: Any, suffix: str) -> None:
+    """Give a stacked network's states names that say their layer and direction (h_l1_reverse)."""
+    for t in state if isinstance(state, tuple) else (state,):
+        if t.name and not t.name.endswith(suffix):
+            t.name += suffix
+
+
 class RNN(Module):
-    """A cell unrolled over a (T, B, I) input: ``rnn(xs, h0=None)`` returns (outputs, state).
+    """A cell unrolled over a (T, B, I) input: ``rnn(xs, h0=None, lengths=None)`` returns
+    (outputs, state).
 
     ``RNN(input_size, hidden_size, nonlinearity=..., init=..., dtype=..., seed=...)`` makes an
     Elman RNN (``RNNCell``); ``RNN(cell)`` unrolls the given cell. ``h0`` defaults to zeros.
+
+    ``num_layers=L`` stacks L loops (each layer reads the outputs of the one below) and
+    ``bidirectional=True`` adds, in every layer, a cell that reads the sequence backwards; a
+    step's output is then the forward and backward outputs side by side (B, 2H), as PyTorch's.
+    Such a network's state, ``h0`` as well as the final one, is PyTorch's stack (L x directions,
+    B, H), ordered layer 0 forward, layer 0 backward, layer 1 forward, ...; a single forward layer
+    keeps the plain (B, H). The cells are ``cell`` (layer 0, forward), ``cell_reverse``,
+    ``cell_l1``, ...; their tensors are named h_l1, h_reverse, ... (c_l1 ... for an LSTM).
     """
 
     cell_type: type[Cell] = RNNCell
     _delegates = ("cell",)
 
-    def __init__(self, input_size: int | Cell, hidden_size: int | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        input_size: int | Cell,
+        hidden_size: int | None = None,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        **options: Any,
+    ) -> None:
         who = type(self).__name__
+        _check_size(who, num_layers=num_layers)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ConfigError(f"{who}: bidirectional must be True or False, got {bidirectional!r}")
+        self.num_layers, self.bidirectional = int(num_layers), bool(bidirectional)
         if isinstance(input_size, Cell):
-            if hidden_size is not None or options:
+            if hidden_size is not None or options or num_layers != 1 or bidirectional:
                 raise ConfigError(
                     f"{who}: a cell brings its own sizes and options; pass {who}(cell) alone, or {who}(input_size, "
-                    "hidden_size, ...) to build one"
+                    "hidden_size, ...) to build one (num_layers and bidirectional need sizes)"
                 )
             self.cell = input_size
-        else:
-            self.cell = built_by(who, lambda: self.cell_type(input_size, hidden_size, **options))
+            return
+        rng = make_rng(options.pop("seed", None), who)  # one stream for every cell, in PyTorch's order
+        directions = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            size = input_size if layer == 0 else hidden_size * directions
+            for reverse in range(directions):
+                cell = built_by(who, lambda size=size: self.cell_type(size, hidden_size, seed=rng, **options))
+                setattr(self, cell_attribute(layer, bool(reverse)), cell)
+
+    @property
+    def stacked(self) -> bool:
+        """Whether the state is PyTorch's stack (layers x directions, B, H)."""
+        return self.num_layers > 1 or self.bidirectional
+
+    def _initial(self, batch: int, h0: Any, who: str) -> list[Any]:
+        """One initial state per (layer, direction), in PyTorch's order."""
+        n = self.num_layers * (2 if self.bidirectional else 1)
+        cells = [getattr(self, cell_attribute(layer, bool(r))) for layer in range(self.num_layers)
+                 for r in range(2 if self.bidirectional else 1)]  # fmt: skip
+        if not self.stacked:
+            return [self.cell.initial_state(batch, h0, who)]
+        if h0 is None:
+            return [cell.initial_state(batch, None, who) for cell in cells]
+        parts = h0 if isinstance(h0, tuple) else (h0,)
+        H = self.cell.hidden_size
+        for part in parts:
+            shape = np.shape(part.data if isinstance(part, Tensor) else part)
+            if shape != (n, batch, H):
+                raise ShapeError(
+                    f"{who}: with num_layers={self.num_layers} and bidirectional={self.bidirectional}, h0 is a stack "
+                    f"(layers x directions, batch, hidden) = ({n}, {batch}, {H}), got shape {shape}."
+                )
+        pieces = [[p[k] if isinstance(p, Tensor) else np.asarray(p)[k] for p in parts] for k in range(n)]
+        return [cell.initial_state(batch, tuple(pc) if len(pc) > 1 else pc[0], who)
+                for cell, pc in zip(cells, pieces, strict=True)]  # fmt: skip
 
     def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> tuple[list[Tensor], Any]:
-        """Run the cell over ``xs``. With ``lengths`` (one per sequence, 1..T), sequence b stops at
-        step lengths[b]: its state is carried unchanged after that, its outputs there are zeros
-        (no gradient flows into them), and the final state is its own last state."""
+        """Run the cells over ``xs``. With ``lengths`` (one per sequence, 1..T), sequence b stops at
+        step lengths[b]: its state is carried unchanged after that (a backward direction starts at
+        the sequence's own end), its outputs there are zeros (no gradient flows into them), and
+        the final state is its own last state."""
         who = type(self).__name__
-        cell = self.cell
-        inputs = sequence(xs, cell.input_size, cell.dtype, who)
-        B = inputs[0].shape[0]
-        state = cell.initial_state(B, h0, who)
-        ends = None if lengths is None else check_lengths(who, lengths, len(inputs), B)
-        outputs = []
-        for t, x in enumerate(inputs):
-            with step(t):
-                out, new = cell.step(x, state)
-                if ends is not None and (ends <= t).any():
-                    running = (ends > t)[:, None]
-                    state = _carry(running, new, state)
-                    out = Tensor.where(running, out, 0.0)
-                    out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its own name
-                else:
-                    state = new
-            outputs.append(out)
-        return outputs, state
+        first = self.cell
+        inputs = sequence(xs, first.input_size, first.dtype, who)
+        T, B = len(inputs), inputs[0].shape[0]
+        ends = None if lengths is None else check_lengths(who, lengths, T, B)
+        states = self._initial(B, h0, who)
+        directions = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            runs = []
+            for reverse in range(directions):
+                cell = getattr(self, cell_attribute(layer, bool(reverse)))
+                suffix = (f"_l{layer}" if layer else "") + ("_reverse" if reverse else "")
+                state = states[layer * directions + reverse]
+                outs: list[Any] = [None] * T
+                for t in reversed(range(T)) if reverse else range(T):
+                    with step(t):
+                        out, new = cell.step(inputs[t], state)
+                        if ends is not None and (ends <= t).any():
+                            running = (ends > t)[:, None]
+                            state = _carry(running, new, state)
+                            out = Tensor.where(running, out, 0.0)
+                            out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its name
+                        else:
+                            state = new
+                        if suffix:
+                            _renamed(state, suffix)
+                            _renamed(out, suffix)
+                    outs[t] = out
+                runs.append(outs)
+                finals.append(state)
+            if directions == 1:
+                inputs = runs[0]
+            else:
+                inputs = []
+                for t in range(T):
+                    with step(t):
+                        both = Tensor.concat([runs[0][t], runs[1][t]], axis=-1)
+                        both.name = f"h_l{layer}" if layer else "h"
+                    inputs.append(both)
+        if not self.stacked:
+            return inputs, finals[0]
+        if isinstance(finals[0], tuple):
+            return inputs, tuple(Tensor.stack([f[i] for f in finals]) for i in range(len(finals[0])))
+        return inputs, Tensor.stack(finals)
 
 
 class LSTM(RNN):

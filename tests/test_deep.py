@@ -1,0 +1,112 @@
+"""Deep and bidirectional networks (issue 13 item 3): num_layers and bidirectional on RNN, LSTM
+and GRU, with PyTorch's output and state layout. Checked against the same network composed by
+hand from single-layer loops, central differences, lengths, and PyTorch where it is installed
+(test_interop.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_rnn import ShapeError, Tensor, nn
+from tinygrad_rnn.gradcheck import gradcheck
+
+LOOPS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _randomized(module, seed):
+    rng = np.random.default_rng(seed)
+    for p in module.parameters():
+        p.data[...] = rng.normal(scale=0.6, size=p.shape)
+    return module
+
+
+def _by_hand(net, xs):
+    """The stacked network composed from single-layer loops over its own cells: each layer's
+    forward loop, and its backward loop on the reversed sequence, outputs side by side."""
+    inputs, finals = [Tensor(x) for x in xs], []
+    for layer in range(net.num_layers):
+        fwd, state = nn.RNN(getattr(net, nn.recurrent.cell_attribute(layer, False)))(inputs)
+        finals.append(state)
+        outs = fwd
+        if net.bidirectional:
+            bwd, state_b = nn.RNN(getattr(net, nn.recurrent.cell_attribute(layer, True)))(inputs[::-1])
+            finals.append(state_b)
+            outs = [Tensor.concat([f, b], axis=-1) for f, b in zip(fwd, bwd[::-1], strict=True)]
+        inputs = outs
+    return inputs, finals
+
+
+@pytest.mark.parametrize("kind", LOOPS)
+@given(layers=st.integers(1, 3), bidirectional=st.booleans(), seed=st.integers(0, 2**16))
+def test_a_stacked_network_is_its_layers_composed(kind, layers, bidirectional, seed):
+    rng = np.random.default_rng(seed)
+    net = _randomized(LOOPS[kind](2, 3, num_layers=layers, bidirectional=bidirectional, seed=seed), seed)
+    xs = rng.normal(size=(4, 2, 2))
+    outs, state = net(xs)
+    want, finals = _by_hand(net, xs)
+    D = 2 if bidirectional else 1
+    assert outs[0].shape == (2, 3 * D)
+    for a, b in zip(outs, want, strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-13, atol=1e-15)
+    h = state[0] if isinstance(state, tuple) else state
+    if layers == 1 and not bidirectional:
+        assert h.shape == (2, 3)  # a single forward layer keeps the plain state
+        return
+    assert h.shape == (layers * D, 2, 3)  # PyTorch's stack: layer 0 forward, layer 0 backward, layer 1 ...
+    for k, f in enumerate(finals):
+        np.testing.assert_allclose(h.data[k], (f[0] if isinstance(f, tuple) else f).data, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("kind", LOOPS)
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2**16), lengths=st.booleans())
+def test_gradients_match_central_differences(kind, seed, lengths):
+    rng = np.random.default_rng(seed)
+    net = _randomized(LOOPS[kind](2, 2, num_layers=2, bidirectional=True), seed)
+    xs = Tensor(rng.normal(size=(3, 2, 2)), requires_grad=True)
+    h0 = Tensor(rng.normal(size=(4, 2, 2)), requires_grad=True)
+    c0 = Tensor(rng.normal(size=(4, 2, 2)), requires_grad=True)
+    weights = rng.normal(size=(3, 2, 4))
+    ends = rng.integers(1, 4, size=2) if lengths else None
+
+    def loss(xs, h0, c0, *params):
+        outs, state = net(xs, (h0, c0) if kind == "lstm" else h0, lengths=ends)
+        h = state[0] if isinstance(state, tuple) else state
+        total = (h * h).sum()
+        for t, o in enumerate(outs):
+            total = total + (o * weights[t]).sum()
+        return total
+
+    assert gradcheck(loss, [xs, h0, c0, *net.parameters()], seed=seed)
+
+
+def test_a_bidirectional_pass_over_padded_sequences_starts_each_backward_run_at_its_own_end():
+    net = _randomized(nn.GRU(2, 3, bidirectional=True, seed=0), 0)
+    xs = np.random.default_rng(1).normal(size=(5, 2, 2))
+    outs, h = net(xs, lengths=[5, 3])
+    alone, h_alone = net(xs[:3, 1:2])  # the second sequence alone, cut at its length
+    for t in range(3):
+        np.testing.assert_allclose(outs[t].data[1], alone[t].data[0], rtol=1e-13)
+    assert not any(o.data[1].any() for o in outs[3:])
+    np.testing.assert_allclose(h.data[:, 1], h_alone.data[:, 0], rtol=1e-13)
+
+
+def test_names_tags_and_bad_initial_states():
+    net = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0)
+    names = [n for n, _ in net.named_parameters()]
+    assert names[:3] == ["U_i", "W_i", "b_i"] and "cell_reverse.U_i" in names and "cell_l1_reverse.b_o" in names
+    outs, _ = net(np.zeros((3, 1, 2)))
+    from tinygrad_rnn.autograd import walk
+
+    made = [n for n in walk(*outs) if n.op is not None]
+    assert all(n.step in range(3) for n in made)
+    assert {"h", "h_reverse", "h_l1", "h_l1_reverse", "c_l1_reverse"} <= {n.name for n in made}
+    with pytest.raises(ShapeError, match=r"h0 is a stack \(layers x directions, batch, hidden\) = \(4, 1, 3\)"):
+        net(np.zeros((3, 1, 2)), (np.zeros((2, 1, 3)), np.zeros((2, 1, 3))))
+    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+        nn.GRU(2, 3, num_layers=0)
+    with pytest.raises(ValueError, match="bidirectional must be True or False"):
+        nn.GRU(2, 3, bidirectional="yes")
