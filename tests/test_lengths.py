@@ -135,3 +135,12 @@ def test_an_embedding_feeds_an_rnn_and_bad_ids_are_named():
         emb(np.array([[0, 1], [7, 2]]))
     with pytest.raises(TypeError, match=r"ids must be integers \(symbol indices\), got dtype float64"):
         emb(np.array([0.0, 1.0]))
+
+
+def test_an_encoder_decoder_over_padded_inputs_decodes_each_from_its_own_last_state():
+    model = nn.EncoderDecoder(2, 3, 4, cell="gru", seed=0)
+    xs = np.random.default_rng(0).normal(size=(5, 2, 2))
+    together = model(xs, steps=3, lengths=[5, 2])
+    alone = model(xs[:2, 1:2], steps=3)
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_allclose(a.data[1], b.data[0], rtol=1e-13)

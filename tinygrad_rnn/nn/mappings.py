@@ -258,7 +258,9 @@ class EncoderDecoder(Module):
     ``m(x, targets=y)`` teacher-forces the decoder with y(s-1) and returns one output per target
     step; ``m(x, steps=S)`` generates S steps closed-loop from the decoder's own outputs (passed
     through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros;
-    ``h0`` is the encoder's initial state. Decoder steps are tagged after the encoder's: T, T+1, ...
+    ``h0`` is the encoder's initial state; with ``lengths`` (padded inputs), each sequence's
+    decoder starts from its own last encoder state. Decoder steps are tagged after the
+    encoder's: T, T+1, ...
     ``classes=True`` makes the outputs class scores: targets are integer labels (S, batch), fed
     back one-hot, and generation feeds back the one-hot of the best class unless ``feedback=``
     says otherwise.
@@ -292,6 +294,7 @@ class EncoderDecoder(Module):
         steps: int | None = None,
         feedback: Callable[[Tensor], Tensor] | None = None,
         h0: Any = None,
+        lengths: Any = None,
     ) -> list[Tensor]:
-        hs, state = self.encoder(xs, h0)
+        hs, state = self.encoder(xs, h0, lengths)
         return self.decoder(state, targets=targets, steps=steps, feedback=feedback, first_step=len(hs))
