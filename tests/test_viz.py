@@ -971,3 +971,13 @@ def test_two_layers_parameters_are_numbered_alike_in_every_view():
     assert loops == ["W[1]", "W[1] ×2", "W[2]", "W[2] ×2"]
     (totals,) = viz.draw(loss, "backward").layout.items["totals"].lines
     assert "‖∂L/∂W[1]‖" in totals and "‖∂L/∂W[2]‖" in totals
+
+
+def test_a_loss_computed_after_the_loop_folds_into_a_cost_that_names_the_output():
+    """F.mse(o(T), y) outside every step: (o - y), its square and the mean are the cost, which
+    reads o(3); they used to be drawn as ops of their own under a cost called C(×)."""
+    model = nn.SeqToVec(2, 3, 1, seed=0)
+    loss = F.mse(model(np.random.default_rng(0).normal(size=(4, 1, 2))), np.ones((1, 1)))
+    loss.backward()
+    svg = viz.to_svg(viz.draw(loss, "backward").source)
+    assert "C(o(3))" in svg and "C(×)" not in svg and ">−<" not in svg

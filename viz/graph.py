@@ -200,7 +200,8 @@ def _structure(roots: list[Tensor]) -> _Walk:
 def _cost(w: _Walk, fold: str) -> set[int]:
     """The ops folded into the one cost node: the loss, and going back from it every op whose
     readers are all folded and that only adds up the cost: an unnamed sum (+, −, sum, mean), an
-    unnamed op made after the loop from the steps' tensors ((h * h) of h(T)), and
+    unnamed op made after the loop from the steps' tensors, directly or through other such ops
+    ((h * h) of h(T), the (o - y)^2 of an mse on the last output), and
     (``fold="one"``) each step's own term, named L by sequence_loss.
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
@@ -208,12 +209,16 @@ def _cost(w: _Walk, fold: str) -> set[int]:
         return set()
     folded = {root}
     reads = Counter(w.index[id(p)] for p in w.order[root].parents)  # per tensor: reads by folded ops
+    late = set()  # untagged ops computed, directly or through other untagged ops, from the steps' tensors
+    for i in range(root + 1):
+        t = w.order[i]
+        if t.step is None and t.parents and any(p.step is not None or w.index[id(p)] in late for p in t.parents):
+            late.add(i)
     for i in range(root - 1, -1, -1):  # reverse topological order: readers first
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
         t = w.order[i]
-        after_loop = t.step is None and any(p.step is not None for p in t.parents)
-        summing = t.name is None and (t.op in _SUMMING or after_loop)
+        summing = t.name is None and (t.op in _SUMMING or i in late)
         if summing or (fold == "one" and t.name in COST_NAMES):
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)
