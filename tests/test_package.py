@@ -9,8 +9,10 @@ import pytest
 
 import tinygrad_rnn as tr
 
+SUBMODULES = ["nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing", "interop"]
 
-@pytest.mark.parametrize("name", ["nn", "functional", "optim", "data", "bptt", "analysis", "gradcheck", "testing"])
+
+@pytest.mark.parametrize("name", SUBMODULES)
 def test_every_submodule_is_an_attribute(name):
     module = getattr(tr, name)
     assert module.__name__ == f"tinygrad_rnn.{name}" and name in dir(tr)

@@ -3,9 +3,10 @@ backpropagation through time visible and checkable.
 
 ``import tinygrad_rnn as tr`` gives the engine (``tr.Tensor``, ``tr.Function``, ``tr.step``,
 ``tr.no_grad``, the errors) and, imported on first use, ``tr.nn``, ``tr.functional``,
-``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.analysis``, ``tr.gradcheck`` and ``tr.testing``
-(which needs the ``test`` extra's hypothesis). The ``tinygrad-rnn`` command and the programs
-built on the library live apart, in ``tinygrad_rnn.app``.
+``tr.optim``, ``tr.data``, ``tr.bptt``, ``tr.analysis``, ``tr.gradcheck``, ``tr.interop``
+(whose functions need the ``torch`` extra) and ``tr.testing`` (which needs the ``test``
+extra's hypothesis). The ``tinygrad-rnn`` command and the programs built on the library live
+apart, in ``tinygrad_rnn.app``.
 """
 
 import importlib
