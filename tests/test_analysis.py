@@ -268,3 +268,15 @@ def test_hidden_states_are_found_in_the_graph_in_step_order():
     assert len(analysis.jacobian_norms(states).one_step) == 4
     with pytest.raises(ConfigError, match="no tensor named 'state' with a time step"):
         analysis.hidden_states(loss, name="state")
+
+
+def test_the_rest_of_a_loss_outside_its_per_step_terms_is_a_row_of_its_own():
+    """Found by a review: a weight penalty added to a sequence_loss reached W.grad but not the ledger."""
+    model = nn.SeqToSeq(2, 3, 4, seed=0)
+    xs = np.random.default_rng(0).normal(size=(3, 1, 2))
+    loss = F.sequence_loss(model(xs), np.zeros((3, 1), dtype=int)) + 0.1 * (model.W * model.W).sum()
+    led = analysis.ledger(loss, model.W)
+    loss.backward()
+    assert led.loss_steps == [0, 1, 2, None]
+    np.testing.assert_allclose(led.total, model.W.grad, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(led.terms[3].sum(axis=0), 0.2 * model.W.data, rtol=1e-12)  # d(0.1 W^2)/dW

@@ -110,3 +110,30 @@ def test_names_tags_and_bad_initial_states():
         nn.GRU(2, 3, num_layers=0)
     with pytest.raises(ValueError, match="bidirectional must be True or False"):
         nn.GRU(2, 3, bidirectional="yes")
+
+
+def test_what_cannot_be_stacked_says_so_and_a_list_is_a_pair():
+    """Found by a review: the mappings read one forward layer, truncated BPTT carries one state."""
+    from tinygrad_rnn import ConfigError, DTypeError
+    from tinygrad_rnn.bptt import truncated_bptt
+
+    makers = (
+        lambda: nn.SeqToVec(2, 3, 2, num_layers=2),
+        lambda: nn.SeqToSeq(2, 3, 2, bidirectional=True),
+        lambda: nn.EncoderDecoder(2, 3, 2, num_layers=2),
+        lambda: nn.VecToSeq(2, 3, 2, steps=2, num_layers=2),
+    )
+    for make in makers:
+        with pytest.raises(ConfigError, match="the mappings read one forward layer"):
+            make()
+    with pytest.raises(ConfigError, match="truncated_bptt: carries one cell's state"):
+        truncated_bptt(nn.LSTM(2, 3, num_layers=2), np.zeros((4, 1, 2)), 2)
+    net = nn.LSTM(2, 3, num_layers=2, seed=0)
+    h0, c0 = np.ones((2, 1, 3)), np.zeros((2, 1, 3))
+    np.testing.assert_array_equal(net(np.zeros((3, 1, 2)), [h0, c0])[0][-1].data,
+                                  net(np.zeros((3, 1, 2)), (h0, c0))[0][-1].data)  # fmt: skip
+    steps = nn.sequence([np.ones((1, 2)), np.ones((1, 2))], 2, np.dtype(np.float64), "RNN")
+    assert [t.step for t in steps] == [0, 1]
+    for bad in ([np.ones((1, 2), dtype=complex)], [np.array([["a", "b"]])], [np.ones((1, 2), dtype=bool)]):
+        with pytest.raises(DTypeError, match="RNN: step 0 of the input must be numeric"):
+            nn.RNN(2, 3)(bad)

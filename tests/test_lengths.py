@@ -144,3 +144,10 @@ def test_an_encoder_decoder_over_padded_inputs_decodes_each_from_its_own_last_st
     alone = model(xs[:2, 1:2], steps=3)
     for a, b in zip(together, alone, strict=True):
         np.testing.assert_allclose(a.data[1], b.data[0], rtol=1e-13)
+
+
+def test_tensor_targets_keep_their_gradient_at_steps_where_some_sequence_has_ended():
+    outs = [Tensor(np.ones((2, 1))) for _ in range(3)]
+    targets = Tensor(np.zeros((3, 2, 1)), requires_grad=True)
+    F.sequence_loss(outs, targets, loss=F.mse, lengths=[3, 1]).backward()
+    assert targets.grad[1:, 0].all() and not targets.grad[1:, 1].any()  # sequence 0 runs on, 1 has ended

@@ -276,18 +276,21 @@ def test_temp_files_of_a_killed_write_are_removed_and_files_honour_the_umask(tmp
 
     out = tmp_path / "run"
     out.mkdir()
-    stale = [out / ".checkpoint.npz.k1ll3d.tmp", out / ".metrics.json.x9.tmp"]
+    stale = [out / ".checkpoint.npz.k1ll3d_x.tmp", out / ".metrics.json.x9y8z7w6.tmp"]  # as mkstemp names them
     for path in stale:
         path.write_bytes(b"half a checkpoint")
     keep = out / ".notes.tmp"  # not one of ours: a name with no random part
     keep.write_text("mine")
+    also = out / ".notes.backup.tmp"  # the user's too, though it has as many dots as ours
+    also.write_text("mine")
     old = os.umask(0o027)
     try:
         train(TrainConfig(epochs=1, **SMALL), out)
     finally:
         os.umask(old)
     assert not any(p.exists() for p in stale) and keep.exists()
-    assert sorted(p.name for p in out.iterdir()) == [".notes.tmp", "checkpoint.npz", "metrics.json"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".notes.backup.tmp", ".notes.tmp", "checkpoint.npz", "metrics.json"]
     for name in ("checkpoint.npz", "metrics.json"):
         assert (out / name).stat().st_mode & 0o777 == 0o640
 
@@ -395,3 +398,21 @@ def test_the_library_never_imports_the_application_layer():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_numpy_numbers_and_tuples_in_a_run_are_saved_and_resumed(tmp_path):
+    """Found by a review: numpy scalars from evaluate() or clip crashed the checkpoint, and a
+    tuple in config failed to match itself after the JSON round trip."""
+    from tinygrad_rnn import nn
+
+    def run(epochs, resume=False):
+        model = nn.Linear(2, 1, seed=0)
+        data = (np.ones((8, 2)), np.ones((8, 1)))
+        return training.fit(model, optim.SGD(model.parameters(), lr=0.1), lambda m, x, y: ((m(x) - y) ** 2).mean(),
+                            data, epochs=epochs, batch_size=4, clip=np.float32(1.0), out=tmp_path, resume=resume,
+                            evaluate=lambda m: {"acc": np.float32(0.5), "n": np.int64(3)},
+                            config={"sizes": (3, 5)})  # fmt: skip
+
+    first = run(1)
+    assert first[0]["acc"] == 0.5 and isinstance(first[0]["n"], float)
+    assert [e["epoch"] for e in run(2, resume=True)] == [1, 2]

@@ -175,3 +175,12 @@ def test_a_large_grid_is_drawn_as_runs_of_one_colour_that_cover_every_cell(tmp_p
         hatched[i, a : a + round(float(r.get("width")) / w)] = True
     assert (hatched == marked).all() and marked.any()
     assert path.stat().st_size < 200_000
+
+
+def test_a_ledger_without_tagged_steps_has_no_lag_view():
+    from tinygrad_rnn import Tensor
+
+    W = Tensor(np.ones((2, 2)), requires_grad=True)
+    led = analysis.ledger((Tensor(np.ones((1, 2))) @ W).sum(), W)
+    with pytest.raises(viz.VizError, match="no lags to show"):
+        viz.plot_ledger(led, "x.svg", by="lag")

@@ -469,3 +469,13 @@ def test_plot_curves_draws_two_series_with_their_labels_and_refuses_bad_ones(tmp
         viz.plot_curves(tmp_path / "d.svg", (x, a[:5], "bad"), title="x")
     with pytest.raises(viz.VizError, match="write a .svg file"):
         viz.plot_curves(tmp_path / "d.png", (x, a, "a"), title="x")
+
+
+def test_plot_curves_fits_a_second_series_longer_than_the_first(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    path = viz.plot_curves(tmp_path / "c.svg", (np.arange(10), np.ones(10), "short"),
+                           (np.arange(100), np.linspace(1, 2, 100), "long"), title="t")  # fmt: skip
+    root = ET.parse(path).getroot()
+    xs = [float(c.get("cx")) for c in root.iter("{http://www.w3.org/2000/svg}circle")]
+    assert xs and max(xs) <= float(root.get("width"))

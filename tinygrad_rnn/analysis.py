@@ -91,10 +91,14 @@ class Ledger:
         return np.array(keys, dtype=np.int64), values
 
 
-def _loss_terms(losses: Any, who: str) -> tuple[list[Tensor], list[np.ndarray]]:
-    """The per-step loss terms and the gradient of the total with respect to each (the seed of
-    that term's backward pass): a list is taken as it is; one loss is split into the terms
-    ``functional.sequence_loss`` built (tensors named "L"), or kept whole if it has none."""
+Term = tuple[Tensor, np.ndarray, tuple[Tensor, ...]]  # (root, seed, where its backward pass stops)
+
+
+def _loss_terms(losses: Any, who: str) -> list[Term]:
+    """The loss terms, each with the seed of its backward pass: a list is taken as it is; one
+    loss is split into the terms ``functional.sequence_loss`` built (tensors named "L", each
+    seeded with d total / d term), plus the rest of the loss (what reaches the parameters other
+    than through those terms, e.g. a weight penalty), or kept whole if it has none."""
     if isinstance(losses, Tensor):
         if losses.data.size != 1:
             raise ConfigError(
@@ -104,10 +108,11 @@ def _loss_terms(losses: Any, who: str) -> tuple[list[Tensor], list[np.ndarray]]:
         if not losses.requires_grad:
             raise ConfigError(f"{who}: the loss does not require grad: no parameter was used to compute it")
         found = [n for n in walk(losses) if n.name == "L" and n.data.size == 1 and n.requires_grad]
+        one = np.ones_like(losses.data)
         if not found:
-            return [losses], [np.ones_like(losses.data)]
-        seeds = gradients(losses, np.ones_like(losses.data), stop=tuple(found))
-        return found, [seeds.get(n, np.zeros_like(n.data)) for n in found]
+            return [(losses, one, ())]
+        seeds = gradients(losses, one, stop=tuple(found))
+        return [(n, seeds.get(n, np.zeros_like(n.data)), ()) for n in found] + [(losses, one, tuple(found))]
     if isinstance(losses, (list, tuple)) and losses:
         for i, term in enumerate(losses):
             if not isinstance(term, Tensor) or term.data.size != 1 or not term.requires_grad:
@@ -115,7 +120,7 @@ def _loss_terms(losses: Any, who: str) -> tuple[list[Tensor], list[np.ndarray]]:
                     f"{who}: losses[{i}] is a {_describe(term)}; each loss term must be a scalar Tensor computed "
                     "from the parameters (one per step, e.g. cross_entropy(o[t], y[t]))"
                 )
-        return list(losses), [np.ones_like(t.data) for t in losses]
+        return [(t, np.ones_like(t.data), ()) for t in losses]
     raise ConfigError(
         f"{who}: losses must be a scalar loss Tensor or a non-empty list of per-step loss Tensors, got "
         f"{_describe(losses)}"
@@ -130,9 +135,10 @@ def _term_step(term: Tensor) -> int | None:
     return max((n.step for n in walk(term) if n.step is not None), default=None)
 
 
-def _ledgers(terms: list[Tensor], seeds: list[np.ndarray], params: Sequence[Tensor], who: str) -> list[Ledger]:
-    """One ledger per parameter, from one backward pass per loss term."""
-    nodes = walk(*terms)
+def _ledgers(terms: list[Term], params: Sequence[Tensor], who: str) -> list[Ledger]:
+    """One ledger per parameter, from one backward pass per loss term (the rest of a split
+    loss is a last row, loss step None, kept only if it reaches a parameter)."""
+    nodes = walk(*(root for root, _, _ in terms))
     users = {id(p): [n for n in nodes if any(q is p for q in n._parents)] for p in params}
     for p in params:
         if not users[id(p)]:
@@ -143,8 +149,8 @@ def _ledgers(terms: list[Tensor], seeds: list[np.ndarray], params: Sequence[Tens
     steps = {id(p): sorted({u.step for u in users[id(p)]}, key=lambda s: (s is None, s or 0)) for p in params}
     tables = {id(p): np.zeros((len(terms), len(steps[id(p)]), *p.shape), dtype=p.dtype) for p in params}
     reached = {id(p): np.zeros((len(terms), len(steps[id(p)])), dtype=bool) for p in params}
-    for i, (term, seed) in enumerate(zip(terms, seeds, strict=True)):
-        grads = gradients(term, seed)
+    for i, (term, seed, stop) in enumerate(terms):
+        grads = gradients(term, seed, stop=stop)
         for p in params:
             column = {s: k for k, s in enumerate(steps[id(p)])}
             for user in users[id(p)]:
@@ -154,8 +160,13 @@ def _ledgers(terms: list[Tensor], seeds: list[np.ndarray], params: Sequence[Tens
                 reached[id(p)][i, column[user.step]] = True
                 for _, _, pg in local_gradients(user, g, only=p):
                     tables[id(p)][i, column[user.step]] += reduce_to(p, pg)
-    loss_steps = [_term_step(t) for t in terms]
-    return [Ledger(p.name or "param", tables[id(p)], loss_steps, steps[id(p)], reached[id(p)]) for p in params]
+    loss_steps = [None if stop else _term_step(t) for t, _, stop in terms]
+    keep = slice(None)
+    if terms[-1][2] and not any(reached[id(p)][-1].any() for p in params):
+        keep, loss_steps = slice(0, -1), loss_steps[:-1]  # nothing outside the per-step terms
+    return [
+        Ledger(p.name or "param", tables[id(p)][keep], loss_steps, steps[id(p)], reached[id(p)][keep]) for p in params
+    ]
 
 
 def _check_param(param: Any, who: str) -> Tensor:
@@ -186,7 +197,7 @@ def ledger(losses: Tensor | Sequence[Tensor], param: Tensor) -> Ledger:
 
     Costs one backward pass per loss term; changes no ``.grad``.
     """
-    (result,) = _ledgers(*_loss_terms(losses, "ledger"), [_check_param(param, "ledger")], "ledger")
+    (result,) = _ledgers(_loss_terms(losses, "ledger"), [_check_param(param, "ledger")], "ledger")
     return result
 
 
@@ -348,8 +359,7 @@ def truncation_diff(
     params = list(model.parameters())
     outputs = model(xs)
     full_loss = F.sequence_loss(outputs, targets, loss=loss)
-    full_terms, full_seeds = _loss_terms(full_loss, "truncation_diff")
-    full_ledgers = _ledgers(full_terms, full_seeds, params, "truncation_diff")
+    full_ledgers = _ledgers(_loss_terms(full_loss, "truncation_diff"), params, "truncation_diff")
     full_grads = gradients(full_loss, np.ones_like(full_loss.data))
     truncated = [np.zeros_like(p.data) for p in params]
     parts: list[list[Ledger]] = [[] for _ in params]
@@ -364,7 +374,7 @@ def truncation_diff(
             if p in grads:
                 truncated[j] += grads[p]
         window_params = [p for p in params if p in grads]
-        window_ledgers = _ledgers(*_loss_terms(window_loss, "truncation_diff"), window_params, "truncation_diff")
+        window_ledgers = _ledgers(_loss_terms(window_loss, "truncation_diff"), window_params, "truncation_diff")
         for p, part in zip(window_params, window_ledgers, strict=True):
             parts[next(j for j, q in enumerate(params) if q is p)].append(part)
     result = []

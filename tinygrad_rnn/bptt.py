@@ -50,6 +50,12 @@ def _cell_of(model: Any) -> Cell:
     if isinstance(model, Cell):
         return model
     if isinstance(model, RNN):
+        if model.stacked:
+            raise ConfigError(
+                f"truncated_bptt: carries one cell's state from window to window; {type(model).__name__} with "
+                f"num_layers={model.num_layers}, bidirectional={model.bidirectional} has several (a backward "
+                "direction cannot be truncated forwards at all)"
+            )
         return model.cell
     if isinstance(model, (SeqToSeq, SeqToVec)):
         return model.rnn.cell

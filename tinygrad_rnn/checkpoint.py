@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError
-from .files import atomic_write
+from .files import atomic_write, to_json
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
 
@@ -38,7 +38,7 @@ def save_checkpoint(path: str | os.PathLike, model: Any, optimizer: Any = None, 
                 else:
                     scalars[key].append(v)
         doc["optimizer"] = {"name": sd["optimizer"], "hyperparams": sd["hyperparams"], "scalars": scalars}
-    arrays["meta"] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
+    arrays["meta"] = np.frombuffer(to_json(doc).encode(), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write(path, buf.getvalue())

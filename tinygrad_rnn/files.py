@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from .errors import WriteError
 
 _TEMP_SUFFIX = ".tmp"
+_RANDOM_PART = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkstemp puts between prefix and suffix
 
 
 def _umask() -> int:
@@ -70,16 +74,31 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def to_json(obj: Any, **options: Any) -> str:
+    """``json.dumps`` that also takes numpy numbers and arrays (as Python numbers and lists)."""
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        raise TypeError(f"{type(x).__name__} is not JSON serializable")
+
+    return json.dumps(obj, default=plain, **options)
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+    atomic_write(path, (to_json(obj, indent=2) + "\n").encode())
 
 
-def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
-    """Delete what a killed ``atomic_file`` left in ``directory`` (``.NAME.XXXX.tmp`` files of
-    a write that never reached its rename); returns what was removed."""
+def remove_stale_temp_files(directory: str | os.PathLike, names: Iterable[str]) -> list[Path]:
+    """Delete what a killed ``atomic_file`` writing one of ``names`` left in ``directory``:
+    ``.NAME.XXXXXXXX.tmp``, the eight characters ``tempfile`` draws. A user's own hidden
+    ``.tmp`` files do not match and are kept. Returns what was removed."""
     removed = []
-    for tmp in Path(directory).glob(f".*{_TEMP_SUFFIX}"):
-        if tmp.is_file() and tmp.name.count(".") >= 3:  # .checkpoint.npz.abc123.tmp
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    for name in names:
+        for tmp in Path(directory).glob(f".{name}.*{_TEMP_SUFFIX}"):
+            if tmp.is_file() and _RANDOM_PART.fullmatch(tmp.name[len(name) + 2 : -len(_TEMP_SUFFIX)]):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
     return removed

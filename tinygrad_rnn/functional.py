@@ -220,7 +220,7 @@ def sequence_loss(
             rows = np.flatnonzero(ends > t)
             if rows.size == 0:
                 continue  # every sequence has ended: nothing of this step enters the cost
-            target = np.asarray(target.data if isinstance(target, Tensor) else target)[rows]
+            target = target[rows] if isinstance(target, Tensor) else np.asarray(target)[rows]
         # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's)
         with step(outputs[t].step if outputs[t].step is not None else t):
             step_loss = loss(output if rows is None else output[rows], target)

@@ -115,6 +115,8 @@ def plot_ledger(
             f"viz.plot_ledger: marked must be a boolean array of shape (loss terms, steps) = {shape}, like "
             f"ledger.reached; got {np.asarray(marked).dtype} of shape {np.shape(marked)}"
         )
+    if by == "lag" and not len(ledger.by_lag()[0]):
+        raise VizError("viz.plot_ledger: the ledger has no lags to show (its steps are untagged); use by='step'")
     cells, totals, labels, total_reached, marks = _grid(ledger, by, np.asarray(marked))
     if cells.size == 0:
         raise VizError("viz.plot_ledger: the ledger has no lags to show (every step is untagged); use by='step'")
@@ -174,7 +176,7 @@ def _svg(
             "</pattern></defs>"
         )
     for i in range(n_rows):
-        who = f"L({loss_steps[i]})" if loss_steps[i] is not None else f"L[{i}]"
+        who = f"L({loss_steps[i]})" if loss_steps[i] is not None else "the rest of L"
         fills = [fill(float(v)) for v in cells[i]]
         if not detailed:  # a large grid: each run of one colour (and one mark) in a row is one rectangle
             for a, b in _runs(list(zip(fills, marks[i].tolist(), strict=True))):
@@ -212,7 +214,7 @@ def _svg(
     # row labels (loss terms), column labels (steps or lags), and what the axes are
     every = _label_every(n_rows, ch, 13)
     for i in range(0, n_rows, every):
-        label = f"L({loss_steps[i]})" if loss_steps[i] is not None else f"L[{i}]"
+        label = f"L({loss_steps[i]})" if loss_steps[i] is not None else "rest"
         out.append(
             f'<text class="row-label" x="{_LEFT - 6}" y="{_TOP + (i + 0.5) * ch + 4:.2f}" text-anchor="end" '
             f'font-size="11">{escape(label)}</text>'

@@ -364,6 +364,8 @@ def _svg(
     logv = np.log10(norms[normal]) if normal.any() else np.zeros(0)
 
     t0, t1 = int(steps.min()), int(steps.max())
+    if second is not None and len(second[0]):
+        t0, t1 = min(t0, int(np.min(second[0]))), max(t1, int(np.max(second[0])))
     if t0 == t1:
         t0, t1 = t0 - 1, t1 + 1
     lo, hi = (float(logv.min()), float(logv.max())) if len(logv) else (-1.0, 0.0)

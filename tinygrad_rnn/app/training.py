@@ -22,6 +22,7 @@ made of, for loops of one's own.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -37,7 +38,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..checkpoint import load_checkpoint, read_meta, save_checkpoint
 from ..errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
-from ..files import atomic_write_json, remove_stale_temp_files
+from ..files import atomic_write_json, remove_stale_temp_files, to_json
 from ..optim import clip_grad_norm
 from ..tensor import Tensor
 
@@ -201,7 +202,7 @@ def _prepare(out: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise TinygradRNNError(f"cannot write in output directory {out}: {e.strerror}; choose another one") from None
-    remove_stale_temp_files(out)
+    remove_stale_temp_files(out, (CHECKPOINT, METRICS))
 
 
 def fit(
@@ -260,7 +261,8 @@ def fit(
         ``resume`` with a checkpoint that is corrupt or was saved with other settings.
     """
     n = _check_arguments(data, epochs, batch_size, seed)
-    run = {"config": config or {}, "loop": {"batch_size": int(batch_size), "seed": int(seed), "clip": clip}}
+    loop = {"batch_size": int(batch_size), "seed": int(seed), "clip": None if clip is None else float(clip)}
+    run = json.loads(to_json({"config": config or {}, "loop": loop}))  # as a checkpoint will hold it
     out = None if out is None else Path(out)
     progress = Progress()
     if out is not None:
@@ -293,7 +295,7 @@ def fit(
             ) from None
         seconds = time.perf_counter() - started
         with no_grad():
-            metrics = dict(evaluate(model)) if evaluate is not None else {}
+            metrics = {k: float(v) for k, v in evaluate(model).items()} if evaluate is not None else {}
         bar.finish(progress, metrics)
         progress.epochs.append(
             {

@@ -49,6 +49,7 @@ class Cell(Module):
     hidden_size: int
     _state_name = "h0"  # what the initial state is called (in diagrams and messages)
     _state_kind = "hidden"  # what its size is
+    state_parts = 1  # tensors in the state: 2 for an LSTM's (h, c)
 
     @property
     def dtype(self) -> np.dtype:
@@ -219,6 +220,8 @@ class LSTMCell(Cell):
     Keras advise; 0 is PyTorch's). Every U is Glorot-uniform, every W random orthogonal
     (``init="glorot"``: both Glorot-uniform), the other biases zero.
     """
+
+    state_parts = 2
 
     def __init__(
         self,

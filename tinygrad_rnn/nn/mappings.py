@@ -33,6 +33,12 @@ LOOPS: dict[str, type[RNN]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 def _loop(who: str, cell: str, input_size: int, hidden_size: int, options: dict[str, Any]) -> RNN:
     if cell not in LOOPS:
         raise ConfigError(f"{who}: cell must be one of {list(LOOPS)}, got {cell!r}")
+    for option, single in (("num_layers", 1), ("bidirectional", False)):
+        if options.get(option, single) != single:
+            raise ConfigError(
+                f"{who}: the mappings read one forward layer; {option}={options[option]!r} is for the loops: build "
+                f"nn.{LOOPS[cell].__name__}(..., {option}=...) and a Linear head yourself"
+            )
     return built_by(who, lambda: LOOPS[cell](input_size, hidden_size, **options))
 
 
@@ -189,7 +195,7 @@ class OutputRecurrentRNN(Module):
     ) -> None:
         self.cell = built_by(
             "OutputRecurrentRNN", lambda: OutputRecurrentCell(input_size, hidden_size, output_size, **options)
-        )
+        )  # (a cell takes no num_layers: an unexpected option is refused by name)
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.classes = bool(classes)
 
@@ -215,12 +221,12 @@ class OutputRecurrentRNN(Module):
 
 
 class Decoder(_Mapping):
-    classes = False  # set by EncoderDecoder: whether the outputs are class scores
-
     """The decoder of an ``EncoderDecoder``: a loop over its own outputs and a head. From a state
     (the encoder's last), ``decoder(state, targets=y)`` feeds y(s-1) (teacher forcing) and
     ``decoder(state, steps=S)`` its own previous output o(s-1) (through ``feedback`` if given);
     the first input is zeros. Steps are tagged ``first_step``, ``first_step + 1``, ..."""
+
+    classes = False  # set by EncoderDecoder: whether the outputs are class scores
 
     def forward(
         self,

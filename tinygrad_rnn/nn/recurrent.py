@@ -37,10 +37,16 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
     list of (B, size) steps, in ``dtype`` (the modules' dtype rule: ``module.in_dtype``). Step
     t's tensor is tagged t."""
     if isinstance(xs, (list, tuple)):
-        steps = [
-            in_dtype(who, x, dtype, name) if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=dtype), name=name)
-            for x in xs
-        ]
+        steps = []
+        for t, x in enumerate(xs):  # a Tensor keeps its own tag; data becomes step t's tensor
+            if isinstance(x, Tensor):
+                steps.append(in_dtype(who, x, dtype, name))
+                continue
+            data = np.asarray(x)
+            if data.dtype.kind not in "iuf":
+                raise DTypeError(f"{who}: step {t} of the input must be numeric, got dtype {data.dtype}.")
+            with step(t):
+                steps.append(Tensor(data.astype(dtype), name=name))
         shapes = {x.shape for x in steps}
         if len(steps) == 0 or len(shapes) != 1 or len(steps[0].shape) != 2 or steps[0].shape[1] != size:
             raise ShapeError(
@@ -153,7 +159,7 @@ class RNN(Module):
             return [self.cell.initial_state(batch, h0, who)]
         if h0 is None:
             return [cell.initial_state(batch, None, who) for cell in cells]
-        parts = h0 if isinstance(h0, tuple) else (h0,)
+        parts = tuple(h0) if self.cell.state_parts > 1 and isinstance(h0, (tuple, list)) else (h0,)
         H = self.cell.hidden_size
         for part in parts:
             shape = np.shape(part.data if isinstance(part, Tensor) else part)
