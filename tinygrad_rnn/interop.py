@@ -21,7 +21,6 @@ import numpy as np
 
 from .errors import ConfigError
 from .nn import GRU, LSTM, RNN, GRUCell, Linear, LSTMCell, Module, RNNCell
-from .nn.recurrent import cell_attribute
 
 _GATES = {LSTMCell: ("_i", "_f", "", "_o"), GRUCell: ("_r", "_z", ""), RNNCell: ("",)}
 
@@ -76,8 +75,7 @@ def to_torch(module: Module) -> Any:
             dtype=_torch_dtype(torch, cell.dtype), **options,
         )  # fmt: skip
         arrays = {}
-        for layer, reverse in _cells(module.num_layers, module.bidirectional):
-            part = getattr(module, cell_attribute(layer, reverse))
+        for layer, reverse, part in module.cells():
             suffix = f"_l{layer}" + ("_reverse" if reverse else "")
             arrays.update({f"{name}{suffix}": value for name, value in _stacked(part).items()})
     else:
@@ -132,13 +130,9 @@ def from_torch(theirs: Any) -> Module:
         return cell
     ours = loop(theirs.input_size, theirs.hidden_size, num_layers=theirs.num_layers,
                 bidirectional=theirs.bidirectional, dtype=dtype, **options)  # fmt: skip
-    for layer, reverse in _cells(theirs.num_layers, theirs.bidirectional):
-        _fill(getattr(ours, cell_attribute(layer, reverse)), theirs, f"_l{layer}" + ("_reverse" if reverse else ""))
+    for layer, reverse, cell in ours.cells():
+        _fill(cell, theirs, f"_l{layer}" + ("_reverse" if reverse else ""))
     return ours
-
-
-def _cells(num_layers: int, bidirectional: bool) -> list[tuple[int, bool]]:
-    return [(layer, bool(r)) for layer in range(num_layers) for r in range(2 if bidirectional else 1)]
 
 
 def _fill(cell: Module, theirs: Any, suffix: str) -> None:

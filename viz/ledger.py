@@ -20,10 +20,10 @@ import numpy as np
 from tinygrad_rnn.analysis import Ledger
 from tinygrad_rnn.errors import VizError
 
+from .plot import FONT  # the plots share one typeface
 from .render import write_file
 from .scale import NO_GRADIENT, ZERO, make_scale, text_colour
 
-_FONT = "Helvetica, Arial, sans-serif"
 _GRID_W, _GRID_H = 560.0, 420.0  # the most the grid may take; cells are square when they fit
 _CELL_MAX, _CELL_MIN = 28.0, 2.0
 _LEFT, _TOP = 70.0, 58.0
@@ -253,7 +253,7 @@ def _svg(
     height = max(height, ly + 18 * rows + 8)
     out[0] = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{_FONT}" font-size="12">\n'
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}" font-size="12">\n'
         f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>'
     )
     if marks.any():

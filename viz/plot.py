@@ -36,7 +36,7 @@ _PLOT_H = 340  # height of the log axis
 _ROW_H = 18  # height of one strip (0, subnormal, inf, nan)
 _GAP = 16  # the break between the log axis and the strips
 _TICK_SPACING = 20  # the least distance in pixels between two labelled decades
-_FONT = "Helvetica, Arial, sans-serif"
+FONT = "Helvetica, Arial, sans-serif"
 _LINE = "#d73027"
 _SECOND = "#4575b4"  # a second series, dashed
 _TINY = float(np.finfo(np.float64).tiny)
@@ -432,7 +432,7 @@ def _svg(
     title_size = min(15.0, (_W - 24) / (0.6 * max(1, len(title))))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" viewBox="0 0 {_W} {height}" '
-        f'font-family="{_FONT}" font-size="12">',
+        f'font-family="{FONT}" font-size="12">',
         f'<rect width="{_W}" height="{height}" fill="white"/>',
         f'<text x="{_W / 2}" y="26" text-anchor="middle" font-size="{title_size:.1f}">{escape(title)}</text>',
     ]

@@ -150,11 +150,19 @@ class RNN(Module):
         """Whether the state is PyTorch's stack (layers x directions, B, H)."""
         return self.num_layers > 1 or self.bidirectional
 
+    def cells(self) -> list[tuple[int, bool, Cell]]:
+        """(layer, reverse, cell) for every cell, in PyTorch's order: layer 0 forward, layer 0
+        backward, layer 1 forward, ..."""
+        return [
+            (layer, bool(r), getattr(self, cell_attribute(layer, bool(r))))
+            for layer in range(self.num_layers)
+            for r in range(2 if self.bidirectional else 1)
+        ]
+
     def _initial(self, batch: int, h0: Any, who: str) -> list[Any]:
         """One initial state per (layer, direction), in PyTorch's order."""
-        n = self.num_layers * (2 if self.bidirectional else 1)
-        cells = [getattr(self, cell_attribute(layer, bool(r))) for layer in range(self.num_layers)
-                 for r in range(2 if self.bidirectional else 1)]  # fmt: skip
+        cells = [cell for _, _, cell in self.cells()]
+        n = len(cells)
         if not self.stacked:
             return [self.cell.initial_state(batch, h0, who)]
         if h0 is None:
