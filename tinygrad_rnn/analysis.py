@@ -20,7 +20,7 @@ and debugging (T in the hundreds, H in the tens), not for production runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,9 +135,9 @@ def _term_step(term: Tensor) -> int | None:
     return max((n.step for n in walk(term) if n.step is not None), default=None)
 
 
-def _ledgers(terms: list[Term], params: Sequence[Tensor], who: str) -> list[Ledger]:
-    """One ledger per parameter, from one backward pass per loss term (the rest of a split
-    loss is a last row, loss step None, kept only if it reaches a parameter)."""
+def _users(terms: list[Term], params: Sequence[Tensor], who: str) -> dict[int, list[Tensor]]:
+    """Per parameter (by id), the ops of the losses' graph that read it, in topological order;
+    a ConfigError for a parameter no such op reads."""
     nodes = walk(*(root for root, _, _ in terms))
     users = {id(p): [n for n in nodes if any(q is p for q in n._parents)] for p in params}
     for p in params:
@@ -146,27 +146,77 @@ def _ledgers(terms: list[Term], params: Sequence[Tensor], who: str) -> list[Ledg
                 f"{who}: the parameter {_describe(p)} is not used by any op the losses were computed from; pass a "
                 "parameter of the model that made them (e.g. one of model.parameters())"
             )
-    steps = {id(p): sorted({u.step for u in users[id(p)]}, key=lambda s: (s is None, s or 0)) for p in params}
-    tables = {id(p): np.zeros((len(terms), len(steps[id(p)]), *p.shape), dtype=p.dtype) for p in params}
-    reached = {id(p): np.zeros((len(terms), len(steps[id(p)])), dtype=bool) for p in params}
+    return users
+
+
+def _term_uses(terms: list[Term], params: Sequence[Tensor], users: dict[int, list[Tensor]]
+               ) -> Iterator[tuple[int, Tensor, Tensor, list[tuple[int, np.ndarray]]]]:  # fmt: skip
+    """For each loss term i and each op that reads a parameter and that term's gradient
+    reached: (i, parameter, op, [(input index, the part of dL_i/d(parameter) through that
+    input)]). One backward pass per term; the ledger and ``per_use`` are sums of these."""
     for i, (term, seed, stop) in enumerate(terms):
         grads = gradients(term, seed, stop=stop)
         for p in params:
-            column = {s: k for k, s in enumerate(steps[id(p)])}
             for user in users[id(p)]:
                 g = grads.get(user)
-                if g is None:
-                    continue
-                reached[id(p)][i, column[user.step]] = True
-                for _, _, pg in local_gradients(user, g, only=p):
-                    tables[id(p)][i, column[user.step]] += reduce_to(p, pg)
-    loss_steps = [None if stop else _term_step(t) for t, _, stop in terms]
+                if g is not None:
+                    yield i, p, user, [(j, reduce_to(p, pg)) for j, _, pg in local_gradients(user, g, only=p)]
+
+
+def _loss_steps(terms: list[Term]) -> list[int | None]:
+    """Each term's step; None for the rest of a split loss (the last term, which has stops)."""
+    return [None if stop else _term_step(t) for t, _, stop in terms]
+
+
+def _ledgers(terms: list[Term], params: Sequence[Tensor], who: str) -> list[Ledger]:
+    """One ledger per parameter, from one backward pass per loss term (the rest of a split
+    loss is a last row, loss step None, kept only if it reaches a parameter)."""
+    users = _users(terms, params, who)
+    steps = {id(p): sorted({u.step for u in users[id(p)]}, key=lambda s: (s is None, s or 0)) for p in params}
+    column = {id(p): {s: k for k, s in enumerate(steps[id(p)])} for p in params}
+    tables = {id(p): np.zeros((len(terms), len(steps[id(p)]), *p.shape), dtype=p.dtype) for p in params}
+    reached = {id(p): np.zeros((len(terms), len(steps[id(p)])), dtype=bool) for p in params}
+    for i, p, user, parts in _term_uses(terms, params, users):
+        k = column[id(p)][user.step]
+        reached[id(p)][i, k] = True
+        for _, g in parts:
+            tables[id(p)][i, k] += g
+    loss_steps = _loss_steps(terms)
     keep = slice(None)
     if terms[-1][2] and not any(reached[id(p)][-1].any() for p in params):
         keep, loss_steps = slice(0, -1), loss_steps[:-1]  # nothing outside the per-step terms
     return [
         Ledger(p.name or "param", tables[id(p)][keep], loss_steps, steps[id(p)], reached[id(p)][keep]) for p in params
     ]
+
+
+@dataclass(frozen=True)
+class Use:
+    """One use of a parameter (input ``index`` of the op ``op``) and each loss term's part of
+    the gradient that entered through it: ``parts[i]`` is dL_i/d(param) through this use, for
+    the loss terms that reach it (``loss_steps[i]``: the term's step, None for the rest of a
+    split loss)."""
+
+    param: Tensor
+    op: Tensor
+    index: int
+    parts: dict[int, np.ndarray]
+
+
+def per_use(losses: Tensor | Sequence[Tensor], params: Sequence[Tensor]) -> tuple[list[int | None], list[Use]]:
+    """The ledger one level finer: each use of each parameter (an op's input, not a step) with
+    each loss term's part of the gradient through it. Returns (loss_steps, uses); the parts of
+    the uses at step k summed are the ledger's column k. ``viz.draw(..., split=True)`` writes
+    them under each parameter label. Costs one backward pass per loss term."""
+    terms = _loss_terms(losses, "per_use")
+    params = [_check_param(p, "per_use") for p in params]
+    users = _users(terms, params, "per_use")
+    found: dict[tuple[int, int, int], Use] = {}
+    for i, p, user, parts in _term_uses(terms, params, users):
+        for j, g in parts:
+            use = found.setdefault((id(p), id(user), j), Use(p, user, j, {}))
+            use.parts[i] = g
+    return _loss_steps(terms), list(found.values())
 
 
 def _check_param(param: Any, who: str) -> Tensor:
@@ -390,8 +440,10 @@ __all__ = [
     "JacobianNorms",
     "Ledger",
     "TruncationDiff",
+    "Use",
     "hidden_states",
     "jacobian_norms",
     "ledger",
+    "per_use",
     "truncation_diff",
 ]

@@ -354,6 +354,7 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
                 "total": _num(p.total),
                 "total_text": _fmt(p.total),
                 "accumulated": p.key in desc.accumulated,
+                "note": desc.note(p.key),
             }
             for p in params
         ],
@@ -625,7 +626,7 @@ _PAGE = """<!DOCTYPE html>
       out.push('<div class="param' + (got ? " got" : "") + '"><div class="row"><span class="pname">' +
         esc(p.name) + '</span><span class="count">' + count + " share" + (count === 1 ? "" : "s") + "</span></div>" +
         '<div class="num">so far &#8214;&#931;&#8214; = <b>' + fmt(sofar) + "</b> &middot; total " +
-        esc(p.total_text) + (p.accumulated ? " (.grad also holds earlier passes)" : "") + "</div>" +
+        esc(p.total_text) + esc(p.note) + "</div>" +
         '<div class="bar"><div style="width:' + width.toFixed(1) + '%"></div></div>' +
         '<div class="shares">' + (hist.length ? hist.slice(0, 12).join(", ") + (hist.length > 12 ? ", \\u2026" : "")
                                              : "no share yet") + "</div></div>");

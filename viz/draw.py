@@ -27,7 +27,7 @@ from tinygrad_rnn import Tensor
 from tinygrad_rnn.errors import VizError
 
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles, keys_of
-from .layout import Item, Layout, Line, fmt, legend_and_caption, name_list, param_names, rolled, step_name, unrolled
+from .layout import DIES, Item, Layout, Line, fmt, legend_and_caption, name_list, param_names, rolled, step_name, unrolled
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled", "both")
@@ -36,6 +36,7 @@ _FONT = "Helvetica"
 _PARAM_COLOUR = "#8a6d00"
 _LINE = "#4d4d4d"
 _MARK = "#c51b7d"  # mark=: a magenta outline, a colour no gradient takes
+_DIED = "#b2182b"  # jacobians=: a dark red dashed outline where the gradient from h(T) has died
 
 
 class Diagram(graphviz.Digraph):
@@ -88,6 +89,8 @@ def draw(
     title: str | None = None,
     size: float | str | None = None,
     mark: Tensor | Sequence[Tensor] | None = None,
+    split: bool | Tensor | Sequence[Tensor] = False,
+    jacobians: bool | Sequence[Tensor] = False,
 ) -> Diagram:
     """Draw the graph that ``roots`` were computed from.
 
@@ -135,6 +138,19 @@ def draw(
     mark : Tensor or list of Tensor, optional
         Tensors of the graph to outline in magenta, e.g. the op ``gradcheck`` found wrong:
         ``viz.draw(err.loss, "backward", mark=err.node)`` (unrolled views).
+    split : bool, Tensor or list of Tensor
+        Backward view, textbook style: under each share of these parameters (True: all), each
+        loss term's part of it, ``L(4): ‖∂L(4)/∂W(t)‖`` (``analysis.per_use``; one backward
+        pass per loss term). At most four terms per label: the largest, and how many smaller.
+    jacobians : bool or list of Tensor
+        Backward view: under each hidden state h(t) the spectral norms ‖∂h(t)/∂h(t-1)‖ and
+        ‖∂h(T)/∂h(t)‖ (``analysis.jacobian_norms`` of these states h(0..T); True: the states
+        named h, found in the graph), and a red dashed outline on the states that less than
+        1e-3 of a gradient at h(T) reaches: where the gradient has died.
+
+    Clipping is found without asking: where a parameter's ``.grad`` is this backward pass's
+    gradient scaled down (``optim.clip_grad_norm``) or cut (``clip_grad_value``), its total says
+    so, and the steps' shares are what the pass gave before the clipping.
     """
     if view not in VIEWS:
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
@@ -145,11 +161,17 @@ def draw(
     marked = frozenset(keys_of(roots, mark)) if mark is not None else frozenset()
     if marked and view == "rolled":
         raise VizError("viz.draw: mark= outlines tensors of an unrolled view; draw 'forward', 'backward' or 'both'")
+    backward = view in ("backward", "both")
+    for what, given in (("split", split), ("jacobians", jacobians)):
+        if given is not False and not backward:
+            raise VizError(f"viz.draw: {what}= annotates the backward pass; draw view='backward' or 'both'")
+    if split is not False and style != "textbook":
+        raise VizError("viz.draw: split= writes the loss terms under the textbook style's labels; draw "
+                       "style='textbook' (the full style has one line per parameter and step, no room)")  # fmt: skip
     if view == "rolled":
         desc = describe_roles(roots, fold_cost=fold_cost)
     else:
-        desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost)
-    backward = view in ("backward", "both")
+        desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost, split=split, jacobians=jacobians)
     if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn):
         raise VizError(f"viz.draw(view={view!r}): no gradients recorded yet; call loss.backward() first")
     drawn = sum(1 for n in desc.nodes if n.drawn and n.kind not in (PARAMETER, COST))
@@ -195,12 +217,13 @@ def _norms(desc: Description, layout: Layout) -> list[float | None]:
 
 def _totals(desc: Description) -> list[str]:
     """Each parameter's gradient, the sum of its per-step shares: ‖∂L/∂W‖ = ‖Σ_t ∂L/∂W(t)‖."""
-    lines = ["each parameter's total, Σ over t:"]  # one line under the legend
     names = param_names(desc, qualified=True)
-    for n in desc.nodes:
-        if n.kind == PARAMETER and n.key in desc.totals:
-            note = " (with earlier passes)" if n.key in desc.accumulated else ""
-            lines.append(f"‖∂L/∂{names[n.key]}‖ = {fmt(desc.totals[n.key])}{note}")
+    keys = [n.key for n in desc.nodes if n.kind == PARAMETER and n.key in desc.totals]
+    notes = {desc.note(k) for k in keys}
+    common = notes.pop() if len(notes) == 1 and desc.clipped else ""  # clip_grad_norm: one factor for all
+    lines = [f"each parameter's total, Σ over t{common}:"]  # under the legend
+    for k in keys:
+        lines.append(f"‖∂L/∂{names[k]}‖ = {fmt(desc.totals[k])}{'' if common else desc.note(k)}")
     return lines if len(lines) > 1 else []
 
 
@@ -214,7 +237,16 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
     steps += f", {desc.elided} not drawn" if desc.elided else ""
     reads = [step_name(desc.node(k), desc) for k in desc.cost_reads if desc.node(k).kind == OP]
     cost = f"; the cost reads {name_list(reads)}" if reads else ""
-    return f"{what}; {steps}{cost}"
+    more = []
+    if desc.splits:
+        more.append("under each share: each loss term's part of it, L(k): ‖∂L(k)/∂W(t)‖")
+    if desc.jacobians:
+        last = step_name(desc.node(desc.last_state), desc) if desc.last_state else "h(T)"
+        more.append(f"under each state: its one-step Jacobian's norm and ‖∂{last}/∂h(t)‖; red dashed: below "
+                    f"{DIES:g}, where the gradient from {last} has died")  # fmt: skip
+    if desc.clipped:
+        more.append("clipping fired after this pass: the steps' shares are the gradient before it")
+    return f"{what}; {steps}{cost}" + "".join(f"\n{m}" for m in more)
 
 
 def _dot(layout: Layout, desc: Description, view: str, scale: Scale | None, size: float | str | None,
@@ -281,6 +313,8 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
             a["color"] = "#bbbbbb"
         elif fill == "#ffffff":
             a["penwidth"] = "2"
+        if n.key in desc.jacobians and desc.jacobians[n.key][2] < DIES:
+            a |= {"style": "rounded,filled,dashed", "color": _DIED, "penwidth": "2.2"}
     return a
 
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.autograd import edge_gradients, walk
+from tinygrad_rnn.autograd import edge_gradients, local_gradients, reduce_to, walk
 from tinygrad_rnn.errors import VizError
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
@@ -28,6 +28,9 @@ PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input",
 _SUMMING = frozenset({"add", "sub", "neg", "sum", "mean"})
 #: names of tensors that are terms of the cost (``sequence_loss`` names each step's term L)
 COST_NAMES = frozenset({"L", "loss", "C", "cost"})
+#: with steps elided, a recording of at most this many steps still has its parameters' ``.grad``
+#: checked against the pass (every use's rule replayed): earlier passes and clipping are said
+CHECKED_STEPS = 2000
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,11 @@ class Description:
     #: parameter's gradient, ‖∂L/∂W(t)‖ (the sum over the step's uses; absent if nothing flowed back)
     contributions: dict[tuple[str, int], float] = field(default_factory=dict)
     #: parameter keys whose ``.grad`` also holds earlier backward passes (no zero_grad between);
-    #: checked only when every step is drawn
+    #: checked when every step is drawn or the recording has at most ``CHECKED_STEPS`` steps
     accumulated: set[str] = field(default_factory=set)
+    #: per parameter key whose ``.grad`` is the backward pass's gradient clipped afterwards
+    #: (``optim.clip_grad_norm`` / ``clip_grad_value``): what the clipping did, in words
+    clipped: dict[str, str] = field(default_factory=dict)
     #: the ops folded into the one cost node (empty when the cost is not folded)
     cost: list[str] = field(default_factory=list)
     #: what the cost node reads: the tensors feeding the folded ops, in step order
@@ -111,6 +117,19 @@ class Description:
     weights: dict[str, int] = field(default_factory=dict)
     link_weights: dict[tuple[str, str, int], int] = field(default_factory=dict)
     crossing: set[tuple[str, str, int]] = field(default_factory=set)
+    #: ``split=``: per use of a parameter (edge src, dst, index), each loss term's part of the
+    #: gradient through it: (the term's name, L(3) or "rest", the norm), in the terms' order
+    splits: dict[tuple[str, str, int], list[tuple[str, float]]] = field(default_factory=dict)
+    #: ``jacobians=``: per drawn hidden state, (the previous state's key, ‖∂h(t)/∂h(t-1)‖; both
+    #: None for the first state, ‖∂h(T)/∂h(t)‖), and the last state's key
+    jacobians: dict[str, tuple[str | None, float | None, float]] = field(default_factory=dict)
+    last_state: str | None = None
+
+    def note(self, key: str) -> str:
+        """What a parameter's total needs said beside it: clipping, or earlier passes."""
+        if key in self.clipped:
+            return f" ({self.clipped[key]})"
+        return " (with earlier passes)" if key in self.accumulated else ""
 
     def node(self, key: str) -> Node:
         return self._index[key]
@@ -358,7 +377,9 @@ def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
     return steps[:head] + steps[len(steps) - (max_steps - head) :]
 
 
-def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one") -> Description:
+def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one",
+             split: bool | Tensor | Sequence[Tensor] = False, jacobians: bool | Sequence[Tensor] = False
+             ) -> Description:  # fmt: skip
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too).
 
@@ -366,7 +387,9 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
     those steps (``drawn``), the cost, what is outside the steps, and the tensors next to them
     (not drawn, no numbers); nothing else of a long recording is looked at beyond one walk.
     ``fold_cost`` is "one" (the loss and its per-step terms become one cost node), "steps"
-    (only the sums are folded) or "none" (the raw graph).
+    (only the sums are folded) or "none" (the raw graph). ``split`` (True or parameters) adds
+    each loss term's part of every drawn use of those parameters (``splits``); ``jacobians``
+    (True or the states h(0..T)) the Jacobian norms of the drawn states (``jacobians``).
     """
     roots = _roots(roots, fold_cost)
     w = _structure(roots)
@@ -381,7 +404,33 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
         i for i, s in places.items()
         if s in visible or i in folded or (s is None and (not w.order[i].parents or w.order[i].step is None))
     }  # fmt: skip
-    return _details(w, roots, scan, places, roles, folded, drawn, steps, shown)
+    desc = _details(w, roots, scan, places, roles, folded, drawn, steps, shown)
+    drawn_keys = {n.key for n in desc.nodes if n.drawn}
+    if split is not False:
+        params = [t for t in w.order[: w.live] if _kind(t) == PARAMETER] if split is True else _tensors(split, "split")
+        desc.splits = _splits(w, roots, params, drawn_keys)
+    if jacobians is not False:
+        if jacobians is True:
+            from tinygrad_rnn.analysis import hidden_states
+            from tinygrad_rnn.errors import ConfigError
+
+            try:
+                states = hidden_states(roots[0])
+            except ConfigError as e:
+                raise VizError(f"viz.draw(jacobians=True): {e}; or pass the states: jacobians=[h0, *hs]") from None
+        else:
+            states = _tensors(jacobians, "jacobians")
+        desc.jacobians, desc.last_state = _jacobians(w, states, drawn_keys)
+    return desc
+
+
+def _tensors(given: Any, what: str) -> list[Tensor]:
+    """A Tensor or a list of Tensors given as ``what=`` to draw, as a list."""
+    if isinstance(given, Tensor):
+        return [given]
+    if isinstance(given, Sequence) and not isinstance(given, str) and all(isinstance(t, Tensor) for t in given):
+        return list(given)
+    raise VizError(f"viz.draw: {what}= takes True or a list of Tensors of the graph, got {given!r:.60}")
 
 
 def _details(
@@ -427,20 +476,109 @@ def _details(
     totals = {f"n{i}": _norm(order[i].grad) for i in places if roles[i].kind == PARAMETER}
     contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}  # type: ignore[misc]
     accumulated: set[str] = set()
+    clipped: dict[str, str] = {}
+    added: dict[str, np.ndarray] = {}  # per parameter: what this backward pass gave it
     if len(shown) == len(steps):  # every use of every parameter was replayed
-        added: dict[str, np.ndarray] = {}
         for (key, _), g in per_step.items():
             added[key] = added[key] + g if key in added else g
+    elif len(steps) <= CHECKED_STEPS:  # replay the parameters' other uses too
+        for t in order[: w.live]:
+            for p in {id(p): p for p in t.parents if p.requires_grad and not p.parents}.values():
+                key = f"n{index[id(p)]}"
+                for _, _, g in local_gradients(t, t.grad, only=p):
+                    added[key] = added[key] + reduce_to(p, g) if key in added else reduce_to(p, g)
+    if added:
         for key, g in added.items():
             p = order[int(key[1:])]
             if p.grad is not None and not _same(p.grad, g):
-                accumulated.add(key)
+                how = _clipping(p.grad, g)
+                if how is None:
+                    accumulated.add(key)
+                else:
+                    clipped[key] = how
     cost_reads = [f"n{j}" for j in _cost_reads(w, folded, roles)]
     loss = roots[0].data
     loss_value = float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None
     root_keys = [f"n{index[id(r)]}" for r in roots]
-    return Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated,
+    return Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated, clipped,
                        [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip
+
+
+def _clipping(grad: np.ndarray, added: np.ndarray) -> str | None:
+    """How ``.grad`` came from this backward pass's gradient ``added`` by clipping, in words:
+    scaled down as a whole (``clip_grad_norm``) or cut at ±c (``clip_grad_value``); None if
+    neither explains it (earlier passes accumulated, or something else wrote ``.grad``)."""
+    a = np.asarray(added, dtype=np.float64)
+    g = np.asarray(grad, dtype=np.float64)
+    aa = float(np.sum(a * a))
+    if aa > 0 and math.isfinite(aa):
+        r = float(np.sum(g * a)) / aa
+        if 0 < r < 1 - 1e-9 and _same(grad, (r * a).astype(grad.dtype)):
+            return f"clipped ×{r:.2g} by clip_grad_norm"
+    c = float(np.max(np.abs(g), initial=0.0))
+    over = np.abs(a) > c * (1 + 1e-6)
+    if c > 0 and over.any() and _same(grad, np.clip(a, -c, c).astype(grad.dtype)):
+        return f"clipped to ±{c:.2g} at {int(over.sum())} of {a.size} entries by clip_grad_value"
+    return None
+
+
+def _term_names(loss_steps: list[int | None]) -> list[str]:
+    """L(3) for the loss term of step 3 (L(3)#2 for a second one), "rest" for the rest of a
+    split loss, L for a term without a step."""
+    names, seen = [], Counter[str]()
+    for s in loss_steps:
+        name = "rest" if s is None and len(names) == len(loss_steps) - 1 and len(loss_steps) > 1 else (
+            f"L({s})" if s is not None else "L")  # fmt: skip
+        seen[name] += 1
+        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return names
+
+
+def _splits(w: _Walk, roots: list[Tensor], params: list[Tensor], drawn: set[str]
+            ) -> dict[tuple[str, str, int], list[tuple[str, float]]]:  # fmt: skip
+    """``split=``: each drawn use of ``params`` with each loss term's part of its gradient
+    (``analysis.per_use``: one backward pass per loss term of roots[0])."""
+    from tinygrad_rnn.analysis import per_use
+    from tinygrad_rnn.errors import ConfigError
+
+    try:
+        loss_steps, uses = per_use(roots[0], params)
+    except ConfigError as e:
+        raise VizError(f"viz.draw(split=...): {e}") from None
+    names = _term_names(loss_steps)
+    out: dict[tuple[str, str, int], list[tuple[str, float]]] = {}
+    for u in uses:
+        dst = f"n{w.index[id(u.op)]}"
+        if dst in drawn:
+            key = (f"n{w.index[id(u.param)]}", dst, u.index)
+            out[key] = [(names[i], float(_norm(g) or 0.0)) for i, g in sorted(u.parts.items())]
+    return out
+
+
+def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str]
+               ) -> tuple[dict[str, tuple[str | None, float | None, float]], str]:  # fmt: skip
+    """``jacobians=``: per drawn state, (h(t-1)'s key, ‖∂h(t)/∂h(t-1)‖, ‖∂h(T)/∂h(t)‖) from
+    ``analysis.jacobian_norms`` (exact, built from the engine's rules), and h(T)'s key."""
+    from tinygrad_rnn.analysis import jacobian_norms
+    from tinygrad_rnn.errors import ConfigError, DTypeError
+
+    for t, h in enumerate(states):
+        if not isinstance(h, Tensor) or id(h) not in w.index:
+            raise VizError(
+                f"viz.draw(jacobians=...): states[{t}] ({h!r:.50}) is not a tensor of the graph drawn; pass the hidden "
+                "states h(0..T) of the network that computed the loss, or jacobians=True to find them"
+            )
+    try:
+        j = jacobian_norms(states)
+    except (ConfigError, DTypeError) as e:
+        raise VizError(f"viz.draw(jacobians=...): {e}") from None
+    out: dict[str, tuple[str | None, float | None, float]] = {}
+    for t, h in enumerate(states):
+        key = f"n{w.index[id(h)]}"
+        if key in drawn:
+            prev = f"n{w.index[id(states[t - 1])]}" if t else None
+            out[key] = (prev, float(j.one_step[t - 1]) if t else None, float(j.to_last[t]))
+    return out, f"n{w.index[id(states[-1])]}"
 
 
 def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") -> Description:

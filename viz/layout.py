@@ -198,8 +198,28 @@ def node_lines(n: Node, desc: Description, backward: bool, values: bool) -> list
     else:
         who = n.name if n.name else "·"  # the step is on the first line
         lines.append(f"‖∂L/∂{who}‖ = {fmt(n.grad_norm)}")
+        lines += jacobian_lines(n, desc)
     if values:
         lines.append(n.value)
+    return lines
+
+
+#: ``jacobians=``: a state from which less than this part of a gradient at h(T) can come back
+#: is where the gradient has died (outlined)
+DIES = 1e-3
+
+
+def jacobian_lines(n: Node, desc: Description) -> list[str]:
+    """``jacobians=``: under a hidden state h(t), the norm of the one-step Jacobian that made it
+    and of ∂h(T)/∂h(t), how much of a gradient at the last state reaches it."""
+    if n.key not in desc.jacobians:
+        return []
+    prev, one_step, to_last = desc.jacobians[n.key]
+    me = step_name(n, desc)
+    before = step_name(desc.node(prev), desc) if prev in desc._index else "previous"  # type: ignore[operator]
+    lines = [f"‖∂{me}/∂{before}‖ = {fmt(one_step)}"] if prev is not None else []
+    if desc.last_state is not None and desc.last_state != n.key:
+        lines.append(f"‖∂{step_name(desc.node(desc.last_state), desc)}/∂{me}‖ = {fmt(to_last)}")
     return lines
 
 
@@ -231,13 +251,35 @@ def short_name(param: Node) -> str:
     return (param.name or "param").rsplit(".", 1)[-1]
 
 
-def share_lines(param: Node, step: int | None, share: float | None, backward: bool, name: str | None = None
-                ) -> list[str]:  # fmt: skip
+#: ``split=``: at most this many loss terms under a share (the largest, with "+ k smaller")
+SPLIT_LINES = 4
+
+
+def share_lines(param: Node, step: int | None, share: float | None, backward: bool, name: str | None = None,
+                split: list[tuple[str, float]] | None = None) -> list[str]:  # fmt: skip
+    """A parameter's label: its name (forward); that use's share ‖∂L/∂W(t)‖ (backward), and
+    with ``split`` each loss term's part of it, L(4): ‖∂L(4)/∂W(t)‖."""
     name = name or short_name(param)
     if not backward:
         return [name]
     at = f"({step})" if step is not None else ""
-    return [f"‖∂L/∂{name}{at}‖", fmt(share)]
+    return [f"‖∂L/∂{name}{at}‖", fmt(share)] + split_lines(split or [])
+
+
+def split_lines(split: list[tuple[str, float]]) -> list[str]:
+    """Each loss term's part, in the terms' order; beyond ``SPLIT_LINES`` terms the largest
+    ones and how many smaller ones were left out."""
+    nonzero = [(term, norm) for term, norm in split if norm != 0]
+    zeros = len(split) - len(nonzero)
+    room = SPLIT_LINES - (zeros > 0)
+    if len(nonzero) <= room:
+        kept = nonzero
+    else:
+        top = sorted(range(len(nonzero)), key=lambda i: -nonzero[i][1])[: room - 1]
+        kept = [nonzero[i] for i in sorted(top)]
+    lines = [f"{term}: {fmt(norm)}" for term, norm in kept]
+    lines += [f"+ {len(nonzero) - len(kept)} smaller"] if len(kept) < len(nonzero) else []
+    return lines + ([f"+ {zeros} at 0"] if zeros and nonzero else [])
 
 
 # --- the grid -------------------------------------------------------------------------------
@@ -314,8 +356,11 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     view's labels (the longer ones) decide, so that both views keep one layout. ``twins``: the
     backward layout with a forward line beside each line that carries data (view="both")."""
     room = _label_width(desc, [n for n in desc.nodes if n.drawn])
+    # split=: labels taller than the two lines of a share get that much more room above and below
+    tallest = max((text.box(["·", "·", *split_lines(v)], LABEL_FONT)[1] for v in desc.splits.values()), default=0.0)
+    row_gap = ROW_GAP + 2 * max(0.0, tallest - text.box(["·", "·"], LABEL_FONT)[1])
     for widen in (0, 1, 2):
-        gaps = (NODE_GAP + widen * room, ROW_GAP + 12 * widen)
+        gaps = (NODE_GAP + widen * room, row_gap + 12 * widen)
         checked = _unrolled(desc, True, values, style, *gaps, twins)
         if not checked.conflicts and not checked.unpaired:
             break
@@ -528,7 +573,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
 def parameter_lines(n: Node, desc: Description, backward: bool, values: bool, name: str) -> list[str]:
     """A parameter's box (style="full"): its ``name``, shape, and its total gradient ‖∂L/∂W‖
     (backward) or the norm of its values (forward)."""
-    note = " (with earlier passes)" if n.key in desc.accumulated else ""
+    note = desc.note(n.key)
     norm = f"‖∂L/∂{name}‖ = {fmt(desc.totals.get(n.key))}{note}" if backward else f"‖{name}‖ = {fmt(n.norm)}"
     return [name, shape_text(n.shape), norm] + ([n.value] if values else [])
 
@@ -606,6 +651,8 @@ def _label_width(desc: Description, drawn: list[Node]) -> float:
             step = max(desc.shown, default=None)
             lines = share_lines(n, step, 1.0, True, names[n.key]) + share_lines(n, None, None, False, names[n.key])
             widest = max(widest, text.box(lines, LABEL_FONT)[0])
+    for split in desc.splits.values():
+        widest = max(widest, text.box(split_lines(split), LABEL_FONT)[0])
     return widest
 
 
@@ -797,7 +844,8 @@ def _stub(layout: Layout, desc: Description, e: Edge, names: dict[str, str]) -> 
     """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
     bias): it carries the parameter's label (its place found with the stub's, at the size of
     the backward view's, the larger)."""
-    shown = share_lines(desc.node(e.src), desc.node(e.dst).step, e.grad_norm, True, names.get(e.src))
+    shown = share_lines(desc.node(e.src), desc.node(e.dst).step, e.grad_norm, True, names.get(e.src),
+                        desc.splits.get((e.src, e.dst, e.index)))  # fmt: skip
     label = text.box(shown, LABEL_FONT)
     point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst, label)
     layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=e.grad_norm))  # this use's share
@@ -909,10 +957,12 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
         for p in params:
             # this use's share: what flowed back along the parameter's own edge into the node
             # (the step's share when the step uses the parameter once, as an RNN step does)
-            share = line.share if line.role == "stub" else _use_share(desc, p, line.edge)  # type: ignore[arg-type]
+            use = line.edge if line.role == "stub" else _use_edge(desc, p, line.edge)  # type: ignore[arg-type]
+            share = line.share if line.role == "stub" else use.grad_norm if use is not None else None
             if line.role != "stub" and line.share is None:
                 line.share = share  # the line's colour where nothing flows on to its input (x -> h)
-            text_lines = share_lines(desc.node(p), step, share, backward, names.get(p))
+            split = desc.splits.get((use.src, use.dst, use.index)) if use is not None else None
+            text_lines = share_lines(desc.node(p), step, share, backward, names.get(p), split)
             if backward and uses.get((p, step), 1) > 1:  # this use's part of the step's share
                 seen[(p, step)] = seen.get((p, step), 0) + 1
                 text_lines[0] += f" use {seen[(p, step)]}/{uses[(p, step)]}"
@@ -971,13 +1021,13 @@ def param_names(desc: Description, qualified: bool = False) -> dict[str, str]:
     return out
 
 
-def _use_share(desc: Description, param: str, data: Edge) -> float | None:
-    """The norm of what the parameter got through the use that acts on the input ``data``
-    (U in x(t) U): its edge into the same node, at the index paired with ``data``'s."""
+def _use_edge(desc: Description, param: str, data: Edge) -> Edge | None:
+    """The parameter's use that acts on the input ``data`` (U in x(t) U): its edge into the
+    same node, at the index paired with ``data``'s (its grad_norm: that use's share)."""
     op = desc.node(data.dst).op
     for e in desc.incoming(data.dst):
         if e.src == param and _acts_on(op, e.index) == data.index:
-            return e.grad_norm
+            return e
     return None
 
 
@@ -1062,19 +1112,19 @@ def legend_and_caption(
                                         font=LABEL_FONT)  # fmt: skip
         x += 24 + lw + 14
     if totals:
-        line = [totals[0] + " " + ", ".join(totals[1:])]
+        line = _wrap(totals[0] + " " + ", ".join(totals[1:]), max(right - left, 400.0), ",", LABEL_FONT)
         tw, th = text.box(line, LABEL_FONT)
         items["totals"] = Item("totals", "legend", Rect(left + tw / 2, y + 19 + 8 + th / 2, tw, th), line,
                                font=LABEL_FONT)  # fmt: skip
 
 
-def _wrap(line: str, width: float) -> list[str]:
-    """``line`` cut after "; " where it would be wider than ``width``."""
+def _wrap(line: str, width: float, sep: str = ";", font: float = NODE_FONT) -> list[str]:
+    """``line`` cut after ``sep`` + " " where it would be wider than ``width``."""
     out, current = [], ""
-    for piece in line.split("; "):
-        joined = f"{current}; {piece}" if current else piece
-        if current and text.width(joined, NODE_FONT) > width:
-            out.append(current + ";")
+    for piece in line.split(f"{sep} "):
+        joined = f"{current}{sep} {piece}" if current else piece
+        if current and text.width(joined, font) > width:
+            out.append(current + sep)
             current = piece
         else:
             current = joined
