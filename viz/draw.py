@@ -27,7 +27,19 @@ from tinygrad_rnn import Tensor
 from tinygrad_rnn.errors import VizError
 
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles, keys_of
-from .layout import DIES, Item, Layout, Line, fmt, legend_and_caption, name_list, param_names, rolled, step_name, unrolled
+from .layout import (
+    DIES,
+    Item,
+    Layout,
+    Line,
+    fmt,
+    legend_and_caption,
+    name_list,
+    param_names,
+    rolled,
+    step_name,
+    unrolled,
+)
 from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled", "both")
