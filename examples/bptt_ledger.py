@@ -12,6 +12,10 @@ truncation throws away, measured on real recordings with ``tinygrad_rnn.analysis
 3. Truncated BPTT: a sequence-to-sequence RNN predicting a sine wave one step ahead (loss at
    every step) against BPTT(k, k) with ``--k`` = 20: the full ledger of W by lag, with the terms
    truncation drops crossed out (``truncation.svg``), and each parameter's dropped share.
+4. The same in the backward diagram (``overlay.svg``): the sine predictor on one sequence, its
+   gradient clipped to norm 1 after backward as a training loop would, drawn with each share of
+   W split by loss term and each state's Jacobian norms, the states the gradient from the last
+   one no longer reaches outlined in red.
 
 Run: python examples/bptt_ledger.py [--out runs/ledger] [--epochs 3] [--T 100] [--k 20] [--seed 0]
 """
@@ -86,6 +90,20 @@ def truncation(out: Path, T: int, k: int, seed: int) -> dict:
     return {d.name: float(np.linalg.norm(d.dropped) / np.linalg.norm(d.full)) for d in diffs}
 
 
+def overlay(out: Path, T: int, seed: int) -> dict:
+    xs, ys = data.sine_series(1, T, seed=seed)
+    model = nn.SeqToSeq(1, 16, 1, seed=seed)
+    model.W.data *= 0.5  # a smaller recurrent weight: the gradient from h(T) dies within the picture
+    loss = F.sequence_loss(model(xs.astype(np.float64)), ys.astype(np.float64), loss=F.mse)
+    loss.backward()
+    before = optim.clip_grad_norm(model.parameters(), 1.0)
+    diagram = viz.draw(loss, "backward", split=[model.W], jacobians=True, max_steps=6,
+                       title=f"Sine prediction, T = {T}, W at half scale")  # fmt: skip
+    viz.render(diagram, out / "overlay.svg")
+    died = [t for t, (_, _, to_last) in diagram.description.jacobians.items() if to_last < 1e-3]
+    return {"norm": before, "died": len(died)}
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/ledger", help="folder for the pictures (default runs/ledger)")
@@ -105,9 +123,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     dropped = truncation(out, args.T, args.k, args.seed)
     print(f"sine prediction, T = {args.T}, BPTT({args.k}, {args.k}) drops, relative to full BPTT: "
           + ", ".join(f"{name} {share:.1%}" for name, share in dropped.items()))  # fmt: skip
-    for name in ("mnist_ledger", "mnist_jacobians", "adding_ledger", "adding_jacobians", "truncation"):
+    drawn = overlay(out, args.T, args.seed)
+    print(f"the backward diagram: ||dL/dparams|| = {drawn['norm']:.2f} clipped to 1; the gradient from h(T) has "
+          f"died at {drawn['died']} of the drawn states")  # fmt: skip
+    for name in ("mnist_ledger", "mnist_jacobians", "adding_ledger", "adding_jacobians", "truncation", "overlay"):
         print(f"  {out / name}.svg")
-    return {"mnist": mnist, "adding": add, "truncation": dropped}
+    return {"mnist": mnist, "adding": add, "truncation": dropped, "overlay": drawn}
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ class Shape:
     box: tuple[float, float, float, float]  # left, top, right, bottom of its outline
     fill: str | None
     texts: list[Text] = field(default_factory=list)
+    stroke: str | None = None  # the outline's colour
+    dashed: bool = False  # the outline is dashed
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -77,16 +79,17 @@ def _pairs(values: list[float]) -> list[tuple[float, float]]:
     return list(zip(values[::2], values[1::2], strict=False))
 
 
-def _outline(g: ET.Element) -> tuple[list[tuple[float, float]], str | None]:
+def _outline(g: ET.Element) -> tuple[list[tuple[float, float]], ET.Element | None]:
+    """The points of a node's outline (its first shape) and that shape's element."""
     for el in g.iter():
         tag = el.tag.replace(NS, "")
         if tag == "polygon":
-            return _pairs([float(v) for v in _NUM.findall(el.get("points", ""))]), el.get("fill")
+            return _pairs([float(v) for v in _NUM.findall(el.get("points", ""))]), el
         if tag == "path":
-            return _pairs([float(v) for v in _NUM.findall(el.get("d", ""))]), el.get("fill")
+            return _pairs([float(v) for v in _NUM.findall(el.get("d", ""))]), el
         if tag == "ellipse":
             cx, cy, rx, ry = (float(el.get(k, 0)) for k in ("cx", "cy", "rx", "ry"))
-            return [(cx - rx, cy - ry), (cx + rx, cy + ry)], el.get("fill")
+            return [(cx - rx, cy - ry), (cx + rx, cy + ry)], el
     return [], None
 
 
@@ -103,10 +106,12 @@ def parse(svg: str | bytes) -> Svg:
             continue
         name = (title.text or "").strip()
         if cls == "node":
-            pts, fill = _outline(g)
+            pts, el = _outline(g)
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
             box = (min(xs), min(ys), max(xs), max(ys)) if pts else (0.0, 0.0, 0.0, 0.0)
-            shape = Shape(name, box, fill)
+            shape = Shape(name, box, None if el is None else el.get("fill"))
+            if el is not None:
+                shape.stroke, shape.dashed = el.get("stroke"), el.get("stroke-dasharray") is not None
             for t in g.iter(f"{NS}text"):
                 shape.texts.append(Text(name, "".join(t.itertext()), float(t.get("x", 0)), float(t.get("y", 0)),
                                         float(t.get("font-size", 14)), t.get("text-anchor", "start")))  # fmt: skip

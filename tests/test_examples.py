@@ -17,6 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import svgread
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = [
@@ -117,11 +118,11 @@ def test_bptt_by_hand_gradients_match(capsys, monkeypatch):
     assert "BPTT gradients match central finite differences" in capsys.readouterr().out
 
 
-def test_bptt_ledger_writes_its_five_pictures_and_reads_them(tmp_path, capsys):
+def test_bptt_ledger_writes_its_six_pictures_and_reads_them(tmp_path, capsys):
     out = tmp_path / "ledger"
     result = load("bptt_ledger").main(["--out", str(out), "--epochs", "1", "--digits", "300", "--T", "30", "--k", "5"])
     printed = capsys.readouterr().out
-    names = ["mnist_ledger", "mnist_jacobians", "adding_ledger", "adding_jacobians", "truncation"]
+    names = ["mnist_ledger", "mnist_jacobians", "adding_ledger", "adding_jacobians", "truncation", "overlay"]
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.svg" for n in names)
     assert all(f"{out / n}.svg" in printed for n in names)
     assert "adding problem, T = 30: lags 0-9 give" in printed and "BPTT(5, 5) drops" in printed
@@ -129,6 +130,13 @@ def test_bptt_ledger_writes_its_five_pictures_and_reads_them(tmp_path, capsys):
     drops = result["truncation"]
     assert drops["V"] < 1e-12 and drops["c"] < 1e-12 and drops["W"] > 1e-3  # the head has no recurrence to cut
     assert 'data-marked="1"' in (out / "truncation.svg").read_text()
+    overlay = svgread.parse((out / "overlay.svg").read_text())
+    texts = [t.text for t in overlay.texts()]
+    assert any(re.fullmatch(r"L\(\d+\): \d\.\de[+-]\d\d", t) for t in texts)  # W's shares split by loss term
+    assert any(t.startswith("‖∂h(29)/∂h(") for t in texts)  # the Jacobian overlay
+    assert any(shape.dashed and shape.stroke == "#b2182b" for shape in overlay.nodes.values()) == (
+        result["overlay"]["died"] > 0)  # fmt: skip
+    assert any("clipped ×" in t for t in texts) and result["overlay"]["norm"] > 1
 
 
 def test_vanishing_gradients_writes_both_networks_pictures(tmp_path, capsys):

@@ -216,7 +216,10 @@ def per_use(losses: Tensor | Sequence[Tensor], params: Sequence[Tensor]) -> tupl
         for j, g in parts:
             use = found.setdefault((id(p), id(user), j), Use(p, user, j, {}))
             use.parts[i] = g
-    return _loss_steps(terms), list(found.values())
+    loss_steps = _loss_steps(terms)
+    if terms[-1][2] and not any(len(terms) - 1 in u.parts for u in found.values()):
+        loss_steps = loss_steps[:-1]  # nothing outside the per-step terms (as in the ledger)
+    return loss_steps, list(found.values())
 
 
 def _check_param(param: Any, who: str) -> Tensor:

@@ -1,0 +1,247 @@
+"""The backward diagram's overlays: each share's split by loss term (``split=``), the Jacobians
+through time (``jacobians=``), and clipping said where it fired. The numbers are checked
+against ``analysis`` (ledger, jacobian_norms) and the marks read back from the SVG; the
+placement of every label (inside its frame, clear of lines and other text, nearest its own
+line) is checked for these overlays by the general tests of test_viz.py ("split" and "dying"
+cases)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import svgread
+from test_viz import dying
+
+import viz
+from tinygrad_rnn import Tensor, analysis, nn, optim
+from tinygrad_rnn import functional as F
+from tinygrad_rnn.app.cli import unrolled_example
+from viz.layout import DIES, fmt
+
+
+def _seq2seq(steps: int, seed: int = 0, scale: float = 1.0, batch: int = 2):
+    model = nn.SeqToSeq(3, 4, 3, seed=seed, dtype=np.float64)
+    model.W.data *= scale
+    rng = np.random.default_rng(seed)
+    outputs = model(rng.normal(size=(steps, batch, 3)))
+    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(steps, batch)))
+    loss.backward()
+    return model, loss, outputs
+
+
+def _labels(diagram, key: str) -> dict[int, list[list[str]]]:
+    """Per step, the text lines of each label of parameter ``key``."""
+    out: dict[int, list[list[str]]] = {}
+    for it in diagram.layout.items.values():
+        if it.kind == "label" and it.key == key:
+            out.setdefault(it.step, []).append(it.lines)
+    return out
+
+
+def _parts(lines: list[str]) -> dict[str, str]:
+    return dict(m.groups() for m in (re.fullmatch(r"(L\(\d+\)|rest): (.+)", x) for x in lines) if m)
+
+
+@pytest.mark.parametrize("steps", [3, 4])
+def test_each_share_is_split_by_loss_term_as_the_ledger_says(steps):
+    """Under ‖∂L/∂W(t)‖, each loss term's part L(k): ‖∂L(k)/∂W(t)‖ is the ledger's entry, for
+    every parameter and step (at most four terms: all of them here), and no later term."""
+    model, loss, _ = _seq2seq(steps)
+    diagram = viz.draw(loss, "backward", split=True)
+    svg = svgread.parse(viz.to_svg(diagram.source))
+    seen = 0
+    for name in ("U", "W", "b", "V", "c"):
+        param = getattr(model, name)
+        book = analysis.ledger(loss, param)
+        norms = book.norms()
+        key = next(n.key for n in diagram.description.nodes if n.name == name)
+        for step, labels in _labels(diagram, key).items():
+            (lines,) = labels
+            k = book.steps.index(step)
+            want = {f"L({s})": fmt(norms[i, k]) for i, s in enumerate(book.loss_steps)
+                    if book.reached[i, k] and norms[i, k] != 0}  # fmt: skip
+            assert _parts(lines) == want, (name, step, lines)
+            assert all(int(t[2:-1]) >= step for t in want)  # only this and later steps' losses reach it
+            label_id = next(i for i, it in diagram.layout.items.items() if it.lines == lines)
+            assert [t.text for t in svg.nodes[label_id].texts] == lines  # as drawn
+            seen += 1
+    assert seen == 5 * steps  # W(0) too: its share is 0 (h0 is zeros), so no term is listed
+    assert "each loss term's part" in diagram.layout.items["caption"].lines[1]
+
+
+def test_a_long_split_lists_the_largest_terms_and_counts_the_rest():
+    model, loss, _ = _seq2seq(8, seed=3)
+    diagram = viz.draw(loss, "backward", split=[model.W], max_steps=None)
+    book = analysis.ledger(loss, model.W)
+    norms = book.norms()
+    key = next(n.key for n in diagram.description.nodes if n.name == "W")
+    (lines,) = _labels(diagram, key)[1]
+    k = book.steps.index(1)
+    terms = {f"L({s})": norms[i, k] for i, s in enumerate(book.loss_steps) if book.reached[i, k]}
+    assert len(terms) == 7
+    largest = sorted(terms, key=lambda t: -terms[t])[:3]
+    assert _parts(lines) == {t: fmt(terms[t]) for t in largest}
+    assert lines[-1] == "+ 4 smaller"
+    # only W is split
+    other = next(n.key for n in diagram.description.nodes if n.name == "U")
+    assert all(len(lines) == 2 for labels in _labels(diagram, other).values() for lines in labels)
+
+
+def test_per_use_parts_add_up_to_the_gradient_and_to_the_ledger():
+    model, loss, _ = _seq2seq(4, seed=5)
+    params = list(model.parameters())
+    loss_steps, uses = analysis.per_use(loss, params)
+    for p in params:
+        total = sum(g for u in uses if u.param is p for g in u.parts.values())
+        np.testing.assert_allclose(total, p.grad, rtol=1e-12, atol=1e-14)
+        book = analysis.ledger(loss, p)
+        for k, s in enumerate(book.steps):
+            for i in range(len(book.loss_steps)):
+                got = sum((u.parts[i] for u in uses if u.param is p and u.op.step == s and i in u.parts), start=0.0)
+                np.testing.assert_allclose(got, book.terms[i, k], rtol=1e-12, atol=1e-14)
+    assert loss_steps == [0, 1, 2, 3]
+
+
+def test_a_step_using_a_parameter_twice_splits_each_use():
+    W = Tensor(np.array([[0.5, -0.2], [0.1, 0.3]]), requires_grad=True, name="W")
+    h = Tensor(np.array([[1.0, 2.0]]), name="h0")
+    losses = []
+    import tinygrad_rnn as tr
+
+    for t in range(3):
+        with tr.step(t):
+            h = ((h @ W).tanh() @ W).tanh()
+            h.name = "h"
+            loss_t = (h * h).sum()
+            loss_t.name = "L"
+            losses.append(loss_t)
+    total = losses[0] + losses[1] + losses[2]
+    total.backward()
+    plain = viz.draw(total, "backward")
+    diagram = viz.draw(total, "backward", split=True)
+    key = next(n.key for n in diagram.description.nodes if n.name == "W")
+    for step, labels in _labels(diagram, key).items():
+        assert len(labels) == 2  # one label per use, each with its own split
+        assert all(lines[0].endswith(("use 1/2", "use 2/2")) for lines in labels)
+        for lines in labels:
+            assert set(_parts(lines)) <= {f"L({s})" for s in range(step, 3)}
+    # this hand-made graph's long recurrent line leaves a label no free place even unsplit
+    assert len(diagram.layout.conflicts) <= len(plain.layout.conflicts)
+
+
+def test_the_jacobian_overlay_writes_the_norms_of_analysis_under_each_state():
+    model, loss, outputs = _seq2seq(5, seed=2, batch=1)
+    states = analysis.hidden_states(loss)
+    j = analysis.jacobian_norms(states)
+    diagram = viz.draw(loss, "backward", jacobians=True)
+    svg = svgread.parse(viz.to_svg(diagram.source))
+    desc = diagram.description
+    for t, h in enumerate(states):
+        key = next(n.key for n in desc.nodes if n.name == "h" and n.step == h.step)
+        texts = [x.text for x in svg.nodes[key].texts]
+        if t:
+            assert f"‖∂h({t})/∂h({t - 1})‖ = {fmt(j.one_step[t - 1])}" in texts
+        if t < len(states) - 1:
+            assert f"‖∂h(4)/∂h({t})‖ = {fmt(j.to_last[t])}" in texts
+        assert not svg.nodes[key].dashed  # a random 4-unit RNN over 5 steps keeps its gradient
+    # the same numbers for the states given by hand
+    same = viz.draw(loss, "backward", jacobians=states)
+    assert same.source == diagram.source
+
+
+def test_states_the_gradient_from_the_last_one_no_longer_reaches_are_outlined_in_red():
+    roots = dying()
+    states = analysis.hidden_states(roots[0])
+    j = analysis.jacobian_norms(states)
+    diagram = viz.draw(roots, "backward", jacobians=True, max_steps=8)
+    svg = svgread.parse(viz.to_svg(diagram.source))
+    desc = diagram.description
+    died, kept = 0, 0
+    for t, h in enumerate(states):
+        node = next((n for n in desc.nodes if n.name == "h" and n.step == h.step and n.drawn), None)
+        if node is None:
+            continue
+        shape = svg.nodes[node.key]
+        assert shape.dashed == (j.to_last[t] < DIES), (t, j.to_last[t])
+        assert (shape.stroke == "#b2182b") == (j.to_last[t] < DIES)
+        died += j.to_last[t] < DIES
+        kept += j.to_last[t] >= DIES
+    assert died >= 3 and kept >= 3  # both kinds are in the picture
+    assert "has died" in " ".join(diagram.layout.items["caption"].lines)
+
+
+def _totals(diagram) -> str:
+    return " ".join(diagram.layout.items["totals"].lines)
+
+
+@pytest.mark.parametrize("max_steps", [None, 4])
+def test_clipping_after_backward_is_said_where_it_fired(max_steps):
+    model, loss, _ = _seq2seq(6, seed=4)
+    plain = _totals(viz.draw(loss, "backward", max_steps=max_steps))
+    assert "clipped" not in plain and "earlier passes" not in plain
+    before = np.sqrt(sum(float(np.sum(p.grad**2)) for p in model.parameters()))
+    optim.clip_grad_norm(model.parameters(), before / 4)
+    diagram = viz.draw(loss, "backward", max_steps=max_steps)
+    assert diagram.description.clipped.keys() == {n.key for n in diagram.description.nodes if n.kind == "parameter"}
+    factor = (before / 4) / (before + 1e-6)
+    assert f"Σ over t (clipped ×{factor:.2g} by clip_grad_norm):" in _totals(diagram)
+    assert "clipping fired after this pass" in " ".join(diagram.layout.items["caption"].lines)
+    # the total is .grad (clipped); the steps' shares are the pass's gradient before clipping
+    W = next(n.key for n in diagram.description.nodes if n.name == "W")
+    assert diagram.description.totals[W] == pytest.approx(np.linalg.norm(model.W.grad), rel=1e-12)
+    book = analysis.ledger(loss, model.W)
+    for step, (lines,) in _labels(diagram, W).items():
+        assert lines[1] == fmt(np.linalg.norm(book.terms[:, book.steps.index(step)].sum(axis=0)))
+
+
+def test_clip_grad_value_is_told_per_parameter():
+    model, loss, _ = _seq2seq(4, seed=6)
+    grads = {name: getattr(model, name).grad.copy() for name in ("U", "W", "b", "V", "c")}
+    c = float(np.abs(grads["V"]).max()) * 0.5
+    optim.clip_grad_value(model.V, c)
+    diagram = viz.draw(loss, "backward")
+    V = next(n.key for n in diagram.description.nodes if n.name == "V")
+    over = int((np.abs(grads["V"]) > c).sum())
+    assert diagram.description.clipped == {V: f"clipped to ±{c:.2g} at {over} of {grads['V'].size} entries by "
+                                              "clip_grad_value"}  # fmt: skip
+    assert f"‖∂L/∂V‖ = {fmt(np.linalg.norm(model.V.grad))} (clipped to ±" in _totals(diagram)
+
+
+def test_a_second_backward_pass_is_still_told_apart_from_clipping():
+    model, loss, _ = _seq2seq(3, seed=7)
+    loss2 = F.sequence_loss(model(np.ones((3, 2, 3))), np.zeros((3, 2), dtype=int))
+    loss2.backward()  # .grad = first pass + second pass
+    diagram = viz.draw(loss2, "backward")
+    assert not diagram.description.clipped
+    assert _totals(diagram).count("(with earlier passes)") == 5
+
+
+def test_overlays_refuse_what_they_cannot_draw():
+    roots = unrolled_example("seq2seq", 3, None)
+    with pytest.raises(viz.VizError, match="split= annotates the backward pass"):
+        viz.draw(roots, "forward", split=True)
+    with pytest.raises(viz.VizError, match="jacobians= annotates the backward pass"):
+        viz.draw(roots, "rolled", jacobians=True)
+    with pytest.raises(viz.VizError, match="style='textbook'"):
+        viz.draw(roots, "backward", style="full", split=True)
+    stray = Tensor(np.ones((1, 3)), requires_grad=True, name="stray")
+    with pytest.raises(viz.VizError, match="split=.*not used by any op"):
+        viz.draw(roots, "backward", split=[stray])
+    with pytest.raises(viz.VizError, match=r"states\[0\].*not a tensor of the graph"):
+        viz.draw(roots, "backward", jacobians=[stray, roots[1]])
+    with pytest.raises(viz.VizError, match="split= takes True or a list of Tensors"):
+        viz.draw(roots, "backward", split="W")
+    x = Tensor(np.ones(3), requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(viz.VizError, match="no tensor named 'h'.*jacobians=\\[h0, \\*hs\\]"):
+        viz.draw(loss, "backward", jacobians=True)
+
+
+def test_the_overlays_leave_the_plain_diagram_as_it_was():
+    roots = unrolled_example("seq2seq", 4, [1, 2, 3])
+    plain = viz.draw(roots, "backward").source
+    viz.draw(roots, "backward", split=True, jacobians=True)
+    assert viz.draw(roots, "backward").source == plain
