@@ -97,6 +97,15 @@ def lstm_by_hand(steps: int = 3) -> Tensor:
     return loss
 
 
+def gated(kind: str, steps: int = 3, layers: int = 1, bidirectional: bool = False) -> Tensor:
+    """nn.LSTM / nn.GRU: h(t-1) feeds several gates of a step (drawn as one trunk and a bus)."""
+    net = getattr(nn, kind)(2, 3, num_layers=layers, bidirectional=bidirectional, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(steps, 1, 2)))
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    return loss
+
+
 def stacked(steps: int = 3) -> Tensor:
     first, second = nn.RNN(2, 3, seed=0), nn.RNN(3, 3, seed=1)
     hs, h_T = second(first(np.random.default_rng(0).normal(size=(steps, 1, 2)))[0])
@@ -142,6 +151,8 @@ def dying(steps: int = 30) -> list[Tensor]:
     tinygrad_rnn.optim.clip_grad_norm(model.parameters(), 0.1)
     return [loss, *outputs]
 
+
+CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU")}
 
 #: the overlays of the backward view (split=, jacobians=), drawn on cases of their own
 CASES |= {"split": lambda: unrolled_example("seq2seq", 5, [2, 3, 4]), "dying": dying}
@@ -254,6 +265,9 @@ def test_every_label_is_nearer_its_own_line_than_any_other(svgs, case, view):
         ends = set(zip(line.ids, line.ids[1:], strict=False))
         if line.twin is not None:
             ends |= set(zip(line.twin.ids, line.twin.ids[1:], strict=False))
+        for trunk in diagram.layout.lines:  # a branch's trunk and bus are its own line too
+            if line.trunk is not None and trunk.trunk == line.trunk:
+                ends |= set(zip(trunk.ids, trunk.ids[1:], strict=False))
         for key, node in svg.nodes.items():
             if not (key.startswith("label_") and key.endswith("_" + "_".join(line.ids))):
                 continue

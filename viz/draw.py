@@ -221,7 +221,8 @@ def _norms(desc: Description, layout: Layout) -> list[float | None]:
     out: list[float | None] = [desc.node(it.key).grad_norm for it in layout.items.values() if it.kind == "tensor"
                                and it.key is not None]  # fmt: skip
     out += [line.edge.grad_norm for line in layout.lines if line.edge is not None and line.role == "data"]
-    out += [line.share for line in layout.lines if line.role in ("stub", "riser", "data") and line.share is not None]
+    out += [line.share for line in layout.lines if line.role in ("stub", "riser", "data", "trunk")
+            and line.share is not None]  # fmt: skip
     out += [desc.totals.get(it.key or "") for it in layout.items.values() if it.kind == "parameter"]
     out += [1.0] if "cost" in layout.items else []  # the cost node's ∂L/∂L
     return out
@@ -344,8 +345,10 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
         style = {"style": "solid" if backward else "dashed", "color": _PARAM_COLOUR, "penwidth": "1.2"}
         arrow = 0 if backward and line.ids[0] == line.param else None  # the shares add up at the parameter
     else:
-        if line.role in ("stub", "riser"):
+        if line.role in ("stub", "riser", "trunk"):
             grad = line.share
+            if line.role == "trunk" and (not backward or layout.items[line.ids[0]].kind == "point"):
+                arrow = None  # the arrowheads are the branches' (forward) and the trunk's at its tensor (backward)
         elif line.role == "cost":
             grad = desc.node(layout.items[line.ids[0]].key or "").grad_norm
         else:

@@ -124,6 +124,9 @@ class Description:
     #: None for the first state, ‖∂h(T)/∂h(t)‖), and the last state's key
     jacobians: dict[str, tuple[str | None, float | None, float]] = field(default_factory=dict)
     last_state: str | None = None
+    #: what flowed back along each drawn edge from an op into an earlier step's tensor, by
+    #: (src, dst, index): the lines that share a trunk add theirs up (h(t-1) into four gates)
+    carried: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict)
 
     def note(self, key: str) -> str:
         """What a parameter's total needs said beside it: clipping, or earlier passes."""
@@ -464,12 +467,15 @@ def _details(
                           _norm(t.data), _value(t)))  # fmt: skip
     edges = []
     per_step: dict[tuple[str, int | None], np.ndarray] = {}  # (parameter, step): what that step added
+    across: dict[tuple[str, str, int], np.ndarray] = {}
     for i in scan:
         t = order[i]
         for j, p in enumerate(t.parents):
             g = carried.get((id(t), j))
             src = f"n{index[id(p)]}"
             edges.append(Edge(src, f"n{i}", j, None if g is None else _norm(g)))
+            if g is not None and i in drawn and p.parents and places.get(index[id(p)]) != places[i]:
+                across[(src, f"n{i}", j)] = g
             if g is not None and p.requires_grad and not p.parents:
                 slot = (src, t.step)
                 per_step[slot] = per_step[slot] + g if slot in per_step else g
@@ -500,8 +506,10 @@ def _details(
     loss = roots[0].data
     loss_value = float(loss) if np.size(loss) == 1 and loss.dtype.kind == "f" else None
     root_keys = [f"n{index[id(r)]}" for r in roots]
-    return Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated, clipped,
+    desc = Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated, clipped,
                        [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip
+    desc.carried = across
+    return desc
 
 
 def _clipping(grad: np.ndarray, added: np.ndarray) -> str | None:

@@ -29,6 +29,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import text
 from .graph import CONSTANT, COST, INITIAL, INPUT, OP, PARAMETER, Description, Edge, Node
 from .scale import Scale
@@ -125,6 +127,10 @@ class Line:
     param: str | None = None
     share: float | None = None
     twin: Line | None = None  # view="both": the forward line drawn beside this one
+    #: a piece of a "trunk" (the shared part of the lines from one tensor into several of a step's
+    #: tensors, such as h(t-1) into an LSTM's four gates): the edges whose gradients it carries
+    carries: list[Edge] = field(default_factory=list)
+    trunk: str | None = None  # the trunk a piece or a branch belongs to: one line to a reader
 
 
 @dataclass
@@ -552,8 +558,10 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
             for e in readers:
                 node = items[e.dst].rect
                 bend = f"bend_{p}_{e.dst}_{e.index}"
-                # each parameter of the step at its own height (k), all within the node's lower half
-                y_in = node.cy + (k + 1) * min(5.0, (node.h / 2 - 3) / len(used[s])) if node.h > 24 else node.cy
+                # each parameter the node reads at its own height (j), all within the node's lower half
+                mine = [q for q in used[s] if any(o.src == q for o in desc.incoming(e.dst))]
+                j = mine.index(p)
+                y_in = node.cy + (j + 1) * min(5.0, (node.h / 2 - 3) / len(mine)) if node.h > 24 else node.cy
                 others = [it.rect for it in items.values() if it.kind == "tensor" and it.id != e.dst]
                 end = f"{bend}_in"  # on the node's border: each riser comes in level (or upright) on its own
                 if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
@@ -564,8 +572,8 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                     y_under = node.bottom + 8 + 4 * k
                     items[bend] = Item(bend, "point", Rect(x, y_under, 0, 0), step=s)
                     corner = f"{bend}_under"
-                    items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * k, y_under, 0, 0), step=s)
-                    items[end] = Item(end, "anchor", Rect(node.left + 10 + 8 * k, node.bottom, 0, 0), step=s)
+                    items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * j, y_under, 0, 0), step=s)
+                    items[end] = Item(end, "anchor", Rect(node.left + 10 + 8 * j, node.bottom, 0, 0), step=s)
                     ids = [junction, bend, corner, end]
                 layout.lines.append(Line(ids, "riser", e, param=p, share=share))
 
@@ -705,9 +713,13 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     stubs: list[Edge] = []
     into_elision: set[str] = set()
     out_of_elision: set[str] = set()
+    bundles = _bundles(layout, desc, shared)
+    bundled = {e for edges in bundles for e in edges}
+    for edges in bundles:
+        _trunk(layout, desc, edges)
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
-        if d.kind == COST or s.kind == COST or e.src in shared:
+        if d.kind == COST or s.kind == COST or e.src in shared or e in bundled:
             continue  # the cost's risers are drawn with the cost node, the shared inputs' with their line
         if s.kind == PARAMETER:
             outside = not full or d.place is None
@@ -730,6 +742,73 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     return stubs
 
 
+def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[Edge]]:
+    """The lines that come into a step from a tensor outside it and go to several tensors of one
+    row (h(t-1) into an LSTM's four gates): each such group is drawn as one trunk (``_trunk``)."""
+    items = layout.items
+    groups: dict[tuple[str, int, float], list[Edge]] = {}
+    for e in desc.edges:
+        s, d = desc.node(e.src), desc.node(e.dst)
+        if (s.kind in (PARAMETER, COST) or d.kind == COST or e.src in shared or d.place is None
+                or s.place == d.place or e.src not in items or e.dst not in items):
+            continue  # fmt: skip
+        groups.setdefault((e.src, d.place, round(items[e.dst].rect.cy, 1)), []).append(e)
+    return [edges for edges in groups.values() if len({e.dst for e in edges}) > 1]
+
+
+BRANCH = 30.0  # a trunk's bus runs this far under the row it feeds: room for a label beside each branch
+
+
+def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
+    """One line from ``edges``' common source down the receiving step's lane to a bus under
+    their row, and from the bus a short branch up into each receiving tensor (each branch is the
+    edge's own line: it carries its parameter's label). The trunk and each piece of the bus
+    carry the sum of the gradients of the branches beyond them."""
+    items = layout.items
+    src, step = edges[0].src, desc.node(edges[0].dst).place
+    a = items[src].rect
+    frame = layout.frames[step]  # type: ignore[index]
+    tracks = _tracks(items, step)
+    lane_x = frame.rect.left + 5 + 5 * tracks
+    ends = sorted(edges, key=lambda e: (items[e.dst].rect.cx, e.index))
+    y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
+    name = f"trunk_{src}_t{step}"
+    items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, a.cy, 0, 0), step=step)
+    items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
+    layout.lines.append(Line([src, f"{name}_a", f"{name}_b"], "trunk", share=_sum_norm(desc, ends), carries=ends,
+                             trunk=name))  # fmt: skip
+    prev, x_prev = f"{name}_b", lane_x
+    taken: dict[str, int] = {}
+    for k, e in enumerate(ends):
+        b = items[e.dst].rect
+        n = taken[e.dst] = taken.get(e.dst, -1) + 1  # a tensor reading the source twice gets two branches
+        x = b.cx - b.w / 4 - 8 * n
+        if x <= x_prev + 1:
+            x = x_prev + 6
+        point = f"{name}_{k}"
+        items[point] = Item(point, "point", Rect(x, y, 0, 0), step=step)
+        layout.lines.append(Line([prev, point], "trunk", share=_sum_norm(desc, ends[k:]), carries=ends[k:], trunk=name))
+        end = f"{point}_in"
+        items[end] = Item(end, "anchor", Rect(x, b.top, 0, 0), step=step)
+        layout.lines.append(Line([point, end], "data", e, trunk=name))
+        prev, x_prev = point, x
+
+
+def _tracks(items: dict[str, Item], step: int | None) -> int:
+    """How many lines already come down the lane of ``step`` (each takes a track of its own)."""
+    lanes = ("bend_", "trunk_")
+    return sum(1 for k, it in items.items() if k.startswith(lanes) and k.endswith("_a") and it.step == step)
+
+
+def _sum_norm(desc: Description, edges: list[Edge]) -> float | None:
+    """The norm of what ``edges`` carried back together (None if none of them carried any)."""
+    grads = [desc.carried[k] for e in edges if (k := (e.src, e.dst, e.index)) in desc.carried]
+    if not grads:
+        return None
+    total = np.sum(np.stack(grads), axis=0)
+    return float(np.sqrt(np.sum(np.square(total, dtype=np.float64))))
+
+
 def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = False) -> list[str]:
     """Straight from ``src`` to ``dst``, or through two bends in the lane of ``dst``'s frame
     when the straight line would pass through another node (``level``: another line comes
@@ -746,7 +825,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # bends on a track of its own in the receiving step's lane (no two lines share a track), or
     # else round the nodes through the gap under (or over) the receiving node's row
     frame = layout.frames.get(step) if step is not None else None
-    tracks = sum(1 for k in items if k.startswith("bend_") and k.endswith("_a") and items[k].step == step)
+    tracks = _tracks(items, step)
     lane_x = (frame.rect.left + 5 + 5 * tracks) if frame is not None else min(a.left, b.left) - 10 - 5 * tracks
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
@@ -945,6 +1024,10 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
         if desc.node(e.src).kind == PARAMETER:
             uses[(e.src, desc.node(e.dst).step)] = uses.get((e.src, desc.node(e.dst).step), 0) + 1
     seen: dict[tuple[str, int | None], int] = {}
+    trunks: dict[str, list[Line]] = {}  # a trunk's pieces: part of each of its branches' own line
+    for line in layout.lines:
+        if line.role == "trunk" and line.trunk is not None:
+            trunks.setdefault(line.trunk, []).append(line)
     for line in layout.lines:
         if line.role == "stub":
             params = [line.param]
@@ -970,9 +1053,10 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
             own = {seg, *(layout.segments(line.twin) if line.twin is not None else [])}
+            own |= {g for t in trunks.get(line.trunk or "", []) for g in layout.segments(t)}
             kept = layout.reserved.get(line.ids[0]) if line.role == "stub" else None
-            if kept is not None and w <= kept.w + 0.5 and h <= kept.h + 0.5:
-                spot = Rect(kept.cx, kept.cy, w, h)  # the place found with the stub
+            if kept is not None and w <= kept.w + 0.5 and h <= kept.h + 0.5 and _nearest(kept, seg, segments, own):
+                spot = Rect(kept.cx, kept.cy, w, h)  # the place found with the stub (still nearest its line)
             else:
                 free = [r for r in taken if r is not kept]
                 spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True)
@@ -1071,15 +1155,33 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
         if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
         free = free or r
-        own = _distance((r.cx, r.cy), (r.cx, r.cy), *seg)
-        if any(
-            _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own - 1
-            for _, (a, b) in segments
-            if (a, b) != seg and (a, b) not in mine
-        ):
+        if not _nearest(r, seg, segments, mine):
             continue
         return r
     return None if paired else free
+
+
+ARROW = 10.0  # an arrowhead's length: the drawn line stops short of its end by this much
+
+
+def _shortened(seg, by: float):  # type: ignore[no-untyped-def]
+    """``seg`` without ``by`` at each end (where an arrowhead may replace the line), if long enough."""
+    (x0, y0), (x1, y1) = seg
+    n = math.hypot(x1 - x0, y1 - y0)
+    if n <= 2 * by + 2:
+        return seg
+    ux, uy = (x1 - x0) / n * by, (y1 - y0) / n * by
+    return (x0 + ux, y0 + uy), (x1 - ux, y1 - uy)
+
+
+def _nearest(r: Rect, seg, segments, mine=frozenset()) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the centre of ``r`` is nearer ``seg`` (or a segment of ``mine``) than any other
+    segment, by at least two points (so that a reader pairs the label with its own line)."""
+    own = _distance((r.cx, r.cy), (r.cx, r.cy), *_shortened(seg, ARROW))
+    return not any(
+        _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own + 2 for _, (a, b) in segments if (a, b) != seg
+        and (a, b) not in mine
+    )  # fmt: skip
 
 
 def legend_and_caption(
