@@ -15,7 +15,7 @@ truncation throws away, measured on real recordings with ``tinygrad_rnn.analysis
 4. The same in the backward diagram (``overlay.svg``): the sine predictor on one sequence, its
    gradient clipped to norm 1 after backward as a training loop would, drawn with each share of
    W split by loss term and each state's Jacobian norms, the states the gradient from the last
-   one no longer reaches outlined in red.
+   one no longer reaches outlined in blue.
 
 Run: python examples/bptt_ledger.py [--out runs/ledger] [--epochs 3] [--T 100] [--k 20] [--seed 0]
 """

@@ -134,9 +134,9 @@ def test_bptt_ledger_writes_its_six_pictures_and_reads_them(tmp_path, capsys):
     texts = [t.text for t in overlay.texts()]
     assert any(re.fullmatch(r"L\(\d+\): \d\.\de[+-]\d\d", t) for t in texts)  # W's shares split by loss term
     assert any(t.startswith("‖∂h(29)/∂h(") for t in texts)  # the Jacobian overlay
-    assert any(shape.dashed and shape.stroke == "#b2182b" for shape in overlay.nodes.values()) == (
+    assert any(shape.dashed and shape.stroke == "#08519c" for shape in overlay.nodes.values()) == (
         result["overlay"]["died"] > 0)  # fmt: skip
-    assert any("clipped ×" in t for t in texts) and result["overlay"]["norm"] > 1
+    assert any("scaled ×" in t for t in texts) and result["overlay"]["norm"] > 1
 
 
 def test_vanishing_gradients_writes_both_networks_pictures(tmp_path, capsys):

@@ -203,11 +203,35 @@ class Use:
     parts: dict[int, np.ndarray]
 
 
-def per_use(losses: Tensor | Sequence[Tensor], params: Sequence[Tensor]) -> tuple[list[int | None], list[Use]]:
+@dataclass(frozen=True)
+class PerUse:
+    """``per_use``'s answer: ``uses`` (each use of each parameter with each loss term's part of
+    its gradient), ``loss_steps[i]`` (loss term i's step), whether the last term is the ``rest``
+    of a split loss (what reaches the parameters outside its per-step terms, e.g. a penalty), and
+    whether the loss was ``split`` into terms at all (False: one term, the whole loss)."""
+
+    loss_steps: list[int | None]
+    uses: list[Use]
+    rest: bool = False
+    split: bool = True
+
+    def names(self) -> list[str]:
+        """The terms as a diagram names them: L(3) for step 3's term (L(3)#2 for a second one),
+        "rest", or L for the whole loss or a term without a step."""
+        names: list[str] = []
+        for i, s in enumerate(self.loss_steps):
+            name = "rest" if self.rest and i == len(self.loss_steps) - 1 else (
+                f"L({s})" if s is not None and self.split else "L")  # fmt: skip
+            count = sum(1 for n in names if n == name or n.startswith(f"{name}#"))
+            names.append(name if not count else f"{name}#{count + 1}")
+        return names
+
+
+def per_use(losses: Tensor | Sequence[Tensor], params: Sequence[Tensor]) -> PerUse:
     """The ledger one level finer: each use of each parameter (an op's input, not a step) with
-    each loss term's part of the gradient through it. Returns (loss_steps, uses); the parts of
-    the uses at step k summed are the ledger's column k. ``viz.draw(..., split=True)`` writes
-    them under each parameter label. Costs one backward pass per loss term."""
+    each loss term's part of the gradient through it. The parts of the uses at step k, summed,
+    are the ledger's column k. ``viz.draw(..., split=True)`` writes them under each parameter
+    label. Costs one backward pass per loss term."""
     terms = _loss_terms(losses, "per_use")
     params = [_check_param(p, "per_use") for p in params]
     users = _users(terms, params, "per_use")
@@ -217,9 +241,11 @@ def per_use(losses: Tensor | Sequence[Tensor], params: Sequence[Tensor]) -> tupl
             use = found.setdefault((id(p), id(user), j), Use(p, user, j, {}))
             use.parts[i] = g
     loss_steps = _loss_steps(terms)
-    if terms[-1][2] and not any(len(terms) - 1 in u.parts for u in found.values()):
-        loss_steps = loss_steps[:-1]  # nothing outside the per-step terms (as in the ledger)
-    return loss_steps, list(found.values())
+    rest = bool(terms[-1][2])
+    if rest and not any(len(terms) - 1 in u.parts for u in found.values()):
+        loss_steps, rest = loss_steps[:-1], False  # nothing outside the per-step terms (as in the ledger)
+    whole = isinstance(losses, Tensor) and len(terms) == 1  # not split: the loss is its one term
+    return PerUse(loss_steps, list(found.values()), rest, not whole)
 
 
 def _check_param(param: Any, who: str) -> Tensor:
@@ -442,6 +468,7 @@ def truncation_diff(
 __all__ = [
     "JacobianNorms",
     "Ledger",
+    "PerUse",
     "TruncationDiff",
     "Use",
     "hidden_states",

@@ -48,7 +48,7 @@ _FONT = "Helvetica"
 _PARAM_COLOUR = "#8a6d00"
 _LINE = "#4d4d4d"
 _MARK = "#c51b7d"  # mark=: a magenta outline, a colour no gradient takes
-_DIED = "#b2182b"  # jacobians=: a dark red dashed outline where the gradient from h(T) has died
+_DIED = "#08519c"  # jacobians=: a dark blue dashed outline (a hue no gradient takes) where the gradient has died
 
 
 class Diagram(graphviz.Digraph):
@@ -157,12 +157,16 @@ def draw(
     jacobians : bool or list of Tensor
         Backward view: under each hidden state h(t) the spectral norms ‖∂h(t)/∂h(t-1)‖ and
         ‖∂h(T)/∂h(t)‖ (``analysis.jacobian_norms`` of these states h(0..T); True: the states
-        named h, found in the graph), and a red dashed outline on the states that less than
-        1e-3 of a gradient at h(T) reaches: where the gradient has died.
+        named h, found in the graph), and a blue dashed outline on the states that less than
+        1e-3 of a gradient at h(T) reaches: where the gradient has died. For an LSTM the
+        one-step Jacobian holds c(t-1) fixed, so the one-step norms do not bound the products.
+        A state that is a parameter (a learned h0) gets no overlay. Costs one backward pass per
+        element of a state and step, over the whole recording.
 
     Clipping is found without asking: where a parameter's ``.grad`` is this backward pass's
-    gradient scaled down (``optim.clip_grad_norm``) or cut (``clip_grad_value``), its total says
-    so, and the steps' shares are what the pass gave before the clipping.
+    gradient scaled down (as ``optim.clip_grad_norm`` does) or cut (``clip_grad_value``), its
+    total says so, and the steps' shares are what the pass gave before. This comparison is made
+    when every step is drawn or the recording has at most 2,000 steps.
     """
     if view not in VIEWS:
         raise VizError(f"viz.draw: view must be one of {', '.join(VIEWS)}; got {view!r}")
@@ -175,9 +179,9 @@ def draw(
         raise VizError("viz.draw: mark= outlines tensors of an unrolled view; draw 'forward', 'backward' or 'both'")
     backward = view in ("backward", "both")
     for what, given in (("split", split), ("jacobians", jacobians)):
-        if given is not False and not backward:
+        if given is not False and given is not None and not backward:
             raise VizError(f"viz.draw: {what}= annotates the backward pass; draw view='backward' or 'both'")
-    if split is not False and style != "textbook":
+    if split is not False and split is not None and style != "textbook":
         raise VizError("viz.draw: split= writes the loss terms under the textbook style's labels; draw "
                        "style='textbook' (the full style has one line per parameter and step, no room)")  # fmt: skip
     if view == "rolled":
@@ -234,7 +238,8 @@ def _totals(desc: Description) -> list[str]:
     keys = [n.key for n in desc.nodes if n.kind == PARAMETER and n.key in desc.totals]
     notes = {desc.note(k) for k in keys}
     common = notes.pop() if len(notes) == 1 and desc.clipped else ""  # clip_grad_norm: one factor for all
-    lines = [f"each parameter's total, Σ over t{common}:"]  # under the legend
+    unchecked = "" if desc.checked else " (.grad, not compared with the shares: over 2,000 steps, some not drawn)"
+    lines = [f"each parameter's total, Σ over t{common}{unchecked}:"]  # under the legend
     for k in keys:
         lines.append(f"‖∂L/∂{names[k]}‖ = {fmt(desc.totals[k])}{'' if common else desc.note(k)}")
     return lines if len(lines) > 1 else []
@@ -252,13 +257,15 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
     cost = f"; the cost reads {name_list(reads)}" if reads else ""
     more = []
     if desc.splits:
-        more.append("under each share: each loss term's part of it, L(k): ‖∂L(k)/∂W(t)‖")
+        more.append("under each share: the part of it that comes from each loss term L(k)")
+    elif desc.split_terms == 1:
+        more.append("split: the loss is one term, nothing to split (name per-step terms L, as sequence_loss does)")
     if desc.jacobians:
-        last = step_name(desc.node(desc.last_state), desc) if desc.last_state else "h(T)"
-        more.append(f"under each state: its one-step Jacobian's norm and ‖∂{last}/∂h(t)‖; red dashed: below "
+        last = desc.last_state or "h(T)"
+        more.append(f"under each state: its one-step Jacobian's norm and ‖∂{last}/∂h(t)‖; blue dashed: below "
                     f"{DIES:g}, where the gradient from {last} has died")  # fmt: skip
     if desc.clipped:
-        more.append("clipping fired after this pass: the steps' shares are the gradient before it")
+        more.append("the gradients were clipped after this pass: the steps' shares are the gradient before it")
     return f"{what}; {steps}{cost}" + "".join(f"\n{m}" for m in more)
 
 

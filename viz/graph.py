@@ -123,16 +123,22 @@ class Description:
     #: ``jacobians=``: per drawn hidden state, (the previous state's key, ‖∂h(t)/∂h(t-1)‖; both
     #: None for the first state, ‖∂h(T)/∂h(t)‖), and the last state's key
     jacobians: dict[str, tuple[str | None, float | None, float]] = field(default_factory=dict)
-    last_state: str | None = None
+    last_state: str | None = None  # h(T)'s name, as the overlay writes it
+    #: ``split=``: how many loss terms the loss was split into (0: not asked)
+    split_terms: int = 0
+    #: whether the parameters' ``.grad`` was compared with this pass's gradient (``accumulated``,
+    #: ``clipped``): not for more than ``CHECKED_STEPS`` steps with some not drawn
+    checked: bool = True
     #: what flowed back along each drawn edge from an op into an earlier step's tensor, by
     #: (src, dst, index): the lines that share a trunk add theirs up (h(t-1) into four gates)
     carried: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict)
 
     def note(self, key: str) -> str:
-        """What a parameter's total needs said beside it: clipping, or earlier passes."""
+        """What a parameter's total needs said beside it: a clipping that explains how ``.grad``
+        came from this pass's gradient, or else that ``.grad`` holds more than this pass."""
         if key in self.clipped:
             return f" ({self.clipped[key]})"
-        return " (with earlier passes)" if key in self.accumulated else ""
+        return " (with earlier passes, or changed after backward)" if key in self.accumulated else ""
 
     def node(self, key: str) -> Node:
         return self._index[key]
@@ -409,21 +415,24 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
     }  # fmt: skip
     desc = _details(w, roots, scan, places, roles, folded, drawn, steps, shown)
     drawn_keys = {n.key for n in desc.nodes if n.drawn}
-    if split is not False:
+    if split is not False and split is not None:
         params = [t for t in w.order[: w.live] if _kind(t) == PARAMETER] if split is True else _tensors(split, "split")
-        desc.splits = _splits(w, roots, params, drawn_keys)
-    if jacobians is not False:
+        desc.splits, desc.split_terms = _splits(w, roots, params, drawn_keys)
+    if jacobians is not False and jacobians is not None:
         if jacobians is True:
             from tinygrad_rnn.analysis import hidden_states
             from tinygrad_rnn.errors import ConfigError
 
             try:
                 states = hidden_states(roots[0])
-            except ConfigError as e:
-                raise VizError(f"viz.draw(jacobians=True): {e}; or pass the states: jacobians=[h0, *hs]") from None
+            except ConfigError:
+                raise VizError(
+                    "viz.draw(jacobians=True): no tensor named 'h' with a time step in the graph; pass the hidden "
+                    "states yourself, jacobians=[h(0), ..., h(T)], each computed from the one before"
+                ) from None
         else:
             states = _tensors(jacobians, "jacobians")
-        desc.jacobians, desc.last_state = _jacobians(w, states, drawn_keys)
+        desc.jacobians, desc.last_state = _jacobians(w, states, drawn_keys, found=jacobians is True)
     return desc
 
 
@@ -483,11 +492,14 @@ def _details(
     contributions = {slot: float(_norm(g)) for slot, g in per_step.items() if slot[1] is not None}  # type: ignore[misc]
     accumulated: set[str] = set()
     clipped: dict[str, str] = {}
+    checked = True
     added: dict[str, np.ndarray] = {}  # per parameter: what this backward pass gave it
     if len(shown) == len(steps):  # every use of every parameter was replayed
         for (key, _), g in per_step.items():
             added[key] = added[key] + g if key in added else g
-    elif len(steps) <= CHECKED_STEPS:  # replay the parameters' other uses too
+    elif len(steps) > CHECKED_STEPS:
+        checked = False
+    else:  # replay the parameters' other uses too
         for t in order[: w.live]:
             for p in {id(p): p for p in t.parents if p.requires_grad and not p.parents}.values():
                 key = f"n{index[id(p)]}"
@@ -508,7 +520,7 @@ def _details(
     root_keys = [f"n{index[id(r)]}" for r in roots]
     desc = Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated, clipped,
                        [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip
-    desc.carried = across
+    desc.carried, desc.checked = across, checked
     return desc
 
 
@@ -522,48 +534,47 @@ def _clipping(grad: np.ndarray, added: np.ndarray) -> str | None:
     if aa > 0 and math.isfinite(aa):
         r = float(np.sum(g * a)) / aa
         if 0 < r < 1 - 1e-9 and _same(grad, (r * a).astype(grad.dtype)):
-            return f"clipped ×{r:.2g} by clip_grad_norm"
+            return f"scaled ×{_factor(r)} after backward, as clip_grad_norm does"
     c = float(np.max(np.abs(g), initial=0.0))
     over = np.abs(a) > c * (1 + 1e-6)
     if c > 0 and over.any() and _same(grad, np.clip(a, -c, c).astype(grad.dtype)):
-        return f"clipped to ±{c:.2g} at {int(over.sum())} of {a.size} entries by clip_grad_value"
+        return f"cut to ±{c:.2g} at {int(over.sum())} of {a.size} entries after backward, as clip_grad_value does"
     return None
 
 
-def _term_names(loss_steps: list[int | None]) -> list[str]:
-    """L(3) for the loss term of step 3 (L(3)#2 for a second one), "rest" for the rest of a
-    split loss, L for a term without a step."""
-    names, seen = [], Counter[str]()
-    for s in loss_steps:
-        name = "rest" if s is None and len(names) == len(loss_steps) - 1 and len(loss_steps) > 1 else (
-            f"L({s})" if s is not None else "L")  # fmt: skip
-        seen[name] += 1
-        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return names
+def _factor(r: float) -> str:
+    """A factor below 1 with the digits that keep it below 1 (0.9995, not 1)."""
+    for digits in range(2, 10):
+        text = f"{r:.{digits}g}"
+        if float(text) != 1:
+            return text
+    return repr(r)
 
 
 def _splits(w: _Walk, roots: list[Tensor], params: list[Tensor], drawn: set[str]
-            ) -> dict[tuple[str, str, int], list[tuple[str, float]]]:  # fmt: skip
+            ) -> tuple[dict[tuple[str, str, int], list[tuple[str, float]]], int]:  # fmt: skip
     """``split=``: each drawn use of ``params`` with each loss term's part of its gradient
     (``analysis.per_use``: one backward pass per loss term of roots[0])."""
     from tinygrad_rnn.analysis import per_use
     from tinygrad_rnn.errors import ConfigError
 
     try:
-        loss_steps, uses = per_use(roots[0], params)
+        found = per_use(roots[0], params)
     except ConfigError as e:
         raise VizError(f"viz.draw(split=...): {e}") from None
-    names = _term_names(loss_steps)
+    names = found.names()
     out: dict[tuple[str, str, int], list[tuple[str, float]]] = {}
-    for u in uses:
+    if len(names) < 2:
+        return out, len(names)  # one loss term: nothing to split (the caption says so)
+    for u in found.uses:
         dst = f"n{w.index[id(u.op)]}"
         if dst in drawn:
             key = (f"n{w.index[id(u.param)]}", dst, u.index)
             out[key] = [(names[i], float(_norm(g) or 0.0)) for i, g in sorted(u.parts.items())]
-    return out
+    return out, len(names)
 
 
-def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str]
+def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str], found: bool = False
                ) -> tuple[dict[str, tuple[str | None, float | None, float]], str]:  # fmt: skip
     """``jacobians=``: per drawn state, (h(t-1)'s key, ‖∂h(t)/∂h(t-1)‖, ‖∂h(T)/∂h(t)‖) from
     ``analysis.jacobian_norms`` (exact, built from the engine's rules), and h(T)'s key."""
@@ -579,6 +590,12 @@ def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str]
     try:
         j = jacobian_norms(states)
     except (ConfigError, DTypeError) as e:
+        if found:
+            raise VizError(
+                f"viz.draw(jacobians=True): the {len(states)} states named 'h' found in the graph (the last of each "
+                "step) are not one chain, each computed from the one before (a stacked or bidirectional network "
+                "has several); pass the chain of one layer and direction: jacobians=[h(0), ..., h(T)]"
+            ) from None
         raise VizError(f"viz.draw(jacobians=...): {e}") from None
     out: dict[str, tuple[str | None, float | None, float]] = {}
     for t, h in enumerate(states):
@@ -586,7 +603,8 @@ def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str]
         if key in drawn:
             prev = f"n{w.index[id(states[t - 1])]}" if t else None
             out[key] = (prev, float(j.one_step[t - 1]) if t else None, float(j.to_last[t]))
-    return out, f"n{w.index[id(states[-1])]}"
+    last = states[-1]
+    return out, f"{last.name or 'h'}({last.step})" if last.step is not None else (last.name or "h(T)")
 
 
 def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") -> Description:

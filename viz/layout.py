@@ -224,8 +224,8 @@ def jacobian_lines(n: Node, desc: Description) -> list[str]:
     me = step_name(n, desc)
     before = step_name(desc.node(prev), desc) if prev in desc._index else "previous"  # type: ignore[operator]
     lines = [f"‖∂{me}/∂{before}‖ = {fmt(one_step)}"] if prev is not None else []
-    if desc.last_state is not None and desc.last_state != n.key:
-        lines.append(f"‖∂{step_name(desc.node(desc.last_state), desc)}/∂{me}‖ = {fmt(to_last)}")
+    if desc.last_state is not None and desc.last_state != me:
+        lines.append(f"‖∂{desc.last_state}/∂{me}‖ = {fmt(to_last)}")
     return lines
 
 
@@ -750,9 +750,10 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
         if (s.kind in (PARAMETER, COST) or d.kind == COST or e.src in shared or d.place is None
-                or s.place == d.place or e.src not in items or e.dst not in items):
+                or s.place == d.place or e.dst not in items or not d.drawn):
             continue  # fmt: skip
-        groups.setdefault((e.src, d.place, round(items[e.dst].rect.cy, 1)), []).append(e)
+        if e.src in items or (not s.drawn and "elided" in items):  # from a drawn tensor, or out of the elision
+            groups.setdefault((e.src, d.place, round(items[e.dst].rect.cy, 1)), []).append(e)
     return [edges for edges in groups.values() if len({e.dst for e in edges}) > 1]
 
 
@@ -766,7 +767,8 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
     carry the sum of the gradients of the branches beyond them."""
     items = layout.items
     src, step = edges[0].src, desc.node(edges[0].dst).place
-    a = items[src].rect
+    start = src if src in items else "elided"  # a tensor of an elided step: the line comes out of the elision
+    a = items[start].rect
     frame = layout.frames[step]  # type: ignore[index]
     tracks = _tracks(items, step)
     lane_x = frame.rect.left + 5 + 5 * tracks
@@ -775,7 +777,8 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
     name = f"trunk_{src}_t{step}"
     items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, a.cy, 0, 0), step=step)
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
-    layout.lines.append(Line([src, f"{name}_a", f"{name}_b"], "trunk", share=_sum_norm(desc, ends), carries=ends,
+    role = "trunk" if start == src else "elision"
+    layout.lines.append(Line([start, f"{name}_a", f"{name}_b"], role, share=_sum_norm(desc, ends), carries=ends,
                              trunk=name))  # fmt: skip
     prev, x_prev = f"{name}_b", lane_x
     taken: dict[str, int] = {}
@@ -1026,7 +1029,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     seen: dict[tuple[str, int | None], int] = {}
     trunks: dict[str, list[Line]] = {}  # a trunk's pieces: part of each of its branches' own line
     for line in layout.lines:
-        if line.role == "trunk" and line.trunk is not None:
+        if line.role != "data" and line.trunk is not None:
             trunks.setdefault(line.trunk, []).append(line)
     for line in layout.lines:
         if line.role == "stub":
