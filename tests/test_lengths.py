@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn import ConfigError, ShapeError, Tensor, nn
+from tinygrad_rnn import ConfigError, DTypeError, ShapeError, Tensor, nn
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.gradcheck import gradcheck
 
@@ -96,7 +96,7 @@ def test_gradients_with_lengths_match_central_differences(cell, seed):
         ([3, 1], ShapeError, r"RNN: lengths must be one integer per sequence, shape \(3,\), got shape \(2,\)"),
         ([3, 1, 5], ConfigError, r"RNN: lengths\[2\] is 5, but the input has 4 steps; each length must be between 1"),
         ([3, 0, 1], ConfigError, r"lengths\[1\] is 0"),
-        ([3.0, 1.0, 2.0], ShapeError, r"one integer per sequence, shape \(3,\), got dtype float64"),
+        ([3.0, 1.0, 2.0], DTypeError, r"one integer per sequence, shape \(3,\), got dtype float64"),
     ],
 )
 def test_bad_lengths_name_the_module_and_the_fix(lengths, error, message):
@@ -151,3 +151,110 @@ def test_tensor_targets_keep_their_gradient_at_steps_where_some_sequence_has_end
     targets = Tensor(np.zeros((3, 2, 1)), requires_grad=True)
     F.sequence_loss(outs, targets, loss=F.mse, lengths=[3, 1]).backward()
     assert targets.grad[1:, 0].all() and not targets.grad[1:, 1].any()  # sequence 0 runs on, 1 has ended
+
+
+# --- a mask instead of lengths (item 4), VecToSeq and truncated BPTT ----------------------------------
+
+
+def _mask(lengths, T):
+    return np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+
+
+@given(padded())
+@settings(max_examples=15)
+def test_a_mask_is_the_same_as_its_lengths(case):
+    """Every module that takes lengths= takes mask= (T, B) and computes the same, bit for bit."""
+    model, xs, ys, lengths = case
+    mask = _mask(lengths, xs.shape[0])
+    results = []
+    for how in ({"lengths": lengths}, {"mask": mask}):
+        model.zero_grad()
+        outs = model(xs, **how)
+        loss = F.sequence_loss(outs, ys, **how)
+        loss.backward()
+        results.append(([o.data for o in outs], loss.item(), [p.grad.copy() for p in model.parameters()]))
+    (o1, l1, g1), (o2, l2, g2) = results
+    assert l1 == l2
+    for a, b in zip(o1 + g1, o2 + g2, strict=True):
+        np.testing.assert_array_equal(a, b)
+    vec = nn.SeqToVec(2, 3, 2, cell="lstm", seed=1)
+    np.testing.assert_array_equal(vec(xs, lengths=lengths).data, vec(xs, mask=mask.astype(int)).data)
+    _, h1 = model.rnn(xs, lengths=lengths)
+    _, h2 = model.rnn(xs, mask=mask)
+    for a, b in zip(h1 if isinstance(h1, tuple) else (h1,), h2 if isinstance(h2, tuple) else (h2,), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize(
+    ("mask", "error", "message"),
+    [
+        (np.ones((3, 3), bool), ShapeError, r"GRU: mask must have one entry per step and sequence, shape \(time, "
+                                            r"batch\) = \(4, 3\), got shape \(3, 3\)"),
+        (np.full((4, 3), 0.5), DTypeError, r"GRU: mask must hold booleans \(or 0 / 1\)"),
+        (np.array([[1, 1, 1], [0, 1, 1], [1, 1, 0], [0, 0, 0]]), ConfigError,
+         r"GRU: mask\[:, 0\] = \[1, 0, 1, 0\] has a real step after padding; padding goes at the end"),
+        (np.array([[1, 0, 1]] + [[1, 0, 1]] * 3), ConfigError, r"GRU: mask\[:, 1\] has no real step"),
+    ],
+)  # fmt: skip
+def test_bad_masks_name_the_module_and_the_fix(mask, error, message):
+    with pytest.raises(error, match=message):
+        nn.GRU(2, 3)(np.zeros((4, 3, 2)), mask=mask)
+
+
+def test_lengths_and_mask_together_are_refused():
+    with pytest.raises(ConfigError, match="SeqToSeq: pass lengths= or mask=, not both"):
+        nn.SeqToSeq(2, 3, 2)(np.zeros((4, 2, 2)), lengths=[4, 2], mask=_mask([4, 2], 4))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_vec2seq_with_lengths_gives_each_example_its_own_number_of_steps(cell):
+    rng = np.random.default_rng(3)
+    model = nn.VecToSeq(3, 4, 2, steps=5, cell=cell, seed=3)
+    x, lengths = rng.normal(size=(3, 3)), np.array([5, 2, 3])
+    outs = model(x, lengths=lengths)
+    weights = rng.normal(size=(5, 3, 2))
+    loss = sum(((o * Tensor(w)) * (o * Tensor(w))).sum() for o, w in zip(outs, weights, strict=True))
+    loss.backward()
+    got = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    for b in range(3):  # each example alone, generating only its own steps
+        alone = model(x[b : b + 1], steps=int(lengths[b]))
+        for t in range(5):
+            if t < lengths[b]:
+                np.testing.assert_allclose(outs[t].data[b], alone[t].data[0], rtol=1e-12)
+            else:
+                assert (outs[t].data[b] == 0).all()  # past its end: zeros
+        w = weights[: lengths[b], b : b + 1]
+        sum(((o * Tensor(v)) * (o * Tensor(v))).sum() for o, v in zip(alone, w, strict=True)).backward()
+    for name, p in model.named_parameters():  # the padding sends no gradient
+        np.testing.assert_allclose(got[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(outs[4].data, model(x, mask=_mask(lengths, 5))[4].data)
+    with pytest.raises(ConfigError, match=r"VecToSeq: lengths\[0\] is 6, but the input has 5 steps"):
+        model(x, lengths=[6, 1, 1])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_truncated_bptt_with_lengths_runs_each_sequence_to_its_own_end(cell):
+    from tinygrad_rnn.bptt import truncated_bptt
+
+    rng = np.random.default_rng(4)
+    model = nn.SeqToSeq(2, 3, 3, cell=cell, seed=4)
+    xs, ys, lengths = rng.normal(size=(7, 3, 2)), rng.integers(0, 3, size=(7, 3)), np.array([7, 2, 5])
+    full, _ = model.rnn(xs, lengths=lengths)
+    windows = list(truncated_bptt(model, xs, 3, lengths=lengths))
+    hidden = [h for w in windows for h in w.hidden]
+    for a, b in zip(hidden, full, strict=True):  # the same states and zeros as the whole unroll
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12)
+    assert [w.lengths(lengths).tolist() for w in windows] == [[3, 2, 3], [3, 0, 2], [1, 0, 0]]
+    for w in windows:  # a sequence that ended before a window leaves it out of that window's loss
+        loss = F.sequence_loss([model.head(h) for h in w.hidden], ys[w.start : w.stop], lengths=w.lengths(lengths))
+        loss.backward()
+    # one window over everything is full BPTT with lengths
+    model.zero_grad()
+    (whole,) = truncated_bptt(model, xs, 7, mask=_mask(lengths, 7))
+    F.sequence_loss([model.head(h) for h in whole.hidden], ys, lengths=lengths).backward()
+    want = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    F.sequence_loss(model(xs, lengths=lengths), ys, lengths=lengths).backward()
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(want[name], p.grad, rtol=1e-12, atol=1e-14, err_msg=name)

@@ -17,8 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import ConfigError
+from .functional import sequence_lengths
 from .nn import RNN, Cell, OutputRecurrentRNN, SeqToSeq, SeqToVec, sequence
+from .nn.recurrent import masked_step
 from .steps import step
 from .tensor import Tensor
 
@@ -44,6 +48,12 @@ class Window:
     stop: int
     hidden: list[Tensor]
 
+    def lengths(self, lengths: Any) -> np.ndarray:
+        """The sequences' lengths within this window's outputs (0 for a sequence that ended
+        before it), for ``sequence_loss(..., lengths=w.lengths(lengths))``."""
+        ends = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+        return np.clip(ends - self.start, 0, self.stop - self.start).astype(np.int64)
+
 
 def _cell_of(model: Any) -> Cell:
     """The cell a truncated unroll steps: the model itself, an RNN loop's, or a mapping's loop's."""
@@ -67,7 +77,9 @@ def _cell_of(model: Any) -> Cell:
     )
 
 
-def truncated_bptt(model: Any, xs: Any, k1: int, k2: int | None = None, h0: Any = None) -> Iterator[Window]:
+def truncated_bptt(
+    model: Any, xs: Any, k1: int, k2: int | None = None, h0: Any = None, lengths: Any = None, mask: Any = None
+) -> Iterator[Window]:
     """Run ``model`` over ``xs`` (T, B, I) in windows of ``k1`` steps for truncated BPTT.
 
     ``model`` is any cell (``RNNCell``, ``LSTMCell``, ``GRUCell``, ``OutputRecurrentCell``) or
@@ -84,6 +96,9 @@ def truncated_bptt(model: Any, xs: Any, k1: int, k2: int | None = None, h0: Any 
             opt.zero_grad(); loss.backward(); opt.step()
 
     ``k2`` defaults to ``k1`` (non-overlapping windows, the usual "detach every k steps").
+    With ``lengths`` (or ``mask``), as for ``nn.RNN``: a sequence that has ended keeps its state
+    and outputs zeros; ``sequence_loss(..., lengths=w.lengths(lengths))`` (or
+    ``mask=mask[w.start:w.stop]``) leaves them out of the window's loss.
     """
     k2 = k1 if k2 is None else k2
     k1, k2 = _window_size("k1", k1), _window_size("k2", k2)
@@ -93,10 +108,12 @@ def truncated_bptt(model: Any, xs: Any, k1: int, k2: int | None = None, h0: Any 
         )
     cell = _cell_of(model)
     inputs = sequence(xs, cell.input_size, cell.dtype, "truncated_bptt")
-    return _windows(cell, inputs, k1, k2, cell.initial_state(inputs[0].shape[0], h0, "truncated_bptt"))
+    ends = sequence_lengths("truncated_bptt", lengths, mask, len(inputs), inputs[0].shape[0])
+    return _windows(cell, inputs, k1, k2, cell.initial_state(inputs[0].shape[0], h0, "truncated_bptt"), ends)
 
 
-def _windows(cell: Cell, inputs: list[Tensor], k1: int, k2: int, state0: Any) -> Iterator[Window]:
+def _windows(cell: Cell, inputs: list[Tensor], k1: int, k2: int, state0: Any, ends: np.ndarray | None = None
+             ) -> Iterator[Window]:  # fmt: skip
     states = [cell.detach(state0)]  # states[t]: the state before step t, detached
     for stop in range(k1, len(inputs) + k1, k1):
         stop = min(stop, len(inputs))
@@ -106,7 +123,7 @@ def _windows(cell: Cell, inputs: list[Tensor], k1: int, k2: int, state0: Any) ->
         hidden = []
         for t in range(first, stop):
             with step(t):
-                out, state = cell.step(inputs[t], state)
+                out, state = masked_step(cell, inputs[t], state, t, ends)
             hidden.append(out)
             if t + 1 == len(states):
                 states.append(cell.detach(state))

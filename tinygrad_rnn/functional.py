@@ -150,21 +150,59 @@ def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return sq.mean() if reduction == "mean" else sq.sum()
 
 
-def check_lengths(who: str, lengths: Any, T: int, batch: int) -> np.ndarray:
-    """``lengths`` as an int array (batch,) of values 1..T, or an error saying what is wrong."""
+def check_lengths(who: str, lengths: Any, T: int, batch: int, empty_ok: bool = False) -> np.ndarray:
+    """``lengths`` as an int array (batch,) of values 1..T (0..T with ``empty_ok``: a loss over a
+    window of steps, where a sequence may have ended before it), or an error saying what is wrong."""
     data = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
     if data.shape != (batch,) or data.dtype.kind not in "iu":
-        raise ShapeError(
+        error = ShapeError if data.shape != (batch,) else DTypeError
+        raise error(
             f"{who}: lengths must be one integer per sequence, shape ({batch},), got "
             f"{'dtype ' + str(data.dtype) + ', ' if data.dtype.kind not in 'iu' else ''}shape {data.shape}."
         )
-    bad = np.flatnonzero((data < 1) | (data > T))
+    low = 0 if empty_ok else 1
+    bad = np.flatnonzero((data < low) | (data > T))
     if bad.size:
         raise ConfigError(
             f"{who}: lengths[{int(bad[0])}] is {int(data[bad[0]])}, but the input has {T} steps; each length must be "
-            f"between 1 and {T}."
+            f"between {low} and {T}."
         )
     return data.astype(np.int64)
+
+
+def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empty_ok: bool = False
+                     ) -> np.ndarray | None:  # fmt: skip
+    """Each sequence's length from ``lengths`` (batch,) or from ``mask`` (T, batch): True (or 1)
+    at a sequence's real steps, False after its end; None when neither is given. A mask must be
+    a prefix in every column (padding only at the end) and, unless ``empty_ok``, have at least
+    one real step."""
+    if mask is None:
+        return None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok)
+    if lengths is not None:
+        raise ConfigError(f"{who}: pass lengths= or mask=, not both (they say the same thing)")
+    data = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if data.shape != (T, batch):
+        raise ShapeError(
+            f"{who}: mask must have one entry per step and sequence, shape (time, batch) = ({T}, {batch}), got shape "
+            f"{data.shape}."
+        )
+    if data.dtype.kind not in "biu" or not np.isin(data, (0, 1)).all():
+        raise DTypeError(
+            f"{who}: mask must hold booleans (or 0 / 1), True at a sequence's real steps; got {data.dtype}"
+        )
+    real = data.astype(bool)
+    ends = real.sum(axis=0)
+    gap = np.flatnonzero((real != (np.arange(T)[:, None] < ends)).any(axis=0))
+    if gap.size:
+        b = int(gap[0])
+        raise ConfigError(
+            f"{who}: mask[:, {b}] = {real[:, b].astype(int).tolist()} has a real step after padding; padding goes at "
+            "the end of a sequence (True for its first steps, then False), or pass lengths="
+        )
+    if (ends == 0).any() and not empty_ok:
+        raise ConfigError(f"{who}: mask[:, {int(np.flatnonzero(ends == 0)[0])}] has no real step; each sequence needs "
+                          "at least one")  # fmt: skip
+    return ends.astype(np.int64)
 
 
 def sequence_loss(
@@ -173,6 +211,7 @@ def sequence_loss(
     steps: Iterable[int] | None = None,
     loss: Loss = cross_entropy,
     lengths: Any = None,
+    mask: Any = None,
 ) -> Tensor:
     """Sum over the chosen time steps of ``loss(outputs[t], targets[t])``.
 
@@ -181,7 +220,9 @@ def sequence_loss(
     figure, with the cost on the last three outputs, is ``steps=[-3, -2, -1]``. Each step's
     loss is tagged with its time step. With ``lengths`` (one per sequence, as given to the
     network), step t's loss is taken over the sequences still running (length > t) only, and a
-    step where none runs adds nothing: padding never enters the cost.
+    step where none runs adds nothing: padding never enters the cost. ``mask`` (T, batch), True
+    at the real steps, says the same as ``lengths``. A length may be 0 here (a window of a
+    truncated unroll that a sequence ended before: ``bptt.Window.lengths``).
     """
     T = len(outputs)
     if T == 0:
@@ -212,7 +253,7 @@ def sequence_loss(
         normalized.append(s % T)
     if len(set(normalized)) != len(normalized):
         raise ConfigError(f"sequence_loss: step listed twice in {chosen}")
-    ends = None if lengths is None else check_lengths("sequence_loss", lengths, T, outputs[0].shape[0])
+    ends = sequence_lengths("sequence_loss", lengths, mask, T, outputs[0].shape[0], empty_ok=True)
     total = None
     for t in sorted(normalized):
         output, target, rows = outputs[t], targets[t], None

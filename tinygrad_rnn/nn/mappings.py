@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..functional import check_lengths
+from ..functional import sequence_lengths
 from ..seeding import Seed, make_rng
 from ..steps import step
 from ..tensor import Tensor
 from .cells import OutputRecurrentCell
-from .module import Linear, Module, _check_size, built_by, in_dtype
-from .recurrent import GRU, LSTM, RNN, sequence
+from .module import Linear, Module, _check_size, built_by, in_dtype, told_by
+from .recurrent import GRU, LSTM, RNN, masked_step, sequence
 
 LOOPS: dict[str, type[RNN]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -68,29 +68,34 @@ class _Mapping(Module):
 
 class SeqToSeq(_Mapping):
     """Synced sequence to sequence: o(t) at every step; returns the list of T outputs (B, O).
-    With ``lengths``, the outputs past a sequence's end are zeros (pass the same ``lengths`` to
-    ``sequence_loss`` to leave them out of the cost)."""
+    With ``lengths`` (or ``mask``), the outputs past a sequence's end are zeros (pass the same
+    ``lengths`` to ``sequence_loss`` to leave them out of the cost)."""
 
-    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> list[Tensor]:
-        hs, _ = self.rnn(xs, h0, lengths)
-        ends = None if lengths is None else check_lengths(type(self).__name__, lengths, len(hs), hs[0].shape[0])
-        outputs = []
-        for t, h in enumerate(hs):
-            with step(t):
-                o = self.head(h)
-                if ends is not None and (ends <= t).any():
-                    o = Tensor.where((ends > t)[:, None], o, 0.0)
-                    o.name = "o"
-                outputs.append(o)
-        return outputs
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None, mask: Any = None) -> list[Tensor]:
+        hs, _ = told_by(type(self).__name__, lambda: self.rnn(xs, h0, lengths, mask))
+        ends = sequence_lengths(type(self).__name__, lengths, mask, len(hs), hs[0].shape[0])
+        return _heads(self.head, hs, ends)
+
+
+def _heads(head: Linear, hs: list[Tensor], ends: np.ndarray | None) -> list[Tensor]:
+    """o(t) = head(h(t)) at every step, zeros past each sequence's end (with ``ends``)."""
+    outputs = []
+    for t, h in enumerate(hs):
+        with step(t):
+            o = head(h)
+            if ends is not None and (ends <= t).any():
+                o = Tensor.where((ends > t)[:, None], o, 0.0)
+                o.name = "o"
+            outputs.append(o)
+    return outputs
 
 
 class SeqToVec(_Mapping):
     """Sequence to vector: reads the whole sequence, one output o = c + h(T) V of shape (B, O);
-    with ``lengths``, from each sequence's own last state."""
+    with ``lengths`` (or ``mask``), from each sequence's own last state."""
 
-    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> Tensor:
-        hs, state = self.rnn(xs, h0, lengths)
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None, mask: Any = None) -> Tensor:
+        hs, state = told_by(type(self).__name__, lambda: self.rnn(xs, h0, lengths, mask))
         h_T = state[0] if isinstance(state, tuple) else state
         with step(len(hs) - 1):
             return self.head(h_T)
@@ -100,7 +105,9 @@ class VecToSeq(_Mapping):
     """Vector to sequence: one input x (B, I) drives S steps of output (e.g. image captioning).
 
     ``feed="every"`` gives x as the input at every step (Goodfellow fig. 10.9); ``"first"``
-    gives it at step 0 and zeros after.
+    gives it at step 0 and zeros after. With ``lengths`` (one per example, 1..S; or ``mask``
+    (S, B)), example b's sequence ends after lengths[b] steps: its outputs after that are zeros
+    that no gradient flows into (pass the same ``lengths`` to ``sequence_loss``).
     """
 
     def __init__(
@@ -112,7 +119,9 @@ class VecToSeq(_Mapping):
             raise ConfigError(f"VecToSeq: feed must be 'every' or 'first', got {feed!r}")
         self.steps, self.feed = steps, feed
 
-    def forward(self, x: Any, h0: Any = None, steps: int | None = None) -> list[Tensor]:
+    def forward(
+        self, x: Any, h0: Any = None, steps: int | None = None, lengths: Any = None, mask: Any = None
+    ) -> list[Tensor]:
         S = self.steps if steps is None else steps
         _check_size("VecToSeq", steps=S)
         cell = self.rnn.cell
@@ -126,13 +135,14 @@ class VecToSeq(_Mapping):
         else:
             x = Tensor(data.astype(cell.dtype), name="x")
         zeros = Tensor(np.zeros(x.shape, dtype=cell.dtype), name="x")
+        ends = sequence_lengths("VecToSeq", lengths, mask, S, x.shape[0])
         state = cell.initial_state(x.shape[0], h0, "VecToSeq")
-        outputs = []
+        hs = []
         for t in range(S):
             with step(t):
-                h, state = cell.step(x if (t == 0 or self.feed == "every") else zeros, state)
-                outputs.append(self.head(h))
-        return outputs
+                h, state = masked_step(cell, x if (t == 0 or self.feed == "every") else zeros, state, t, ends)
+                hs.append(h)
+        return _heads(self.head, hs, ends)
 
 
 def _check_targets(
@@ -264,9 +274,9 @@ class EncoderDecoder(Module):
     ``m(x, targets=y)`` teacher-forces the decoder with y(s-1) and returns one output per target
     step; ``m(x, steps=S)`` generates S steps closed-loop from the decoder's own outputs (passed
     through ``feedback`` first if given, e.g. a softmax). The first decoder input is zeros;
-    ``h0`` is the encoder's initial state; with ``lengths`` (padded inputs), each sequence's
-    decoder starts from its own last encoder state. Decoder steps are tagged after the
-    encoder's: T, T+1, ...
+    ``h0`` is the encoder's initial state; with ``lengths`` or ``mask`` (padded inputs), each
+    sequence's decoder starts from its own last encoder state. Decoder steps are tagged after
+    the encoder's: T, T+1, ...
     ``classes=True`` makes the outputs class scores: targets are integer labels (S, batch), fed
     back one-hot, and generation feeds back the one-hot of the best class unless ``feedback=``
     says otherwise.
@@ -301,6 +311,7 @@ class EncoderDecoder(Module):
         feedback: Callable[[Tensor], Tensor] | None = None,
         h0: Any = None,
         lengths: Any = None,
+        mask: Any = None,
     ) -> list[Tensor]:
-        hs, state = self.encoder(xs, h0, lengths)
+        hs, state = told_by("EncoderDecoder", lambda: self.encoder(xs, h0, lengths, mask))
         return self.decoder(state, targets=targets, steps=steps, feedback=feedback, first_step=len(hs))

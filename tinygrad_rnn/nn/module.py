@@ -87,16 +87,25 @@ def _as_tensor(who: str, x: Any, features: int, dtype: np.dtype, what: str) -> T
     return x
 
 
+def told_by(who: str, run: Callable[[], Any]) -> Any:
+    """``run()``, with its errors told in the name of ``who``, the module the user built or
+    called (a SeqToSeq's bad ``lengths`` is the SeqToSeq's error, not its loop's)."""
+    try:
+        return run()
+    except TinygradRNNError as e:
+        _, sep, rest = str(e).partition(": ")
+        raise type(e)(f"{who}: {rest}" if sep else str(e)) from None
+
+
 def built_by(who: str, make: Callable[[], Any]) -> Any:
     """``make()``, with its errors told in the name of ``who``, the module the user is building
     (an ``RNN``'s bad option is the RNN's error, not its cell's); an option the part does not
     take is a ConfigError."""
     try:
-        return make()
-    except TinygradRNNError as e:
-        _, sep, rest = str(e).partition(": ")
-        raise type(e)(f"{who}: {rest}" if sep else str(e)) from None
+        return told_by(who, make)
     except TypeError as e:  # an unexpected keyword
+        if isinstance(e, TinygradRNNError):
+            raise
         raise ConfigError(f"{who}: {e} (see help({who}) for the options it takes)") from None
 
 

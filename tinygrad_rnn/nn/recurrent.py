@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DTypeError, ShapeError
-from ..functional import check_lengths
+from ..functional import sequence_lengths
 from ..seeding import make_rng
 from ..steps import step
 from ..tensor import Tensor
@@ -30,6 +30,18 @@ def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
     carried = Tensor.where(running, new, old)
     carried.name = new.name
     return carried
+
+
+def masked_step(cell: Cell, x: Tensor, state: Any, t: int, ends: np.ndarray | None) -> tuple[Tensor, Any]:
+    """Step t of ``cell``; with ``ends`` (each sequence's length), a sequence that has ended keeps
+    its state and outputs zeros, which no gradient flows into."""
+    out, new = cell.step(x, state)
+    if ends is None or not (ends <= t).any():
+        return out, new
+    running = (ends > t)[:, None]
+    out = Tensor.where(running, out, 0.0)
+    out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its name
+    return out, _carry(running, new, state)
 
 
 def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> list[Tensor]:
@@ -180,16 +192,17 @@ class RNN(Module):
         return [cell.initial_state(batch, tuple(pc) if len(pc) > 1 else pc[0], who)
                 for cell, pc in zip(cells, pieces, strict=True)]  # fmt: skip
 
-    def forward(self, xs: Any, h0: Any = None, lengths: Any = None) -> tuple[list[Tensor], Any]:
+    def forward(self, xs: Any, h0: Any = None, lengths: Any = None, mask: Any = None) -> tuple[list[Tensor], Any]:
         """Run the cells over ``xs``. With ``lengths`` (one per sequence, 1..T), sequence b stops at
         step lengths[b]: its state is carried unchanged after that (a backward direction starts at
         the sequence's own end), its outputs there are zeros (no gradient flows into them), and
-        the final state is its own last state."""
+        the final state is its own last state. ``mask`` (T, B), True at the real steps, is the
+        other way to say it."""
         who = type(self).__name__
         first = self.cell
         inputs = sequence(xs, first.input_size, first.dtype, who)
         T, B = len(inputs), inputs[0].shape[0]
-        ends = None if lengths is None else check_lengths(who, lengths, T, B)
+        ends = sequence_lengths(who, lengths, mask, T, B)
         states = self._initial(B, h0, who)
         directions = 2 if self.bidirectional else 1
         finals = []
@@ -202,14 +215,7 @@ class RNN(Module):
                 outs: list[Any] = [None] * T
                 for t in reversed(range(T)) if reverse else range(T):
                     with step(t):
-                        out, new = cell.step(inputs[t], state)
-                        if ends is not None and (ends <= t).any():
-                            running = (ends > t)[:, None]
-                            state = _carry(running, new, state)
-                            out = Tensor.where(running, out, 0.0)
-                            out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its name
-                        else:
-                            state = new
+                        out, state = masked_step(cell, inputs[t], state, t, ends)
                         if suffix:
                             _renamed(state, suffix)
                             _renamed(out, suffix)
