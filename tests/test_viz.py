@@ -152,7 +152,18 @@ def dying(steps: int = 30) -> list[Tensor]:
     return [loss, *outputs]
 
 
-CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU")}
+CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
+          "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2)}
+#: cases drawn in some views only: a bidirectional or stacked network's "both", "full" and
+#: rolled pictures still have lines on lines and labels on lines (open in issue 13)
+LIMITED = {"nn_birnn": ("forward", "backward"), "nn_lstm2": ("forward", "backward")}
+
+
+class Drawings(dict):
+    """{(case, view, backend): (Diagram, Svg)}; a view a LIMITED case is not drawn in skips."""
+
+    def __missing__(self, key):  # type: ignore[no-untyped-def]
+        pytest.skip(f"{key[0]} is checked in the views {LIMITED.get(key[0])} only")
 
 #: the overlays of the backward view (split=, jacobians=), drawn on cases of their own
 CASES |= {"split": lambda: unrolled_example("seq2seq", 5, [2, 3, 4]), "dying": dying}
@@ -169,10 +180,12 @@ def overlay(case: str, view: str, style: str) -> dict:
 @pytest.fixture(scope="module")
 def svgs():
     """Every case, view and renderer, rendered once: {(case, view, backend): (Diagram, Svg)}."""
-    out = {}
+    out = Drawings()
     for case, make in CASES.items():
         roots = make()
         for view in DRAWINGS:
+            if view not in LIMITED.get(case, DRAWINGS):
+                continue
             name, _, style = view.partition(":")
             diagram = viz.draw(roots, name, style=style or "textbook", **overlay(case, name, style or "textbook"))
             for backend in BACKENDS:
@@ -303,6 +316,8 @@ def _overlap(p1, p2, q1, q2) -> float:
 @pytest.mark.parametrize("view", DRAWINGS)
 def test_no_two_lines_run_on_top_of_each_other(svgs, view):
     for case in CASES:
+        if (case, view, "wasm") not in svgs:
+            continue  # a LIMITED case
         _, svg = svgs[(case, view, "wasm")]
         pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
         for j, (i, a, b) in enumerate(pieces):
@@ -1022,3 +1037,56 @@ def test_a_loss_computed_after_the_loop_folds_into_a_cost_that_names_the_output(
     loss.backward()
     svg = viz.to_svg(viz.draw(loss, "backward").source)
     assert "C(o(3))" in svg and "C(×)" not in svg and ">−<" not in svg
+
+
+# --- gated, stacked and bidirectional networks (issue 13 item 7) ----------------------------------
+
+
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_each_recurrence_of_a_bidirectional_layer_runs_level_on_a_row_of_its_own(svgs, view):
+    """h and h_reverse take a row each (h_reverse below: its recurrence shows at step 0), the
+    same at every step, and each joins its neighbour steps with one straight level line, whose W
+    label is in the step that reads it."""
+    diagram, svg = svgs[("nn_birnn", view, "wasm")]
+    desc = diagram.description
+    rows = {}
+    for name in ("h", "h_reverse"):
+        keys = [n.key for n in desc.nodes if n.name == name and n.drawn and n.kind == "op"
+                and any(desc.node(e.src).name == name and desc.node(e.src).place != n.place
+                        for e in desc.incoming(n.key))]  # fmt: skip
+        ys = {round(svg.nodes[k].centre[1], 1) for k in keys}
+        assert len(ys) == 1, (name, ys)
+        rows[name] = ys.pop()
+        for k in keys:
+            (e,) = [e for e in desc.incoming(k) if desc.node(e.src).name == name
+                    and desc.node(e.src).place != desc.node(k).place]  # fmt: skip
+            (line,) = [x for x in svg.lines if (x.tail, x.head) == (e.src, e.dst)]
+            assert abs(line.points[0][1] - line.points[-1][1]) < 1, (name, line.points)
+    assert rows["h"] < rows["h_reverse"]  # y grows downwards: the forward row is the upper
+    labels = [it for it in diagram.layout.items.values() if it.kind == "label" and it.key is not None
+              and desc.node(it.key).name == "W" and "reverse" not in (desc.node(it.key).name or "")]  # fmt: skip
+    assert labels and diagram.layout.conflicts == [] and diagram.layout.unpaired == []
+
+
+def test_an_lstm_step_draws_h_t_minus_1_into_its_gates_as_one_trunk(svgs):
+    """h(t-1) reaches the four gates of step t as one line down the step's lane and a bus over
+    the gates, a short branch into each, each branch with its W label; the trunk carries the sum
+    of the four gradients."""
+    diagram, svg = svgs[("nn_lstm", "backward", "wasm")]
+    desc = diagram.description
+    trunks = [line for line in diagram.layout.lines if line.role == "trunk" and line.ids[0] in desc._index]
+    assert len(trunks) == 3  # h0 into step 0's gates, h(0) into step 1's, h(1) into step 2's
+    for line in trunks:
+        assert len(line.carries) == 4 and {desc.node(e.dst).name for e in line.carries} == {"i", "f", "g", "o_gate"}
+        branches = [b for b in diagram.layout.lines if b.role == "data" and b.trunk == line.trunk]
+        assert len(branches) == 4
+        for b in branches:
+            label = next(it for it in diagram.layout.items.values() if it.kind == "label"
+                         and it.id.endswith("_".join(b.ids)))  # fmt: skip
+            assert desc.node(label.key).name.startswith("W")
+        h_prev = next(n for n in desc.nodes if n.key == line.ids[0])
+        if h_prev.kind != "op":
+            assert line.share is None  # h0 needs no gradient: nothing flows back along its trunk
+            continue
+        carried = sum(desc.carried[(e.src, e.dst, e.index)] for e in line.carries)
+        assert line.share == pytest.approx(float(np.linalg.norm(carried)), rel=1e-12)

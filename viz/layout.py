@@ -140,6 +140,7 @@ class Layout:
     frames: dict[int, Item]
     conflicts: list[str]  # labels that found no free place (the tests expect none)
     reserved: dict[str, Rect] = field(default_factory=dict)  # a stub's end -> its label's place
+    track: float = 5.0  # between the lines bent down a step's lane (wider with forward twins beside them)
     unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
@@ -306,6 +307,22 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
                 # read by nothing in its step (a target the cost reads): at the top, next to the cost
                 level[n.key] = max(0, min(readers) - 1) if readers else top
     row = dict(level)
+    # two recurrences in one row (a bidirectional layer's h and h_reverse) take a row each, the
+    # one found first (h_reverse(1) -> h_reverse(0) at step 0) lowest, so each runs level
+    recurrent: dict[object, int] = {}  # the order in which the recurrences first appear, step by step
+    for s in sorted(k for k in in_step if k is not None):
+        for n in in_step[s]:
+            if any(desc.node(e.src).role == n.role and desc.node(e.src).place != n.place for e in desc.incoming(n.key)):
+                recurrent.setdefault(n.role, len(recurrent))
+    for nodes in in_step.values():
+        shared: dict[int, list[object]] = {}
+        for n in nodes:
+            if n.role in recurrent and n.role not in shared.setdefault(row[n.key], []):
+                shared[row[n.key]].append(n.role)
+        for n in nodes:
+            roles = shared.get(row[n.key], [])
+            if len(roles) > 1:
+                row[n.key] += sorted(roles, key=recurrent.__getitem__).index(n.role)
     for _ in range(4):  # one row per role, every input of a tensor below it
         by_role: dict[object, int] = {}
         for nodes in in_step.values():
@@ -390,6 +407,12 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     if not desc.steps:  # a graph without time steps: one column, inputs at the bottom, no frame
         in_step, outside = {None: outside}, []  # type: ignore[dict-item]
     row = _rows(desc, in_step)
+    # a role takes the same place in its row at every step (h left of h_reverse at each t, even
+    # where the recording made h_reverse(t) first): the order in which the roles first appear
+    rank: dict[object, int] = {}
+    for s in sorted(k for k in in_step if k is not None):
+        for n in in_step[s]:
+            rank.setdefault(n.role, len(rank))
     # an input that several steps read (vec2seq's x) runs along a line under the frames
     shared = [n for n in outside if n.kind != INITIAL and len(_reading_steps(desc, n, shown)) > 1]
     outside = [n for n in outside if n not in shared]
@@ -464,7 +487,9 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         else:
             lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
-        x = _place_row_nodes(in_step[s], row, items, x + lane, label_w, node_gap)
+        x = _place_row_nodes(sorted(in_step[s], key=lambda n: rank[n.role]), row, items, x + lane, label_w, node_gap)
+        if not full and _has_incoming_label(desc, in_step[s], pairs, later=True):
+            x += label_w + 6  # a lane on the right too, for the labels of lines from the next step (h_reverse)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
         frames[s] = frame
@@ -475,7 +500,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
-    layout = Layout(items, lines_out, frames, [])
+    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0)
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -664,13 +689,17 @@ def _label_width(desc: Description, drawn: list[Node]) -> float:
     return widest
 
 
-def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]]) -> bool:
-    """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t))."""
+def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]],
+                        later: bool = False) -> bool:  # fmt: skip
+    """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t));
+    ``later``: from a later step (a backward direction's h_reverse(t+1) -W-> h_reverse(t))."""
     here = {n.key for n in nodes}
     for n in nodes:
         for e in desc.incoming(n.key):
             if e.src not in here and e.index in pairs.get(n.key, {}):
-                return True
+                place = desc.node(e.src).place
+                if later == (place is not None and n.place is not None and place > n.place):
+                    return True
     return False
 
 
@@ -771,7 +800,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
     a = items[start].rect
     frame = layout.frames[step]  # type: ignore[index]
     tracks = _tracks(items, step)
-    lane_x = frame.rect.left + 5 + 5 * tracks
+    lane_x = frame.rect.left + 5 + layout.track * tracks
     ends = sorted(edges, key=lambda e: (items[e.dst].rect.cx, e.index))
     y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
     name = f"trunk_{src}_t{step}"
@@ -829,7 +858,8 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # else round the nodes through the gap under (or over) the receiving node's row
     frame = layout.frames.get(step) if step is not None else None
     tracks = _tracks(items, step)
-    lane_x = (frame.rect.left + 5 + 5 * tracks) if frame is not None else min(a.left, b.left) - 10 - 5 * tracks
+    gap = layout.track
+    lane_x = (frame.rect.left + 5 + gap * tracks) if frame is not None else min(a.left, b.left) - 10 - gap * tracks
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
         routes.append([(a.cx, y), (b.cx - b.w / 4, y)])
@@ -838,8 +868,12 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
     before = [items[k].rect for k in items if k.startswith(f"bend_{src}_") and k.endswith("_a")]
+    # a straight line already leaving level (h_reverse(t) -> h_reverse(t-1)) or upright counts too
+    ends = [items[line.ids[1]].rect for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src
+            and line.ids[1] in items and items[line.ids[1]].kind == "tensor"]  # fmt: skip
+    before += [r for r in ends if abs(r.cy - a.cy) < 1 or abs(r.cx - a.cx) < 1]
     if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
-        route[0] = (x0, a.cy + min(4.0 * n, a.h / 2 - 3))
+        route[0] = (x0, a.cy + min(2 * TWIN_GAP * n, a.h / 2 - 3))  # clear of a forward twin
         at = (a.left if x0 < a.cx else a.right, route[0][1])
     elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
         route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
