@@ -10,8 +10,9 @@
    each one's median over numpy's median;
 2. with 1 thread only: scaling in T and H (time and peak memory), the engine's cost per node,
    a 100,000-step unroll (time, bytes per node, growth across runs), the forward diagram's
-   render time against T, and training throughput (examples/row_mnist.py's epoch against the
-   same loop in numpy).
+   render time against T, training throughput (examples/row_mnist.py's epoch against the
+   same loop in numpy), and the LSTM step (``nn.LSTM`` against an LSTM's BPTT by hand in numpy,
+   ``lstm_step.py``).
 
 BLAS reads its thread count once, when numpy is loaded, so each thread setting runs in a fresh
 process of this same script (``--threads N``, with the thread variables set in its
@@ -39,7 +40,7 @@ from typing import Any
 
 import harness
 
-SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training")
+SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm")
 ONE_THREAD_ONLY = SECTIONS[1:]
 
 
@@ -198,6 +199,14 @@ def run_here(args: argparse.Namespace) -> str:
         harness.progress("training throughput")
         epochs = args.epochs or (2 if quick else 10)
         out.append(training_throughput.report(dtypes(args.dtype), epochs, train_size=600 if quick else None))
+    if "lstm" in only:
+        import lstm_step
+
+        harness.progress("LSTM step")
+        if quick:
+            out.append(lstm_step.table(3, dtypes(args.dtype), batch=16, steps=8))
+        else:
+            out.append(lstm_step.table(30, dtypes(args.dtype)))
     return "\n\n".join(out) + "\n"
 
 

@@ -148,3 +148,18 @@ def test_unknown_section_is_refused():
 
     with pytest.raises(SystemExit, match="unknown section"):
         run_all.run_here(run_all._parser().parse_args(["--only", "nope", "--threads", "1"]))
+
+
+def test_the_lstm_benchmark_times_two_computations_of_the_same_gradients():
+    """lstm_step.py's numpy LSTM BPTT and nn.LSTM give the same loss and gradients (so the ratio
+    it prints compares equal work); the check it makes before timing passes."""
+    import lstm_step
+
+    model, params, xs, labels = lstm_step.setup("float64", batch=3, steps=4)
+    loss_np, want = lstm_step.numpy_lstm(params, xs, labels)
+    loss_engine, got = lstm_step.engine(model, xs, labels)()
+    assert loss_np == pytest.approx(loss_engine, rel=1e-13)
+    assert set(want) == set(got) == {f"{p}{s}" for p in "UWb" for s in ("", "_i", "_f", "_o")} | {"V", "c"}
+    for name, g in want.items():
+        np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
+    assert lstm_step.check() < 1e-9
