@@ -154,9 +154,10 @@ def dying(steps: int = 30) -> list[Tensor]:
 
 CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2)}
-#: cases drawn in some views only: a bidirectional or stacked network's "both", "full" and
-#: rolled pictures still have lines on lines and labels on lines (open in issue 13)
-LIMITED = {"nn_birnn": ("forward", "backward"), "nn_lstm2": ("forward", "backward")}
+#: cases drawn in some views only: a bidirectional layer's "both" and rolled pictures and a
+#: stacked LSTM's "both" and full ones still have lines on lines or text (open in issue 13)
+LIMITED = {"nn_birnn": ("forward", "backward", "forward:full", "backward:full"),
+           "nn_lstm2": ("forward", "backward", "rolled")}
 
 
 class Drawings(dict):

@@ -141,6 +141,7 @@ class Layout:
     conflicts: list[str]  # labels that found no free place (the tests expect none)
     reserved: dict[str, Rect] = field(default_factory=dict)  # a stub's end -> its label's place
     track: float = 5.0  # between the lines bent down a step's lane (wider with forward twins beside them)
+    lane_start: dict[int, float] = field(default_factory=dict)  # per step: where in its lane those lines start
     unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
@@ -476,6 +477,8 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     if None in in_step:
         x = _place_row_nodes(in_step[None], row, items, x + label_w + 14, label_w, node_gap)  # type: ignore[index]
     head = desc.shown
+    lane_start: dict[int, float] = {}
+    shared_keys = {n.key for n in shared}
     elision_at = next((i for i in range(1, len(desc.shown)) if _gap(desc, desc.shown[i - 1], desc.shown[i])), None)
     for i, s in enumerate(head):
         if i == elision_at:
@@ -483,7 +486,9 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
                                    font=TITLE_FONT)  # fmt: skip
             x += 90 + COLUMN_GAP
         if full:  # one rising line per parameter the step uses
-            lane = 8.0 + _RISER_GAP * len(used.get(s, [])) + (8.0 if used.get(s) else 0.0)
+            risers = _RISER_GAP * len(used.get(s, [])) + (8.0 if used.get(s) else 0.0)
+            lane_start[s] = risers  # the lines bent down the lane run right of the risers
+            lane = 8.0 + risers + 5.0 * _entering(desc, in_step[s], shared_keys)
         else:
             lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
@@ -500,7 +505,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
-    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0)
+    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0, lane_start=lane_start)
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -566,7 +571,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
         for s in sorted(used):
             if p not in used[s]:
                 continue
-            k = used[s].index(p)
+            k = sorted(used[s], key=depth.__getitem__).index(p)  # the deeper its line, the further left it rises
             x = layout.frames[s].rect.left + 8 + _RISER_GAP * (len(used[s]) - 1 - k)
             junction = f"bus_{p}_t{s}"
             items[junction] = Item(junction, "point", Rect(x, y, 0, 0), step=s)
@@ -689,6 +694,14 @@ def _label_width(desc: Description, drawn: list[Node]) -> float:
     return widest
 
 
+def _entering(desc: Description, nodes: list[Node], shared: set[str]) -> int:
+    """How many lines come into ``nodes`` from outside their step (other than parameters' and
+    shared inputs'): each may need a track of the step's lane."""
+    here = {n.key for n in nodes}
+    return sum(1 for n in nodes for e in desc.incoming(n.key)
+               if e.src not in here and e.src not in shared and desc.node(e.src).kind != PARAMETER)  # fmt: skip
+
+
 def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]],
                         later: bool = False) -> bool:  # fmt: skip
     """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t));
@@ -800,7 +813,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
     a = items[start].rect
     frame = layout.frames[step]  # type: ignore[index]
     tracks = _tracks(items, step)
-    lane_x = frame.rect.left + 5 + layout.track * tracks
+    lane_x = frame.rect.left + 5 + layout.lane_start.get(step, 0.0) + layout.track * tracks  # type: ignore[arg-type]
     ends = sorted(edges, key=lambda e: (items[e.dst].rect.cx, e.index))
     y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
     name = f"trunk_{src}_t{step}"
@@ -859,7 +872,11 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     frame = layout.frames.get(step) if step is not None else None
     tracks = _tracks(items, step)
     gap = layout.track
-    lane_x = (frame.rect.left + 5 + gap * tracks) if frame is not None else min(a.left, b.left) - 10 - gap * tracks
+    start = layout.lane_start.get(step, 0.0) if step is not None else 0.0
+    if frame is not None:
+        lane_x = frame.rect.left + 5 + start + gap * tracks
+    else:
+        lane_x = min(a.left, b.left) - 10 - gap * tracks
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
         routes.append([(a.cx, y), (b.cx - b.w / 4, y)])
