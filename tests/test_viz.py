@@ -154,9 +154,9 @@ def dying(steps: int = 30) -> list[Tensor]:
 
 CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2)}
-#: cases drawn in some views only: a bidirectional layer's "both" and rolled pictures and a
+#: cases drawn in some views only: a bidirectional layer's "both" picture and a
 #: stacked LSTM's "both" and full ones still have lines on lines or text (open in issue 13)
-LIMITED = {"nn_birnn": ("forward", "backward", "forward:full", "backward:full"),
+LIMITED = {"nn_birnn": ("forward", "backward", "forward:full", "backward:full", "rolled"),
            "nn_lstm2": ("forward", "backward", "rolled")}
 
 
@@ -574,6 +574,8 @@ def _role_name(diagram, item_id: str) -> str:
         ("encdec", [("h", "h"), ("h", "h")]),
         ("output_recurrent", [("o", "h")]),
         ("readme", [("tanh", "@ W")]),
+        ("nn_birnn", [("h", "h"), ("h_reverse", "h_reverse")]),  # a backward direction's recurrence too
+        ("nn_lstm", [("c", "×"), ("h", "f"), ("h", "g"), ("h", "i"), ("h", "o_gate")]),  # c: a second path
     ],
 )
 def test_the_rolled_view_puts_delays_on_real_recurrences_only(svgs, case, loops):
@@ -582,7 +584,7 @@ def test_the_rolled_view_puts_delays_on_real_recurrences_only(svgs, case, loops)
     assert found == sorted(loops)
     squares = [k for k in svg.nodes if k.startswith("delay") and not k.endswith(("_out", "_in"))]
     assert len(squares) == len(loops)
-    folded = ("L",) if case == "readme" else ("+", "L")  # the README's + is the cell's own sum, not the cost's
+    folded = ("L",) if case in ("readme", "nn_lstm") else ("+", "L")  # a cell's own sum is not the cost's
     assert not [it for it in diagram.layout.items.values() if it.kind == "tensor" and it.lines[0] in folded]
     assert sum(it.kind == "cost" for it in diagram.layout.items.values()) == 1
 

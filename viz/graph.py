@@ -629,7 +629,7 @@ def describe_roles(roots: Tensor | Sequence[Tensor], *, fold_cost: str = "one") 
         for j, p in enumerate(t.parents):
             link = (rep[index[id(p)]], ri, j)
             links[link] = links.get(link, 0) + 1
-            if step is not None and p.step is not None and p.step < step:
+            if step is not None and p.step is not None and p.step != step:  # h_reverse(t+1) -> h_reverse(t) too
                 crossing.add(link)
     reads = _cost_reads(w, folded, roles)
     firsts = set(first.values())
