@@ -121,6 +121,19 @@ def test_float32_stays_float32_and_odd_modules_are_refused():
         to_torch(nn.SeqToSeq(2, 3, 4))
 
 
+@needs_torch
+def test_dropout_is_not_carried_over_and_from_torch_says_so():
+    torch.manual_seed(0)
+    theirs = torch.nn.GRU(2, 3, num_layers=2, dropout=0.3).double()
+    with pytest.warns(UserWarning, match=r"dropout=0.3, which is not carried over.*eval mode"):
+        ours = from_torch(theirs)
+    xs = np.random.default_rng(0).normal(size=(4, 2, 2))
+    theirs.eval()
+    want, _ = theirs(torch.from_numpy(xs))
+    got, _ = ours(xs)
+    np.testing.assert_allclose(np.stack([o.data for o in got]), want.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_without_torch_the_message_names_the_extra():
     code = (
         "import sys; sys.modules['torch'] = None\n"

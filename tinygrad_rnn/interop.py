@@ -15,6 +15,7 @@ torch is an optional dependency: ``pip install 'tinygrad-rnn[torch]'``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,12 @@ def from_torch(theirs: Any) -> Module:
         cell = cell_type(theirs.input_size, theirs.hidden_size, dtype=dtype, **options)
         _fill(cell, theirs, "")
         return cell
+    if theirs.dropout:
+        warnings.warn(
+            f"from_torch: {name} has dropout={theirs.dropout}, which is not carried over (our loops have no "
+            "dropout between layers): the converted loop computes what the PyTorch module computes in eval mode",
+            stacklevel=2,
+        )
     ours = loop(theirs.input_size, theirs.hidden_size, num_layers=theirs.num_layers,
                 bidirectional=theirs.bidirectional, dtype=dtype, **options)  # fmt: skip
     for layer, reverse, cell in ours.cells():
