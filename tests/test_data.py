@@ -411,6 +411,39 @@ def test_download_failure_keeps_the_previous_file(tmp_path, payload):
     assert dest.read_bytes() == b"the old copy" and _leftovers(dest.parent, keep="blob.bin") == []
 
 
+def test_a_full_disk_during_a_download_is_a_write_error_and_keeps_the_previous_file(tmp_path, payload, monkeypatch):
+    import errno
+
+    from tinygrad_rnn import files
+
+    url, _, sha = payload
+    dest = tmp_path / "out" / "blob.bin"
+    dest.parent.mkdir()
+    dest.write_bytes(b"the old copy")
+    real = files._Checked.write
+
+    def full(self, chunk):  # the disk fills up after the first chunk
+        if self._raw.tell():
+            self._raw.write = lambda _: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+        return real(self, chunk)
+
+    monkeypatch.setattr(files._Checked, "write", full)
+    with pytest.raises(WriteError, match=r"cannot write .*blob.bin: No space left on device; the previous blob.bin"):
+        data.download(url, dest, sha, progress=False)
+    assert dest.read_bytes() == b"the old copy" and _leftovers(dest.parent, keep="blob.bin") == []
+
+
+def test_an_error_of_the_block_itself_is_not_called_a_write_error(tmp_path):
+    from tinygrad_rnn.files import atomic_file
+
+    dest = tmp_path / "f.bin"
+    with pytest.raises(ConnectionResetError) as err, atomic_file(dest) as f:
+        f.write(b"part")
+        raise ConnectionResetError(104, "Connection reset by peer")
+    assert not isinstance(err.value, WriteError)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_download_404_is_a_clear_error_and_leaves_no_file(tmp_path, server, capsys):
     base, _ = server
     dest = tmp_path / "out" / "missing.bin"

@@ -43,29 +43,57 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     The bytes go to a hidden ``.NAME.XXXXXXXX.tmp`` beside ``path``; at the end of the block
     they are flushed to disk and the file is renamed to ``path``. If the block raises (a failed
     hash check, Ctrl-C), the temporary file is deleted and ``path`` is left as it was. An
-    ``OSError`` of the file system becomes a ``WriteError`` naming ``path``. The file gets the
-    permissions a plain ``open`` would give it (0666 less the umask).
+    ``OSError`` of the file system (writing, flushing, renaming) becomes a ``WriteError`` naming
+    ``path``; any other error of the block (a network read that fails, say) passes through as it
+    is. The file gets the permissions a plain ``open`` would give it (0666 less the umask).
     """
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     except OSError as e:
         raise _write_error(path, e) from None
+    kept = lambda: f"; the previous {path.name} is kept" if path.exists() else ""  # noqa: E731
+    in_block = False
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as raw:
+            in_block = True
+            yield _Checked(raw, path, kept)  # type: ignore[misc]
+            in_block = False
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, WriteError):
-            raise
-        raise _write_error(path, e, f"; the previous {path.name} is kept" if path.exists() else "") from None
+        if isinstance(e, WriteError) or in_block:
+            raise  # ours, said already; or the block's own (not a write to this file)
+        raise _write_error(path, e, kept()) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class _Checked:
+    """The temporary file as ``atomic_file`` hands it out: a failed write or flush (a full disk)
+    is a ``WriteError`` naming the target; everything else is the file's own."""
+
+    def __init__(self, raw: IO[bytes], path: Path, kept: Any) -> None:
+        self._raw, self._path, self._kept = raw, path, kept
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._raw.write(data)
+        except OSError as e:
+            raise _write_error(self._path, e, self._kept()) from None
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except OSError as e:
+            raise _write_error(self._path, e, self._kept()) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from ..errors import DataError
+from ..errors import DataError, WriteError
 from ..files import atomic_file
 
 MNIST_FILES: dict[str, str] = {
@@ -68,7 +68,9 @@ def _fetch(url: str, out: IO[bytes], name: str, *, progress: bool, timeout: floa
         raise DataError(f"download: {url} answered HTTP {exc.code} {exc.reason}; check the address") from None
     except urllib.error.URLError as exc:
         raise DataError(f"download: cannot reach {url}: {exc.reason}; check the address and the network") from exc
-    except OSError as exc:  # timeouts, dropped connections, a full disk
+    except WriteError:
+        raise  # a full disk: the file could not be written (not a failed download)
+    except OSError as exc:  # timeouts, dropped connections
         raise DataError(f"download: fetching {url} into {name} failed: {exc}") from exc
     finally:
         if progress and shown > -math.inf:
