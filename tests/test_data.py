@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import io
+import os
 import sys
 from pathlib import Path
 
@@ -589,3 +591,58 @@ def test_char_vocab_is_sorted_and_inverts():
     chars, char_to_index = data.char_vocab(text)
     assert chars == sorted(set(text)) and len(char_to_index) == len(chars)
     assert "".join(chars[char_to_index[c]] for c in text) == text
+
+
+class _FullDisk(io.RawIOBase):
+    """A file on a disk with ``room`` bytes left: a write past it fails as a full disk does."""
+
+    def __init__(self, room: int, fd: int) -> None:
+        self.room, self.fd = room, fd
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[no-untyped-def]
+        import errno
+
+        if len(b) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(b)
+        return len(b)
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """atomic_file's temporary file on a disk with 64 kB left."""
+    from tinygrad_rnn import files
+
+    def fdopen(fd, mode):  # type: ignore[no-untyped-def]
+        return io.BufferedWriter(_FullDisk(64_000, fd))
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+
+
+def test_a_full_disk_under_np_savez_is_a_write_error_naming_the_file(tmp_path, full_disk):
+    from tinygrad_rnn.files import atomic_file
+
+    with pytest.raises(WriteError, match=r"cannot write .*ckpt.npz: No space left on device"), \
+            atomic_file(tmp_path / "ckpt.npz") as f:  # fmt: skip
+        np.savez(f, a=np.zeros(130_000))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WriteError, match="No space left"), atomic_file(tmp_path / "lines.bin") as f:
+        f.writelines([b"x" * 100_000])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_blocks_own_error_is_not_replaced_by_the_full_disk_found_on_closing(tmp_path, full_disk):
+    from tinygrad_rnn.files import atomic_file
+
+    with pytest.raises(ValueError, match="the block's own"), atomic_file(tmp_path / "f.bin") as f:
+        f.write(b"x" * 60_000)  # buffered: the disk fills only when the file is flushed on closing
+        raise ValueError("the block's own")
+    assert list(tmp_path.iterdir()) == []

@@ -132,6 +132,13 @@ def test_dropout_is_not_carried_over_and_from_torch_says_so():
     want, _ = theirs(torch.from_numpy(xs))
     got, _ = ours(xs)
     np.testing.assert_allclose(np.stack([o.data for o in got]), want.detach().numpy(), rtol=1e-12, atol=1e-14)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        single = torch.nn.GRU(2, 3, num_layers=1, dropout=0.3)  # PyTorch warns: it applies none
+        from_torch(single.double())
+    assert not [w for w in caught if "not carried over" in str(w.message)]  # nothing lost: we say nothing
 
 
 def test_without_torch_the_message_names_the_extra():

@@ -249,6 +249,14 @@ def test_truncated_bptt_with_lengths_runs_each_sequence_to_its_own_end(cell):
     for w in windows:  # a sequence that ended before a window leaves it out of that window's loss
         loss = F.sequence_loss([model.head(h) for h in w.hidden], ys[w.start : w.stop], lengths=w.lengths(lengths))
         loss.backward()
+    # the docstring's recipe, where a whole window is padding (steps 6-8 of lengths 4, 2, 5)
+    short = [4, 2, 5]
+    losses = 0
+    for w in truncated_bptt(model, xs[:9], 3, 5, lengths=short):
+        if w.lengths(short).any():
+            F.sequence_loss([model.head(h) for h in w.hidden], ys[w.start : w.stop], lengths=w.lengths(short))
+            losses += 1
+    assert losses == 2
     # one window over everything is full BPTT with lengths
     model.zero_grad()
     (whole,) = truncated_bptt(model, xs, 7, mask=_mask(lengths, 7))

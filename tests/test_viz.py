@@ -1093,3 +1093,49 @@ def test_an_lstm_step_draws_h_t_minus_1_into_its_gates_as_one_trunk(svgs):
             continue
         carried = sum(desc.carried[(e.src, e.dst, e.index)] for e in line.carries)
         assert line.share == pytest.approx(float(np.linalg.norm(carried)), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_bidirectional_loop_over_padded_sequences_draws(kind):
+    """(It raised a ValueError in the rows of a bidirectional layer with lengths.) Every tensor
+    of the forward and the backward direction is drawn once, in its own step."""
+    net = getattr(nn, kind)(2, 3, bidirectional=True, seed=0)
+    outputs, _ = net(np.ones((4, 2, 2)), lengths=np.array([4, 2]))
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    for view in ("forward", "backward"):
+        diagram = viz.draw(loss, view)
+        drawn = [it for it in diagram.layout.items.values() if it.kind == "tensor" and it.step is not None]
+        assert len(drawn) == len({it.key for it in drawn}) > 0
+        for it in drawn:
+            assert it.rect.inside(diagram.layout.frames[it.step].rect), (view, it.lines[0])
+
+
+def test_a_source_feeding_two_rows_of_a_step_gets_a_trunk_per_row_each_branch_ending_at_its_node():
+    """A GRU's h0 feeds r and an affine on one row and z on another: two trunks (one name
+    each), every branch ending on the border of the tensor it feeds."""
+    model = nn.VecToSeq(2, 3, 2, steps=3, cell="gru", seed=0)
+    loss = F.sequence_loss(model(np.ones((1, 2))), np.zeros((3, 1), int))
+    loss.backward()
+    layout = viz.draw(loss, "forward").layout
+    trunks = {line.trunk for line in layout.lines if line.trunk is not None}
+    starts = {line.ids[0] for line in layout.lines if line.role == "trunk" and line.ids[0] in layout.items
+              and layout.items[line.ids[0]].kind == "tensor"}  # fmt: skip
+    assert len(trunks) > len(starts)  # some source feeds two rows of a step
+    for line in layout.lines:
+        if line.role == "data" and line.trunk is not None:
+            end, node = layout.items[line.ids[-1]].rect, layout.items[line.edge.dst].rect
+            assert abs(end.cy - node.top) < 0.5 and node.left <= end.cx <= node.right
+
+
+def test_a_bidirectional_lstms_two_directions_are_told_apart():
+    """Both directions name their gates alike (o_gate reads a W_o in each); the roles tell them
+    apart by the parameters themselves, so the rolled view has a forward and a backward o-gate."""
+    net = nn.LSTM(2, 3, bidirectional=True, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(3, 1, 2)))
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    rolled = viz.draw(loss, "rolled").description
+    gates = [n for n in rolled.nodes if n.name == "o_gate" and n.drawn]
+    assert len(gates) == 2
+    assert {len([e for e in rolled.incoming(g.key) if rolled.node(e.src).kind == "parameter"]) for g in gates} == {3}

@@ -97,8 +97,9 @@ def truncated_bptt(
 
     ``k2`` defaults to ``k1`` (non-overlapping windows, the usual "detach every k steps").
     With ``lengths`` (or ``mask``), as for ``nn.RNN``: a sequence that has ended keeps its state
-    and outputs zeros; ``sequence_loss(..., lengths=w.lengths(lengths))`` (or
-    ``mask=mask[w.start:w.stop]``) leaves them out of the window's loss.
+    and outputs zeros; ``sequence_loss(..., lengths=w.lengths(lengths))`` leaves them out of
+    the window's loss, and a window where every sequence has ended has no loss at all
+    (``if w.lengths(lengths).any():``).
     """
     k2 = k1 if k2 is None else k2
     k1, k2 = _window_size("k1", k1), _window_size("k2", k2)

@@ -53,24 +53,38 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     except OSError as e:
         raise _write_error(path, e) from None
     kept = lambda: f"; the previous {path.name} is kept" if path.exists() else ""  # noqa: E731
+    raw = os.fdopen(fd, "wb")
     in_block = False
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
-        with os.fdopen(fd, "wb") as raw:
-            in_block = True
+        in_block = True
+        try:
             yield _Checked(raw, path, kept)  # type: ignore[misc]
-            in_block = False
-            raw.flush()
-            os.fsync(raw.fileno())
+        except BaseException:
+            _close_quietly(raw)  # closing flushes: on a full disk that fails too, but the block's error is the one
+            raise
+        in_block = False
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
         os.replace(tmp, path)
     except OSError as e:
+        _close_quietly(raw)
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, WriteError) or in_block:
             raise  # ours, said already; or the block's own (not a write to this file)
         raise _write_error(path, e, kept()) from None
     except BaseException:
+        _close_quietly(raw)
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _close_quietly(f: IO[bytes]) -> None:
+    try:
+        f.close()
+    except OSError:
+        pass
 
 
 class _Checked:
@@ -85,6 +99,10 @@ class _Checked:
             return self._raw.write(data)
         except OSError as e:
             raise _write_error(self._path, e, self._kept()) from None
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
         try:

@@ -129,7 +129,7 @@ def from_torch(theirs: Any) -> Module:
         cell = cell_type(theirs.input_size, theirs.hidden_size, dtype=dtype, **options)
         _fill(cell, theirs, "")
         return cell
-    if theirs.dropout:
+    if theirs.dropout and theirs.num_layers > 1:  # (PyTorch applies it between layers only)
         warnings.warn(
             f"from_torch: {name} has dropout={theirs.dropout}, which is not carried over (our loops have no "
             "dropout between layers): the converted loop computes what the PyTorch module computes in eval mode",

@@ -218,6 +218,13 @@ def _line_plans(layout: Layout, frame_of_key: dict[str, int], frame_of_item: dic
     plans = []
     for line in layout.lines:
         head = line.ids[0]  # the tail of the recorded edge (the input), where the gradient goes
+        if line.edge is None and line.carries:  # a trunk: it carries when its first branch does
+            first = line.carries[0]
+            reader, at = frame_of_key.get(first.dst, -1), frame_of_key.get(first.src, -1)
+            giver = reader if first.grad_norm is not None or line.share is not None else -1
+            receiver = head if head in layout.items and layout.items[head].kind == "tensor" else None
+            plans.append(_LinePlan(line, reader, giver, receiver, at if giver >= 0 else -1))
+            continue
         if line.edge is None:
             if line.ids[-1] == "cost":  # a riser: the cost sends ∂L/∂o(t) down
                 at = frame_of_item.get(head, -1)

@@ -348,6 +348,8 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
         backward, arrow = False, -1
     elif line.role == "elision":
         style = {"style": "dotted", "color": "#999999"}
+        if line.trunk is not None and not backward:
+            arrow = None  # a trunk out of the elision: the arrowheads are its branches'
     elif line.role == "bus" and line.param is not None:  # a parameter's line under the steps
         style = {"style": "solid" if backward else "dashed", "color": _PARAM_COLOUR, "penwidth": "1.2"}
         arrow = 0 if backward and line.ids[0] == line.param else None  # the shares add up at the parameter

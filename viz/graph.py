@@ -38,7 +38,8 @@ class Role:
     """The part a tensor plays at every step; the rolled view draws one node per role.
 
     Tensors share a role when they have the same kind, label (name, op or "const"), shape and
-    parameters read, and the same rank among such tensors of their step: an encoder's h and a
+    parameters read (the same parameter tensors, not the same names), and the same rank among
+    such tensors of their step: an encoder's h and a
     decoder's h differ, and so do an initial state h0 (1, 4) and the inputs x(t) (1, 2). A
     parameter's role is its own (``key``), even when two parameters share a name.
     """
@@ -315,7 +316,8 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
             roles[i] = Role(kind, label, t.shape, key=f"n{i}")
             continue
         parents = t.parents
-        uses = tuple(p.name or "?" for p in parents if p.requires_grad and not p.parents) if parents else ()
+        # the parameters read, by identity: a bidirectional layer's two o-gates both read a "W_o"
+        uses = tuple(f"n{w.index[id(p)]}" for p in parents if p.requires_grad and not p.parents) if parents else ()
         base = (kind, label, t.shape, uses)
         slot = (places[i], base)
         rank = counters[slot] = counters.get(slot, -1) + 1

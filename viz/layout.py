@@ -322,7 +322,7 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
                 shared[row[n.key]].append(n.role)
         for n in nodes:
             roles = shared.get(row[n.key], [])
-            if len(roles) > 1:
+            if len(roles) > 1 and n.role in roles:  # (the other tensors of that row stay)
                 row[n.key] += sorted(roles, key=recurrent.__getitem__).index(n.role)
     for _ in range(4):  # one row per role, every input of a tensor below it
         by_role: dict[object, int] = {}
@@ -755,10 +755,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     stubs: list[Edge] = []
     into_elision: set[str] = set()
     out_of_elision: set[str] = set()
-    bundles = _bundles(layout, desc, shared)
-    bundled = {e for edges in bundles for e in edges}
-    for edges in bundles:
-        _trunk(layout, desc, edges)
+    bundled = {e for edges in _bundles(layout, desc, shared) if _trunk(layout, desc, edges) for e in edges}
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
         if d.kind == COST or s.kind == COST or e.src in shared or e in bundled:
@@ -802,11 +799,12 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
 BRANCH = 30.0  # a trunk's bus runs this far under the row it feeds: room for a label beside each branch
 
 
-def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
+def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     """One line from ``edges``' common source down the receiving step's lane to a bus under
     their row, and from the bus a short branch up into each receiving tensor (each branch is the
     edge's own line: it carries its parameter's label). The trunk and each piece of the bus
-    carry the sum of the gradients of the branches beyond them."""
+    carry the sum of the gradients of the branches beyond them. False (nothing drawn) where
+    the trunk would cross a tensor: the lines are then routed one by one."""
     items = layout.items
     src, step = edges[0].src, desc.node(edges[0].dst).place
     start = src if src in items else "elided"  # a tensor of an elided step: the line comes out of the elision
@@ -816,7 +814,12 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
     lane_x = frame.rect.left + 5 + layout.lane_start.get(step, 0.0) + layout.track * tracks  # type: ignore[arg-type]
     ends = sorted(edges, key=lambda e: (items[e.dst].rect.cx, e.index))
     y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
-    name = f"trunk_{src}_t{step}"
+    others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id != start]
+    legs = [((a.cx, a.cy), (lane_x, a.cy)), ((lane_x, a.cy), (lane_x, y)),
+            ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
+    if any(r.crossed_by(p, q) for p, q in legs for r in others):
+        return False
+    name = f"trunk_{src}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
     items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, a.cy, 0, 0), step=step)
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
     role = "trunk" if start == src else "elision"
@@ -837,6 +840,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> None:
         items[end] = Item(end, "anchor", Rect(x, b.top, 0, 0), step=step)
         layout.lines.append(Line([point, end], "data", e, trunk=name))
         prev, x_prev = point, x
+    return True
 
 
 def _tracks(items: dict[str, Item], step: int | None) -> int:

@@ -94,7 +94,11 @@ def told_by(who: str, run: Callable[[], Any]) -> Any:
         return run()
     except TinygradRNNError as e:
         _, sep, rest = str(e).partition(": ")
-        raise type(e)(f"{who}: {rest}" if sep else str(e)) from None
+        told = type(e)(f"{who}: {rest}" if sep else str(e))
+        told.__dict__.update(e.__dict__)  # what it carries (a GradcheckError's node, say)
+        if isinstance(e, OSError):
+            told.errno = e.errno
+        raise told from None
 
 
 def built_by(who: str, make: Callable[[], Any]) -> Any:
