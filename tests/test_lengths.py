@@ -179,6 +179,7 @@ def test_a_mask_is_the_same_as_its_lengths(case):
         np.testing.assert_array_equal(a, b)
     vec = nn.SeqToVec(2, 3, 2, cell="lstm", seed=1)
     np.testing.assert_array_equal(vec(xs, lengths=lengths).data, vec(xs, mask=mask.astype(int)).data)
+    np.testing.assert_array_equal(vec(xs, lengths=lengths).data, vec(xs, mask=mask.astype(float)).data)
     _, h1 = model.rnn(xs, lengths=lengths)
     _, h2 = model.rnn(xs, mask=mask)
     for a, b in zip(h1 if isinstance(h1, tuple) else (h1,), h2 if isinstance(h2, tuple) else (h2,), strict=True):
@@ -190,7 +191,7 @@ def test_a_mask_is_the_same_as_its_lengths(case):
     [
         (np.ones((3, 3), bool), ShapeError, r"GRU: mask must have one entry per step and sequence, shape \(time, "
                                             r"batch\) = \(4, 3\), got shape \(3, 3\)"),
-        (np.full((4, 3), 0.5), DTypeError, r"GRU: mask must hold booleans \(or 0 / 1\)"),
+        (np.full((4, 3), 0.5), DTypeError, r"GRU: mask must hold booleans \(or 0 / 1\).*values \[0.5\]"),
         (np.array([[1, 1, 1], [0, 1, 1], [1, 1, 0], [0, 0, 0]]), ConfigError,
          r"GRU: mask\[:, 0\] = \[1, 0, 1, 0\] has a real step after padding; padding goes at the end"),
         (np.array([[1, 0, 1]] + [[1, 0, 1]] * 3), ConfigError, r"GRU: mask\[:, 1\] has no real step"),
@@ -229,7 +230,7 @@ def test_vec2seq_with_lengths_gives_each_example_its_own_number_of_steps(cell):
     for name, p in model.named_parameters():  # the padding sends no gradient
         np.testing.assert_allclose(got[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_array_equal(outs[4].data, model(x, mask=_mask(lengths, 5))[4].data)
-    with pytest.raises(ConfigError, match=r"VecToSeq: lengths\[0\] is 6, but the input has 5 steps"):
+    with pytest.raises(ConfigError, match=r"VecToSeq: lengths\[0\] is 6, but it makes 5 steps"):
         model(x, lengths=[6, 1, 1])
 
 

@@ -150,7 +150,8 @@ def mse(prediction: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return sq.mean() if reduction == "mean" else sq.sum()
 
 
-def check_lengths(who: str, lengths: Any, T: int, batch: int, empty_ok: bool = False) -> np.ndarray:
+def check_lengths(who: str, lengths: Any, T: int, batch: int, empty_ok: bool = False,
+                  steps_of: str = "the input has") -> np.ndarray:  # fmt: skip
     """``lengths`` as an int array (batch,) of values 1..T (0..T with ``empty_ok``: a loss over a
     window of steps, where a sequence may have ended before it), or an error saying what is wrong."""
     data = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
@@ -164,20 +165,20 @@ def check_lengths(who: str, lengths: Any, T: int, batch: int, empty_ok: bool = F
     bad = np.flatnonzero((data < low) | (data > T))
     if bad.size:
         raise ConfigError(
-            f"{who}: lengths[{int(bad[0])}] is {int(data[bad[0]])}, but the input has {T} steps; each length must be "
+            f"{who}: lengths[{int(bad[0])}] is {int(data[bad[0]])}, but {steps_of} {T} steps; each length must be "
             f"between {low} and {T}."
         )
     return data.astype(np.int64)
 
 
-def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empty_ok: bool = False
-                     ) -> np.ndarray | None:  # fmt: skip
+def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empty_ok: bool = False,
+                     steps_of: str = "the input has") -> np.ndarray | None:  # fmt: skip
     """Each sequence's length from ``lengths`` (batch,) or from ``mask`` (T, batch): True (or 1)
     at a sequence's real steps, False after its end; None when neither is given. A mask must be
     a prefix in every column (padding only at the end) and, unless ``empty_ok``, have at least
     one real step."""
     if mask is None:
-        return None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok)
+        return None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok, steps_of)
     if lengths is not None:
         raise ConfigError(f"{who}: pass lengths= or mask=, not both (they say the same thing)")
     data = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -186,9 +187,10 @@ def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empt
             f"{who}: mask must have one entry per step and sequence, shape (time, batch) = ({T}, {batch}), got shape "
             f"{data.shape}."
         )
-    if data.dtype.kind not in "biu" or not np.isin(data, (0, 1)).all():
+    if data.dtype.kind not in "biuf" or not np.isin(data, (0, 1)).all():
         raise DTypeError(
-            f"{who}: mask must hold booleans (or 0 / 1), True at a sequence's real steps; got {data.dtype}"
+            f"{who}: mask must hold booleans (or 0 / 1), True at a sequence's real steps; got {data.dtype} with "
+            f"values {np.unique(data)[:4].tolist()}"
         )
     real = data.astype(bool)
     ends = real.sum(axis=0)

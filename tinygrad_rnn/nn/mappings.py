@@ -135,7 +135,7 @@ class VecToSeq(_Mapping):
         else:
             x = Tensor(data.astype(cell.dtype), name="x")
         zeros = Tensor(np.zeros(x.shape, dtype=cell.dtype), name="x")
-        ends = sequence_lengths("VecToSeq", lengths, mask, S, x.shape[0])
+        ends = sequence_lengths("VecToSeq", lengths, mask, S, x.shape[0], steps_of="it makes")
         state = cell.initial_state(x.shape[0], h0, "VecToSeq")
         hs = []
         for t in range(S):
