@@ -1139,3 +1139,34 @@ def test_a_bidirectional_lstms_two_directions_are_told_apart():
     gates = [n for n in rolled.nodes if n.name == "o_gate" and n.drawn]
     assert len(gates) == 2
     assert {len([e for e in rolled.incoming(g.key) if rolled.node(e.src).kind == "parameter"]) for g in gates} == {3}
+
+
+def test_a_bidirectional_lstm_draws_each_direction_in_a_band_of_its_own():
+    """In every step, everything the backward direction computes (its gates, f c + i g, c, tanh,
+    h_reverse) lies below everything the forward direction computes: no row mixes them."""
+    net = nn.LSTM(2, 3, bidirectional=True, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(3, 1, 2)))
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    diagram = viz.draw(loss, "backward")
+    desc, items = diagram.description, diagram.layout.items
+
+    def band(state: str) -> set[str]:
+        keys, todo = {state}, [state]
+        while todo:
+            for e in desc.incoming(todo.pop()):
+                if desc.node(e.src).kind == "op" and desc.node(e.src).place == desc.node(state).place \
+                        and e.src not in keys:  # fmt: skip
+                    keys.add(e.src)
+                    todo.append(e.src)
+        return keys
+
+    for step in desc.shown:
+        here = [n for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"]
+        (h_rev,) = [n.key for n in here if n.name == "h_reverse"]
+        (h_fwd,) = [n.key for n in here if n.name == "h" and not any(
+            desc.node(e.src).name == "h_reverse" for e in desc.incoming(n.key))]  # fmt: skip
+        forward, backward = band(h_fwd), band(h_rev)
+        assert len(forward) == len(backward) == 9 and not forward & backward  # 4 gates, 2 products, c, tanh, h
+        lowest_forward = max(items[k].rect.cy for k in forward)
+        assert all(items[k].rect.cy > lowest_forward for k in backward)  # y grows downwards

@@ -50,6 +50,8 @@ class Role:
     uses: tuple[str, ...] = ()
     rank: int = 0
     key: str | None = None
+    #: the ops of its own step it reads, each as (label, parameters read)
+    after: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class Node(NamedTuple):
@@ -318,13 +320,17 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
         parents = t.parents
         # the parameters read, by identity: a bidirectional layer's two o-gates both read a "W_o"
         uses = tuple(f"n{w.index[id(p)]}" for p in parents if p.requires_grad and not p.parents) if parents else ()
-        base = (kind, label, t.shape, uses)
+        # the ops of its own step it reads, by their label and parameters: a backward direction's
+        # f * c reads its own f, so it is not the forward direction's f * c
+        after = tuple((p.name or p.op or "", tuple(f"n{w.index[id(q)]}" for q in p.parents if q.requires_grad
+                       and not q.parents)) for p in parents if p.parents and p.step == t.step)  # fmt: skip
+        base = (kind, label, t.shape, uses, after)
         slot = (places[i], base)
         rank = counters[slot] = counters.get(slot, -1) + 1
         key = (*base, rank)
         role = made.get(key)
         if role is None:
-            role = made[key] = Role(kind, label, t.shape, uses, rank)
+            role = made[key] = Role(kind, label, t.shape, uses, rank, after=after)
         roles[i] = role
     return roles
 

@@ -308,22 +308,10 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
                 # read by nothing in its step (a target the cost reads): at the top, next to the cost
                 level[n.key] = max(0, min(readers) - 1) if readers else top
     row = dict(level)
-    # two recurrences in one row (a bidirectional layer's h and h_reverse) take a row each, the
-    # one found first (h_reverse(1) -> h_reverse(0) at step 0) lowest, so each runs level
-    recurrent: dict[object, int] = {}  # the order in which the recurrences first appear, step by step
-    for s in sorted(k for k in in_step if k is not None):
-        for n in in_step[s]:
-            if any(desc.node(e.src).role == n.role and desc.node(e.src).place != n.place for e in desc.incoming(n.key)):
-                recurrent.setdefault(n.role, len(recurrent))
+    carried = {n.role for nodes in in_step.values() for n in nodes if n.kind == OP and any(
+        desc.node(e.dst).place is not None and desc.node(e.dst).place != n.place for e in desc.outgoing(n.key))}
     for nodes in in_step.values():
-        shared: dict[int, list[object]] = {}
-        for n in nodes:
-            if n.role in recurrent and n.role not in shared.setdefault(row[n.key], []):
-                shared[row[n.key]].append(n.role)
-        for n in nodes:
-            roles = shared.get(row[n.key], [])
-            if len(roles) > 1 and n.role in roles:  # (the other tensors of that row stay)
-                row[n.key] += sorted(roles, key=recurrent.__getitem__).index(n.role)
+        _bands(desc, nodes, row, carried)
     for _ in range(4):  # one row per role, every input of a tensor below it
         by_role: dict[object, int] = {}
         for nodes in in_step.values():
@@ -340,6 +328,47 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
         if not changed:
             break
     return row
+
+
+def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: set[object]) -> None:
+    """A step that runs two recurrences side by side (a bidirectional layer: h and h_reverse,
+    with their gates and cells) draws each in a band of rows of its own, one above the other,
+    so that neither's lines run through the other's tensors. A band is what the step's states
+    (tensors of the ``carried`` roles, which another step reads) are computed from within the
+    step; the band of the backward direction (reading the step after) goes lowest. Moves
+    ``row`` in place."""
+    here = {n.key for n in nodes}
+    states = [n for n in nodes if n.kind == OP and n.role in carried]
+    bands: list[set[str]] = []
+    for state in states:
+        band, todo = {state.key}, [state.key]
+        while todo:  # the state's in-step ancestors that are ops (inputs such as x(t) serve every band)
+            for e in desc.incoming(todo.pop()):
+                if e.src in here and e.src not in band and desc.node(e.src).kind == OP:
+                    band.add(e.src)
+                    todo.append(e.src)
+        for other in [b for b in bands if b & band]:
+            bands.remove(other)
+            band |= other
+        bands.append(band)
+    if len(bands) < 2:
+        return
+    place = nodes[0].place
+
+    def backward_first(band: set[str]) -> tuple[int, int]:
+        # reads the step after, or (the last step) is read by the step before
+        later = any(desc.node(e.src).place is not None and place is not None and desc.node(e.src).place > place
+                    for k in band for e in desc.incoming(k))  # fmt: skip
+        earlier = any(desc.node(e.dst).place is not None and place is not None and desc.node(e.dst).place < place
+                      for k in band for e in desc.outgoing(k))  # fmt: skip
+        return (0 if later or earlier else 1, min(int(k[1:]) for k in band))
+
+    base = min(row[k] for b in bands for k in b)
+    for band in sorted(bands, key=backward_first):
+        low, high = min(row[k] for k in band), max(row[k] for k in band)
+        for k in band:
+            row[k] += base - low
+        base += high - low + 1
 
 
 def _pairs(desc: Description, n: Node) -> dict[int, list[str]]:
