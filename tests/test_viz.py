@@ -1077,7 +1077,7 @@ def test_an_lstm_step_draws_h_t_minus_1_into_its_gates_as_one_trunk(svgs):
     of the four gradients."""
     diagram, svg = svgs[("nn_lstm", "backward", "wasm")]
     desc = diagram.description
-    trunks = [line for line in diagram.layout.lines if line.role == "trunk" and line.ids[0] in desc._index]
+    trunks = [line for line in diagram.layout.lines if line.role == "trunk" and line.ids[0] in desc]
     assert len(trunks) == 3  # h0 into step 0's gates, h(0) into step 1's, h(1) into step 2's
     for line in trunks:
         assert len(line.carries) == 4 and {desc.node(e.dst).name for e in line.carries} == {"i", "f", "g", "o_gate"}

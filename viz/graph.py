@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_rnn import Tensor
+from tinygrad_rnn.analysis import hidden_states, jacobian_norms, per_use
 from tinygrad_rnn.autograd import edge_gradients, local_gradients, reduce_to, walk
-from tinygrad_rnn.errors import VizError
+from tinygrad_rnn.errors import ConfigError, DTypeError, VizError
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
 #: unnamed ops that only add up per-step costs (folded into the cost node even when tagged with a step)
@@ -145,6 +146,10 @@ class Description:
 
     def node(self, key: str) -> Node:
         return self._index[key]
+
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is a tensor the description holds (drawn or next to what is)."""
+        return key in self._index
 
     def incoming(self, key: str) -> list[Edge]:
         """The edges into ``key``, in input order."""
@@ -348,17 +353,20 @@ def keys_of(roots: Tensor | Sequence[Tensor], tensors: Tensor | Sequence[Tensor]
     return out
 
 
+def _tensor_list(given: Any) -> list[Tensor] | None:
+    """A Tensor or a sequence of Tensors as a list; None for anything else."""
+    if isinstance(given, Tensor):
+        return [given]
+    if isinstance(given, Sequence) and not isinstance(given, str) and all(isinstance(t, Tensor) for t in given):
+        return list(given)
+    return None
+
+
 def as_roots(roots: Any, who: str = "viz") -> list[Tensor]:
     """A Tensor or a list of Tensors as a list; anything else a VizError saying what to pass."""
-    if isinstance(roots, Tensor):
-        return [roots]
-    if (
-        isinstance(roots, Sequence)
-        and not isinstance(roots, str)
-        and roots
-        and all(isinstance(r, Tensor) for r in roots)
-    ):
-        return list(roots)
+    found = _tensor_list(roots)
+    if found:
+        return found
     raise VizError(
         f"{who}: pass a Tensor (the loss) or a list of Tensors (the loss first) to draw, got {roots!r:.60} "
         f"({type(roots).__name__})"
@@ -428,9 +436,6 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
         desc.splits, desc.split_terms = _splits(w, roots, params, drawn_keys)
     if jacobians is not False and jacobians is not None:
         if jacobians is True:
-            from tinygrad_rnn.analysis import hidden_states
-            from tinygrad_rnn.errors import ConfigError
-
             try:
                 states = hidden_states(roots[0])
             except ConfigError:
@@ -446,10 +451,9 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
 
 def _tensors(given: Any, what: str) -> list[Tensor]:
     """A Tensor or a list of Tensors given as ``what=`` to draw, as a list."""
-    if isinstance(given, Tensor):
-        return [given]
-    if isinstance(given, Sequence) and not isinstance(given, str) and all(isinstance(t, Tensor) for t in given):
-        return list(given)
+    found = _tensor_list(given)
+    if found is not None:
+        return found
     raise VizError(f"viz.draw: {what}= takes True or a list of Tensors of the graph, got {given!r:.60}")
 
 
@@ -563,9 +567,6 @@ def _splits(w: _Walk, roots: list[Tensor], params: list[Tensor], drawn: set[str]
             ) -> tuple[dict[tuple[str, str, int], list[tuple[str, float]]], int]:  # fmt: skip
     """``split=``: each drawn use of ``params`` with each loss term's part of its gradient
     (``analysis.per_use``: one backward pass per loss term of roots[0])."""
-    from tinygrad_rnn.analysis import per_use
-    from tinygrad_rnn.errors import ConfigError
-
     try:
         found = per_use(roots[0], params)
     except ConfigError as e:
@@ -586,9 +587,6 @@ def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str], found: bool = Fa
                ) -> tuple[dict[str, tuple[str | None, float | None, float]], str]:  # fmt: skip
     """``jacobians=``: per drawn state, (h(t-1)'s key, ‖∂h(t)/∂h(t-1)‖, ‖∂h(T)/∂h(t)‖) from
     ``analysis.jacobian_norms`` (exact, built from the engine's rules), and h(T)'s key."""
-    from tinygrad_rnn.analysis import jacobian_norms
-    from tinygrad_rnn.errors import ConfigError, DTypeError
-
     for t, h in enumerate(states):
         if not isinstance(h, Tensor) or id(h) not in w.index:
             raise VizError(

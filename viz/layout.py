@@ -224,7 +224,7 @@ def jacobian_lines(n: Node, desc: Description) -> list[str]:
         return []
     prev, one_step, to_last = desc.jacobians[n.key]
     me = step_name(n, desc)
-    before = step_name(desc.node(prev), desc) if prev in desc._index else "previous"  # type: ignore[operator]
+    before = step_name(desc.node(prev), desc) if prev in desc else "previous"
     lines = [f"‖∂{me}/∂{before}‖ = {fmt(one_step)}"] if prev is not None else []
     if desc.last_state is not None and desc.last_state != me:
         lines.append(f"‖∂{desc.last_state}/∂{me}‖ = {fmt(to_last)}")
