@@ -8,6 +8,7 @@ import pytest
 
 import tinygrad_rnn
 from tinygrad_rnn import BackwardError, Tensor, is_grad_enabled, no_grad, step
+from tinygrad_rnn import autograd
 from tinygrad_rnn.autograd import unbroadcast, walk
 
 # --- accumulation ------------------------------------------------------------------------
@@ -63,14 +64,65 @@ def test_backward_twice_on_one_graph_doubles_leaves_but_recomputes_intermediates
     x = Tensor(np.array([1.0, 2.0, -0.5]), requires_grad=True)
     m = x * x
     loss = (m * m).sum()  # L = sum(x^4): dL/dm = 2m = 2x^2, dL/dx = 4x^3
-    loss.backward()
+    loss.backward(retain_grads=True)
     np.testing.assert_array_equal(m.grad, [2.0, 8.0, 0.5])
     np.testing.assert_array_equal(x.grad, [4.0, 32.0, -0.5])
     assert loss.grad == 1.0
-    loss.backward()
+    loss.backward(retain_grads=True)
     np.testing.assert_array_equal(m.grad, [2.0, 8.0, 0.5])
     np.testing.assert_array_equal(x.grad, [8.0, 64.0, -1.0])
     assert loss.grad == 1.0
+    loss.backward()  # by default the intermediate gradient is released once passed on
+    assert m.grad is None and loss.grad == 1.0
+    np.testing.assert_array_equal(x.grad, [12.0, 96.0, -1.5])
+
+
+def test_intermediate_gradients_are_released_unless_kept():
+    x = Tensor(np.array([1.0, 2.0, -0.5]), requires_grad=True)
+    m = x * x
+    n = m * 3.0
+    loss = (n * m).sum()  # L = sum(3 x^4): dL/dm = 6m through both uses, dL/dn = m
+    assert not m.retains_grad
+    assert m.retain_grad() is m and m.retains_grad
+    assert x.retain_grad() is x and not x.retains_grad  # a leaf keeps its gradient anyway
+    loss.backward()
+    np.testing.assert_array_equal(m.grad, [6.0, 24.0, 1.5])
+    assert n.grad is None  # released
+    assert loss.grad == 1.0  # the root keeps its seed
+    grads = autograd.pass_gradients(loss)  # every gradient of the pass, computed again from the seed
+    np.testing.assert_array_equal(grads[n], [1.0, 4.0, 0.25])
+    np.testing.assert_array_equal(grads[m], m.grad)
+    np.testing.assert_array_equal(grads[x], x.grad)
+    released = autograd.edge_gradients(loss)
+    loss.backward(retain_grads=True)
+    assert n.grad is not None
+    kept = autograd.edge_gradients(loss)
+    assert released.keys() == kept.keys()
+    for key in kept:
+        np.testing.assert_array_equal(released[key], kept[key])
+    with pytest.raises(BackwardError, match="retain_grads must be True or False"):
+        loss.backward(retain_grads="yes")
+
+
+def test_a_released_pass_holds_less_memory_at_its_peak():
+    """The point of releasing: backward's peak holds the gradients on their way, not one per node."""
+    import tracemalloc
+
+    def peak(retain: bool) -> int:
+        W = Tensor(np.eye(64) * 0.5, requires_grad=True)
+        h = Tensor(np.ones((16, 64)))
+        for _ in range(50):
+            h = (h @ W).tanh()
+        loss = h.sum()
+        tracemalloc.start()
+        loss.backward(retain_grads=retain)
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return top
+
+    kept, released = peak(True), peak(False)
+    assert kept > 20 * 16 * 64 * 8 * 2  # about two arrays per node for 100 nodes
+    assert released < kept / 10
 
 
 def test_leaf_gradient_does_not_alias_the_seed():

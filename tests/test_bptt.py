@@ -86,7 +86,7 @@ def rnn_problems(draw):
 
 def _check_against_closed_form(p, xs, ys, cost_steps) -> None:
     loss, P, hs, os_ = engine_rnn(p, xs, ys, cost_steps)
-    loss.backward()
+    loss.backward(retain_grads=True)  # keep dL/dh(t) to compare
     expected = closed_form_bptt(p, xs, ys, cost_steps)
     for k in "UWbVc":
         np.testing.assert_allclose(P[k].grad, expected[k], rtol=1e-10, atol=1e-12, err_msg=f"dL/d{k}")

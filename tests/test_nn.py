@@ -275,7 +275,7 @@ def test_matches_goodfellow_closed_form(head, problem, data):
         outputs = [out(h) for h in hs]
     steps = data.draw(cost_steps(T), label="steps")
     labels = np.random.default_rng([problem.seed, 3]).integers(0, problem.O, (T, B))
-    F.sequence_loss(outputs, labels, steps=steps).backward()  # mean over the batch at each step
+    F.sequence_loss(outputs, labels, steps=steps).backward(retain_grads=True)  # mean over the batch at each step
 
     column = {"U": rnn.U.data.T, "W": rnn.W.data.T, "b": rnn.b.data, "V": out.V.data.T, "c": out.c.data}
     per_example = [closed_form_bptt(column, problem.xs[:, i], labels[:, i], set(steps)) for i in range(B)]

@@ -170,7 +170,7 @@ def _linear_rnn(steps: int, gain: float, seed: int = 0) -> list[Tensor]:
                 h = h @ W + Tensor(xs[t]) @ U
                 h.name = "h"
             hs.append(h)
-        h.sum().backward()
+        h.sum().backward(retain_grads=True)
     return hs
 
 
@@ -356,7 +356,7 @@ def test_gradient_norm_plot_matches_the_hidden_states_grads(tmp_path):
     rnn = nn.RNN(input_size=2, hidden_size=4, seed=1)
     hs, h_T = rnn(rng.normal(size=(12, 1, 2)))
     loss = (h_T * h_T).sum() + hs[3].sum()
-    loss.backward()
+    loss.backward(retain_grads=True)
     expected = [np.linalg.norm(h.grad) for h in hs]
     steps, norms = viz.plot_gradient_norms(loss, tmp_path / "g.svg")
     assert steps.tolist() == list(range(12))

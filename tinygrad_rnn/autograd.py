@@ -8,11 +8,17 @@ Three ideas live here and nowhere else:
   ``unbroadcast`` has reduced it to the tensor's shape. A parameter used at every time step
   therefore ends up with the sum over steps: backpropagation through time with no special case.
 - grad mode: ``no_grad()`` turns recording off.
+
+``backward`` releases an intermediate tensor's gradient as soon as its rule has passed it on
+(``retain_grads=True`` or ``t.retain_grad()`` keep it): the pass then holds only the gradients
+still on their way, not one per node. The root keeps its gradient (the seed), so
+``pass_gradients`` can compute every intermediate one again, and ``viz`` draws them from it.
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -154,13 +160,28 @@ def accumulate(node: Tensor, grad: np.ndarray) -> None:
 
 _FOUND_BY_BACKWARD = " (found when backward began: the forward ran outside detect_anomaly)"
 
+#: id -> weak reference of the intermediate tensors whose gradient ``backward`` keeps
+#: (``Tensor.retain_grad``); keyed by id because a WeakSet compares with ``==``, elementwise here
+RETAINED: dict[int, weakref.ref] = {}
 
-def backward(root: Tensor, grad: Any = None) -> None:
-    """Backpropagate from ``root``: fill ``.grad`` of every tensor it depends on.
 
-    ``grad`` is dL/d(root); it may be omitted only when ``root`` holds a single value.
-    Intermediate gradients are recomputed from scratch; leaf gradients add to what they hold.
+def retain(t: Tensor) -> None:
+    """Keep ``t.grad`` after every ``backward()`` that reaches it, for as long as ``t`` lives."""
+    key = id(t)
+    RETAINED[key] = weakref.ref(t, lambda _: RETAINED.pop(key, None))
+
+
+def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None:
+    """Backpropagate from ``root``: add dL/d(leaf) into ``.grad`` of every leaf it depends on.
+
+    ``grad`` is dL/d(root); it may be omitted only when ``root`` holds a single value. Leaf
+    gradients add to what they hold. ``root.grad`` is set to ``grad``. An intermediate tensor's
+    ``.grad`` is released once passed on (it would hold one array per node until the graph is
+    dropped: the pass's largest memory cost); ``retain_grads=True`` keeps them all, and
+    ``t.retain_grad()`` keeps one tensor's. ``pass_gradients(root)`` gives them all afterwards.
     """
+    if retain_grads is not False and retain_grads is not True:
+        raise BackwardError(f"backward: retain_grads must be True or False, got {retain_grads!r:.40}")
     if not root.requires_grad:
         raise BackwardError(
             f"backward: this tensor (shape {root.shape}) does not require grad: none of the "
@@ -199,6 +220,7 @@ def backward(root: Tensor, grad: Any = None) -> None:
         if node._op is not None:
             node.grad = None
     accumulate(root, seed)
+    retained = RETAINED or None
     for node in reversed(order):
         if node._op is None or node.grad is None:
             continue
@@ -206,6 +228,8 @@ def backward(root: Tensor, grad: Any = None) -> None:
             if checking:
                 anomaly.check_backward(node, i, parent, pgrad)
             accumulate(parent, pgrad)
+        if not retain_grads and node is not root and (retained is None or id(node) not in retained):
+            node.grad = None  # passed on: freeing it here is most of the memory backward would hold
 
 
 def local_gradients(
@@ -231,18 +255,36 @@ def local_gradients(
     return [(i, parents[i], grads[i]) for i in range(len(parents)) if needs[i] and grads[i] is not None]
 
 
-def edge_gradients(root: Tensor, order: list[Tensor] | None = None) -> dict[tuple[int, int], np.ndarray]:
+def pass_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
+    """dL/d(tensor) for every tensor the last ``backward()`` from ``root`` reached, changing
+    nothing: computed again from ``root.grad`` (the seed that ``backward`` keeps), so it does not
+    matter whether the pass kept the intermediate gradients. For a leaf, the value is what this
+    pass added (its ``.grad`` may also hold earlier passes). Empty if ``root`` has no gradient.
+    """
+    if root.grad is None:
+        return {}
+    return gradients(root, root.grad)
+
+
+def edge_gradients(
+    root: Tensor, order: list[Tensor] | None = None, grads: dict[Tensor, np.ndarray] | None = None
+) -> dict[tuple[int, int], np.ndarray]:
     """What each edge of the graph carried in the last backward pass, without changing anything.
 
     Keyed by ``(id(child), i)``: the part of dL/d(parent) that came through the child's i-th
-    input. It replays each op's rule on the ``.grad`` the last ``backward()`` left in the child,
-    so the contributions into a parameter sum to what that pass added to its ``.grad``: for a
-    parameter shared by every time step, the per-step terms of BPTT. ``order`` is
-    ``walk(root)`` when the caller already has it.
+    input. It replays each op's rule on the gradient the last ``backward()`` from ``root`` gave
+    the child, so the contributions into a parameter sum to what that pass added to its
+    ``.grad``: for a parameter shared by every time step, the per-step terms of BPTT. ``order``
+    (the children to replay) is ``walk(root)`` when the caller already has it, ``grads`` is
+    ``pass_gradients(root)``.
     """
     nodes = walk(root) if order is None else order
+    if grads is None:
+        grads = pass_gradients(root)
     return {
-        (id(node), i): reduce_to(parent, g) for node in nodes for i, parent, g in local_gradients(node, node.grad)
+        (id(node), i): reduce_to(parent, g)
+        for node in nodes
+        for i, parent, g in local_gradients(node, grads.get(node))
     }
 
 

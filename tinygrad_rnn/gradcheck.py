@@ -316,7 +316,7 @@ def localise(objective: Callable[[], Tensor], tensors: list[Tensor], eps: float 
     if not loss.requires_grad:
         return None, "No input reaches the output.", None
     with _grads_kept(loss, tensors):
-        loss.backward()
+        loss.backward(retain_grads=True)
         rng = np.random.default_rng(0)
         skipped = 0
         for node in reversed(walk(loss)):

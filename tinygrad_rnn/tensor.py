@@ -17,7 +17,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import anomaly, ops
-from .autograd import _GRAD_ENABLED, backward
+from .autograd import _GRAD_ENABLED, RETAINED, backward, retain
 from .errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradRNNError
 from .steps import _STEP
 
@@ -225,13 +225,27 @@ class Tensor:
 
     # --- autodiff --------------------------------------------------------------------------
 
-    def backward(self, grad: ArrayLike | None = None) -> None:
+    def backward(self, grad: ArrayLike | None = None, retain_grads: bool = False) -> None:
         """Compute dL/dx for every tensor x this one depends on, L being this tensor.
 
         Without ``grad`` the tensor must hold a single value. Leaves (parameters) add the new
-        gradient to ``.grad``; reset it with ``zero_grad()`` between steps.
+        gradient to ``.grad``; reset it with ``zero_grad()`` between steps. Intermediate
+        tensors' ``.grad`` is released once passed on, as in PyTorch; ``retain_grads=True``
+        keeps every one (``retain_grad()`` one tensor's). This tensor keeps its own.
         """
-        backward(self, grad)
+        backward(self, grad, retain_grads)
+
+    def retain_grad(self) -> Tensor:
+        """Keep this intermediate tensor's ``.grad`` after ``backward()`` (PyTorch's
+        ``retain_grad``); a leaf's is always kept. Returns the tensor."""
+        if self._op is not None:
+            retain(self)
+        return self
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether ``backward()`` keeps this intermediate tensor's ``.grad`` (``retain_grad()``)."""
+        return id(self) in RETAINED
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad = None``)."""

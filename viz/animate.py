@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.autograd import edge_gradients, walk
+from tinygrad_rnn.autograd import edge_gradients, pass_gradients, walk
 
 from .draw import VizError, draw
 from .engines import to_svg
@@ -110,7 +110,9 @@ def _fmt(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
-def _frames(order: list[Tensor], live: int, desc: Description, layout: Layout) -> list[_Frame]:
+def _frames(
+    order: list[Tensor], live: int, desc: Description, layout: Layout, grads: dict[Tensor, Any]
+) -> list[_Frame]:
     """One frame per drawn tensor ``backward()`` visits (an op with a gradient), in its order;
     the ops folded into the cost node are one frame (the first: the loss is one of them), and
     each run of tensors of the elided steps is one frame on the elision mark."""
@@ -122,7 +124,7 @@ def _frames(order: list[Tensor], live: int, desc: Description, layout: Layout) -
     cost: _Frame | None = None
     for i in range(live - 1, -1, -1):
         t = order[i]
-        if not t.parents or t.grad is None:  # leaves are not visited, nor ops the gradient missed
+        if not t.parents or t not in grads:  # leaves are not visited, nor ops the gradient missed
             continue
         key = f"n{i}"
         if key in folded:
@@ -160,14 +162,16 @@ def _parameters(order: list[Tensor], live: int, desc: Description) -> list[_Para
     return out
 
 
-def _replay(root: Tensor, frames: list[_Frame], params: list[_Param], also: list[Tensor]) -> dict[tuple[int, int], Any]:
+def _replay(
+    root: Tensor, frames: list[_Frame], params: list[_Param], also: list[Tensor], grads: dict[Tensor, Any]
+) -> dict[tuple[int, int], Any]:
     """What the edges out of the parameters (and into ``also``) carried: the op rules of their
-    readers replayed on the gradients the last backward() left (nothing else is replayed)."""
+    readers replayed on the gradients of the last backward() (nothing else is replayed)."""
     is_param = {id(p.tensor) for p in params}
     readers = {id(t): t for f in frames for t in f.tensors if any(id(q) in is_param for q in t.parents)}
-    readers.update((id(t), t) for t in also if t.grad is not None)
+    readers.update((id(t), t) for t in also if t in grads)
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        return edge_gradients(root, list(readers.values()))
+        return edge_gradients(root, list(readers.values()), grads)
 
 
 def _shares(frames: list[_Frame], params: list[_Param], carried: dict[tuple[int, int], Any]) -> list[dict[str, Any]]:
@@ -287,11 +291,13 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
     live = next(i for i, t in enumerate(order) if t is roots[0]) + 1
     if desc.roots[0] != f"n{live - 1}":
         raise VizError("viz.animate: the diagram's description does not match the recording (keys differ)")
-    frames = _frames(order, live, desc, layout)
+    with np.errstate(all="ignore"):
+        grads = pass_gradients(roots[0])
+    frames = _frames(order, live, desc, layout, grads)
     params = _parameters(order, live, desc)
     # the lines into and out of the elision have no numbers in the description: replay their readers
     crossing = [line.edge for line in layout.lines if line.role == "elision" and line.edge is not None]
-    carried = _replay(roots[0], frames, params, [order[_position(e.dst)] for e in crossing])
+    carried = _replay(roots[0], frames, params, [order[_position(e.dst)] for e in crossing], grads)
     shares = _shares(frames, params, carried)
     carries = {(e.dst, e.index): _norm(carried.get((id(order[_position(e.dst)]), e.index))) for e in crossing}
     frame_of_key = {k: i for i, f in enumerate(frames) for k in f.keys}

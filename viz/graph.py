@@ -21,7 +21,7 @@ import numpy as np
 
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.analysis import hidden_states, jacobian_norms, per_use
-from tinygrad_rnn.autograd import edge_gradients, local_gradients, reduce_to, walk
+from tinygrad_rnn.autograd import edge_gradients, local_gradients, pass_gradients, reduce_to, walk
 from tinygrad_rnn.errors import ConfigError, DTypeError, VizError
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
@@ -469,21 +469,24 @@ def _details(
     shown: list[int],
 ) -> Description:
     """The numbers of the drawn tensors: norms, values, gradients, each step's share of each
-    parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss):
-    an extra root's own subgraph (an output left out of the cost) may still hold .grad from an
-    earlier backward() through a different loss, which this one did not reset."""
+    parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss),
+    computed again from the seed it keeps (``pass_gradients``): an extra root's own subgraph (an
+    output left out of the cost) gets none. Parameters' totals are their ``.grad``."""
     order, index = w.order, w.index
     replay = [order[i] for i in sorted(drawn) if i < w.live and order[i].parents]
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        carried = edge_gradients(roots[0], replay)
+        grads = pass_gradients(roots[0])
+        carried = edge_gradients(roots[0], replay, grads)
     nodes = []
     for i in sorted(places):
         t, role = order[i], roles[i]
         if i not in drawn:
             nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, False))
             continue
-        has_grad = (t.requires_grad or t.parents) and (not t.parents or i < w.live)
-        grad = _norm(t.grad) if has_grad else None
+        if not t.parents:
+            grad = _norm(t.grad) if t.requires_grad else None
+        else:
+            grad = _norm(grads.get(t)) if i < w.live else None
         nodes.append(Node(f"n{i}", role.kind, t.op, t.name, t.shape, t.step, places[i], role, True, grad,
                           _norm(t.data), _value(t)))  # fmt: skip
     edges = []
@@ -515,7 +518,7 @@ def _details(
         for t in order[: w.live]:
             for p in {id(p): p for p in t.parents if p.requires_grad and not p.parents}.values():
                 key = f"n{index[id(p)]}"
-                for _, _, g in local_gradients(t, t.grad, only=p):
+                for _, _, g in local_gradients(t, grads.get(t), only=p):
                     added[key] = added[key] + reduce_to(p, g) if key in added else reduce_to(p, g)
     if added:
         for key, g in added.items():

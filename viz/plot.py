@@ -61,7 +61,9 @@ def gradient_norms(root_or_states: Tensor | Sequence[Tensor], name: str = "h") -
     root_or_states : Tensor or sequence of Tensor
         The loss: the norms are read from the graph's nodes named ``name``, grouped by step
         (the last of them where one step has several). Or the hidden states h(1..T): the norms
-        are those of each tensor's ``.grad``, at its step (or its index, if untagged).
+        are those of each tensor's ``.grad``, at its step (or its index, if untagged), which
+        ``backward()`` keeps only when asked: ``loss.backward(retain_grads=True)``, or
+        ``h.retain_grad()`` on each state before it.
     name : str
         The name of the hidden states in the graph (used only when given the loss).
 
@@ -126,7 +128,8 @@ def plot_gradient_norms(
     steps, norms, reached = _collect(root_or_states, name)
     if not reached.any():
         raise VizError(
-            f"viz.plot_gradient_norms: no gradient reached any {name}(t) (call loss.backward() first, "
+            f"viz.plot_gradient_norms: no gradient reached any {name}(t) (call loss.backward() first, with "
+            "retain_grads=True if you pass the states: backward() releases intermediate tensors' gradients; "
             "and check that the states are in the cost's graph)"
         )
     quantity = f"‖∂L/∂{name}(t)‖"
