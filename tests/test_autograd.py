@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn
-from tinygrad_rnn import BackwardError, Tensor, is_grad_enabled, no_grad, step
-from tinygrad_rnn import autograd
+from tinygrad_rnn import BackwardError, Tensor, autograd, is_grad_enabled, no_grad, step
 from tinygrad_rnn.autograd import unbroadcast, walk
 
 # --- accumulation ------------------------------------------------------------------------
