@@ -41,6 +41,9 @@ def thread_env(threads: int) -> dict[str, str]:
     return env
 
 
+DEFAULT_ALLOCATOR = "allocator: the system's default, as a user's script leaves it (no tune_allocator)"
+
+
 def tune_process_allocator() -> str:
     """Call ``tinygrad_rnn.memory.tune_allocator`` (glibc mallopt thresholds) for this whole
     process, so the engine, numpy and every peer run with the same allocator settings; returns

@@ -11,14 +11,17 @@
 2. with 1 thread only: scaling in T and H (time and peak memory), the engine's cost per node,
    a 100,000-step unroll (time, bytes per node, growth across runs), the forward diagram's
    render time against T, training throughput (examples/row_mnist.py's epoch against the
-   same loop in numpy), and the LSTM step (``nn.LSTM`` against an LSTM's BPTT by hand in numpy,
-   ``lstm_step.py``).
+   same loop in numpy), the LSTM step (``nn.LSTM`` against an LSTM's BPTT by hand in numpy,
+   ``lstm_step.py``) and where the step's time goes with and without allocator tuning
+   (``allocator.py``).
 
 BLAS reads its thread count once, when numpy is loaded, so each thread setting runs in a fresh
 process of this same script (``--threads N``, with the thread variables set in its
-environment) and this process combines their outputs. Each of those processes first calls
-``tinygrad_rnn.memory.tune_allocator()``, so the engine, numpy and the peers share the same
-glibc allocator settings. Nothing here asserts a time.
+environment), one process per section, and this process combines their outputs. A section's
+process is as a user's script leaves it: nothing tunes the allocator or sets an environment
+variable other than the thread counts, and no earlier section has grown its heap
+(``--tune-allocator`` calls ``tinygrad_rnn.memory.tune_allocator()`` first, for comparison; the
+``allocator`` section shows both). Nothing here asserts a time.
 
 Usage (from the repository root)::
 
@@ -40,7 +43,7 @@ from typing import Any
 
 import harness
 
-SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm")
+SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator")
 ONE_THREAD_ONLY = SECTIONS[1:]
 
 
@@ -58,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="run in this process with N BLAS threads (0: all); by default one process per setting, 1 and all",
     )
+    p.add_argument(
+        "--tune-allocator", action="store_true", help="call memory.tune_allocator() in every process (not a default)"
+    )
     p.add_argument("--json", type=Path, default=None, help=argparse.SUPPRESS)  # the step results, for the parent
+    p.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # a section without the heading
     return p
 
 
@@ -69,6 +76,15 @@ if __name__ == "__main__":
         os.environ.update(harness.thread_env(_threads))
 
 import numpy as np  # noqa: E402
+
+
+def sections(args: argparse.Namespace) -> list[str]:
+    """The sections asked for with ``--only``, checked."""
+    only = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"run_all.py: unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    return only
 
 
 def dtypes(choice: str) -> list[str]:
@@ -159,18 +175,15 @@ def step_section(args: argparse.Namespace, reps: int) -> str:
 
 def run_here(args: argparse.Namespace) -> str:
     """The sections for this process's thread setting, as markdown."""
-    allocator = harness.tune_process_allocator()
+    allocator = harness.tune_process_allocator() if args.tune_allocator else harness.DEFAULT_ALLOCATOR
     threads = args.threads if args.threads is not None else 0
-    only = [s for s in args.only.split(",") if s]
-    unknown = sorted(set(only) - set(SECTIONS))
-    if unknown:
-        raise SystemExit(f"run_all.py: unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    only = sections(args)
     if threads != 1:
         only = [s for s in only if s not in ONE_THREAD_ONLY]
     quick = args.quick
     reps = args.reps or (5 if quick else 100)
     title = "1 BLAS thread" if threads == 1 else f"all threads ({threads or harness.all_threads()})"
-    out = [f"### {title}", f"BLAS threads: {harness.blas_threads()}; {allocator}."]
+    out = [] if args.part else [f"### {title}", f"BLAS threads: {harness.blas_threads()}; {allocator}."]
     if "step" in only:
         out.append(step_section(args, reps))
     if "scaling" in only:
@@ -207,6 +220,11 @@ def run_here(args: argparse.Namespace) -> str:
             out.append(lstm_step.table(3, dtypes(args.dtype), batch=16, steps=8))
         else:
             out.append(lstm_step.table(30, dtypes(args.dtype)))
+    if "allocator" in only:
+        import allocator
+
+        harness.progress("allocator")
+        out.append(allocator.report(steps=5 if quick else 30))
     return "\n\n".join(out) + "\n"
 
 
@@ -225,14 +243,31 @@ def run_child(argv: Sequence[str], threads: int, json_path: Path) -> str:
     return done.stdout
 
 
+def _without_only(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--only":
+            skip = True
+        elif not a.startswith("--only="):
+            out.append(a)
+    return out
+
+
 def run_parent(args: argparse.Namespace, argv: Sequence[str]) -> str:
-    harness.tune_process_allocator()
+    if args.tune_allocator:
+        harness.tune_process_allocator()
     started, load_before = time.perf_counter(), harness.load_average()
+    only = sections(args)
     outputs, results = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for threads in (1, 0):
             path = Path(tmp) / f"step-{threads}.json"
-            outputs.append(run_child(argv, threads, path))
+            here = only if threads == 1 else [s for s in only if s not in ONE_THREAD_ONLY]
+            for k, section in enumerate(here):  # each in a process of its own
+                part = ["--part"] if k else []
+                outputs.append(run_child([*_without_only(argv), "--only", section, *part], threads, path))
             if path.exists():
                 label = "1 thread" if threads == 1 else "all threads"
                 results += [{**r, "label": f"{r['dtype']}, {label}"} for r in json.loads(path.read_text())]

@@ -163,3 +163,38 @@ def test_the_lstm_benchmark_times_two_computations_of_the_same_gradients():
     for name, g in want.items():
         np.testing.assert_allclose(got[name], g, rtol=1e-10, atol=1e-13, err_msg=name)
     assert lstm_step.check() < 1e-9
+
+
+def test_each_section_runs_in_a_process_of_its_own_left_as_a_user_leaves_it(monkeypatch):
+    """run_all starts one child per (thread setting, section), none asked to tune the allocator
+    unless --tune-allocator is given, and only the first child of a setting prints its heading."""
+    import run_all
+
+    calls = []
+
+    def child(argv, threads, path):
+        calls.append((threads, list(argv)))
+        return f"[{threads} {' '.join(argv)}]"
+
+    monkeypatch.setattr(run_all, "run_child", child)
+    argv = ["--quick", "--only", "step,lstm,allocator"]
+    run_all.run_parent(run_all._parser().parse_args(argv), argv)
+    assert calls == [
+        (1, ["--quick", "--only", "step"]),
+        (1, ["--quick", "--only", "lstm", "--part"]),
+        (1, ["--quick", "--only", "allocator", "--part"]),
+        (0, ["--quick", "--only", "step"]),
+    ]
+    assert not any("--tune-allocator" in a for _, a in calls)
+    args = run_all._parser().parse_args(["--only=lstm", "--tune-allocator", "--threads", "1"])
+    assert args.tune_allocator and run_all._without_only(["--only=lstm", "--reps", "3"]) == ["--reps", "3"]
+
+
+def test_the_allocator_profile_splits_the_step_and_counts_page_faults():
+    import allocator
+
+    m = allocator.measure("float64", steps=2, warmup=1)
+    parts = ("forward", "backward", "update and free")
+    assert set(m) == {f"{p} {u}" for p in parts for u in ("ms", "faults")} | {"numpy ms", "numpy faults"}
+    assert all(m[f"{p} ms"] > 0 for p in parts) and m["numpy ms"] > 0
+    assert all(m[f"{p} faults"] >= 0 for p in parts) and m["numpy faults"] >= 0
