@@ -214,3 +214,99 @@ def test_a_20000_step_unroll_costs_under_1kb_per_node() -> None:
     assert rnn.W.grad is not None and np.isfinite(rnn.W.grad).all()
     assert per_node < 1024
     del outputs, h_T, loss
+
+
+# ----------------------------------------------------------------------------------------------
+# (d) the buffer pool: the next step's graph reuses the last one's arrays, never one in use
+# ----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def pool_limit(limit: int) -> Iterator[None]:
+    from tinygrad_rnn import memory
+
+    before = memory._POOL.limit
+    memory.empty_pool()
+    memory.set_pool_limit(limit)
+    try:
+        yield
+    finally:
+        memory.set_pool_limit(before)
+        memory.empty_pool()
+
+
+def _rnn_step(seed: int = 0, T: int = 6) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
+    """A by-hand RNN at sizes the pool takes ((32, 128) float64 = 32 kB per array)."""
+    rng = np.random.default_rng(seed)
+    W = Tensor(rng.normal(size=(128, 128)) * 0.1, requires_grad=True, name="W")
+    U = Tensor(rng.normal(size=(8, 128)), requires_grad=True, name="U")
+    b = Tensor(rng.normal(size=128), requires_grad=True, name="b")
+    h = Tensor(np.zeros((32, 128)))
+    hs = []
+    for _ in range(T):
+        h = (b + h @ W + Tensor(rng.normal(size=(32, 8))) @ U).tanh() * 1.5 - h
+        hs.append(h)
+    return (h * h).sum(), hs, {"W": W, "U": U, "b": b}
+
+
+def test_the_next_graph_reuses_the_last_ones_arrays_and_computes_the_same_bits() -> None:
+    from tinygrad_rnn import memory
+
+    with pool_limit(0):
+        loss0, hs0, p0 = _rnn_step()
+        loss0.backward()
+        assert memory.pool_bytes() == 0
+    with pool_limit(64 << 20):
+        loss1, hs1, p1 = _rnn_step()
+        loss1.backward()
+        assert memory.pool_bytes() > 0
+        first = {id(t.data) for t in walk(loss1) if t.data.nbytes >= memory.MIN_BYTES and t.parents}
+        held = memory.pool_bytes()
+        del loss1, hs1
+        loss2, hs2, p2 = _rnn_step()
+        loss2.backward()
+        again = {id(t.data) for t in walk(loss2) if t.data.nbytes >= memory.MIN_BYTES and t.parents}
+        assert first == again  # the second graph lives in the first one's arrays
+        assert memory.pool_bytes() == held  # and the pool did not grow
+    assert loss2.item() == loss0.item()
+    for t0, t2 in zip(hs0, hs2, strict=True):
+        assert np.array_equal(t0.data, t2.data)
+    for k in p0:
+        assert np.array_equal(p0[k].grad, p2[k].grad)
+
+
+def test_an_array_someone_still_holds_is_never_handed_out_again() -> None:
+    with pool_limit(64 << 20):
+        loss, hs, _ = _rnn_step(1)
+        kept = [h.data for h in hs[::2]]  # arrays only, their tensors dropped
+        view = hs[1].data[:, :4]  # a view keeps its base
+        copies = [k.copy() for k in kept]
+        view_copy = view.copy()
+        del loss, hs
+        for seed in range(2, 6):
+            loss, _, _ = _rnn_step(seed)
+            loss.backward()
+        for k, c in zip(kept, copies, strict=True):
+            assert np.array_equal(k, c)
+        assert np.array_equal(view, view_copy)
+
+
+def test_the_pool_keeps_its_limit_can_be_emptied_and_is_per_thread() -> None:
+    import threading
+
+    from tinygrad_rnn import memory
+
+    with pool_limit(100_000):  # three (32, 128) float64 arrays fit
+        graphs = [_rnn_step(s) for s in range(3)]  # all alive: nothing can be reused
+        assert 0 < memory.pool_bytes() <= 100_000
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(memory.pool_bytes()))
+        worker.start()
+        worker.join()
+        assert seen == [0]  # another thread starts with its own, empty pool
+        memory.empty_pool()
+        assert memory.pool_bytes() == 0
+        del graphs
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="set_pool_limit: limit must be a number of bytes"):
+            memory.set_pool_limit(bad)

@@ -1,12 +1,20 @@
-"""Keep freed memory in the process between training steps (glibc only).
+"""Keep memory between training steps instead of faulting it in again.
 
 An unrolled graph allocates and frees megabytes of arrays every step. With glibc's defaults,
 large arrays are mmap'ed and unmapped one by one, and the top of the heap is handed back to
-the system when the graph is freed, so the next step pays page faults to get it back: measured
-here, that was a third of a float64 row-MNIST step. ``tune_allocator`` raises glibc's mmap and
-trim thresholds so the memory stays mapped and is reused. It changes the whole process, so the
-library never calls it: the programs that own their process do (``tinygrad-rnn train``,
-``examples/demo.py``, the benchmarks).
+the system when the graph is freed, so the next step pays a page fault for every page it
+touches again: measured, that made the forward pass of a row-MNIST step 2.6x slower
+(``benchmarks/allocator.py``). Two remedies, one place:
+
+- **The buffer pool** (on by default; only the engine's own arrays). The hot ops (matmul, the
+  fused affine steps, add, sub, mul, tanh) write their outputs into ``output(shape, dtype)``: an
+  array of the pool that nothing else refers to any more (the last step's graph, once dropped), or
+  a new one the pool keeps. Arrays under 16 kB are left to the allocator, which keeps those
+  anyway. The pool holds at most ``limit`` bytes per thread (``set_pool_limit``; 0 turns it off)
+  and ``empty_pool()`` gives its memory back; ``pool_bytes()`` says how much it holds.
+- ``tune_allocator`` raises glibc's mmap and trim thresholds so that all freed memory stays
+  mapped. It changes the whole process, so the library never calls it: programs that own their
+  process may (``tinygrad-rnn train``, ``examples/demo.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +22,84 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+import threading
+from collections import deque
+
+import numpy as np
+
+#: arrays smaller than this are not pooled (bytes)
+MIN_BYTES = 16 << 10
+_DEFAULT_LIMIT = 256 << 20
+
+
+class _Pool(threading.local):
+    """One thread's pool: per (shape, dtype), its arrays, oldest first."""
+
+    def __init__(self) -> None:
+        self.queues: dict[tuple, deque[np.ndarray]] = {}
+        self.bytes = 0
+        self.limit = _DEFAULT_LIMIT
+
+
+_POOL = _Pool()
+_refs = sys.getrefcount
+
+
+def _front_refs(q: deque[np.ndarray]) -> int:
+    """References to the oldest array of ``q``, counted the same way for the free-count probe."""
+    arr = q[0]
+    return _refs(arr)
+
+
+def _probe() -> int:
+    """What ``_front_refs`` gives for an array only the pool holds, on this Python (the count of
+    references a call adds differs between versions; anything above it means "in use")."""
+    return _front_refs(deque([np.empty(1)]))
+
+
+_FREE = _probe()
+
+
+def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array for an op's output: the pool's oldest array of this
+    shape and dtype if nothing else refers to it any more, else a new one (which the pool keeps
+    while it holds less than its limit). The caller must overwrite every element."""
+    pool = _POOL
+    key = (shape, dtype)
+    q = pool.queues.get(key)
+    if q is not None:
+        free = _front_refs(q) == _FREE
+        q.rotate(-1)  # the oldest goes to the back, free or not: the next call looks at the next
+        if free:
+            return q[-1]
+    arr = np.empty(shape, dtype)
+    if pool.bytes + arr.nbytes <= pool.limit:
+        if q is None:
+            q = pool.queues[key] = deque()
+        q.append(arr)
+        pool.bytes += arr.nbytes
+    return arr
+
+
+def set_pool_limit(limit: int) -> None:
+    """The most bytes this thread's pool keeps (default 256 MiB); 0 turns pooling off. Arrays it
+    already holds beyond the new limit are dropped (freed once nothing else refers to them)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"memory.set_pool_limit: limit must be a number of bytes >= 0, got {limit!r}")
+    _POOL.limit = limit
+    if _POOL.bytes > limit:
+        empty_pool()
+
+
+def empty_pool() -> None:
+    """Drop every array the pool holds (each is freed once nothing else refers to it)."""
+    _POOL.queues.clear()
+    _POOL.bytes = 0
+
+
+def pool_bytes() -> int:
+    """Bytes of the arrays this thread's pool holds, in use or free."""
+    return _POOL.bytes
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 

@@ -9,7 +9,8 @@ An op is a small class with two static methods over numpy arrays:
     ``needs[i]`` is False (that input is a constant, so its gradient would be wasted work).
 
 The rules are pure math: a rule may return a gradient in the broadcast shape of the output,
-and ``autograd.accumulate`` reduces it to the input's shape, in that one place. ``Tensor``
+and ``autograd.accumulate`` reduces it to the input's shape, in that one place. The hot
+forwards write large outputs into ``memory.output`` buffers (the section below). ``Tensor``
 (in tensor.py) is the only caller; users reach these ops through its methods and operators.
 """
 
@@ -19,7 +20,34 @@ from typing import Any
 
 import numpy as np
 
+from .memory import MIN_BYTES, output
+
 Ctx = Any
+
+
+# --- outputs into pooled buffers (memory.py) -----------------------------------------------
+# Why: benchmarks/allocator.py, a by-hand row-MNIST forward pass was 2.6x slower from page faults.
+
+
+def _pooled_like(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """A pooled output for an elementwise op of a and b (floats of one dtype) when one of them
+    has the result's shape (the other's shape is its trailing dimensions) and it is large enough
+    to pool; else None."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or b.dtype != a.dtype or a.dtype.kind != "f":
+        return None
+    if a.size < b.size:
+        a, b = b, a
+    if a.nbytes < MIN_BYTES or (b.shape != a.shape and (b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape)):
+        return None
+    return output(a.shape, a.dtype)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b, into a pooled output for two 2-d float operands of one dtype."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
+        if a.dtype.kind == "f" and a.shape[0] * b.shape[1] * a.itemsize >= MIN_BYTES and a.shape[1] == b.shape[0]:
+            return np.matmul(a, b, out=output((a.shape[0], b.shape[1]), a.dtype))
+    return a @ b
 
 
 class Op:
@@ -53,7 +81,8 @@ class Add(Op):
 
     @staticmethod
     def forward(a, b):
-        return a + b, None
+        out = _pooled_like(a, b)
+        return (a + b if out is None else np.add(a, b, out=out)), None
 
     @staticmethod
     def backward(ctx, g, needs):
@@ -67,7 +96,8 @@ class Sub(Op):
 
     @staticmethod
     def forward(a, b):
-        return a - b, None
+        out = _pooled_like(a, b)
+        return (a - b if out is None else np.subtract(a, b, out=out)), None
 
     @staticmethod
     def backward(ctx, g, needs):
@@ -81,7 +111,8 @@ class Mul(Op):
 
     @staticmethod
     def forward(a, b):
-        return a * b, (a, b)
+        out = _pooled_like(a, b)
+        return (a * b if out is None else np.multiply(a, b, out=out)), (a, b)
 
     @staticmethod
     def backward(ctx, g, needs):
@@ -182,7 +213,7 @@ class MatMul(Op):
 
     @staticmethod
     def forward(a, b):
-        return a @ b, (a, b)
+        return _matmul(a, b), (a, b)
 
     @staticmethod
     def backward(ctx, g, needs):
@@ -233,7 +264,7 @@ class Affine(Op):
     @staticmethod
     def forward(b, *xw):
         pairs = list(zip(xw[::2], xw[1::2], strict=True))
-        out = pairs[0][0] @ pairs[0][1]
+        out = _matmul(*pairs[0])
         for x, w in pairs[1:]:
             out = _add_into(out, x @ w)
         return _add_into(out, b), pairs
@@ -324,7 +355,8 @@ class Tanh(Op):
 
     @staticmethod
     def forward(a):
-        h = np.tanh(a)
+        out = _pooled_like(a, a)
+        h = np.tanh(a) if out is None else np.tanh(a, out=out)
         return h, h
 
     @staticmethod
