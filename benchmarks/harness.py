@@ -97,8 +97,12 @@ def traced(fn: Callable[[], Any]) -> tuple[Any, int, int]:
     both above what was allocated before.
 
     tracemalloc sees Python objects and numpy's array buffers (numpy reports them to it); it
-    slows Python code down, so never time a function while measuring it.
+    slows Python code down, so never time a function while measuring it. The engine's buffer
+    pool is emptied first: otherwise the arrays ``fn`` reuses from it would not count.
     """
+    from tinygrad_rnn import memory
+
+    memory.empty_pool()
     gc.collect()
     tracemalloc.start()
     try:

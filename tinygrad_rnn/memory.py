@@ -45,31 +45,37 @@ _POOL = _Pool()
 _refs = sys.getrefcount
 
 
-def _front_refs(q: deque[np.ndarray]) -> int:
-    """References to the oldest array of ``q``, counted the same way for the free-count probe."""
-    arr = q[0]
+def _refs_at(q: deque[np.ndarray], i: int) -> int:
+    """References to the array ``q[i]``, counted the same way for the free-count probe."""
+    arr = q[i]
     return _refs(arr)
 
 
 def _probe() -> int:
-    """What ``_front_refs`` gives for an array only the pool holds, on this Python (the count of
+    """What ``_refs_at`` gives for an array only the pool holds, on this Python (the count of
     references a call adds differs between versions; anything above it means "in use")."""
-    return _front_refs(deque([np.empty(1)]))
+    return _refs_at(deque([np.empty(1)]), 0)
 
 
 _FREE = _probe()
 
 
 def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array for an op's output: the pool's oldest array of this
-    shape and dtype if nothing else refers to it any more, else a new one (which the pool keeps
-    while it holds less than its limit). The caller must overwrite every element."""
+    """An uninitialised C-contiguous array for an op's output: one of the pool's arrays of this
+    shape and dtype that nothing else refers to any more, else a new one (which the pool keeps
+    while it holds less than its limit). The caller must overwrite every element.
+
+    Two arrays are looked at: the newest (a temporary of this step that died, still in cache)
+    and the oldest (the last step's graph, dropped); the oldest then goes to the back, free or
+    not, so that an array someone keeps does not stop the queue."""
     pool = _POOL
     key = (shape, dtype)
     q = pool.queues.get(key)
     if q is not None:
-        free = _front_refs(q) == _FREE
-        q.rotate(-1)  # the oldest goes to the back, free or not: the next call looks at the next
+        if _refs_at(q, -1) == _FREE:
+            return q[-1]
+        free = _refs_at(q, 0) == _FREE
+        q.rotate(-1)
         if free:
             return q[-1]
     arr = np.empty(shape, dtype)
