@@ -332,3 +332,56 @@ def test_a_long_recording_says_its_totals_were_not_compared_with_the_pass():
     diagram = viz.draw(total, "backward", max_steps=4)
     assert not diagram.description.checked and not diagram.description.clipped
     assert "not compared with the shares" in _totals(diagram)
+
+
+# --- which backward pass a diagram shows, now that backward() releases intermediate gradients ---
+
+
+def _seq2seq_pass(seed: int = 0):
+    from tinygrad_rnn import nn
+
+    rng = np.random.default_rng(seed)
+    model = nn.SeqToSeq(2, 4, 3, seed=seed)
+    outputs = model(rng.normal(size=(5, 2, 2)))
+    loss = F.sequence_loss(outputs, rng.integers(0, 3, size=(5, 2)))
+    return model, outputs, loss
+
+
+def _grad_norms(desc) -> dict:
+    return {n.key: n.grad_norm for n in desc.nodes if n.drawn}
+
+
+def test_a_released_pass_draws_what_a_kept_one_draws_from_any_tensor_it_went_through():
+    from tinygrad_rnn import Tensor
+
+    model, outputs, loss = _seq2seq_pass()
+    total = loss + (outputs[-1] * outputs[-1]).sum() * Tensor(0.1)
+    total.backward()  # the pass starts at the total, goes through loss and outputs[-1]
+    released = [_grad_norms(viz.describe(loss)), _grad_norms(viz.describe(outputs[-1]))]
+    model.zero_grad()
+    total.backward(retain_grads=True)
+    kept = [_grad_norms(viz.describe(loss)), _grad_norms(viz.describe(outputs[-1]))]
+    assert released == kept
+    assert sum(v is not None for v in released[0].values()) > 20
+    model.zero_grad()
+    (loss + 0.0).backward()  # a root nobody holds: what loss's diagram needs is gone, and it says so
+    with pytest.raises(viz.VizError, match=r"no gradients of this graph are kept.*retain_grads=True"):
+        viz.draw(outputs[-1], "backward")
+
+
+def test_a_parameter_changed_after_a_released_pass_is_refused_and_a_kept_pass_still_draws_its_own():
+    from tinygrad_rnn import BackwardError, optim
+
+    model, _, loss = _seq2seq_pass()
+    loss.backward()
+    before = _grad_norms(viz.describe(loss))
+    optim.SGD(model.parameters(), lr=0.5).step()
+    with pytest.raises(BackwardError, match=r"U, W, b, c changed in place since .*retain_grads=True"):
+        viz.describe(loss)
+    model, _, loss = _seq2seq_pass()
+    loss.backward(retain_grads=True)
+    optim.SGD(model.parameters(), lr=0.5).step()
+    after = {k: v for k, v in _grad_norms(viz.describe(loss)).items()}
+    assert {k: v for k, v in after.items() if k in before and before[k] is not None} == {
+        k: v for k, v in before.items() if v is not None and k in after
+    }

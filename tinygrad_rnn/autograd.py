@@ -171,6 +171,30 @@ def retain(t: Tensor) -> None:
     RETAINED[key] = weakref.ref(t, lambda _: RETAINED.pop(key, None))
 
 
+class _Pass:
+    """What the last ``backward()`` was: its root, whether it finished and kept every gradient,
+    and a fingerprint of each leaf's values (to tell whether they changed since)."""
+
+    __slots__ = ("root", "done", "retained", "leaves")
+
+    def __init__(self) -> None:
+        self.root: weakref.ref | None = None
+        self.done = self.retained = False
+        self.leaves: list[tuple[weakref.ref, float]] = []
+
+
+_LAST = _Pass()
+
+
+def _fingerprint(a: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.sum(a, dtype=np.float64)) if a.dtype.kind in "fiub" else float(id(a))
+
+
+def _same(x: float, y: float) -> bool:
+    return x == y or (x != x and y != y)  # NaN equals NaN here
+
+
 def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None:
     """Backpropagate from ``root``: add dL/d(leaf) into ``.grad`` of every leaf it depends on.
 
@@ -180,7 +204,7 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
     dropped: the pass's largest memory cost); ``retain_grads=True`` keeps them all, and
     ``t.retain_grad()`` keeps one tensor's. ``pass_gradients(root)`` gives them all afterwards.
     """
-    if retain_grads is not False and retain_grads is not True:
+    if retain_grads is not False and retain_grads is not True and not isinstance(retain_grads, np.bool_):
         raise BackwardError(f"backward: retain_grads must be True or False, got {retain_grads!r:.40}")
     if not root.requires_grad:
         raise BackwardError(
@@ -198,7 +222,7 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
         seed = np.ones_like(root.data)
     else:
         try:
-            seed = np.asarray(grad.data if hasattr(grad, "_parents") else grad, dtype=root.dtype)
+            seed = np.array(grad.data if hasattr(grad, "_parents") else grad, dtype=root.dtype)  # a copy: kept
         except (TypeError, ValueError):
             raise BackwardError(
                 f"backward: grad must be numbers of the output's shape {root.shape}, got {type(grad).__name__} "
@@ -219,6 +243,9 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
     for node in order:
         if node._op is not None:
             node.grad = None
+    last = _LAST
+    last.root, last.done, last.retained = weakref.ref(root), False, bool(retain_grads)
+    last.leaves = [(weakref.ref(n), _fingerprint(n.data)) for n in order if n._op is None and n.requires_grad]
     accumulate(root, seed)
     retained = RETAINED or None
     for node in reversed(order):
@@ -230,6 +257,7 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
             accumulate(parent, pgrad)
         if not retain_grads and node is not root and (retained is None or id(node) not in retained):
             node.grad = None  # passed on: freeing it here is most of the memory backward would hold
+    last.done = True
 
 
 def local_gradients(
@@ -256,14 +284,41 @@ def local_gradients(
 
 
 def pass_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
-    """dL/d(tensor) for every tensor the last ``backward()`` from ``root`` reached, changing
-    nothing: computed again from ``root.grad`` (the seed that ``backward`` keeps), so it does not
-    matter whether the pass kept the intermediate gradients. For a leaf, the value is what this
-    pass added (its ``.grad`` may also hold earlier passes). Empty if ``root`` has no gradient.
+    """dL/d(tensor) for the intermediate tensors of ``root``'s graph that the last ``backward()``
+    reached, changing nothing (leaves are left out: their ``.grad`` may hold several passes).
+
+    If that pass kept its gradients (``retain_grads=True``), or stopped on an error, they are
+    read from ``.grad``. Otherwise they are computed again from the seed the pass's root kept,
+    which needs the leaves' values unchanged since: if a parameter was changed in place (an
+    optimizer step), this raises, since the numbers would be another model's. ``root`` may be
+    the tensor backward started from or, while that one lives, any tensor the pass went through;
+    otherwise the gradients are computed again from ``root.grad`` if it has one, and are only
+    those that were kept if not.
     """
-    if root.grad is None:
+    last = _LAST
+    start = last.root() if last.root is not None else None
+    order = walk(root)
+    kept = {n: n.grad for n in order if n._op is not None and n.grad is not None}
+    if not last.done or last.retained:
+        return kept
+    if start is None or (start is not root and root not in set(walk(start))):
+        if root.grad is None:  # the pass's root is gone (e.g. ``(a + b).backward()``), or another graph
+            return kept
+        start = root
+    else:
+        alive = [(leaf, fp) for ref, fp in last.leaves if (leaf := ref()) is not None]
+        changed = [leaf for leaf, fp in alive if not _same(_fingerprint(leaf.data), fp)]
+        if changed:
+            names = ", ".join(sorted({str(t.name or f"shape {t.shape}") for t in changed}))
+            raise BackwardError(
+                f"the gradients of the last backward() pass cannot be computed again: {names} changed in place "
+                "since (an optimizer step?). Draw before the step, or call backward(retain_grads=True), which keeps "
+                "them."
+            )
+    if start.grad is None:
         return {}
-    return gradients(root, root.grad)
+    grads = gradients(start, start.grad)
+    return {n: grads[n] for n in order if n._op is not None and n in grads}
 
 
 def edge_gradients(

@@ -11,7 +11,10 @@ touches again: measured, that made the forward pass of a row-MNIST step 2.6x slo
   array of the pool that nothing else refers to any more (the last step's graph, once dropped), or
   a new one the pool keeps. Arrays under 16 kB are left to the allocator, which keeps those
   anyway. The pool holds at most ``limit`` bytes per thread (``set_pool_limit``; 0 turns it off)
-  and ``empty_pool()`` gives its memory back; ``pool_bytes()`` says how much it holds.
+  and ``empty_pool()`` gives its memory back; ``pool_bytes()`` says how much it holds. "Refers
+  to" is Python's reference count: a weak reference or a raw address (``a.ctypes.data``) of an
+  op's output does not keep it, hold the array itself. The pool does not evict: shapes of past
+  batches keep their share of the limit until ``empty_pool()``.
 - ``tune_allocator`` raises glibc's mmap and trim thresholds so that all freed memory stays
   mapped. It changes the whole process, so the library never calls it: programs that own their
   process may (``tinygrad-rnn train``, ``examples/demo.py``).
@@ -46,9 +49,9 @@ _refs = sys.getrefcount
 
 
 def _refs_at(q: deque[np.ndarray], i: int) -> int:
-    """References to the array ``q[i]``, counted the same way for the free-count probe."""
-    arr = q[i]
-    return _refs(arr)
+    """References to the array ``q[i]``, counted the same way for the free-count probe (no
+    local name holds it: a tracer that reads a frame's locals would add a reference)."""
+    return _refs(q[i])
 
 
 def _probe() -> int:
@@ -58,6 +61,8 @@ def _probe() -> int:
 
 
 _FREE = _probe()
+if hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled():  # free-threaded: counts are not exact
+    _POOL.limit = _DEFAULT_LIMIT = 0
 
 
 def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

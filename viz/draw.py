@@ -188,8 +188,11 @@ def draw(
         desc = describe_roles(roots, fold_cost=fold_cost)
     else:
         desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost, split=split, jacobians=jacobians)
-    if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn):
-        raise VizError(f"viz.draw(view={view!r}): no gradients recorded yet; call loss.backward() first")
+    if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn and n.kind != PARAMETER):
+        raise VizError(
+            f"viz.draw(view={view!r}): no gradients of this graph are kept; call loss.backward() first (backward() "
+            "releases intermediate gradients: draw the tensor it started from, or call backward(retain_grads=True))"
+        )
     drawn = sum(1 for n in desc.nodes if n.drawn and n.kind not in (PARAMETER, COST))
     if view != "rolled" and drawn > max_nodes:
         raise VizError(
