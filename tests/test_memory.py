@@ -310,3 +310,19 @@ def test_the_pool_keeps_its_limit_can_be_emptied_and_is_per_thread() -> None:
     for bad in (-1, 1.5, True, "1"):
         with pytest.raises(ValueError, match="set_pool_limit: limit must be a number of bytes"):
             memory.set_pool_limit(bad)
+
+
+def test_a_full_pool_drops_the_free_arrays_of_shapes_no_longer_asked_for() -> None:
+    from tinygrad_rnn import memory
+
+    f64 = np.dtype(np.float64)
+    with pool_limit(5 * 32 * 128 * 8):  # five (32, 128) float64 arrays
+        held = [memory.output((32, 128), f64) for _ in range(2)]  # in use: must stay
+        for _ in range(3):
+            memory.output((32, 128), f64)  # dropped at once: one free array, reused each time
+        assert memory.pool_bytes() == 3 * 32 * 128 * 8
+        new = [memory.output((16, 256), f64) for _ in range(3)]  # another shape: the third needs room
+        assert memory.pool_bytes() == 5 * 32 * 128 * 8
+        old_shape = memory._POOL.queues[((32, 128), f64)]
+        assert len(old_shape) == 2 and all(any(a is q for q in old_shape) for a in held)  # the free one went
+        assert all(any(a is q for q in memory._POOL.queues[((16, 256), f64)]) for a in new)

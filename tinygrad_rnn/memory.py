@@ -13,8 +13,8 @@ touches again: measured, that made the forward pass of a row-MNIST step 2.6x slo
   anyway. The pool holds at most ``limit`` bytes per thread (``set_pool_limit``; 0 turns it off)
   and ``empty_pool()`` gives its memory back; ``pool_bytes()`` says how much it holds. "Refers
   to" is Python's reference count: a weak reference or a raw address (``a.ctypes.data``) of an
-  op's output does not keep it, hold the array itself. The pool does not evict: shapes of past
-  batches keep their share of the limit until ``empty_pool()``.
+  op's output does not keep it, hold the array itself. When the pool is full, it drops the
+  arrays nothing refers to (e.g. of a past batch size) to make room.
 - ``tune_allocator`` raises glibc's mmap and trim thresholds so that all freed memory stays
   mapped. It changes the whole process, so the library never calls it: programs that own their
   process may (``tinygrad-rnn train``, ``examples/demo.py``).
@@ -84,12 +84,30 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         if free:
             return q[-1]
     arr = np.empty(shape, dtype)
+    if pool.bytes + arr.nbytes > pool.limit and pool.limit:
+        _evict(pool)
     if pool.bytes + arr.nbytes <= pool.limit:
         if q is None:
             q = pool.queues[key] = deque()
         q.append(arr)
         pool.bytes += arr.nbytes
     return arr
+
+
+def _evict(pool: _Pool) -> None:
+    """Drop every array of the pool that nothing else refers to (the pool is full: arrays of
+    shapes no longer asked for, e.g. a past batch size, make room for the shapes in use)."""
+    for key in list(pool.queues):
+        q = pool.queues[key]
+        free = {i for i in range(len(q)) if _refs_at(q, i) == _FREE}
+        if not free:
+            continue
+        pool.bytes -= sum(q[i].nbytes for i in free)
+        kept = deque(q[i] for i in range(len(q)) if i not in free)
+        if kept:
+            pool.queues[key] = kept
+        else:
+            del pool.queues[key]
 
 
 def set_pool_limit(limit: int) -> None:
