@@ -298,27 +298,27 @@ def pass_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
     last = _LAST
     start = last.root() if last.root is not None else None
     order = walk(root)
-    kept = {n: n.grad for n in order if n._op is not None and n.grad is not None}
-    if not last.done or last.retained:
-        return kept
-    if start is None or (start is not root and root not in set(walk(start))):
-        if root.grad is None:  # the pass's root is gone (e.g. ``(a + b).backward()``), or another graph
-            return kept
-        start = root
-    else:
-        alive = [(leaf, fp) for ref, fp in last.leaves if (leaf := ref()) is not None]
-        changed = [leaf for leaf, fp in alive if not _same(_fingerprint(leaf.data), fp)]
-        if changed:
-            names = ", ".join(sorted({str(t.name or f"shape {t.shape}") for t in changed}))
-            raise BackwardError(
-                f"the gradients of the last backward() pass cannot be computed again: {names} changed in place "
-                "since (an optimizer step?). Draw before the step, or call backward(retain_grads=True), which keeps "
-                "them."
-            )
-    if start.grad is None:
-        return {}
-    grads = gradients(start, start.grad)
-    return {n: grads[n] for n in order if n._op is not None and n in grads}
+    if last.done and not last.retained:
+        start_order = order if start is root or start is None else walk(start)
+        if start is None or (start is not root and root not in set(start_order)):
+            # the pass's root is gone (e.g. ``(a + b).backward()``), or this is another graph
+            start, start_order = (root, order) if root.grad is not None else (None, [])
+        else:
+            alive = [(leaf, fp) for ref, fp in last.leaves if (leaf := ref()) is not None]
+            changed = [leaf for leaf, fp in alive if not _same(_fingerprint(leaf.data), fp)]
+            if changed:
+                names = ", ".join(sorted({str(t.name or f"shape {t.shape}") for t in changed}))
+                raise BackwardError(
+                    f"the gradients of the last backward() pass cannot be computed again: {names} changed in "
+                    "place since (an optimizer step?). Draw before the step, or call backward(retain_grads=True), "
+                    "which keeps them."
+                )
+        if start is not None:
+            if start.grad is None:
+                return {}
+            grads = gradients(start, start.grad, order=start_order)
+            return {n: grads[n] for n in order if n._op is not None and n in grads}
+    return {n: n.grad for n in order if n._op is not None and n.grad is not None}  # what the pass kept
 
 
 def edge_gradients(
