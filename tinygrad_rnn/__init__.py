@@ -11,8 +11,6 @@ apart, in ``tinygrad_rnn.app``.
 
 import importlib
 
-from .anomaly import detect_anomaly
-from .autograd import is_grad_enabled, no_grad
 from .errors import (
     AnomalyError,
     BackwardError,
@@ -30,7 +28,7 @@ from .errors import (
     WriteError,
 )
 from .function import Context, Function
-from .steps import current_step, step
+from .modes import current_step, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad, step
 from .tensor import Tensor
 
 __version__ = "0.1.0"
@@ -90,6 +88,7 @@ __all__ = [
     "VizError",
     "WriteError",
     "detect_anomaly",
+    "is_anomaly_enabled",
     "current_step",
     "is_grad_enabled",
     "no_grad",

@@ -28,7 +28,7 @@ import numpy as np
 
 from .autograd import gradients, local_gradients, reduce_to, walk
 from .errors import ConfigError, DTypeError
-from .steps import step
+from .modes import step
 from .tensor import Tensor
 
 

@@ -1,76 +1,82 @@
-"""The backward pass: one iterative walk of the recorded graph, gradients added into nodes.
+"""The engine: recording ops as they run, and the backward pass over what was recorded.
 
-Three ideas live here and nowhere else:
+Read it in this order:
 
+- ``_apply``: every op on tensors runs here. It calls the op's ``forward`` (ops.py) on the
+  arrays and, if recording, links the result to its inputs with the op and what its backward
+  rule saved (``ctx``): that chain is the recorded graph. An RNN unrolled by a Python loop
+  reuses the same parameter tensors at every step, so the graph holds ONE node per parameter
+  with an edge into every step.
 - ``walk``: the graph in topological order (inputs before the tensors made from them), found
   with an explicit stack, so a 100,000-step unroll needs no recursion. ``viz`` walks with it too.
 - ``accumulate``: every gradient that reaches a tensor is *added* to what it already has, after
   ``unbroadcast`` has reduced it to the tensor's shape. A parameter used at every time step
   therefore ends up with the sum over steps: backpropagation through time with no special case.
-- grad mode: ``no_grad()`` turns recording off.
+- ``backward``: walks the graph backwards, each op's rule (``local_gradients``) sending its
+  gradient to its inputs. It releases an intermediate tensor's gradient as soon as its rule has
+  passed it on (``retain_grads=True`` or ``t.retain_grad()`` keep it): the pass then holds only
+  the gradients still on their way, not one per node. The root keeps its gradient (the seed),
+  so ``pass_gradients`` can compute every intermediate one again, and ``viz`` draws them from it.
 
-``backward`` releases an intermediate tensor's gradient as soon as its rule has passed it on
-(``retain_grads=True`` or ``t.retain_grad()`` keep it): the pass then holds only the gradients
-still on their way, not one per node. The root keeps its gradient (the seed), so
-``pass_gradients`` can compute every intermediate one again, and ``viz`` draws them from it.
+Grad mode, the step tag and anomaly checks are read from modes.py; what to say when an op
+fails is in diagnose.py.
 """
 
 from __future__ import annotations
 
-import functools
 import weakref
-from collections.abc import Callable
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import anomaly
-from .errors import BackwardError
+from . import diagnose, ops
+from .errors import BackwardError, TinygradRNNError
+from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
     from .tensor import Tensor
+else:
+    Tensor = None  # tensor.py, the array facade built on this module, sets it to its class
 
-_GRAD_ENABLED: ContextVar[bool] = ContextVar("tinygrad_rnn_grad_enabled", default=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside ``no_grad()``."""
-    return _GRAD_ENABLED.get()
+_new = object.__new__
 
 
-class no_grad:
-    """Context manager and decorator (``@no_grad`` or ``@no_grad()``) that stops recording.
-
-    Inside it, ops compute values only: results have ``requires_grad=False`` and keep no
-    reference to their inputs. Use it for evaluation and for parameter updates.
-    """
-
-    __slots__ = ("_tokens",)
-
-    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
-        if fn is not None:
-            return cls()(fn)
-        return super().__new__(cls)
-
-    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
-        self._tokens: list[Any] = []
-
-    def __enter__(self) -> None:
-        self._tokens.append(_GRAD_ENABLED.set(False))
-
-    def __exit__(self, *exc: object) -> None:
-        _GRAD_ENABLED.reset(self._tokens.pop())
-
-    def __call__(self, fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
+    """Run ``op`` forward on the parents' arrays and, if recording, link the result to them."""
+    try:
+        out, ctx = op.forward(*[p.data for p in parents], *attrs)
+    except TinygradRNNError:
+        raise
+    except (ValueError, IndexError, TypeError) as e:
+        if hasattr(op, "function"):  # an error in a user's forward: theirs, with their traceback
+            raise
+        raise diagnose.op_error(op, parents, attrs, e) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    grad_enabled, step, anomaly, attrs_table = MODE.get()
+    if anomaly:
+        diagnose.check_forward(op, parents, out, step)
+    # The data is an op's output, so Tensor.__init__'s checks are skipped (graph_overhead.py: -0.4 µs per node)
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t.name = None
+    t.step = step
+    if grad_enabled:
+        for p in parents:
+            if p.requires_grad:
+                t.requires_grad = True
+                t._op = op
+                t._parents = parents
+                t._ctx = ctx
+                if attrs_table is not None:
+                    attrs_table[id(t)] = (attrs, t)
+                return t
+    t.requires_grad = False
+    t._op = None
+    t._parents = ()
+    t._ctx = None
+    return t
 
 
 def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) -> list[Tensor]:
@@ -235,11 +241,11 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
             )
 
     order = walk(root)
-    checking = anomaly.ACTIVE[0]
+    checking = MODE.get()[ANOMALY]
     if checking:  # the forward may have run outside detect_anomaly: its first bad value is the origin
         for node in order:
             if node._op is not None:
-                anomaly.check_forward(node._op, node._parents, node.data, node.step, _FOUND_BY_BACKWARD)
+                diagnose.check_forward(node._op, node._parents, node.data, node.step, _FOUND_BY_BACKWARD)
     for node in order:
         if node._op is not None:
             node.grad = None
@@ -253,7 +259,7 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
             continue
         for i, parent, pgrad in local_gradients(node, node.grad):
             if checking:
-                anomaly.check_backward(node, i, parent, pgrad)
+                diagnose.check_backward(node, i, parent, pgrad)
             accumulate(parent, pgrad)
         if not retain_grads and node is not root and (retained is None or id(node) not in retained):
             node.grad = None  # passed on: freeing it here is most of the memory backward would hold

@@ -21,9 +21,9 @@ import numpy as np
 
 from .errors import ConfigError
 from .functional import sequence_lengths
+from .modes import step
 from .nn import RNN, Cell, OutputRecurrentRNN, SeqToSeq, SeqToVec, sequence
 from .nn.recurrent import masked_step
-from .steps import step
 from .tensor import Tensor
 
 

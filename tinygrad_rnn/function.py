@@ -38,9 +38,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
-from .autograd import is_grad_enabled
+from .autograd import _apply
 from .errors import BackwardError, DTypeError, ShapeError
-from .tensor import Tensor, _apply
+from .modes import is_grad_enabled
+from .tensor import Tensor
 
 
 class Context:

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .autograd import no_grad
+from .autograd import _apply
 from .errors import ConfigError, DTypeError, ShapeError
-from .steps import step
-from .tensor import Tensor, _apply, _lift, check_axis
+from .modes import no_grad, step
+from .tensor import Tensor, _lift, check_axis
 
 Loss = Callable[..., Tensor]
 

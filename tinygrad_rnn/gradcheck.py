@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import no_grad, reduce_to, walk
+from .autograd import reduce_to, walk
 from .errors import ConfigError, DTypeError, GradcheckError
-from .tensor import Tensor, recording_attrs
+from .modes import no_grad, recording_attrs
+from .tensor import Tensor
 
 Fn = Callable[..., Tensor]
 _STENCIL = ((-2.0, 1.0), (-1.0, -8.0), (1.0, 8.0), (2.0, -1.0))  # (offset in h, weight), divided by 12h

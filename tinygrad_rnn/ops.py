@@ -10,8 +10,10 @@ An op is a small class with two static methods over numpy arrays:
 
 The rules are pure math: a rule may return a gradient in the broadcast shape of the output,
 and ``autograd.accumulate`` reduces it to the input's shape, in that one place. The hot
-forwards write large outputs into ``memory.output`` buffers (the section below). ``Tensor``
-(in tensor.py) is the only caller; users reach these ops through its methods and operators.
+forwards write large outputs into ``memory.output`` buffers (the section below); the fused
+ops (an RNN step, a gate, a loss in one node) come last. ``autograd._apply`` is the only
+caller; users reach these ops through ``Tensor``'s methods and operators. What to say when
+numpy refuses an op's forward is in diagnose.py, keyed by op.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ class Op:
     """Base of the table. ``name`` is what graphs and error messages call the op."""
 
     name = "op"
-    hint = ""
 
     @staticmethod
     def forward(*args: Any) -> tuple[np.ndarray, Ctx]:
@@ -71,19 +72,13 @@ class Op:
         raise NotImplementedError
 
 
-BROADCAST_HINT = (
-    "shapes broadcast when, aligned from the right, each pair of dimensions is equal or one "
-    "of them is 1; reshape or transpose an input so they do"
-)
-
-
 # --- elementwise binary ------------------------------------------------------------------
 
 
 class Add(Op):
     """y = a + b;  dL/da = g, dL/db = g."""
 
-    name, hint = "add", BROADCAST_HINT
+    name = "add"
 
     @staticmethod
     def forward(a, b):
@@ -98,7 +93,7 @@ class Add(Op):
 class Sub(Op):
     """y = a - b;  dL/da = g, dL/db = -g."""
 
-    name, hint = "sub", BROADCAST_HINT
+    name = "sub"
 
     @staticmethod
     def forward(a, b):
@@ -113,7 +108,7 @@ class Sub(Op):
 class Mul(Op):
     """y = a * b;  dL/da = g b, dL/db = g a."""
 
-    name, hint = "mul", BROADCAST_HINT
+    name = "mul"
 
     @staticmethod
     def forward(a, b):
@@ -129,7 +124,7 @@ class Mul(Op):
 class Div(Op):
     """y = a / b;  dL/da = g / b, dL/db = -g a / b^2 = -g y / b."""
 
-    name, hint = "div", BROADCAST_HINT
+    name = "div"
 
     @staticmethod
     def forward(a, b):
@@ -153,7 +148,7 @@ class Pow(Op):
     NaN, as numpy gives it.
     """
 
-    name, hint = "pow", BROADCAST_HINT
+    name = "pow"
 
     @staticmethod
     def forward(a, b):
@@ -175,7 +170,7 @@ class Pow(Op):
 class Maximum(Op):
     """y = max(a, b) elementwise; the gradient goes to the larger input, split evenly on ties."""
 
-    name, hint = "maximum", BROADCAST_HINT
+    name = "maximum"
 
     @staticmethod
     def forward(a, b):
@@ -194,7 +189,7 @@ class Where(Op):
     """y = a where cond, else b (numpy.where: the three broadcast together);
     dL/da = g where cond, else 0; dL/db = g where not cond, else 0. cond (booleans) gets none."""
 
-    name, hint = "where", BROADCAST_HINT
+    name = "where"
 
     @staticmethod
     def forward(cond, a, b):
@@ -212,10 +207,6 @@ class MatMul(Op):
     dL/da = g @ b^T, dL/db = a^T @ g, with 1-d operands treated as a row / column."""
 
     name = "matmul"
-    hint = (
-        "matmul needs (..., n, k) @ (..., k, m): the left operand's last axis must equal the "
-        "right operand's second-to-last"
-    )
 
     @staticmethod
     def forward(a, b):
@@ -243,98 +234,6 @@ class MatMul(Op):
             if b.ndim == 1:
                 gb = gb[..., 0]
         return ga, gb
-
-
-def _add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """out + y, written into ``out`` (a fresh array of ours) when the result has its shape and
-    dtype: y of the same dtype whose shape matches out's trailing dimensions (or is 1 there)."""
-    if type(out) is np.ndarray and y.dtype == out.dtype and y.ndim <= out.ndim:
-        tail = out.shape[out.ndim - y.ndim :]
-        if y.shape == tail or all(n == 1 or n == m for n, m in zip(y.shape, tail, strict=True)):
-            out += y
-            return out
-    return out + y
-
-
-class Affine(Op):
-    """a = b + x1 W1 + x2 W2 + ... in one node (e.g. an RNN's a(t) = b + h(t-1) W + x(t) U);
-    dL/db = g, dL/dx_i = g W_i^T, dL/dW_i = x_i^T g (each pair's rule is MatMul's).
-
-    Fusing the sum keeps one array per step instead of one per product and partial sum, which
-    is most of the memory of an unrolled RNN; the graph still has an edge from b, each x_i and
-    each W_i, so diagrams and per-step gradients are unchanged in meaning.
-    """
-
-    name, hint = "affine", MatMul.hint
-
-    @staticmethod
-    def forward(b, *xw):
-        pairs = list(zip(xw[::2], xw[1::2], strict=True))
-        out = _matmul(*pairs[0])
-        for x, w in pairs[1:]:
-            out = _add_into(out, x @ w)
-        return _add_into(out, b), pairs
-
-    @staticmethod
-    def backward(pairs, g, needs):
-        grads = [g if needs[0] else None]
-        for i, (x, w) in enumerate(pairs):
-            grads.extend(MatMul.backward((x, w), g, needs[1 + 2 * i : 3 + 2 * i]))
-        return tuple(grads)
-
-
-class TanhAffine(Affine):
-    """h = tanh(b + x1 W1 + x2 W2 + ...): a whole RNN step, h(t) = tanh(b + h(t-1) W + x(t) U),
-    in one node that keeps only h; dL/da = g (1 - h^2), then Affine's rule."""
-
-    name = "tanh(affine)"
-
-    @staticmethod
-    def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
-        h = np.tanh(a, out=a) if type(a) is np.ndarray else np.tanh(a)
-        return h, (pairs, h)
-
-    @staticmethod
-    def backward(ctx, g, needs):
-        pairs, h = ctx
-        return Affine.backward(pairs, Tanh.backward(h, g, needs)[0], needs)
-
-
-class ReLUAffine(Affine):
-    """h = max(0, b + x1 W1 + ...) in one node; dL/da = g where h > 0, then Affine's rule."""
-
-    name = "relu(affine)"
-
-    @staticmethod
-    def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
-        h = np.maximum(a, 0, out=a) if type(a) is np.ndarray else np.maximum(a, 0)
-        return h, (pairs, h > 0)
-
-    @staticmethod
-    def backward(ctx, g, needs):
-        pairs, positive = ctx
-        return Affine.backward(pairs, g * positive, needs)
-
-
-class SigmoidAffine(Affine):
-    """s = sigmoid(b + x1 W1 + x2 W2 + ...) in one node: a gate of an LSTM or a GRU, e.g.
-    f(t) = sigmoid(b_f + h(t-1) W_f + x(t) U_f); dL/da = g s (1 - s) (Sigmoid's rule, with its
-    accurate 1 - s), then Affine's rule."""
-
-    name = "sigmoid(affine)"
-
-    @staticmethod
-    def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
-        s, t = _sigmoids(a)
-        return s, (pairs, s, t)
-
-    @staticmethod
-    def backward(ctx, g, needs):
-        pairs, s, t = ctx
-        return Affine.backward(pairs, Sigmoid.backward((s, t), g, needs)[0], needs)
 
 
 # --- elementwise unary -------------------------------------------------------------------
@@ -599,7 +498,6 @@ class Sum(Op):
     """y = sum of a over axes;  dL/da = g broadcast back over the summed axes."""
 
     name = "sum"
-    hint = "axis must be an int or tuple of ints within the tensor's dimensions"
 
     @staticmethod
     def forward(a, axis, keepdims):
@@ -615,7 +513,6 @@ class Mean(Op):
     """y = mean of a over axes (n elements each);  dL/da = g / n broadcast back."""
 
     name = "mean"
-    hint = Sum.hint
 
     @staticmethod
     def forward(a, axis, keepdims):
@@ -633,7 +530,6 @@ class Max(Op):
     """y = max of a over axes;  dL/da = g at the maxima, split evenly between ties."""
 
     name = "max"
-    hint = Sum.hint
 
     @staticmethod
     def forward(a, axis, keepdims):
@@ -659,7 +555,6 @@ class Reshape(Op):
     """y = a viewed with a new shape;  dL/da = g reshaped back."""
 
     name = "reshape"
-    hint = "the new shape must hold the same number of elements (one dimension may be -1)"
 
     @staticmethod
     def forward(a, shape):
@@ -674,7 +569,6 @@ class Transpose(Op):
     """y = a with axes permuted;  dL/da = g permuted back by the inverse permutation."""
 
     name = "transpose"
-    hint = "axes must be a permutation of the tensor's dimensions"
 
     @staticmethod
     def forward(a, axes):
@@ -697,7 +591,6 @@ class GetItem(Op):
     an integer-array index picks the same element more than once."""
 
     name = "getitem"
-    hint = "use ints, slices, None, ... or integer/boolean arrays that fit the tensor's shape"
 
     @staticmethod
     def forward(a, index):
@@ -718,7 +611,6 @@ class Stack(Op):
     """y = the inputs stacked along a new axis;  dL/d(input i) = g taken at i on that axis."""
 
     name = "stack"
-    hint = "every tensor must have the same shape"
 
     @staticmethod
     def forward(*args):
@@ -735,7 +627,6 @@ class Concat(Op):
     """y = the inputs joined along an existing axis;  dL/d(input i) = g's slice for input i."""
 
     name = "concat"
-    hint = "every tensor must have the same shape except along the joining axis"
 
     @staticmethod
     def forward(*args):
@@ -750,7 +641,103 @@ class Concat(Op):
         return tuple(np.split(g, splits, axis=axis))
 
 
-# --- fused losses ------------------------------------------------------------------------
+# --- fused ops: one node for what would be several ------------------------------------
+# Why: benchmarks/RESULTS.md (issue 14, second step), the row-MNIST step through nn.RNN (one
+# tanh(affine) node per step) runs at 0.97x numpy BPTT; by hand (five nodes per step) at 1.03-1.09x.
+
+
+def _add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """out + y, written into ``out`` (a fresh array of ours) when the result has its shape and
+    dtype: y of the same dtype whose shape matches out's trailing dimensions (or is 1 there)."""
+    if type(out) is np.ndarray and y.dtype == out.dtype and y.ndim <= out.ndim:
+        tail = out.shape[out.ndim - y.ndim :]
+        if y.shape == tail or all(n == 1 or n == m for n, m in zip(y.shape, tail, strict=True)):
+            out += y
+            return out
+    return out + y
+
+
+class Affine(Op):
+    """a = b + x1 W1 + x2 W2 + ... in one node (e.g. an RNN's a(t) = b + h(t-1) W + x(t) U);
+    dL/db = g, dL/dx_i = g W_i^T, dL/dW_i = x_i^T g (each pair's rule is MatMul's).
+
+    Fusing the sum keeps one array per step instead of one per product and partial sum, which
+    is most of the memory of an unrolled RNN; the graph still has an edge from b, each x_i and
+    each W_i, so diagrams and per-step gradients are unchanged in meaning.
+    """
+
+    name = "affine"
+
+    @staticmethod
+    def forward(b, *xw):
+        pairs = list(zip(xw[::2], xw[1::2], strict=True))
+        out = _matmul(*pairs[0])
+        for x, w in pairs[1:]:
+            out = _add_into(out, x @ w)
+        return _add_into(out, b), pairs
+
+    @staticmethod
+    def backward(pairs, g, needs):
+        grads = [g if needs[0] else None]
+        for i, (x, w) in enumerate(pairs):
+            grads.extend(MatMul.backward((x, w), g, needs[1 + 2 * i : 3 + 2 * i]))
+        return tuple(grads)
+
+
+class TanhAffine(Affine):
+    """h = tanh(b + x1 W1 + x2 W2 + ...): a whole RNN step, h(t) = tanh(b + h(t-1) W + x(t) U),
+    in one node that keeps only h; dL/da = g (1 - h^2), then Affine's rule."""
+
+    name = "tanh(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        h = np.tanh(a, out=a) if type(a) is np.ndarray else np.tanh(a)
+        return h, (pairs, h)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, h = ctx
+        return Affine.backward(pairs, Tanh.backward(h, g, needs)[0], needs)
+
+
+class ReLUAffine(Affine):
+    """h = max(0, b + x1 W1 + ...) in one node; dL/da = g where h > 0, then Affine's rule."""
+
+    name = "relu(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        h = np.maximum(a, 0, out=a) if type(a) is np.ndarray else np.maximum(a, 0)
+        return h, (pairs, h > 0)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, positive = ctx
+        return Affine.backward(pairs, g * positive, needs)
+
+
+class SigmoidAffine(Affine):
+    """s = sigmoid(b + x1 W1 + x2 W2 + ...) in one node: a gate of an LSTM or a GRU, e.g.
+    f(t) = sigmoid(b_f + h(t-1) W_f + x(t) U_f); dL/da = g s (1 - s) (Sigmoid's rule, with its
+    accurate 1 - s), then Affine's rule."""
+
+    name = "sigmoid(affine)"
+
+    @staticmethod
+    def forward(b, *xw):
+        a, pairs = Affine.forward(b, *xw)
+        s, t = _sigmoids(a)
+        return s, (pairs, s, t)
+
+    @staticmethod
+    def backward(ctx, g, needs):
+        pairs, s, t = ctx
+        return Affine.backward(pairs, Sigmoid.backward((s, t), g, needs)[0], needs)
+
+
 
 
 class CrossEntropy(Op):

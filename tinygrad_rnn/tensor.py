@@ -1,25 +1,20 @@
-"""Tensor: a numpy array that records the ops applied to it.
-
-Every op on tensors that require gradients returns a new tensor that remembers the op
-(``op``), its inputs (``parents``) and what the backward rule needs; that chain is the recorded
-graph. An RNN unrolled by a Python loop reuses the same parameter tensors at every step, so the
-graph holds ONE node per parameter with an edge into every step, and ``backward`` sums their
-gradients: backpropagation through time.
+"""Tensor: the array facade. A numpy array with numpy's and PyTorch's everyday API (operators,
+``shape``, ``sum``, ``reshape``, indexing, ``item``, comparisons) whose every op goes through
+``autograd._apply``, which records it when a gradient is wanted. The graph itself (``op``,
+``parents``, ``backward``) is autograd.py's; the ops' math is ops.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
 from typing import Any, Union
 
 import numpy as np
 
-from . import anomaly, ops
-from .autograd import _GRAD_ENABLED, RETAINED, backward, retain
-from .errors import DTypeError, IndexOutOfRangeError, ShapeError, TinygradRNNError
-from .steps import _STEP
+from . import autograd, ops
+from .autograd import RETAINED, _apply, backward, retain
+from .errors import DTypeError, ShapeError
+from .modes import MODE, STEP
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
@@ -83,7 +78,7 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self.name = name
-        self.step = _STEP.get()
+        self.step = MODE.get()[STEP]
         self._op: type[ops.Op] | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._ctx: Any = None
@@ -467,97 +462,4 @@ def _index_data(index: Any) -> Any:
     return index
 
 
-def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
-    """Run ``op`` forward on the parents' data and, if recording, link the result to them."""
-    try:
-        out, ctx = op.forward(*[p.data for p in parents], *attrs)
-    except TinygradRNNError:
-        raise
-    except (ValueError, IndexError, TypeError) as e:
-        if hasattr(op, "function"):  # an error in a user's forward: theirs, with their traceback
-            raise
-        raise _op_error(op, parents, attrs, e) from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if anomaly.ACTIVE[0]:
-        anomaly.check_forward(op, parents, out, _STEP.get())
-    t = Tensor.__new__(Tensor)
-    t.data = out
-    t.grad = None
-    t.name = None
-    t.step = _STEP.get()
-    record = False
-    if _GRAD_ENABLED.get():
-        for p in parents:
-            if p.requires_grad:
-                record = True
-                break
-    if record:
-        t.requires_grad = True
-        t._op = op
-        t._parents = parents
-        t._ctx = ctx
-        table = _ATTRS.get()
-        if table is not None:
-            table[id(t)] = (attrs, t)
-    else:
-        t.requires_grad = False
-        t._op = None
-        t._parents = ()
-        t._ctx = None
-    return t
-
-
-_ATTRS: ContextVar[dict[int, tuple[tuple, Tensor]] | None] = ContextVar("tinygrad_rnn_attrs", default=None)
-
-
-@contextlib.contextmanager
-def recording_attrs() -> Iterator[dict[int, tuple[tuple, Tensor]]]:
-    """Inside it (in this thread or task), every recorded op also keeps the non-tensor
-    arguments it was called with (axis, index, ...), keyed by ``id(output)``: what
-    ``gradcheck`` needs to run one op's forward again on its own. Off by default, so a graph
-    keeps only what backward needs."""
-    table: dict[int, tuple[tuple, Tensor]] = {}
-    token = _ATTRS.set(table)
-    try:
-        yield table
-    finally:
-        _ATTRS.reset(token)
-
-
-def _broadcastable(*shapes: tuple[int, ...]) -> bool:
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        return False
-    return True
-
-
-def _op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Exception) -> Exception:
-    """A ShapeError naming the op, the input shapes and what to do (numpy's text is the cause)."""
-    shapes = [p.shape for p in parents]
-    dtypes = " and ".join(str(p.dtype) for p in parents)
-    if isinstance(e, TypeError):
-        return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}, shapes {' and '.join(map(str, shapes))}).")
-    if isinstance(e, ValueError) and "negative integer powers" in str(e):
-        return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}); use floating-point data, e.g. dtype=float.")
-    if op.hint == ops.BROADCAST_HINT and not _broadcastable(*shapes):
-        names = "" if len(shapes) == 2 else "cond, a and b have "  # where
-        what = f"{names}shapes {', '.join(map(str, shapes[:-1]))} and {shapes[-1]} do not broadcast"
-    elif op is ops.MatMul:
-        a, b = shapes
-        if not a or not b:
-            what = f"cannot multiply shapes {a} @ {b}: matmul needs at least 1-d operands"
-        else:
-            k_b = b[-2] if len(b) > 1 else b[0]
-            what = f"cannot multiply shapes {a} @ {b}: inner dimensions {a[-1]} and {k_b} differ"
-            if a[-1] == k_b:
-                what = f"cannot multiply shapes {a} @ {b}: batch dimensions do not broadcast"
-    else:
-        shown = " and ".join(map(str, shapes)) if len(shapes) <= 4 else str(shapes)
-        what = f"{e} (input shape{'s' if len(shapes) > 1 else ''} {shown}"
-        if attrs and op not in (ops.Stack, ops.Concat) and not hasattr(op, "function"):  # a Function's are its own
-            what += f", arguments {attrs if len(attrs) > 1 else attrs[0]!r}"
-        what += ")"
-    kind = IndexOutOfRangeError if isinstance(e, IndexError) and op is ops.GetItem else ShapeError
-    return kind(f"{op.name}: {what}; {op.hint}." if op.hint else f"{op.name}: {what}.")
+autograd.Tensor = Tensor  # the class _apply makes its results of

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
-from ..anomaly import detect_anomaly
 from ..errors import TinygradRNNError, TrainingInterrupted
+from ..modes import detect_anomaly
 
 if TYPE_CHECKING:
     from ..tensor import Tensor

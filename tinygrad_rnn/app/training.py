@@ -35,10 +35,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..autograd import no_grad
 from ..checkpoint import load_checkpoint, read_meta, save_checkpoint
 from ..errors import CheckpointError, ConfigError, TinygradRNNError, TrainingInterrupted
 from ..files import atomic_write_json, remove_stale_temp_files, to_json
+from ..modes import no_grad
 from ..optim import clip_grad_norm
 from ..tensor import Tensor
 

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..autograd import _apply
 from ..errors import ConfigError, ShapeError
 from ..seeding import Seed, make_rng
-from ..tensor import Tensor, _apply
+from ..tensor import Tensor
 from .module import Module, Parameter, _as_tensor, _check_size, _float_dtype, glorot_uniform, in_dtype, orthogonal
 
 _NONLINEARITIES = {"tanh": ops.TanhAffine, "relu": ops.ReLUAffine}

@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..functional import sequence_lengths
+from ..modes import step
 from ..seeding import Seed, make_rng
-from ..steps import step
 from ..tensor import Tensor
 from .cells import OutputRecurrentCell
 from .module import Linear, Module, _check_size, built_by, in_dtype, told_by

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..autograd import _apply
 from ..errors import ConfigError, DTypeError, IndexOutOfRangeError, ShapeError, TinygradRNNError
 from ..seeding import Seed, make_rng
-from ..tensor import Tensor, _apply
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):

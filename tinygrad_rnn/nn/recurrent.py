@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import ConfigError, DTypeError, ShapeError
 from ..functional import sequence_lengths
+from ..modes import step
 from ..seeding import make_rng
-from ..steps import step
 from ..tensor import Tensor
 from .cells import Cell, GRUCell, LSTMCell, RNNCell
 from .module import Module, _check_size, built_by, in_dtype

@@ -1,0 +1,133 @@
+"""The engine's modes, in one context variable: whether ops are recorded (``no_grad``), the
+time step new tensors are tagged with (``step``), whether anomaly checks run
+(``detect_anomaly``) and whether ops keep their non-tensor arguments (``recording_attrs``).
+
+Every op reads all four with one lookup (``MODE.get()``). Being a context variable, a mode
+holds in the thread or asyncio task that set it, and each block restores on exit what it found,
+so blocks nest.
+
+An RNN unrolled by a Python loop wraps the loop's body in ``with step(t):``; every tensor made
+inside has ``tensor.step == t``, which is what lets ``viz`` draw one cluster per time step.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Any, ClassVar, TypeVar
+
+from .errors import DTypeError
+
+#: (grad enabled, step tag, anomaly checks on, attrs table or None), the fields in that order
+MODE: ContextVar[tuple[bool, int | None, bool, dict | None]] = ContextVar(
+    "tinygrad_rnn_mode", default=(True, None, False, None)
+)
+GRAD, STEP, ANOMALY, ATTRS = range(4)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()``."""
+    return MODE.get()[GRAD]
+
+
+def current_step() -> int | None:
+    """The time step being recorded, or None outside any ``step`` block."""
+    return MODE.get()[STEP]
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly()``."""
+    return MODE.get()[ANOMALY]
+
+
+class _Mode:
+    """Entering sets one field of the mode to ``self.value``; exiting restores what was there.
+    (Classes, not generator-based context managers: ``step`` is entered once per time step.)"""
+
+    __slots__ = ("value", "_tokens")
+    field: ClassVar[int]
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._tokens: list[Token] = []  # one per nested entry of this same object
+
+    def __enter__(self) -> Any:
+        mode, i = MODE.get(), self.field
+        self._tokens.append(MODE.set((*mode[:i], self.value, *mode[i + 1 :])))  # type: ignore[arg-type]
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        MODE.reset(self._tokens.pop())
+
+
+class no_grad(_Mode):
+    """Context manager and decorator (``@no_grad`` or ``@no_grad()``) that stops recording.
+
+    Inside it, ops compute values only: results have ``requires_grad=False`` and keep no
+    reference to their inputs. Use it for evaluation and for parameter updates.
+    """
+
+    __slots__ = ()
+    field = GRAD
+
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        if fn is not None:
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
+        super().__init__(False)
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class step(_Mode):
+    """Tag every tensor created inside the block with ``step == t``; the innermost block wins."""
+
+    __slots__ = ()
+    field = STEP
+
+    def __init__(self, t: int | None) -> None:
+        if isinstance(t, bool):
+            raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}")
+        if t is not None and type(t) is not int:
+            try:
+                t = operator.index(t)
+            except TypeError:
+                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
+        super().__init__(t)
+
+
+class detect_anomaly(_Mode):
+    """Check every forward output and backward gradient for NaN/inf while the block runs
+    (``diagnose.check_forward`` / ``check_backward``); the first one raises ``AnomalyError``
+    naming the op, its step and the cause. Outside it an op pays nothing more."""
+
+    __slots__ = ()
+    field = ANOMALY
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class recording_attrs(_Mode):
+    """Inside it, every recorded op also keeps the non-tensor arguments it was called with
+    (axis, index, ...), keyed by ``id(output)`` in the dict the block gives: what ``gradcheck``
+    needs to run one op's forward again on its own. Off by default, so a graph keeps only what
+    backward needs."""
+
+    __slots__ = ()
+    field = ATTRS
+
+    def __init__(self) -> None:
+        super().__init__({})
