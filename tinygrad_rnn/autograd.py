@@ -43,8 +43,13 @@ _new = object.__new__
 
 def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     """Run ``op`` forward on the parents' arrays and, if recording, link the result to them."""
-    try:
-        out, ctx = op.forward(*[p.data for p in parents], *attrs)
+    try:  # one or two arrays and no attrs, the common case, passed directly: 0.2 µs less per op (tricks.py)
+        if attrs or len(parents) > 2:
+            out, ctx = op.forward(*[p.data for p in parents], *attrs)
+        elif len(parents) == 2:
+            out, ctx = op.forward(parents[0].data, parents[1].data)
+        else:
+            out, ctx = op.forward(parents[0].data)
     except TinygradRNNError:
         raise
     except (ValueError, IndexError, TypeError) as e:
@@ -89,26 +94,23 @@ def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) ->
     """
     order: list[Tensor] = []
     seen: set[Tensor] = set()  # tensors hash by identity
-    stack: list[Any] = list(reversed(roots))
-    emit = _EMIT
-    while stack:
-        node = stack.pop()
-        if node is emit:  # every parent of the node below the marker is in ``order`` now
-            order.append(stack.pop())
+    for root in roots:
+        if root in seen:
             continue
-        if node in seen:  # reached again by another path after it was expanded
-            continue
-        seen.add(node)
-        stack.append(node)
-        stack.append(emit)
-        parents = node._parents if not stop or node not in stop else ()  # (an empty stop costs one check)
-        for i in range(len(parents) - 1, -1, -1):
-            if parents[i] not in seen:
-                stack.append(parents[i])
+        seen.add(root)
+        # the nodes being expanded, from the root down, and the parents each one has left to visit
+        path, todo = [root], [iter(() if stop and root in stop else root._parents)]
+        while todo:
+            for parent in todo[-1]:
+                if parent not in seen:  # go into it; the rest of this node's parents wait
+                    seen.add(parent)
+                    path.append(parent)
+                    todo.append(iter(() if stop and parent in stop else parent._parents))
+                    break
+            else:  # every parent is in ``order``: so is the node now
+                todo.pop()
+                order.append(path.pop())
     return order
-
-
-_EMIT = object()
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -246,24 +248,42 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
         for node in order:
             if node._op is not None:
                 diagnose.check_forward(node._op, node._parents, node.data, node.step, _FOUND_BY_BACKWARD)
+    leaves = []
     for node in order:
         if node._op is not None:
             node.grad = None
+        elif node.requires_grad:
+            leaves.append((weakref.ref(node), _fingerprint(node.data)))
     last = _LAST
-    last.root, last.done, last.retained = weakref.ref(root), False, bool(retain_grads)
-    last.leaves = [(weakref.ref(n), _fingerprint(n.data)) for n in order if n._op is None and n.requires_grad]
+    last.root, last.done, last.retained, last.leaves = weakref.ref(root), False, bool(retain_grads), leaves
     accumulate(root, seed)
     retained = RETAINED or None
     for node in reversed(order):
-        if node._op is None or node.grad is None:
+        g = node.grad
+        if g is None or node._op is None:
             continue
-        for i, parent, pgrad in local_gradients(node, node.grad):
-            if checking:
-                diagnose.check_backward(node, i, parent, pgrad)
-            accumulate(parent, pgrad)
+        parents = node._parents
+        needs = tuple([p.requires_grad for p in parents])
+        for i, pgrad in enumerate(_rule(node, g, needs)):
+            if pgrad is not None and needs[i]:
+                if checking:
+                    diagnose.check_backward(node, i, parents[i], pgrad)
+                accumulate(parents[i], pgrad)
         if not retain_grads and node is not root and (retained is None or id(node) not in retained):
             node.grad = None  # passed on: freeing it here is most of the memory backward would hold
     last.done = True
+
+
+def _rule(node: Tensor, g: np.ndarray, needs: tuple[bool, ...]) -> tuple:
+    """The node's op rule: dL/d(input) for each input (None where ``needs`` is False), from
+    dL/d(node) ``g``."""
+    grads = node._op.backward(node._ctx, g, needs)
+    if len(grads) != len(needs):
+        raise BackwardError(
+            f"{node._op.name}.backward returned {len(grads)} gradients for {len(needs)} inputs; "
+            "return one per input (None where an input needs none)"
+        )
+    return grads
 
 
 def local_gradients(
@@ -272,20 +292,11 @@ def local_gradients(
     """(i, parent, dL/d(parent) through input i) from the node's op rule and dL/d(node) ``g``,
     for the parents that require grad (only the inputs that are ``only``, if given); nothing
     for a leaf or a node the gradient missed."""
-    op = node._op
-    if op is None or g is None:
+    if node._op is None or g is None:
         return []
     parents = node._parents
-    if only is None:
-        needs = tuple([p.requires_grad for p in parents])
-    else:
-        needs = tuple([p is only for p in parents])
-    grads = op.backward(node._ctx, g, needs)
-    if len(grads) != len(parents):
-        raise BackwardError(
-            f"{op.name}.backward returned {len(grads)} gradients for {len(parents)} inputs; "
-            "return one per input (None where an input needs none)"
-        )
+    needs = tuple([p.requires_grad if only is None else p is only for p in parents])
+    grads = _rule(node, g, needs)
     return [(i, parents[i], grads[i]) for i in range(len(parents)) if needs[i] and grads[i] is not None]
 
 

@@ -39,11 +39,13 @@ def _pooled_like(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """A pooled output for an elementwise op of a and b (C-ordered, float32 or float64, one
     dtype) when one of them has the result's shape (the other's shape is its trailing
     dimensions) and it is large enough to pool; else None (numpy allocates, as it would)."""
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or b.dtype != a.dtype or a.dtype not in _POOLED:
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return None
     if a.size < b.size:
         a, b = b, a
-    if a.nbytes < MIN_BYTES or (b.shape != a.shape and (b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape)):
+    if a.nbytes < MIN_BYTES or b.dtype != a.dtype or a.dtype not in _POOLED:  # the size first: it is the cheapest
+        return None
+    if b.shape != a.shape and (b.ndim > a.ndim or a.shape[a.ndim - b.ndim :] != b.shape):
         return None
     if not (a.flags.c_contiguous and b.flags.c_contiguous):  # numpy would keep an F order: so do we
         return None
@@ -52,8 +54,9 @@ def _pooled_like(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b, into a pooled output for two 2-d operands of one pooled dtype."""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
-        if a.dtype in _POOLED and a.shape[0] * b.shape[1] * a.itemsize >= MIN_BYTES and a.shape[1] == b.shape[0]:
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        big = a.shape[0] * b.shape[1] * a.itemsize >= MIN_BYTES
+        if big and a.dtype == b.dtype in _POOLED and a.shape[1] == b.shape[0]:
             return np.matmul(a, b, out=output((a.shape[0], b.shape[1]), a.dtype))
     return a @ b
 
