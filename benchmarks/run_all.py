@@ -43,7 +43,7 @@ from typing import Any
 
 import harness
 
-SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator")
+SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator", "tricks")
 ONE_THREAD_ONLY = SECTIONS[1:]
 
 
@@ -225,6 +225,11 @@ def run_here(args: argparse.Namespace) -> str:
 
         harness.progress("allocator")
         out.append(allocator.report(steps=5 if quick else 30))
+    if "tricks" in only:
+        import tricks
+
+        harness.progress("speed tricks")
+        out.append(tricks.report(repeat=2 if quick else 7))
     return "\n\n".join(out) + "\n"
 
 

@@ -198,3 +198,20 @@ def test_the_allocator_profile_splits_the_step_and_counts_page_faults():
     assert set(m) == {f"{p} {u}" for p in parts for u in ("ms", "faults")} | {"numpy ms", "numpy faults"}
     assert all(m[f"{p} ms"] > 0 for p in parts) and m["numpy ms"] > 0
     assert all(m[f"{p} faults"] >= 0 for p in parts) and m["numpy faults"] >= 0
+
+
+def test_each_speed_trick_is_timed_against_plain_code_that_computes_the_same():
+    """benchmarks/tricks.py: the engine's comments cite it. Each pair runs, and a plain version
+    that computes something else is refused before anything is timed."""
+    import tricks
+
+    rows = tricks.measure(tricks.per_op_pairs(), repeat=1)
+    rows += tricks.step_rows(np.float64, repeat=1, sizes=SMALL)
+    assert len(rows) == len(tricks.per_op_pairs()) + len(tricks.IN_THE_STEP)
+    assert all(float(row[3].replace(",", "")) > 0 for row in rows)
+    from tinygrad_rnn import ops
+
+    assert ops.TanhAffine.__dict__["forward"] is not tricks.IN_THE_STEP[0][4]  # the engine's own code is back
+    wrong = [("wrong", "ops.Add.forward", "ns per op", lambda: (np.ones(4), None), lambda: (np.zeros(4), None))]
+    with pytest.raises(AssertionError, match="does not compute what its plain version does"):
+        tricks.measure(wrong, repeat=1)

@@ -20,7 +20,8 @@ from typing import Any, ClassVar, TypeVar
 
 from .errors import DTypeError
 
-#: (grad enabled, step tag, anomaly checks on, attrs table or None), the fields in that order
+#: (grad enabled, step tag, anomaly checks on, attrs table or None), the fields in that order;
+#: one variable, not four: 0.1 µs less per op (benchmarks/tricks.py)
 MODE: ContextVar[tuple[bool, int | None, bool, dict | None]] = ContextVar(
     "tinygrad_rnn_mode", default=(True, None, False, None)
 )
@@ -107,13 +108,7 @@ class step(_Mode):
                 t = operator.index(t)
             except TypeError:
                 raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
-        self.value = t
-        self._tokens = None
-
-    def __enter__(self) -> int | None:  # _Mode's, unrolled: once per time step (0.45 µs instead of 0.75 µs)
-        grad, _, anomaly, attrs = MODE.get()
-        self._tokens = (MODE.set((grad, self.value, anomaly, attrs)), self._tokens)
-        return self.value
+        self.value, self._tokens = t, None
 
 
 class detect_anomaly(_Mode):

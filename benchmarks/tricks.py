@@ -1,0 +1,132 @@
+"""What each speed trick in the engine saves: the trick and the plain code it replaces, timed
+against each other in this process, interleaved.
+
+Each row is one place in the engine whose code is less plain than it could be for the sake of
+speed; the comment at that place cites this table. Per-op tricks cost Python time only, so they
+are timed alone at B = 1, in nanoseconds per call (best round). Array tricks save temporaries,
+whose cost shows only among the allocations of a real step: each is timed inside the nn.RNN
+row-MNIST step (B = 128, T = 28, H = 150, loss and gradients, median round) with the plain code
+swapped in and out between rounds, and the step is checked against numpy BPTT both ways. Run
+as a script it prints the table; ``run_all.py --only tricks`` runs it with one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+from harness import table
+
+from tinygrad_rnn import Tensor, ops
+from tinygrad_rnn.modes import MODE
+
+Pair = tuple[str, str, str, Callable[[], Any], Callable[[], Any]]
+
+
+def per_op_pairs() -> list[Pair]:
+    a, b = Tensor(np.ones(4), requires_grad=True), Tensor(np.ones(4))
+    ps, out = (a, b), np.ones(4)
+    v = [ContextVar(f"plain_{i}", default=None) for i in range(4)]
+
+    def bypass() -> Tensor:
+        t = object.__new__(Tensor)
+        t.data, t.grad, t.name, t.step = out, None, None, None
+        return t
+
+    return [
+        ("an op's result made with object.__new__, not Tensor(out)", "autograd._apply",
+         "ns per op", bypass, lambda: Tensor(out)),
+        ("one or two arrays passed directly, not through a list and *args", "autograd._apply",
+         "ns per op", lambda: ops.Add.forward(ps[0].data, ps[1].data), lambda: ops.Add.forward(*[p.data for p in ps])),
+        ("the four modes read in one context-variable lookup, not four", "modes.MODE",
+         "ns per op", MODE.get, lambda: (v[0].get(), v[1].get(), v[2].get(), v[3].get())),
+    ]  # fmt: skip
+
+
+def _plain_tanh_affine_forward(b: np.ndarray, *xw: np.ndarray) -> tuple:
+    a, pairs = ops.Affine.forward(b, *xw)
+    h = np.tanh(a)
+    return h, (pairs, h)
+
+
+def _plain_add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return out + y
+
+
+#: (what, where, the engine's object holding it, its name there, the plain replacement)
+IN_THE_STEP = [
+    ("tanh written over the affine sum, not into a new array", "ops.TanhAffine.forward",
+     ops.TanhAffine, "forward", staticmethod(_plain_tanh_affine_forward)),
+    ("each product added into the first, not into a new array", "ops._add_into",
+     ops, "_add_into", _plain_add_into),
+]  # fmt: skip
+
+
+STEP_SIZES = {"B": 128, "T": 28, "I": 28, "H": 150}
+
+
+def step_rows(dtype: type, repeat: int, sizes: dict[str, int] = STEP_SIZES) -> list[list[str]]:
+    """Each array trick timed where it works: the nn.RNN row-MNIST step (loss and gradients),
+    with the engine as it is and with the plain code swapped in, in alternate rounds."""
+    from row_mnist_step import BUILDERS, build_checked, make_problem
+
+    problem = make_problem(**sizes, dtype=dtype)
+    rows = []
+    for what, where, owner, name, plain in IN_THE_STEP:
+        trick = owner.__dict__[name]
+        step_fn = build_checked(BUILDERS, *problem, ("engine_nn",))["engine_nn"].loss_and_grads
+        times: dict[bool, list[float]] = {True: [], False: []}
+        try:
+            for _ in range(repeat):
+                for on in (True, False):
+                    setattr(owner, name, trick if on else plain)
+                    step_fn()  # a warm-up call after each swap
+                    times[on].append(timeit.timeit(step_fn, number=3) / 3)
+            setattr(owner, name, plain)
+            build_checked(BUILDERS, *problem, ("engine_nn",))  # the plain code gives numpy's gradients too
+        finally:
+            setattr(owner, name, trick)
+        fast, slow = np.median(times[True]) * 1e3, np.median(times[False]) * 1e3
+        what = f"{what}, {np.dtype(dtype).name}"
+        rows.append([what, f"`{where}`", "ms per step", f"{fast:.2f}", f"{slow:.2f}", f"{(fast - slow) / slow:+.0%}"])
+    return rows
+
+
+def _value(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x[0] if isinstance(x, tuple) else x
+
+
+def measure(pairs: list[Pair], repeat: int) -> list[list[str]]:
+    rows = []
+    for what, where, unit, trick, plain in pairs:
+        x, y = _value(trick()), _value(plain())
+        if isinstance(x, np.ndarray) and not (x.shape == np.shape(y) and np.allclose(x, y, rtol=1e-5)):
+            raise AssertionError(f"tricks.py: '{what}' does not compute what its plain version does")
+        number = 20_000
+        with_, without = [], []
+        for _ in range(repeat):  # interleaved: a change of load hits both
+            with_.append(timeit.timeit(trick, number=number) / number)
+            without.append(timeit.timeit(plain, number=number) / number)
+        fast, slow = min(with_) * 1e9, min(without) * 1e9
+        rows.append([what, f"`{where}`", unit, f"{fast:,.0f}", f"{slow:,.0f}", f"{(fast - slow) / slow:+.0%}"])
+    return rows
+
+
+def report(repeat: int = 7) -> str:
+    rows = measure(per_op_pairs(), repeat) + step_rows(np.float32, repeat) + step_rows(np.float64, repeat)
+    headers = ["trick", "where", "unit", "with the trick", "plain code", "difference"]
+    return (
+        f"#### The engine's speed tricks, each against the plain code it replaces ({repeat} interleaved rounds; "
+        "per-op rows: best round at B=1; step rows: median of the nn.RNN row-MNIST step, B=128, T=28, H=150, "
+        "loss and gradients)\n\n" + table(headers, rows, numeric_from=3)
+    )
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeat", type=int, default=7)
+    print(report(p.parse_args().repeat))
