@@ -32,6 +32,45 @@ def _check_dtype(arr: np.ndarray, requires_grad: bool) -> None:
         )
 
 
+def _binary(op: type[ops.Op]) -> tuple[Any, Any]:
+    """``op``'s operator (``t + x``) and reflected operator (``x + t``): the other operand is lifted
+    to a Tensor of t's floating dtype (``_lift``) and the op is recorded by ``_apply``."""
+
+    def forward(self: Tensor, other: ArrayLike) -> Tensor:
+        return _apply(op, self, _lift(other, self))
+
+    def reflected(self: Tensor, other: ArrayLike) -> Tensor:
+        return _apply(op, _lift(other, self), self)
+
+    return forward, reflected
+
+
+def _unary(op: type[ops.Op], doc: str) -> Any:
+    """A method that records ``op`` on the tensor alone (``t.tanh()``)."""
+
+    def method(self: Tensor) -> Tensor:
+        return _apply(op, self)
+
+    method.__doc__ = doc
+    return method
+
+
+def _comparison(fn: Any) -> Any:
+    """A comparison operator: ``fn`` (np.less, ...) on the data, broadcasting, as a boolean
+    tensor that records nothing (it has no gradient), as numpy's comparisons give arrays."""
+
+    def compare(self: Tensor, other: Any) -> Tensor:
+        b = other.data if isinstance(other, Tensor) else other
+        try:
+            return Tensor(fn(self.data, b))
+        except (ValueError, TypeError) as e:
+            shape = np.shape(b) if not isinstance(b, str) else "a string"
+            message = f"{fn.__name__}: cannot compare a tensor of shape {self.shape} with {shape}: {e}"
+            raise ShapeError(message) from None
+
+    return compare
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it, for reverse-mode autodiff.
 
@@ -161,23 +200,9 @@ class Tensor:
     # tensors still hash by identity, so sets and dicts of tensors keep working
     __hash__ = object.__hash__
 
-    def __lt__(self, other: ArrayLike) -> Tensor:
-        return _compare(np.less, self, other)
-
-    def __le__(self, other: ArrayLike) -> Tensor:
-        return _compare(np.less_equal, self, other)
-
-    def __gt__(self, other: ArrayLike) -> Tensor:
-        return _compare(np.greater, self, other)
-
-    def __ge__(self, other: ArrayLike) -> Tensor:
-        return _compare(np.greater_equal, self, other)
-
-    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return _compare(np.equal, self, other)
-
-    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return _compare(np.not_equal, self, other)
+    __lt__, __le__ = _comparison(np.less), _comparison(np.less_equal)
+    __gt__, __ge__ = _comparison(np.greater), _comparison(np.greater_equal)
+    __eq__, __ne__ = _comparison(np.equal), _comparison(np.not_equal)  # type: ignore[assignment]
 
     def numpy(self) -> np.ndarray:
         """The data array (shared, not copied)."""
@@ -254,83 +279,33 @@ class Tensor:
 
     # --- operators -------------------------------------------------------------------------
 
-    def __add__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Add, self, _lift(other, self))
+    # a + b is _apply(ops.Add, a, b); 2 * t and ndarray + t reach the reflected forms (__radd__)
+    __add__, __radd__ = _binary(ops.Add)
+    __sub__, __rsub__ = _binary(ops.Sub)
+    __mul__, __rmul__ = _binary(ops.Mul)
+    __truediv__, __rtruediv__ = _binary(ops.Div)
+    __pow__, __rpow__ = _binary(ops.Pow)
+    __matmul__, __rmatmul__ = _binary(ops.MatMul)
 
-    def __radd__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Add, _lift(other, self), self)
-
-    def __sub__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Sub, self, _lift(other, self))
-
-    def __rsub__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Sub, _lift(other, self), self)
-
-    def __mul__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Mul, self, _lift(other, self))
-
-    def __rmul__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Mul, _lift(other, self), self)
-
-    def __truediv__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Div, self, _lift(other, self))
-
-    def __rtruediv__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Div, _lift(other, self), self)
-
-    def __pow__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Pow, self, _lift(other, self))
-
-    def __rpow__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.Pow, _lift(other, self), self)
-
-    def __matmul__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.MatMul, self, _lift(other, self))
-
-    def __rmatmul__(self, other: ArrayLike) -> Tensor:
-        return _apply(ops.MatMul, _lift(other, self), self)
-
-    def __neg__(self) -> Tensor:
-        return _apply(ops.Neg, self)
-
-    def __abs__(self) -> Tensor:
-        return _apply(ops.Abs, self)
+    __neg__ = _unary(ops.Neg, "-t, elementwise.")
+    __abs__ = _unary(ops.Abs, "abs(t): elementwise |x|; the gradient sign(x) is 0 at 0, as in PyTorch.")
 
     def __getitem__(self, index: Any) -> Tensor:
         return _apply(ops.GetItem, self, attrs=(_index_data(index),))
 
     # --- elementwise functions -------------------------------------------------------------
 
-    def tanh(self) -> Tensor:
-        return _apply(ops.Tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return _apply(ops.Sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return _apply(ops.ReLU, self)
-
-    def exp(self) -> Tensor:
-        return _apply(ops.Exp, self)
-
-    def log(self) -> Tensor:
-        return _apply(ops.Log, self)
-
-    def sqrt(self) -> Tensor:
-        """Elementwise square root; the gradient 1 / (2 sqrt(x)) is inf at 0, as in PyTorch."""
-        return _apply(ops.Sqrt, self)
-
-    def abs(self) -> Tensor:
-        """Elementwise |x| (also ``abs(t)``); the gradient sign(x) is 0 at 0, as in PyTorch."""
-        return _apply(ops.Abs, self)
-
-    def softplus(self) -> Tensor:
-        """Elementwise log(1 + e^x), without overflow; the gradient is sigmoid(x)."""
-        return _apply(ops.Softplus, self)
-
-    def logsigmoid(self) -> Tensor:
-        """Elementwise log(sigmoid(x)) = -softplus(-x), finite even where sigmoid(x) rounds to 0."""
-        return _apply(ops.LogSigmoid, self)
+    tanh = _unary(ops.Tanh, "Elementwise tanh(x); the gradient is 1 - tanh(x)^2.")
+    sigmoid = _unary(ops.Sigmoid, "Elementwise 1 / (1 + e^-x); the gradient is s (1 - s).")
+    relu = _unary(ops.ReLU, "Elementwise max(0, x); the gradient is 0 at 0, as in PyTorch.")
+    exp = _unary(ops.Exp, "Elementwise e^x.")
+    log = _unary(ops.Log, "Elementwise natural logarithm; -inf at 0.")
+    sqrt = _unary(ops.Sqrt, "Elementwise square root; the gradient 1 / (2 sqrt(x)) is inf at 0, as in PyTorch.")
+    abs = _unary(ops.Abs, "Elementwise |x| (also ``abs(t)``); the gradient sign(x) is 0 at 0, as in PyTorch.")
+    softplus = _unary(ops.Softplus, "Elementwise log(1 + e^x), without overflow; the gradient is sigmoid(x).")
+    logsigmoid = _unary(
+        ops.LogSigmoid, "Elementwise log(sigmoid(x)) = -softplus(-x), finite even where sigmoid(x) rounds to 0."
+    )
 
     def maximum(self, other: ArrayLike) -> Tensor:
         """Elementwise max(self, other), broadcasting."""
@@ -416,16 +391,6 @@ def check_axis(who: str, axis: Any, t: Tensor) -> Any:
                 f"use an axis in [{-n}, {n})"
             )
     return axis
-
-
-def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
-    """``fn(a, b)`` elementwise on the data, broadcasting, as a boolean tensor without gradient."""
-    other = b.data if isinstance(b, Tensor) else b
-    try:
-        return Tensor(fn(a.data, other))
-    except (ValueError, TypeError) as e:
-        shape = np.shape(other) if not isinstance(other, str) else "a string"
-        raise ShapeError(f"{fn.__name__}: cannot compare a tensor of shape {a.shape} with {shape}: {e}") from None
 
 
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
