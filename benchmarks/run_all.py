@@ -43,7 +43,7 @@ from typing import Any
 
 import harness
 
-SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator", "tricks")
+SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator", "tricks", "charrnn")
 ONE_THREAD_ONLY = SECTIONS[1:]
 
 
@@ -225,6 +225,11 @@ def run_here(args: argparse.Namespace) -> str:
 
         harness.progress("allocator")
         out.append(allocator.report(steps=5 if quick else 30))
+    if "charrnn" in only:
+        import char_rnn_step
+
+        harness.progress("char-RNN at batch 1")
+        out.append(char_rnn_step.report(iterations=20 if quick else 300, warmup=3 if quick else 20))
     if "tricks" in only:
         import tricks
 

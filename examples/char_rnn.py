@@ -122,6 +122,13 @@ class NumpyMinCharRNN:
         return float(loss)
 
 
+def initial_weights(hidden: int, vocab: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """min-char-rnn's initialisation, in its column-vector shapes: weights randn * 0.01, biases 0."""
+    H, V = hidden, vocab
+    init = {k: rng.standard_normal(s) * 0.01 for k, s in (("Wxh", (H, V)), ("Whh", (H, H)), ("Why", (V, H)))}
+    return init | {"bh": np.zeros((H, 1)), "by": np.zeros((V, 1))}
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Train, printing the smoothed loss; returns it by iteration, the times and the sample."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ids = np.array([index[ch] for ch in text])
     rng = np.random.default_rng(args.seed)
     H, V = args.hidden, len(chars)
-    init = {k: rng.standard_normal(s) * 0.01 for k, s in (("Wxh", (H, V)), ("Whh", (H, H)), ("Why", (V, H)))}
-    init |= {"bh": np.zeros((H, 1)), "by": np.zeros((V, 1))}
+    init = initial_weights(H, V, rng)
     models = {"engine": EngineCharRNN(init, args.lr)}
     if args.numpy_reference:
         models["numpy"] = NumpyMinCharRNN(init, args.lr)

@@ -215,3 +215,11 @@ def test_each_speed_trick_is_timed_against_plain_code_that_computes_the_same():
     wrong = [("wrong", "ops.Add.forward", "ns per op", lambda: (np.ones(4), None), lambda: (np.zeros(4), None))]
     with pytest.raises(AssertionError, match="does not compute what its plain version does"):
         tricks.measure(wrong, repeat=1)
+
+
+def test_char_rnn_section_checks_the_engine_against_the_numpy_loop_and_profiles_it():
+    import char_rnn_step
+
+    text = char_rnn_step.report(iterations=2, warmup=2, hidden=8, seq_length=5, top=3)
+    assert "| engine (nn.RNN, nn.Linear, sequence_loss, Adagrad) |" in text
+    assert text.count("\n| `") == 3  # the profile's rows
