@@ -30,6 +30,7 @@ Pair = tuple[str, str, str, Callable[[], Any], Callable[[], Any]]
 def per_op_pairs() -> list[Pair]:
     a, b = Tensor(np.ones(4), requires_grad=True), Tensor(np.ones(4))
     ps, out = (a, b), np.ones(4)
+    h, g = np.random.default_rng(0).normal(size=(2, 1, 100))
     v = [ContextVar(f"plain_{i}", default=None) for i in range(4)]
 
     def bypass() -> Tensor:
@@ -44,6 +45,10 @@ def per_op_pairs() -> list[Pair]:
          "ns per op", lambda: ops.Add.forward(ps[0].data, ps[1].data), lambda: ops.Add.forward(*[p.data for p in ps])),
         ("the four modes read in one context-variable lookup, not four", "modes.MODE",
          "ns per op", MODE.get, lambda: (v[0].get(), v[1].get(), v[2].get(), v[3].get())),
+        ("a^T g at batch 1 as the elementwise outer product, not a matmul (H=100)", "ops._at_g",
+         "ns per op", lambda: ops._at_g(h, g), lambda: h.T @ g),
+        ("a batch-1 mean loss as sum / n, not ndarray.mean()", "ops.CrossEntropy.forward",
+         "ns per op", lambda: g[0].sum() / len(g[0]), lambda: g[0].mean()),
     ]  # fmt: skip
 
 

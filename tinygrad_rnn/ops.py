@@ -205,6 +205,12 @@ class Where(Op):
         return None, ga, gb
 
 
+def _at_g(a: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """a^T @ g. For one row (batch 1) it is the outer product a_i g_j, which matmul computes at
+    half the speed of the elementwise product, the same bits (benchmarks/tricks.py)."""
+    return np.multiply(a.T, g) if a.shape[0] == 1 == g.shape[0] else a.T @ g
+
+
 class MatMul(Op):
     """y = a @ b (numpy rules, batch dimensions broadcast);
     dL/da = g @ b^T, dL/db = a^T @ g, with 1-d operands treated as a row / column."""
@@ -219,7 +225,7 @@ class MatMul(Op):
     def backward(ctx, g, needs):
         a, b = ctx
         if a.ndim == 2 and b.ndim == 2:  # the common case, without the reshaping below
-            return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
+            return (g @ b.T if needs[0] else None), (_at_g(a, g) if needs[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
@@ -764,7 +770,7 @@ class CrossEntropy(Op):
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(len(labels))
         nll = np.log(total[:, 0]) - shifted[rows, labels]
-        loss = nll.mean() if mean else nll.sum()
+        loss = nll.sum() / len(nll) if mean else nll.sum()  # nll.mean()'s bits, -50% at batch 1 (tricks.py)
         return np.asarray(loss, dtype=z.dtype), (e / total, labels, rows, mean)
 
     @staticmethod
