@@ -499,3 +499,39 @@ def test_pooled_outputs_keep_numpys_layout_and_byte_order():
             assert got.dtype == want.dtype, name
             np.testing.assert_array_equal(got, want)
     memory.empty_pool()
+
+
+def test_a_mode_block_restores_only_its_own_setting_when_blocks_close_out_of_order():
+    """A generator suspended inside step(t) and resumed inside the caller's no_grad(): each block
+    puts back its own field only, so recording stays off where the caller turned it off."""
+    from tinygrad_rnn import current_step, is_grad_enabled
+
+    def steps():
+        with step(5):
+            yield
+        yield
+
+    g = steps()
+    next(g)  # inside step(5)
+    with no_grad():
+        next(g)  # the generator leaves step(5) here
+        assert not is_grad_enabled()
+        assert not Tensor(np.ones(2), requires_grad=True).__mul__(2.0).requires_grad
+    assert is_grad_enabled() and current_step() is None
+
+
+def test_modes_are_decorators_too_and_each_call_has_its_own_block():
+    from tinygrad_rnn import detect_anomaly, is_anomaly_enabled
+
+    @detect_anomaly()
+    def checked() -> bool:
+        return is_anomaly_enabled()
+
+    @step(3)
+    def tagged() -> Tensor:
+        return Tensor(np.ones(2), requires_grad=True) * 2.0
+
+    assert checked() and not is_anomaly_enabled()
+    assert tagged().step == 3
+    with no_grad() as value:
+        assert value is None  # as before: only recording_attrs gives something to bind

@@ -582,3 +582,27 @@ def test_edge_gradient_exact(name: str) -> None:
     fn(*xs).sum().backward()
     for x, e in zip(xs, expected, strict=True):
         np.testing.assert_array_equal(x.grad, e)
+
+
+def test_a_batch_1_outer_product_gives_matmuls_bits_signed_zeros_included():
+    """MatMul's a^T g at batch 1 is computed elementwise (ops._at_g); matmul's sums start at +0,
+    so a product that is -0 comes out +0 there, and must here too."""
+    from tinygrad_rnn.ops import _at_g
+
+    for dtype in (np.float32, np.float64):
+        a = np.array([[0.0, -0.0, 1.5, -2.0, 0.0]], dtype=dtype)  # a one-hot-like row with signed zeros
+        g = np.array([[-3.0, 0.0, -0.0, 2.5]], dtype=dtype)
+        assert _at_g(a, g).tobytes() == (a.T @ g).tobytes()
+        big = np.random.default_rng(0).normal(size=(2, 3)).astype(dtype)  # batch 2: matmul itself
+        assert _at_g(big, big).tobytes() == (big.T @ big).tobytes()
+
+
+def test_a_subclass_of_an_op_keeps_its_hint_in_errors():
+    from tinygrad_rnn import ShapeError, ops
+    from tinygrad_rnn.autograd import _apply
+
+    class MyAdd(ops.Add):
+        name = "myadd"
+
+    with pytest.raises(ShapeError, match=r"myadd: shapes \(2,\) and \(3,\) do not broadcast; shapes broadcast when"):
+        _apply(MyAdd, Tensor(np.ones(2)), Tensor(np.ones(3)))

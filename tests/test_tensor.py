@@ -499,3 +499,15 @@ def test_requires_grad_must_be_a_bool(flag):
     with pytest.raises(TypeError, match=r"requires_grad must be True or False, got"):
         Tensor([1.0], requires_grad=flag)
     assert Tensor([1.0], requires_grad=np.bool_(True)).requires_grad is True
+
+
+def test_generated_operators_and_methods_carry_their_names_and_pickle():
+    import pickle
+
+    t = Tensor(np.ones(3))
+    for name in ("__add__", "__rmatmul__", "__neg__", "tanh", "logsigmoid", "__lt__", "__eq__"):
+        method = getattr(Tensor, name)
+        assert (method.__name__, method.__qualname__) == (name, f"Tensor.{name}")
+        assert pickle.loads(pickle.dumps(method)) is method
+    assert pickle.loads(pickle.dumps(t.tanh))().data.tolist() == np.tanh(np.ones(3)).tolist()
+    assert "sigmoid" in Tensor.sigmoid.__doc__ or "1 / (1 + e^-x)" in Tensor.sigmoid.__doc__

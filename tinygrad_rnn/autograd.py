@@ -12,7 +12,7 @@ Read it in this order:
 - ``accumulate``: every gradient that reaches a tensor is *added* to what it already has, after
   ``unbroadcast`` has reduced it to the tensor's shape. A parameter used at every time step
   therefore ends up with the sum over steps: backpropagation through time with no special case.
-- ``backward``: walks the graph backwards, each op's rule (``local_gradients``) sending its
+- ``backward``: walks the graph backwards, each op's rule (``_rule``) sending its
   gradient to its inputs. It releases an intermediate tensor's gradient as soon as its rule has
   passed it on (``retain_grads=True`` or ``t.retain_grad()`` keep it): the pass then holds only
   the gradients still on their way, not one per node. The root keeps its gradient (the seed),

@@ -73,7 +73,7 @@ def op_error(op: type[ops.Op], parents: tuple[Tensor, ...], attrs: tuple, e: Exc
         return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}, shapes {' and '.join(map(str, shapes))}).")
     if isinstance(e, ValueError) and "negative integer powers" in str(e):
         return DTypeError(f"{op.name}: {e} (input dtypes {dtypes}); use floating-point data, e.g. dtype=float.")
-    hint = HINTS.get(op, "")
+    hint = next((HINTS[c] for c in op.__mro__ if c in HINTS), "")  # a subclass of an op has its hint
     if hint == _BROADCAST and not _broadcastable(*shapes):
         names = "" if len(shapes) == 2 else "cond, a and b have "  # where
         what = f"{names}shapes {', '.join(map(str, shapes[:-1]))} and {shapes[-1]} do not broadcast"

@@ -108,7 +108,6 @@ class _FunctionOp(ops.Op):
     with the user's rules inside and their results checked."""
 
     function: ClassVar[type[Function]]
-    hint = ""
 
     @classmethod
     def forward(cls, *arrays_and_attrs: Any) -> tuple[np.ndarray, Any]:  # type: ignore[override]

@@ -206,9 +206,13 @@ class Where(Op):
 
 
 def _at_g(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """a^T @ g. For one row (batch 1) it is the outer product a_i g_j, which matmul computes at
-    half the speed of the elementwise product, the same bits (benchmarks/tricks.py)."""
-    return np.multiply(a.T, g) if a.shape[0] == 1 == g.shape[0] else a.T @ g
+    """a^T @ g. For one row (batch 1) it is the outer product a_i g_j, which the elementwise
+    product computes in 60-70% of matmul's time (benchmarks/tricks.py); + 0.0 gives matmul's bits
+    (its sums start at +0, so a product of -0 comes out +0)."""
+    if a.shape[0] == 1 == g.shape[0]:
+        out = np.multiply(a.T, g)
+        return np.add(out, 0.0, out=out)
+    return a.T @ g
 
 
 class MatMul(Op):
@@ -275,8 +279,8 @@ class Tanh(Op):
 
     @staticmethod
     def backward(h, g, needs):
-        # g (1 - h^2) in one temporary, not three: it adds to backward's peak (test_autograd's peak test);
-        # not for speed (no difference in the nn.RNN step, benchmarks/tricks.py's first run)
+        # g (1 - h^2) in one temporary, not three: for backward's peak memory (test_autograd's peak
+        # test), not for speed (no difference in the nn.RNN step: RESULTS.md, issue 14, third step)
         d = np.multiply(h, h, out=np.empty_like(h))
         np.subtract(1, d, out=d)
         np.multiply(d, g, out=d)
@@ -770,7 +774,7 @@ class CrossEntropy(Op):
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(len(labels))
         nll = np.log(total[:, 0]) - shifted[rows, labels]
-        loss = nll.sum() / len(nll) if mean else nll.sum()  # nll.mean()'s bits, -50% at batch 1 (tricks.py)
+        loss = nll.mean() if mean else nll.sum()
         return np.asarray(loss, dtype=z.dtype), (e / total, labels, rows, mean)
 
     @staticmethod

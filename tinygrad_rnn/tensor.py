@@ -427,4 +427,9 @@ def _index_data(index: Any) -> Any:
     return index
 
 
+for _name, _method in vars(Tensor).items():  # the factories' methods, named as written (help(), pickle, tracebacks)
+    if callable(_method) and getattr(_method, "__qualname__", "").startswith(("_binary.", "_unary.", "_comparison.")):
+        _method.__name__, _method.__qualname__ = _name, f"Tensor.{_name}"
+del _name, _method
+
 autograd.Tensor = Tensor  # the class _apply makes its results of
