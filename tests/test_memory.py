@@ -326,3 +326,21 @@ def test_a_full_pool_drops_the_free_arrays_of_shapes_no_longer_asked_for() -> No
         old_shape = memory._POOL.queues[((32, 128), f64)]
         assert len(old_shape) == 2 and all(any(a is q for q in old_shape) for a in held)  # the free one went
         assert all(any(a is q for q in memory._POOL.queues[((16, 256), f64)]) for a in new)
+
+
+def test_a_graph_larger_than_the_pool_costs_one_look_per_new_array_not_a_scan_of_the_pool(monkeypatch) -> None:
+    """A T = 10,000 graph holds every pooled array: looking through the whole pool for free ones
+    at each new array made the by-hand step 26x numpy's. The looks must stay linear in the arrays."""
+    from tinygrad_rnn import memory
+
+    looks = []
+    refs_at = memory._refs_at
+    monkeypatch.setattr(memory, "_refs_at", lambda q, i: looks.append(1) or refs_at(q, i))
+    f64 = np.dtype(np.float64)
+    with pool_limit(64 * 16 * 128 * 8):  # 64 arrays of (16, 128)
+        held = [memory.output((16, 128), f64) for _ in range(2_000)]  # all in use, as a long graph's
+        assert len(looks) < 4 * len(held)  # a scan of 64 arrays each time would be over 120,000
+        assert memory.pool_bytes() == 64 * 16 * 128 * 8
+        del held
+        memory.output((16, 128), f64)  # the pool's arrays are free again: reused
+        assert memory._POOL.arrays == 64
