@@ -595,6 +595,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
         y = bottom + 10 + gap * (depth[p] + 0.5)
         kind = "parameter" if desc.node(p).kind == PARAMETER else "tensor"
         items[p] = Item(p, kind, Rect(left - COLUMN_GAP - w / 2, y, w, h), lines, key=p)
+    under: dict[tuple[int, float], list[str]] = {}  # (step, row): the parameters that come in from under
     for p in order:
         prev, y = p, items[p].rect.cy
         for s in sorted(used):
@@ -627,8 +628,10 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                     items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
                     items[end] = Item(end, "anchor", Rect(node.left, y_in, 0, 0), step=s)
                     ids = [junction, bend, end]
-                else:  # another node of the row is in the way: come in from under the node
-                    y_under = node.bottom + 8 + 4 * k
+                else:  # another node of the row is in the way: come in from under the node, each
+                    row = under.setdefault((s, node.bottom), [])  # parameter of the row at a depth of its own
+                    _add_once(row, p)
+                    y_under = node.bottom + 8 + 4 * row.index(p)
                     items[bend] = Item(bend, "point", Rect(x, y_under, 0, 0), step=s)
                     corner = f"{bend}_under"
                     items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * j, y_under, 0, 0), step=s)
