@@ -116,7 +116,7 @@ class step(_Mode):
                 t = operator.index(t)
             except TypeError:
                 raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
-        self.value, self._saved = t, None
+        _Mode.__init__(self, t)
 
 
 class detect_anomaly(_Mode):
