@@ -1154,7 +1154,9 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                     junction = items[line.ids[0]].rect
                     for dx in (-12.0, 12.0):
                         near = ((junction.cx + dx, junction.cy), (junction.cx, junction.cy))
-                        spot = spot or _free_spot(near, w, h, frame, free, segments, own, paired=True)
+                        spot = _free_spot(near, w, h, frame, free, segments, own, paired=True)
+                        if spot is not None:
+                            break
                 if spot is None:
                     spot = _free_spot(seg, w, h, frame, free, segments, own)
                     layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
