@@ -281,11 +281,11 @@ def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]
 
     A tensor's own step; for an untagged leaf (targets made before the loop) the one step that
     reads it; None (outside the steps) for parameters, untagged ops, leaves that several steps
-    read, and initial states such as h(0): untagged leaves fed in an input slot that later
-    steps fill from an earlier step's tensor.
+    read, and initial states such as h(0): untagged leaves fed in an input slot that other
+    steps fill from another step's tensor (the one before, or after in a backward direction).
     """
     order = w.order
-    recurrent_slots = set()  # (op, name, input index) that some step fills from an earlier step
+    recurrent_slots = set()  # (op, name, input index) that some step fills from another step's tensor
     leaf_reads: dict[int, list[tuple[Tensor, int]]] = {}  # untagged leaf -> (reader, input index)
     places: dict[int, int | None] = {}
     for i in scan:
@@ -293,7 +293,7 @@ def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]
         places[i] = t.step
         for j, p in enumerate(t.parents):
             if p.parents:
-                if t.step is not None and p.step is not None and p.step < t.step:
+                if t.step is not None and p.step is not None and p.step != t.step:  # earlier, or later (h_reverse)
                     recurrent_slots.add((t.op, t.name, j))
             else:
                 k = w.index[id(p)]

@@ -456,6 +456,13 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             after.append(n)
             row[n.key] = max(ins, default=0) + 1
     outside = [n for n in outside if n not in after]
+    # the initial state of a backward direction (read first by the last step) comes after the
+    # last step, where that direction starts
+    closing = {n.key for n in outside if n.kind == INITIAL and desc.shown and _from_the_end(desc, n)}
+    for n in [n for n in outside if n.key in closing]:
+        row[n.key] = min(row[e.dst] for e in desc.outgoing(n.key) if e.dst in row)
+        outside.remove(n)
+        after.append(n)
     # a leaf only such ops read (the labels of a loss made after the loop) sits beside its reader
     after_keys = {n.key for n in after}
     for n in [n for n in outside if n.kind != INITIAL]:
@@ -522,7 +529,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
         x = _place_row_nodes(sorted(in_step[s], key=lambda n: rank[n.role]), row, items, x + lane, label_w, node_gap)
-        if not full and _has_incoming_label(desc, in_step[s], pairs, later=True):
+        if not full and _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
             x += label_w + 6  # a lane on the right too, for the labels of lines from the next step (h_reverse)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
@@ -735,17 +742,25 @@ def _entering(desc: Description, nodes: list[Node], shared: set[str]) -> int:
 
 
 def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]],
-                        later: bool = False) -> bool:  # fmt: skip
+                        later: bool = False, closing: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
     """Whether a labelled line enters one of ``nodes`` from outside their step (h(t-1) -W-> h(t));
-    ``later``: from a later step (a backward direction's h_reverse(t+1) -W-> h_reverse(t))."""
+    ``later``: from the right, a later step or an initial state in ``closing`` (a backward
+    direction's h_reverse(t+1) -W-> h_reverse(t))."""
     here = {n.key for n in nodes}
     for n in nodes:
         for e in desc.incoming(n.key):
             if e.src not in here and e.index in pairs.get(n.key, {}):
                 place = desc.node(e.src).place
-                if later == (place is not None and n.place is not None and place > n.place):
+                if later == (e.src in closing or (place is not None and n.place is not None and place > n.place)):
                     return True
     return False
+
+
+def _from_the_end(desc: Description, n: Node) -> bool:
+    """Whether initial state ``n`` starts a backward direction: every step reading it is after
+    the first drawn step."""
+    steps = [desc.node(e.dst).place for e in desc.outgoing(n.key)]
+    return all(s is not None and s > desc.shown[0] for s in steps) and bool(steps)
 
 
 def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, Item], x0: float, label_w: float | None,
@@ -814,18 +829,31 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
 
 
 def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[Edge]]:
-    """The lines that come into a step from a tensor outside it and go to several tensors of one
-    row (h(t-1) into an LSTM's four gates): each such group is drawn as one trunk (``_trunk``)."""
+    """The lines from one tensor to several tensors of one row of a step, coming from outside
+    the step (h(t-1) into an LSTM's four gates) or from inside it round another row's tensors
+    (x(t) into the forward direction's gates, past the backward direction's band): each such
+    group is drawn as one trunk (``_trunk``)."""
     items = layout.items
     groups: dict[tuple[str, int, float], list[Edge]] = {}
+    blocked: set[tuple[str, int, float]] = set()
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
         if (s.kind in (PARAMETER, COST) or d.kind == COST or e.src in shared or d.place is None
-                or s.place == d.place or e.dst not in items or not d.drawn):
+                or e.dst not in items or not d.drawn):
             continue  # fmt: skip
         if e.src in items or (not s.drawn and "elided" in items):  # from a drawn tensor, or out of the elision
-            groups.setdefault((e.src, d.place, round(items[e.dst].rect.cy, 1)), []).append(e)
-    return [edges for edges in groups.values() if len({e.dst for e in edges}) > 1]
+            key = (e.src, d.place, round(items[e.dst].rect.cy, 1))
+            groups.setdefault(key, []).append(e)
+            if s.place != d.place or _blocked(layout, e.src, e.dst):
+                blocked.add(key)
+    return [edges for key, edges in groups.items() if key in blocked and len({e.dst for e in edges}) > 1]
+
+
+def _blocked(layout: Layout, src: str, dst: str) -> bool:
+    """Whether the straight line from ``src`` to ``dst`` would run through another tensor."""
+    a, b = layout.items[src].rect, layout.items[dst].rect
+    return any(it.rect.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for it in layout.items.values()
+               if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst))  # fmt: skip
 
 
 BRANCH = 30.0  # a trunk's bus runs this far under the row it feeds: room for a label beside each branch
@@ -842,10 +870,16 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     start = src if src in items else "elided"  # a tensor of an elided step: the line comes out of the elision
     a = items[start].rect
     frame = layout.frames[step]  # type: ignore[index]
-    tracks = _tracks(items, step)
-    lane_x = frame.rect.left + 5 + layout.lane_start.get(step, 0.0) + layout.track * tracks  # type: ignore[arg-type]
-    ends = sorted(edges, key=lambda e: (items[e.dst].rect.cx, e.index))
-    y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
+    right = a.cx > frame.rect.right  # from a later step (a backward direction): down the lane on the right
+    tracks = _tracks(layout, step, right)
+    lane_x = _lane(layout, step, right)
+    sign = -1 if right else 1  # the way the bus runs from the lane
+    ends = sorted(edges, key=lambda e: (sign * items[e.dst].rect.cx, e.index))
+    below = a.top > max(items[e.dst].rect.bottom for e in ends)  # a source under the row: the bus under it too
+    if below:
+        y = max(items[e.dst].rect.bottom for e in ends) + BRANCH + 4 * tracks
+    else:
+        y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
     others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id != start]
     legs = [((a.cx, a.cy), (lane_x, a.cy)), ((lane_x, a.cy), (lane_x, y)),
             ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
@@ -862,23 +896,36 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     for k, e in enumerate(ends):
         b = items[e.dst].rect
         n = taken[e.dst] = taken.get(e.dst, -1) + 1  # a tensor reading the source twice gets two branches
-        x = b.cx - b.w / 4 - 8 * n
-        if x <= x_prev + 1:
-            x = x_prev + 6
+        x = b.cx - sign * (b.w / 4 + 8 * n)
+        if sign * (x - x_prev) <= 1:
+            x = x_prev + 6 * sign
         point = f"{name}_{k}"
         items[point] = Item(point, "point", Rect(x, y, 0, 0), step=step)
         layout.lines.append(Line([prev, point], "trunk", share=_sum_norm(desc, ends[k:]), carries=ends[k:], trunk=name))
         end = f"{point}_in"
-        items[end] = Item(end, "anchor", Rect(x, b.top, 0, 0), step=step)
+        items[end] = Item(end, "anchor", Rect(x, b.bottom if below else b.top, 0, 0), step=step)
         layout.lines.append(Line([point, end], "data", e, trunk=name))
         prev, x_prev = point, x
     return True
 
 
-def _tracks(items: dict[str, Item], step: int | None) -> int:
-    """How many lines already come down the lane of ``step`` (each takes a track of its own)."""
+def _tracks(layout: Layout, step: int | None, right: bool = False) -> int:
+    """How many lines already come down the lane of ``step`` (each takes a track of its own),
+    the lane on the frame's left or (``right``) on its right."""
     lanes = ("bend_", "trunk_")
-    return sum(1 for k, it in items.items() if k.startswith(lanes) and k.endswith("_a") and it.step == step)
+    frame = layout.frames.get(step) if step is not None else None
+    middle = frame.rect.cx if frame is not None else math.inf
+    return sum(1 for k, it in layout.items.items() if k.startswith(lanes) and k.endswith("_a") and it.step == step
+               and (it.rect.cx > middle) == right)  # fmt: skip
+
+
+def _lane(layout: Layout, step: int | None, right: bool) -> float:
+    """The x of the next free track in the lane of ``step``'s frame, on its left or right."""
+    frame = layout.frames[step]  # type: ignore[index]
+    tracks = _tracks(layout, step, right)
+    if right:
+        return frame.rect.right - 5 - layout.track * tracks
+    return frame.rect.left + 5 + layout.lane_start.get(step, 0.0) + layout.track * tracks  # type: ignore[arg-type]
 
 
 def _sum_norm(desc: Description, edges: list[Edge]) -> float | None:
@@ -906,17 +953,17 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # bends on a track of its own in the receiving step's lane (no two lines share a track), or
     # else round the nodes through the gap under (or over) the receiving node's row
     frame = layout.frames.get(step) if step is not None else None
-    tracks = _tracks(items, step)
-    gap = layout.track
-    start = layout.lane_start.get(step, 0.0) if step is not None else 0.0
+    right = frame is not None and a.cx > frame.rect.right  # from a later step: the lane on the right
+    tracks = _tracks(layout, step, right)
     if frame is not None:
-        lane_x = frame.rect.left + 5 + start + gap * tracks
+        lane_x = _lane(layout, step, right)
     else:
-        lane_x = min(a.left, b.left) - 10 - gap * tracks
+        lane_x = min(a.left, b.left) - 10 - layout.track * tracks
+    side = b.w / 4 if right else -b.w / 4  # where the line comes into ``dst`` from above or below
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
-        routes.append([(a.cx, y), (b.cx - b.w / 4, y)])
-        routes.append([(lane_x, a.cy), (lane_x, y), (b.cx - b.w / 4, y)])
+        routes.append([(a.cx, y), (b.cx + side, y)])
+        routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
     route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), routes[0])
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
