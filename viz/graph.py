@@ -53,6 +53,8 @@ class Role:
     key: str | None = None
     #: the ops of its own step it reads, each as (label, parameters read)
     after: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the parameters read by it and the ops of its step it is computed from
+    reach: frozenset[str] = frozenset()
 
 
 class Node(NamedTuple):
@@ -315,6 +317,7 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     roles: dict[int, Role] = {}
     counters: dict[tuple[int | None, tuple[object, ...]], int] = {}
     made: dict[tuple[object, ...], Role] = {}  # one Role object per distinct role
+    reached: dict[int, frozenset[str]] = {}  # the parameters an op's in-step ancestors read
     for i in range(len(w.order)) if len(places) == len(w.order) else sorted(places):
         t = w.order[i]
         kind = COST if i in folded else INITIAL if i in initial else _kind(t)
@@ -327,15 +330,20 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
         uses = tuple(f"n{w.index[id(p)]}" for p in parents if p.requires_grad and not p.parents) if parents else ()
         # the ops of its own step it reads, by their label and parameters: a backward direction's
         # f * c reads its own f, so it is not the forward direction's f * c
+        before = [p for p in parents if p.parents and p.step == t.step]
         after = tuple((p.name or p.op or "", tuple(f"n{w.index[id(q)]}" for q in p.parents if q.requires_grad
-                       and not q.parents)) for p in parents if p.parents and p.step == t.step)  # fmt: skip
-        base = (kind, label, t.shape, uses, after)
+                       and not q.parents)) for p in before)  # fmt: skip
+        # and the parameters read on the way to it within its step: a GRU's n = tanh(a + r * (h W + b))
+        # reads none itself, but each direction's reads its own
+        reach = frozenset(uses).union(*(reached.get(w.index[id(p)], ()) for p in before))
+        reached[i] = reach
+        base = (kind, label, t.shape, uses, after, reach)
         slot = (places[i], base)
         rank = counters[slot] = counters.get(slot, -1) + 1
         key = (*base, rank)
         role = made.get(key)
         if role is None:
-            role = made[key] = Role(kind, label, t.shape, uses, rank, after=after)
+            role = made[key] = Role(kind, label, t.shape, uses, rank, after=after, reach=reach)
         roles[i] = role
     return roles
 

@@ -143,6 +143,7 @@ class Layout:
     track: float = 5.0  # between the lines bent down a step's lane (wider with forward twins beside them)
     lane_start: dict[int, float] = field(default_factory=dict)  # per step: where in its lane those lines start
     unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
+    labelled: bool = True  # parameters are labels on the lines (style="textbook"), not lines of their own
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
@@ -339,12 +340,16 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
     ``row`` in place."""
     here = {n.key for n in nodes}
     states = [n for n in nodes if n.kind == OP and n.role in carried]
+    keys = {n.key for n in states}
+    # an op that reads two states of its step joins two recurrences (a stacked bidirectional
+    # layer's h = [h_forward, h_reverse], the next layer's input): it belongs to no band
+    joins = {n.key for n in nodes if sum(e.src in keys for e in desc.incoming(n.key)) > 1}
     bands: list[set[str]] = []
     for state in states:
         band, todo = {state.key}, [state.key]
         while todo:  # the state's in-step ancestors that are ops (inputs such as x(t) serve every band)
             for e in desc.incoming(todo.pop()):
-                if e.src in here and e.src not in band and desc.node(e.src).kind == OP:
+                if e.src in here and e.src not in band and e.src not in joins and desc.node(e.src).kind == OP:
                     band.add(e.src)
                     todo.append(e.src)
         for other in [b for b in bands if b & band]:
@@ -354,6 +359,14 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
     if len(bands) < 2:
         return
     place = nodes[0].place
+    # a band reading a join comes above the bands that feed it (the next layer above the last)
+    level: dict[int, int] = {}
+    for _ in bands:
+        for i, band in enumerate(bands):
+            feeding = [j for j, other in enumerate(bands) if j != i and any(
+                e.src in other for k in band for e0 in desc.incoming(k) if e0.src in joins
+                for e in desc.incoming(e0.src))]  # fmt: skip
+            level[i] = 1 + max((level.get(j, 0) for j in feeding), default=-1)
 
     def backward_first(band: set[str]) -> tuple[int, int]:
         # reads the step after, or (the last step) is read by the step before
@@ -364,7 +377,11 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
         return (0 if later or earlier else 1, min(int(k[1:]) for k in band))
 
     base = min(row[k] for b in bands for k in b)
-    for band in sorted(bands, key=backward_first):
+    last = 0
+    for i in sorted(range(len(bands)), key=lambda i: (level[i], backward_first(bands[i]))):
+        band = bands[i]
+        base += level[i] - last  # a row between two levels, for the join
+        last = level[i]
         low, high = min(row[k] for k in band), max(row[k] for k in band)
         for k in band:
             row[k] += base - low
@@ -541,7 +558,8 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
-    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0, lane_start=lane_start)
+    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0, lane_start=lane_start,
+                    labelled=not full)  # fmt: skip
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -757,10 +775,10 @@ def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, d
 
 
 def _from_the_end(desc: Description, n: Node) -> bool:
-    """Whether initial state ``n`` starts a backward direction: every step reading it is after
-    the first drawn step."""
-    steps = [desc.node(e.dst).place for e in desc.outgoing(n.key)]
-    return all(s is not None and s > desc.shown[0] for s in steps) and bool(steps)
+    """Whether initial state ``n`` starts a backward direction: only the last drawn step reads
+    it (and that is not the first: a decoder's first input, read by a middle step, is not)."""
+    steps = {desc.node(e.dst).place for e in desc.outgoing(n.key)}
+    return steps == {desc.shown[-1]} and len(desc.shown) > 1
 
 
 def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, Item], x0: float, label_w: float | None,
@@ -832,7 +850,8 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
     """The lines from one tensor to several tensors of one row of a step, coming from outside
     the step (h(t-1) into an LSTM's four gates) or from inside it round another row's tensors
     (x(t) into the forward direction's gates, past the backward direction's band): each such
-    group is drawn as one trunk (``_trunk``)."""
+    group is drawn as one trunk (``_trunk``). In style="full" only the former: the latter
+    carry no labels there, and the parameters' rising lines take the room under the row."""
     items = layout.items
     groups: dict[tuple[str, int, float], list[Edge]] = {}
     blocked: set[tuple[str, int, float]] = set()
@@ -844,7 +863,7 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
         if e.src in items or (not s.drawn and "elided" in items):  # from a drawn tensor, or out of the elision
             key = (e.src, d.place, round(items[e.dst].rect.cy, 1))
             groups.setdefault(key, []).append(e)
-            if s.place != d.place or _blocked(layout, e.src, e.dst):
+            if s.place != d.place or (layout.labelled and _blocked(layout, e.src, e.dst)):
                 blocked.add(key)
     return [edges for key, edges in groups.items() if key in blocked and len({e.dst for e in edges}) > 1]
 
@@ -944,6 +963,9 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     items = layout.items
     a, b = items[src].rect, items[dst].rect
     others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst)]
+    # a line already leaving ``dst`` level (a trunk out of h_reverse(t)): come in above it
+    level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
+                         and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
 
     def clear(points: list[tuple[float, float]]) -> bool:
         return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
@@ -964,14 +986,21 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
         routes.append([(a.cx, y), (b.cx + side, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
+    if layout.labelled and items[src].step == step and a.top > b.bottom:
+        # from under it in its own step: up into it from below, far enough under it for a label
+        y = b.bottom + BRANCH + 4 * tracks
+        routes.insert(0, [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
     route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), routes[0])
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
-    before = [items[k].rect for k in items if k.startswith(f"bend_{src}_") and k.endswith("_a")]
+    before = [items[k].rect for k in items if k.startswith((f"bend_{src}_", f"trunk_{src}_")) and k.endswith("_a")]
     # a straight line already leaving level (h_reverse(t) -> h_reverse(t-1)) or upright counts too
     ends = [items[line.ids[1]].rect for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src
             and line.ids[1] in items and items[line.ids[1]].kind == "tensor"]  # fmt: skip
     before += [r for r in ends if abs(r.cy - a.cy) < 1 or abs(r.cx - a.cx) < 1]
+    # and a bent line already coming into ``src`` level (its last bend at src's height)
+    before += [it.rect for k, it in items.items() if k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{src}")
+               and it.kind == "point" and abs(it.rect.cy - a.cy) < 1]  # fmt: skip
     if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
         route[0] = (x0, a.cy + min(2 * TWIN_GAP * n, a.h / 2 - 3))  # clear of a forward twin
         at = (a.left if x0 < a.cx else a.right, route[0][1])
@@ -986,6 +1015,11 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     names = [f"bend_{src}_{dst}_{c}" for c in "abcd"[: len(route)]]
     for name, (x, y) in zip(names, route, strict=True):
         items[name] = Item(name, "point", Rect(x, y, 0, 0), step=step)
+    (x, y) = route[-1]
+    if layout.labelled and x == b.cx + side and not b.top <= y <= b.bottom:  # through the gap by its row: straight in
+        end = f"bend_{src}_{dst}_in"
+        items[end] = Item(end, "anchor", Rect(x, b.bottom if y > b.cy else b.top, 0, 0), step=step)
+        return [start, *names, end]
     return [start, *names, dst]
 
 
@@ -1069,7 +1103,8 @@ def _stub(layout: Layout, desc: Description, e: Edge, names: dict[str, str]) -> 
 
 def stub_point(layout: Layout, point: str, target: str, label: tuple[float, float] | None = None) -> str:
     """Put the free end of a stub into ``target`` where its line keeps clear of every other
-    line and node: below the node's left side first, then further along, then the other sides.
+    line and node: below the node's left side first, then further along, then the other sides
+    (right of the node last: a bus under its row can leave no room below).
     With the ``label``'s size (w, h): where a label that size also finds a place beside the
     stub, nearer it than any other line."""
     items = layout.items
@@ -1079,6 +1114,7 @@ def stub_point(layout: Layout, point: str, target: str, label: tuple[float, floa
     spots = [(node.left + 8 + 14 * k, node.bottom + 24) for k in range(4)]
     spots += [(node.left - 26, node.cy + node.h / 2 + 10), (node.left + 8, node.top - 24)]
     spots += [(node.right - 8, node.bottom + 24)]
+    spots += [(node.right + 26, node.cy + node.h / 2 + 10), (node.right - 8, node.top - 24)]
     step = items[target].step
     frame = layout.frames.get(step) if step is not None else None
     clear = []
@@ -1189,7 +1225,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             w, h = text.box(text_lines, LABEL_FONT)
             seg = layout.segments(line)[-1]
             frame = layout.frames.get(step) if step is not None else None
-            own = {seg, *(layout.segments(line.twin) if line.twin is not None else [])}
+            own = {*layout.segments(line), *(layout.segments(line.twin) if line.twin is not None else [])}
             own |= {g for t in trunks.get(line.trunk or "", []) for g in layout.segments(t)}
             kept = layout.reserved.get(line.ids[0]) if line.role == "stub" else None
             if kept is not None and w <= kept.w + 0.5 and h <= kept.h + 0.5 and _nearest(kept, seg, segments, own):
