@@ -429,16 +429,16 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     # split=: labels taller than the two lines of a share get that much more room above and below
     tallest = max((text.box(["·", "·", *split_lines(v)], LABEL_FONT)[1] for v in desc.splits.values()), default=0.0)
     row_gap = ROW_GAP + 2 * max(0.0, tallest - text.box(["·", "·"], LABEL_FONT)[1])
-    for widen in (0, 1, 2):
-        gaps = (NODE_GAP + widen * room, row_gap + 12 * widen)
-        checked = _unrolled(desc, True, values, style, *gaps, twins)
+    for widen in (0, 1, 2):  # the lanes wider too: the lines bent down them can take a label's room
+        gaps = (NODE_GAP + widen * room, row_gap + 12 * widen, widen * 4 * (2 * TWIN_GAP + 1 if twins else 5.0))
+        checked = _unrolled(desc, True, values, style, *gaps, twins=twins)
         if not checked.conflicts and not checked.unpaired:
             break
     return checked if backward or twins else _unrolled(desc, backward, values, style, *gaps)
 
 
 def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float,
-              twins: bool = False) -> Layout:  # fmt: skip
+              lane_extra: float = 0.0, twins: bool = False) -> Layout:  # fmt: skip
     full = style == "full" and bool(desc.steps)  # without steps there is nothing to run a line under
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
@@ -543,7 +543,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             lane_start[s] = risers  # the lines bent down the lane run right of the risers
             lane = 8.0 + risers + 5.0 * _entering(desc, in_step[s], shared_keys)
         else:
-            lane = label_w + 14 if _has_incoming_label(desc, in_step[s], pairs) else 8.0
+            lane = label_w + 14 + lane_extra if _has_incoming_label(desc, in_step[s], pairs) else 8.0
         left = x
         x = _place_row_nodes(sorted(in_step[s], key=lambda n: rank[n.role]), row, items, x + lane, label_w, node_gap)
         if not full and _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
@@ -1002,8 +1002,14 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     before += [it.rect for k, it in items.items() if k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{src}")
                and it.kind == "point" and abs(it.rect.cy - a.cy) < 1]  # fmt: skip
     if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
-        route[0] = (x0, a.cy + min(2 * TWIN_GAP * n, a.h / 2 - 3))  # clear of a forward twin
-        at = (a.left if x0 < a.cx else a.right, route[0][1])
+        side_x = a.left if x0 < a.cx else a.right
+        # clear of a forward twin, and of the lines already ending on that side (style="full"'s risers)
+        ends_at = [it.rect.cy for it in items.values() if it.kind == "anchor" and abs(it.rect.cx - side_x) < 1
+                   and a.top <= it.rect.cy <= a.bottom]  # fmt: skip
+        offsets = [min(2 * TWIN_GAP * k, a.h / 2 - 3) * sign for k in range(n, n + 4) for sign in (1, -1)]
+        dy = next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
+        route[0] = (x0, a.cy + dy)
+        at = (side_x, route[0][1])
     elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
         route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
         at = (route[0][0], a.bottom if y0 > a.cy else a.top)
@@ -1235,7 +1241,9 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                 spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True)
                 if spot is None and line.trunk is not None:  # a short branch: beside where it leaves the bus
                     junction = items[line.ids[0]].rect
-                    for dx in (-12.0, 12.0):
+                    # along the piece of the bus that comes into the junction (not past its end)
+                    feeds = [items[t.ids[0]].rect.cx for t in trunks.get(line.trunk, []) if t.ids[-1] == line.ids[0]]
+                    for dx in [12.0 if x > junction.cx else -12.0 for x in feeds] or [-12.0, 12.0]:
                         near = ((junction.cx + dx, junction.cy), (junction.cx, junction.cy))
                         spot = _free_spot(near, w, h, frame, free, segments, own, paired=True)
                         if spot is not None:
