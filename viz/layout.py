@@ -983,7 +983,17 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         lane_x = min(a.left, b.left) - 10 - layout.track * tracks
     side = b.w / 4 if right else -b.w / 4  # where the line comes into ``dst`` from above or below
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
+    # the bends of lines already drawn across the gap (style="full"'s risers under a row): a
+    # line through the gap runs at a height of its own
+    span = (min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side))
+    busy = [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
+                                                          [items[i].rect for i in line.ids[1:]], strict=False)
+            if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= span[1] and max(p.cx, q.cx) >= span[0]]  # fmt: skip
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
+        for _ in range(16):
+            if all(abs(y - other) >= 3 for other in busy):
+                break
+            y += 4 if y > b.cy else -4
         routes.append([(a.cx, y), (b.cx + side, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
     if layout.labelled and items[src].step == step and a.top > b.bottom:
