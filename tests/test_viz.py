@@ -1229,3 +1229,37 @@ def test_a_stacked_bidirectional_rnn_draws_its_layers_one_above_the_other_each_d
             joined = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.op == "concat"}
             order = [here["h_reverse"], here["h"], joined["h"], here["h_l1_reverse"], here["h_l1"], joined["h_l1"]]
             assert order == sorted(order, reverse=True), (view, step, order)  # y grows downwards
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+def test_with_lengths_each_layer_and_direction_keeps_its_band_after_a_sequence_ends(kind):
+    """lengths=[2, 4]: from step 2 on, each direction's state is where(running, new, old) and its
+    output where(running, new, 0), so the joined h(t) reads no state directly. The four
+    recurrences still draw in four bands (layer 0 backward, forward, then layer 1's), in every
+    step: the ops computed from one direction's parameters alone lie in rows of their own."""
+    rng = np.random.default_rng(0)
+    net = getattr(nn, kind)(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outputs, _ = net(rng.normal(size=(4, 2, 2)), lengths=[2, 4])
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    params = dict(net.named_parameters())
+    directions = ["cell_reverse.", "", "cell_l1_reverse.", "cell_l1."]  # from the bottom up
+    for view in ("forward", "backward"):
+        diagram = viz.draw(loss, view)
+        desc, items = diagram.description, diagram.layout.items
+        keys = {}
+        for prefix in directions:
+            own = [t for name, t in params.items() if name.startswith(prefix) and (prefix or "." not in name)]
+            keys[prefix] = set(viz.graph.keys_of(loss, own))
+        for step in desc.shown:
+            spans = []
+            for i, prefix in enumerate(directions):
+                below = keys[""] | keys["cell_reverse."] if i > 1 else set()  # layer 1 reads layer 0's
+                ys = [items[n.key].rect.cy for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"
+                      and n.role.reach & keys[prefix] and not n.role.reach - keys[prefix] - below]  # fmt: skip
+                assert ys, (view, step, prefix)
+                spans.append((min(ys), max(ys)))
+            for (low_top, _), (_, high_bottom) in zip(spans, spans[1:], strict=False):
+                assert high_bottom <= low_top, (view, step, spans)  # y grows downwards; a row may hold two
+        if kind == "LSTM":
+            assert diagram.layout.conflicts == [], view

@@ -303,11 +303,7 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
             ins = [level[e.src] for e in desc.incoming(n.key) if e.src in here]
             level[n.key] = 1 + max(ins) if ins else 0
         top = max((level[n.key] for n in nodes), default=0)
-        for n in reversed(nodes):  # readers first
-            if not any(e.src in here for e in desc.incoming(n.key)):  # no input from its step: just below its reader
-                readers = [level[e.dst] for e in desc.outgoing(n.key) if e.dst in here]
-                # read by nothing in its step (a target the cost reads): at the top, next to the cost
-                level[n.key] = max(0, min(readers) - 1) if readers else top
+        _below_readers(desc, nodes, level, top)
     row = dict(level)
     carried = {n.role for nodes in in_step.values() for n in nodes if n.kind == OP and any(
         desc.node(e.dst).place is not None and desc.node(e.dst).place != n.place for e in desc.outgoing(n.key))}
@@ -322,40 +318,79 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
         for nodes in in_step.values():
             here = {n.key for n in nodes}
             for n in nodes:
+                if n.kind == CONSTANT:  # a constant's role is its rank among the constants: it places nothing
+                    continue
                 ins = [row[e.src] + 1 for e in desc.incoming(n.key) if e.src in here]
                 r = max([by_role[n.role], *ins])
                 changed |= r != row[n.key]
                 row[n.key] = r
         if not changed:
             break
+    for nodes in in_step.values():  # a constant (a mask of where(...)) just below what reads it
+        _below_readers(desc, nodes, row, max(row[n.key] for n in nodes), CONSTANT)
     return row
+
+
+def _below_readers(desc: Description, nodes: list[Node], row: dict[str, int], top: int, kind: str | None = None
+                   ) -> None:
+    """Each of the step's tensors with no input from its step (only those of ``kind``, if given)
+    goes just below the lowest tensor reading it; one read by nothing in its step (a target the
+    cost reads) at the ``top``, next to the cost."""
+    here = {n.key for n in nodes}
+    for n in reversed(nodes):  # readers first
+        if kind in (None, n.kind) and not any(e.src in here for e in desc.incoming(n.key)):
+            readers = [row[e.dst] for e in desc.outgoing(n.key) if e.dst in here]
+            row[n.key] = max(0, min(readers) - 1) if readers else top
 
 
 def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: set[object]) -> None:
     """A step that runs two recurrences side by side (a bidirectional layer: h and h_reverse,
     with their gates and cells) draws each in a band of rows of its own, one above the other,
-    so that neither's lines run through the other's tensors. A band is what the step's states
-    (tensors of the ``carried`` roles, which another step reads) are computed from within the
-    step; the band of the backward direction (reading the step after) goes lowest. Moves
-    ``row`` in place."""
+    so that neither's lines run through the other's tensors. Moves ``row`` in place.
+
+    A band is a set of the step's ops joined by lines. An op whose inputs come from two such
+    sets that take part in different recurrences (they read and compute states of different
+    roles; ``carried`` are the roles another step reads) joins them: a stacked bidirectional
+    layer's h = [h_forward, h_reverse], read by the next layer. It belongs to no band, and what
+    it feeds starts a band of its own. An LSTM's h = o * tanh(c) joins nothing: o and c both
+    read h(t-1). Within a layer, the backward direction (reading the step after)
+    goes lowest; a band reading a join comes above the bands that feed it."""
     here = {n.key for n in nodes}
-    states = [n for n in nodes if n.kind == OP and n.role in carried]
-    keys = {n.key for n in states}
-    # an op that reads two states of its step joins two recurrences (a stacked bidirectional
-    # layer's h = [h_forward, h_reverse], the next layer's input): it belongs to no band
-    joins = {n.key for n in nodes if sum(e.src in keys for e in desc.incoming(n.key)) > 1}
-    bands: list[set[str]] = []
-    for state in states:
-        band, todo = {state.key}, [state.key]
-        while todo:  # the state's in-step ancestors that are ops (inputs such as x(t) serve every band)
-            for e in desc.incoming(todo.pop()):
-                if e.src in here and e.src not in band and e.src not in joins and desc.node(e.src).kind == OP:
-                    band.add(e.src)
-                    todo.append(e.src)
-        for other in [b for b in bands if b & band]:
-            bands.remove(other)
-            band |= other
-        bands.append(band)
+    ops = [n.key for n in nodes if n.kind == OP]
+    parents = {k: [e.src for e in desc.incoming(k) if e.src in here and desc.node(e.src).kind == OP] for k in ops}
+    owner = {k: k for k in ops}  # union-find over the ops, in topological order
+
+    def find(k: str) -> str:
+        while owner[k] != k:
+            owner[k] = owner[owner[k]]
+            k = owner[k]
+        return owner[k]
+
+    def recurrences(group: set[str]) -> set[object]:
+        # the recurrences a set of ops takes part in: the roles of the states it reads from
+        # another step (or an initial state) and of the states it computes
+        roles = {desc.node(k).role for k in group if desc.node(k).role in carried}
+        return roles | {desc.node(e.src).role for k in group for e in desc.incoming(k)
+                        if e.src not in here and desc.node(e.src).kind in (OP, INPUT, INITIAL)}  # fmt: skip
+
+    joins: set[str] = set()
+    for k in ops:
+        groups = {find(src) for src in parents[k] if src not in joins}
+        if len(groups) > 1:
+            members: dict[str, set[str]] = {}
+            for o in ops:
+                members.setdefault(find(o), set()).add(o)
+            own = [r for g in groups if (r := recurrences(members[g]))]
+            if any(not a & b for i, a in enumerate(own) for b in own[i + 1:]):
+                joins.add(k)  # two recurrences of their own meet here
+                continue
+        for g in groups:
+            owner[g] = find(k)
+    found: dict[str, set[str]] = {}
+    for k in ops:
+        if k not in joins:
+            found.setdefault(find(k), set()).add(k)
+    bands = list(found.values())
     if len(bands) < 2:
         return
     place = nodes[0].place
@@ -1345,7 +1380,20 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
     line's forward twin); where no place is nearer its own line, the first free one (None
     with ``paired``)."""
     free = None
-    for r in _candidates(seg, w, h):
+    candidates = _candidates(seg, w, h)
+    # only what lies near the candidates can touch them: a few checks instead of the whole drawing's
+    left, right = min(r.left for r in candidates) - 5, max(r.right for r in candidates) + 5
+    top, bottom = min(r.top for r in candidates) - 5, max(r.bottom for r in candidates) + 5
+    taken = [t for t in taken if t.right >= left and t.left <= right and t.bottom >= top and t.top <= bottom]
+    reach = math.hypot(right - left, bottom - top) + 2  # no candidate is further than this from its own line
+
+    def meets(a: tuple[float, float], b: tuple[float, float], pad: float) -> bool:  # the boxes, padded, overlap
+        return (max(a[0], b[0]) >= left - pad and min(a[0], b[0]) <= right + pad
+                and max(a[1], b[1]) >= top - pad and min(a[1], b[1]) <= bottom + pad)  # fmt: skip
+
+    near = [(k, (a, b)) for k, (a, b) in segments if meets(a, b, reach)]
+    segments = [(k, (a, b)) for k, (a, b) in near if meets(a, b, 0)]
+    for r in candidates:
         if frame is not None and not r.inside(Rect(frame.rect.cx, frame.rect.cy, frame.rect.w - 4, frame.rect.h - 4)):
             continue
         if any(r.overlaps(t, 2) for t in taken):
@@ -1353,7 +1401,7 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
         if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
         free = free or r
-        if not _nearest(r, seg, segments, mine):
+        if not _nearest(r, seg, near, mine):
             continue
         return r
     return None if paired else free
