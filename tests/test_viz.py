@@ -1176,6 +1176,25 @@ def test_a_bidirectional_lstm_draws_each_direction_in_a_band_of_its_own():
         assert all(items[k].rect.cy > lowest_forward for k in backward)  # y grows downwards
 
 
+@pytest.mark.parametrize("case", ["nn_bilstm", "nn_bigru"])
+def test_in_style_full_the_lines_from_the_next_step_come_down_a_lane_right_of_the_nodes(case):
+    """A backward direction's h_reverse(t+1) and c_reverse(t+1) come down the right lane of
+    frame t, one track each: the frame is widened for them, so no track runs beside a node's
+    border (they ran 5 pt from the gates, the next track inside the last gate)."""
+    roots = CASES[case]()
+    for view in ("forward", "backward"):
+        layout = viz.draw(roots, view, style="full").layout
+        seen = 0
+        for step, frame in layout.frames.items():
+            rightmost = max(it.rect.right for it in layout.items.values() if it.kind == "tensor" and it.step == step)
+            lane = [it.rect.cx for k, it in layout.items.items() if k.startswith(("bend_", "trunk_"))
+                    and it.kind == "point" and it.step == step
+                    and rightmost - 1 < it.rect.cx <= frame.rect.right]  # fmt: skip
+            assert all(x >= rightmost + 8 for x in lane), (view, step, rightmost, lane)
+            seen += len(lane)
+        assert seen, view
+
+
 @pytest.mark.parametrize("case", ["nn_birnn", "nn_bilstm"])
 def test_a_backward_directions_initial_state_sits_after_the_last_step_and_comes_in_from_the_right(svgs, case):
     """Read back from the SVG: the forward direction's h0 is left of the first frame, the backward

@@ -39,10 +39,12 @@ class Role:
     """The part a tensor plays at every step; the rolled view draws one node per role.
 
     Tensors share a role when they have the same kind, label (name, op or "const"), shape and
-    parameters read (the same parameter tensors, not the same names), and the same rank among
-    such tensors of their step: an encoder's h and a
-    decoder's h differ, and so do an initial state h0 (1, 4) and the inputs x(t) (1, 2). A
-    parameter's role is its own (``key``), even when two parameters share a name.
+    parameters read (the same parameter tensors, not the same names), the same ops of their
+    step read (``after``) and parameters reached on the way (``reach``), and the same rank among
+    such tensors of their step: an encoder's h and a decoder's h differ, and so do an initial
+    state h0 (1, 4) and the inputs x(t) (1, 2), and the two directions' GRU n, which read no
+    parameter directly. A parameter's role is its own (``key``), even when two parameters
+    share a name.
     """
 
     kind: str

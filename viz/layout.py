@@ -578,10 +578,12 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             lane_start[s] = risers  # the lines bent down the lane run right of the risers
             lane = 8.0 + risers + 5.0 * _entering(desc, in_step[s], shared_keys)
         else:
-            lane = label_w + 14 + lane_extra if _has_incoming_label(desc, in_step[s], pairs) else 8.0
+            lane = label_w + 14 + lane_extra if _has_incoming_label(desc, in_step[s], pairs, closing=closing) else 8.0
         left = x
         x = _place_row_nodes(sorted(in_step[s], key=lambda n: rank[n.role]), row, items, x + lane, label_w, node_gap)
-        if not full and _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
+        if full:  # a track on the right for each line from the next step (h_reverse)
+            x += 5.0 * _entering(desc, in_step[s], shared_keys, closing)
+        elif _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
             x += label_w + 6  # a lane on the right too, for the labels of lines from the next step (h_reverse)
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
@@ -786,12 +788,21 @@ def _label_width(desc: Description, drawn: list[Node]) -> float:
     return widest
 
 
-def _entering(desc: Description, nodes: list[Node], shared: set[str]) -> int:
+def _entering(desc: Description, nodes: list[Node], shared: set[str], closing: set[str] | None = None) -> int:
     """How many lines come into ``nodes`` from outside their step (other than parameters' and
-    shared inputs'): each may need a track of the step's lane."""
+    shared inputs'): each may need a track of the step's lane. With ``closing`` (the initial
+    states after the last step), only those from the right: a later step or such a state."""
     here = {n.key for n in nodes}
     return sum(1 for n in nodes for e in desc.incoming(n.key)
-               if e.src not in here and e.src not in shared and desc.node(e.src).kind != PARAMETER)  # fmt: skip
+               if e.src not in here and e.src not in shared and desc.node(e.src).kind != PARAMETER
+               and (closing is None or _from_the_right(desc, e.src, n, closing)))  # fmt: skip
+
+
+def _from_the_right(desc: Description, src: str, n: Node, closing: set[str]) -> bool:
+    """Whether a line from ``src`` into ``n`` comes from the right: from a later step, or from
+    an initial state in ``closing`` (a backward direction's, drawn after the last step)."""
+    place = desc.node(src).place
+    return src in closing or (place is not None and n.place is not None and place > n.place)
 
 
 def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, dict[int, list[str]]],
@@ -803,8 +814,7 @@ def _has_incoming_label(desc: Description, nodes: list[Node], pairs: dict[str, d
     for n in nodes:
         for e in desc.incoming(n.key):
             if e.src not in here and e.index in pairs.get(n.key, {}):
-                place = desc.node(e.src).place
-                if later == (e.src in closing or (place is not None and n.place is not None and place > n.place)):
+                if later == _from_the_right(desc, e.src, n, closing):
                     return True
     return False
 
@@ -910,15 +920,17 @@ def _blocked(layout: Layout, src: str, dst: str) -> bool:
                if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst))  # fmt: skip
 
 
-BRANCH = 30.0  # a trunk's bus runs this far under the row it feeds: room for a label beside each branch
+BRANCH = 30.0  # a trunk's bus runs this far over (or under) the row it feeds: room for a label beside each branch
 
 
 def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
-    """One line from ``edges``' common source down the receiving step's lane to a bus under
-    their row, and from the bus a short branch up into each receiving tensor (each branch is the
-    edge's own line: it carries its parameter's label). The trunk and each piece of the bus
-    carry the sum of the gradients of the branches beyond them. False (nothing drawn) where
-    the trunk would cross a tensor: the lines are then routed one by one."""
+    """One line from ``edges``' common source along the receiving step's lane (the right lane
+    for a source right of the frame: a later step) to a bus over their row, under it when the
+    source is below the row, and from the bus a short branch down (or up) into each receiving
+    tensor (each branch is the edge's own line: it carries its parameter's label). The trunk
+    and each piece of the bus carry the sum of the gradients of the branches beyond them.
+    False (nothing drawn) where the trunk would cross a tensor: the lines are then routed one
+    by one."""
     items = layout.items
     src, step = edges[0].src, desc.node(edges[0].dst).place
     start = src if src in items else "elided"  # a tensor of an elided step: the line comes out of the elision
@@ -992,9 +1004,18 @@ def _sum_norm(desc: Description, edges: list[Edge]) -> float | None:
 
 
 def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = False) -> list[str]:
-    """Straight from ``src`` to ``dst``, or through two bends in the lane of ``dst``'s frame
-    when the straight line would pass through another node (``level``: another line comes
-    into ``dst`` level from the left, so this one comes down the lane to above its height)."""
+    """Straight from ``src`` to ``dst`` if no node is in the way; else the first clear of these:
+
+    - down a track of its own in the lane of ``dst``'s frame (the right lane for a source right
+      of the frame: a later step, a backward direction's initial state) and in level
+      (``level``: another line comes into ``dst`` level, so this one comes in above it);
+    - with ``layout.labelled``, from under ``dst`` in its own step: up the lane and into ``dst``
+      from below, far enough under it for a label;
+    - through the gap under or over ``dst``'s row (or under ``src``), at a height no line
+      across that gap has, and straight up or down into ``dst``'s border (an anchor ``_in``).
+
+    A route leaving ``src`` beside lines that already leave it the same way starts beside them
+    (an anchor ``_out``). Returns the ids of the line's points, adding the bends to the items."""
     items = layout.items
     a, b = items[src].rect, items[dst].rect
     others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst)]
