@@ -106,6 +106,15 @@ def gated(kind: str, steps: int = 3, layers: int = 1, bidirectional: bool = Fals
     return loss
 
 
+def vec2seq(cell: str, steps: int = 3) -> Tensor:
+    """nn.VecToSeq: one x read by every step; a GRU reads it in z, r and the candidate's affine,
+    three tensors of one column on three rows."""
+    net = nn.VecToSeq(2, 3, 2, steps=steps, cell=cell, seed=0)
+    loss = F.sequence_loss(net(np.ones((2, 2))), np.zeros((steps, 2), dtype=int))
+    loss.backward()
+    return loss
+
+
 def stacked(steps: int = 3) -> Tensor:
     first, second = nn.RNN(2, 3, seed=0), nn.RNN(3, 3, seed=1)
     hs, h_T = second(first(np.random.default_rng(0).normal(size=(steps, 1, 2)))[0])
@@ -155,7 +164,7 @@ def dying(steps: int = 30) -> list[Tensor]:
 CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2),
           "nn_bilstm": lambda: gated("LSTM", bidirectional=True), "nn_bigru": lambda: gated("GRU", bidirectional=True),
-          "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True)}
+          "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru")}
 #: cases drawn in some views only (open in issue 13): the rolled view of a bidirectional LSTM has
 #: x's lines to three gates on top of each other (a fan-out at nearly one angle)
 LIMITED: dict[str, tuple[str, ...]] = {

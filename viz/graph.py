@@ -289,24 +289,27 @@ def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]
     steps fill from another step's tensor (the one before, or after in a backward direction).
     """
     order = w.order
-    recurrent_slots = set()  # (op, name, input index) that some step fills from another step's tensor
-    leaf_reads: dict[int, list[tuple[Tensor, int]]] = {}  # untagged leaf -> (reader, input index)
+    # (op, name, parameters read, input index) that some step fills from another step's tensor:
+    # the parameters tell a GRU's gates apart (x and h(t-1) fill the same index of two affines)
+    recurrent_slots = set()
+    leaf_reads: dict[int, list[tuple[tuple, int]]] = {}  # untagged leaf -> (reader's slot, input index)
     places: dict[int, int | None] = {}
     for i in scan:
         t = order[i]
         places[i] = t.step
+        slot = (t.op, t.name, tuple(id(p) for p in t.parents if p.requires_grad and not p.parents))
         for j, p in enumerate(t.parents):
             if p.parents:
                 if t.step is not None and p.step is not None and p.step != t.step:  # earlier, or later (h_reverse)
-                    recurrent_slots.add((t.op, t.name, j))
+                    recurrent_slots.add((slot, j))
             else:
                 k = w.index[id(p)]
                 places[k] = p.step
                 if p.step is None and not p.requires_grad:
-                    leaf_reads.setdefault(k, []).append((t, j))
-    initial = {k for k, reads in leaf_reads.items() if any((t.op, t.name, j) in recurrent_slots for t, j in reads)}
+                    leaf_reads.setdefault(k, []).append(((slot, t.step), j))
+    initial = {k for k, reads in leaf_reads.items() if any((slot, j) in recurrent_slots for (slot, _), j in reads)}
     for k, reads in leaf_reads.items():
-        steps = {t.step for t, _ in reads}
+        steps = {step for (_, step), _ in reads}
         if k not in initial and len(steps) == 1:
             places[k] = steps.pop()
     for i in scan:  # the inputs of the scanned tensors that are ops (from the elided steps)

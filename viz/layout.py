@@ -677,6 +677,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
             items[f"label_t{s}_{p}"] = Item(f"label_t{s}_{p}", "label", Rect(x + 4 + lw / 2, y - 2 - lh / 2, lw, lh),
                                             label, s, key=p, font=LABEL_FONT)  # fmt: skip
             readers = [e for n in layout_nodes_of_step(layout, s) for e in desc.incoming(n) if e.src == p]
+            rises: list[tuple[float, list[str], Edge]] = []
             for e in readers:
                 node = items[e.dst].rect
                 bend = f"bend_{p}_{e.dst}_{e.index}"
@@ -689,7 +690,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
                     items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
                     items[end] = Item(end, "anchor", Rect(node.left, y_in, 0, 0), step=s)
-                    ids = [junction, bend, end]
+                    ids = [bend, end]
                 else:  # another node of the row is in the way: come in from under the node, each
                     row = under.setdefault((s, node.bottom), [])  # parameter of the row at a depth of its own
                     _add_once(row, p)
@@ -698,8 +699,14 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                     corner = f"{bend}_under"
                     items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * j, y_under, 0, 0), step=s)
                     items[end] = Item(end, "anchor", Rect(node.left + 10 + 8 * j, node.bottom, 0, 0), step=s)
-                    ids = [junction, bend, corner, end]
-                layout.lines.append(Line(ids, "riser", e, param=p, share=share))
+                    ids = [bend, corner, end]
+                rises.append((items[bend].rect.cy, ids, e))
+            # a parameter (or shared input) read by several tensors of the step: one riser, each
+            # reader's line leaving it where the one below ends, not on top of it
+            start = junction
+            for _, ids, e in sorted(rises, key=lambda r: -r[0]):
+                layout.lines.append(Line([start, *ids], "riser", e, param=p, share=share))
+                start = ids[0]
 
 
 def parameter_lines(n: Node, desc: Description, backward: bool, values: bool, name: str) -> list[str]:
@@ -734,22 +741,37 @@ def _has_stub(desc: Description, n: Node, pairs: dict[str, dict[int, list[str]]]
 
 def _buses(layout: Layout, desc: Description, shared: list[Node], bottom: float) -> None:
     """Each input that several steps read, drawn once under the frames at the left, with a
-    line running under the steps and rising into each step that reads it (Goodfellow fig. 10.9)."""
+    line running under the steps and rising into each step that reads it (Goodfellow fig. 10.9):
+    straight up into the reader, or, where a tensor under the reader is in the way (a GRU's z(t)
+    above its r(t)), up a track of the step's lane and in level from the left."""
     items = layout.items
     y = bottom + 16
+    others = [it.rect for it in items.values() if it.kind == "tensor"]
     for n in shared:
         it = items[n.key]
         it.rect.cx = min(f.rect.left for f in layout.frames.values()) - COLUMN_GAP - it.rect.w / 2
         it.rect.cy = y + it.rect.h / 2
-        prev = n.key
+        rises: list[tuple[float, str, list[str], Edge]] = []
         for e in desc.outgoing(n.key):
             reader = items.get(e.dst)
             if reader is None or reader.kind != "tensor":
                 continue
+            b = reader.rect
             junction = f"bus_{n.key}_{e.dst}_{e.index}"
-            items[junction] = Item(junction, "point", Rect(reader.rect.cx, it.rect.cy, 0, 0), step=reader.step)
+            at, ids = b.cx, [junction, e.dst]
+            if any(r is not b and r.crossed_by((b.cx, it.rect.cy), (b.cx, b.cy)) for r in others):
+                x = _lane(layout, reader.step, right=False)
+                if not any(r is not b and r.crossed_by((x, b.cy), (b.cx, b.cy)) for r in others):
+                    junction = f"bend_{n.key}_{e.dst}_a"  # a track of the lane, as a bent line's
+                    bend = f"bend_{n.key}_{e.dst}_b"
+                    items[bend] = Item(bend, "point", Rect(x, b.cy, 0, 0), step=reader.step)
+                    at, ids = x, [junction, bend, e.dst]
+            items[junction] = Item(junction, "point", Rect(at, it.rect.cy, 0, 0), step=reader.step)
+            rises.append((at, junction, ids, e))
+        prev = n.key
+        for _, junction, ids, e in sorted(rises, key=lambda r: r[0]):  # the bus runs left to right
             layout.lines.append(Line([prev, junction], "bus", e))
-            layout.lines.append(Line([junction, e.dst], "data", e))
+            layout.lines.append(Line(ids, "data", e))
             prev = junction
         y += it.rect.h + 12
 
@@ -947,14 +969,25 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     else:
         y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
     others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id != start]
-    legs = [((a.cx, a.cy), (lane_x, a.cy)), ((lane_x, a.cy), (lane_x, y)),
+    # a trunk already leaving the source level into this step (a GRU's z row and r row): beside it
+    side_x = a.right if lane_x > a.cx else a.left
+    n = sum(1 for k, it in items.items() if k.startswith(f"trunk_{src}_t{step}_") and k.endswith("_a")
+            and abs(it.rect.cy - a.cy) < a.h / 2)  # fmt: skip
+    if n and start == src:
+        y0 = a.cy + _level_offset(layout, a, side_x, n, _busy(layout, min(side_x, lane_x), max(side_x, lane_x)))
+    else:
+        y0 = a.cy
+    legs = [((a.cx, y0), (lane_x, y0)), ((lane_x, y0), (lane_x, y)),
             ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
     if any(r.crossed_by(p, q) for p, q in legs for r in others):
         return False
     name = f"trunk_{src}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
-    items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, a.cy, 0, 0), step=step)
+    items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, y0, 0, 0), step=step)
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
     role = "trunk" if start == src else "elision"
+    if y0 != a.cy:
+        start = f"{name}_out"
+        items[start] = Item(start, "anchor", Rect(side_x, y0, 0, 0), step=step)
     layout.lines.append(Line([start, f"{name}_a", f"{name}_b"], role, share=_sum_norm(desc, ends), carries=ends,
                              trunk=name))  # fmt: skip
     prev, x_prev = f"{name}_b", lane_x
@@ -1041,10 +1074,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     # the bends of lines already drawn across the gap (style="full"'s risers under a row): a
     # line through the gap runs at a height of its own
-    span = (min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side))
-    busy = [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
-                                                          [items[i].rect for i in line.ids[1:]], strict=False)
-            if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= span[1] and max(p.cx, q.cx) >= span[0]]  # fmt: skip
+    busy = _busy(layout, min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side))
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
         for _ in range(16):
             if all(abs(y - other) >= 3 for other in busy):
@@ -1069,12 +1099,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
                and it.kind == "point" and abs(it.rect.cy - a.cy) < 1]  # fmt: skip
     if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
         side_x = a.left if x0 < a.cx else a.right
-        # clear of a forward twin, and of the lines already ending on that side (style="full"'s risers)
-        ends_at = [it.rect.cy for it in items.values() if it.kind == "anchor" and abs(it.rect.cx - side_x) < 1
-                   and a.top <= it.rect.cy <= a.bottom]  # fmt: skip
-        offsets = [min(2 * TWIN_GAP * k, a.h / 2 - 3) * sign for k in range(n, n + 4) for sign in (1, -1)]
-        dy = next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
-        route[0] = (x0, a.cy + dy)
+        route[0] = (x0, a.cy + _level_offset(layout, a, side_x, n))
         at = (side_x, route[0][1])
     elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
         route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
@@ -1096,6 +1121,25 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
 
 
 TWIN_GAP = 5.0  # view="both": between a line and its forward twin
+
+
+def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
+    """The heights of the level pieces of the lines already drawn that run somewhere between
+    ``x0`` and ``x1`` (style="full"'s risers turning into their nodes, say)."""
+    items = layout.items
+    return [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
+                                                          [items[i].rect for i in line.ids[1:]], strict=False)
+            if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0]  # fmt: skip
+
+
+def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[float] = ()) -> float:  # type: ignore[assignment]
+    """How far from the middle of a node's side (``side_x``) a line leaves it level, when ``n``
+    lines already leave it level there: clear of them and of a forward twin, of the lines
+    already ending on that side (style="full"'s risers) and of the heights in ``busy``."""
+    ends_at = [it.rect.cy for it in layout.items.values() if it.kind == "anchor" and abs(it.rect.cx - side_x) < 1
+               and a.top <= it.rect.cy <= a.bottom] + list(busy)  # fmt: skip
+    offsets = [min(2 * TWIN_GAP * k, a.h / 2 - 3) * sign for k in range(n, n + 4) for sign in (1, -1)]
+    return next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
 
 
 def _forward_twins(layout: Layout) -> None:
