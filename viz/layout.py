@@ -1611,10 +1611,15 @@ def rolled(desc: Description) -> Layout:
         hmax = max((items[k].rect.h for k in row), default=0.0)
         widths = sum(items[k].rect.w for k in row) + _ROLLED_GAP * (len(row) - 1)
         x = sum(centre.values()) / len(row) - widths / 2 if row else 0.0
+        for k in row:
+            items[k].rect.cx = x + items[k].rect.w / 2
+            x += items[k].rect.w + _ROLLED_GAP
+        fans = [(items[k].rect.cx, [items[b].rect for (a, b) in links if a == k and b in placed and b != k
+                                    and (a, b) not in recurrent]) for k in row]  # fmt: skip
+        y += _fan_room(fans, y + hmax / 2)
         placed.update(row)
         for k in row:
-            items[k].rect.cx, items[k].rect.cy = x + items[k].rect.w / 2, y + hmax / 2
-            x += items[k].rect.w + _ROLLED_GAP
+            items[k].rect.cy = y + hmax / 2
         y += hmax + ROW_GAP
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
@@ -1649,6 +1654,21 @@ def rolled(desc: Description) -> Layout:
         items[f"label{j}"] = Item(f"label{j}", "label", spot, lines, font=LABEL_FONT)
         taken.append(spot)
     return layout
+
+
+def _fan_room(fans: list[tuple[float, list[Rect]]], y: float) -> float:
+    """How much lower than ``y`` a row must go so that the lines from each of its nodes (at x)
+    up to its readers leave at angles at least 3 degrees apart: a tensor that feeds a whole row
+    of gates (x in a bidirectional LSTM) fans out rather than drawing its lines on top of each
+    other."""
+    def close(extra: float) -> int:  # pairs of lines less than 3 degrees apart
+        return sum(abs(math.atan2(y + extra - p.cy, p.cx - cx) - math.atan2(y + extra - q.cy, q.cx - cx))
+                   < math.radians(3) for cx, readers in fans for i, p in enumerate(readers) for q in readers[i + 1:])
+
+    # the least room that parts the most pairs (readers one above the other never part: their
+    # lines are bent round each other anyway), at most four rows' worth
+    counts = [(close(extra), extra) for extra in range(0, 161, 20)]
+    return float(min(counts)[1])
 
 
 def _pairs_by_role(desc: Description, members: dict[str, list[Node]]) -> dict[str, dict[int, list[str]]]:
@@ -1717,8 +1737,17 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         for x in (min(ra.left, rb.left) - 40 - 30 * k, max(ra.right, rb.right) + 40 + 30 * k)
         for y in ((ra.cy + rb.cy) / 2, ra.cy, rb.cy)
     ]
+    # the delays already on a line out of ``a`` or into ``b``: a new line must not run on theirs
+    near = [(end, items[line.ids[1 if end is ra else -2]].rect) for line in layout.lines for end in (ra, rb)
+            if len(line.ids) == 3 and line.ids[0 if end is ra else -1] == (a if end is ra else b)]  # fmt: skip
+
+    def along(end: Rect, x: float, y: float, d: Rect) -> bool:  # within 3 degrees, the same way
+        return abs(math.remainder(math.atan2(y - end.cy, x - end.cx) - math.atan2(d.cy - end.cy, d.cx - end.cx),
+                                  math.tau)) < math.radians(3)  # fmt: skip
+
     for x, y in spots:  # the first place from which both lines keep clear of the other nodes
-        if not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others):
+        if not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others) \
+                and not any(along(end, x, y, d) for end, d in near):
             break
     else:
         x, y = spots[0]
