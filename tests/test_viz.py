@@ -1257,6 +1257,65 @@ def test_a_stacked_bidirectional_rnn_draws_its_layers_one_above_the_other_each_d
             assert order == sorted(order, reverse=True), (view, step, order)  # y grows downwards
 
 
+def test_initial_states_stay_initial_with_lengths_and_with_inputs_that_require_grad():
+    """h0_reverse is read first by the last step; with lengths=[3, 4] that step's cell output is
+    named h and the where(...) h_reverse, while the steps before name the cell h_reverse: the
+    slot is still the reverse cell's, told by its parameters. Inputs x(t) that require grad are
+    parameters of one step only and do not make every step's slot a different one."""
+    rng = np.random.default_rng(0)
+    outputs, _ = nn.RNN(2, 3, bidirectional=True, seed=0)(rng.normal(size=(4, 2, 2)), lengths=[3, 4])
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    found = [(n.kind, n.place) for n in viz.describe(loss).nodes if n.name == "h0"]
+    assert found == [("initial", None), ("initial", None)]
+    xs = [Tensor(rng.normal(size=(1, 2)), requires_grad=True, name="x") for _ in range(3)]
+    outputs, _ = nn.LSTM(2, 3, seed=0)(xs)
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    found = {n.name: (n.kind, n.place) for n in viz.describe(loss).nodes if n.name in ("h0", "c0")}
+    assert found == {"h0": ("initial", None), "c0": ("initial", None)}
+
+
+def test_inputs_computed_before_the_loop_still_draw_the_two_directions_in_bands():
+    """x(t) = raw(t) E made before the loop is an op outside the steps that both directions read;
+    it is no recurrence of theirs, so h and h_reverse still take rows of their own."""
+    rng = np.random.default_rng(0)
+    E = Tensor(rng.normal(size=(2, 2)), requires_grad=True, name="E")
+    xs = [Tensor(rng.normal(size=(1, 2))) @ E for _ in range(3)]
+    outputs, _ = nn.RNN(2, 3, bidirectional=True, seed=0)(xs)
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    diagram = viz.draw(loss, "forward")
+    items = diagram.layout.items
+    for step in diagram.description.shown:
+        ys = {n.name: items[n.key].rect.cy for n in diagram.description.nodes
+              if n.step == step and n.kind == "op" and n.name in ("h", "h_reverse") and n.op != "concat"}  # fmt: skip
+        assert ys["h_reverse"] > ys["h"], (step, ys)  # y grows downwards: the backward direction lowest
+    assert diagram.layout.conflicts == []
+
+
+def test_a_peephole_lstm_is_one_recurrence_and_draws_in_no_bands(monkeypatch):
+    """f = sigmoid(z W_f + c(t-1) p_f) meets what reads h(t-1) and what reads c(t-1), but goes on
+    into c(t): one recurrence, drawn exactly as with no band logic at all."""
+    rng = np.random.default_rng(0)
+    W = {k: Tensor(0.4 * rng.normal(size=(5, 3)), requires_grad=True, name=k) for k in ("W_f", "W_i", "W_o", "W")}
+    p_f = Tensor(0.4 * rng.normal(size=(1, 3)), requires_grad=True, name="p_f")
+    h, c = Tensor(np.zeros((1, 3)), name="h0"), Tensor(np.zeros((1, 3)), name="c0")
+    for t in range(3):
+        with tinygrad_rnn.step(t):
+            z = Tensor.concat([Tensor(rng.normal(size=(1, 2)), name="x"), h], axis=1)
+            f = (z @ W["W_f"] + c * p_f).sigmoid()
+            c = f * c + (z @ W["W_i"]).sigmoid() * (z @ W["W"]).tanh()
+            c.name = "c"
+            h = (z @ W["W_o"]).sigmoid() * c.tanh()
+            h.name = "h"
+    loss = (h * h).sum()
+    loss.backward()
+    drawn = viz.draw(loss, "forward").source
+    monkeypatch.setattr(viz.layout, "_bands", lambda *args: None)
+    assert viz.draw(loss, "forward").source == drawn
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM"])
 def test_with_lengths_each_layer_and_direction_keeps_its_band_after_a_sequence_ends(kind):
     """lengths=[2, 4]: from step 2 on, each direction's state is where(running, new, old) and its

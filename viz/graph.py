@@ -289,15 +289,23 @@ def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]
     steps fill from another step's tensor (the one before, or after in a backward direction).
     """
     order = w.order
-    # (op, name, parameters read, input index) that some step fills from another step's tensor:
-    # the parameters tell a GRU's gates apart (x and h(t-1) fill the same index of two affines)
+    # (op, parameters read, input index) that some step fills from another step's tensor: the
+    # parameters tell a GRU's gates apart (x and h(t-1) fill the same index of two affines), and
+    # they are the ones several steps read (a leaf x(t) that requires grad is read by one); an op
+    # reading none is told apart by its name instead
+    steps_reading: dict[int, set] = {}
+    for i in scan:
+        for p in order[i].parents:
+            if p.requires_grad and not p.parents:
+                steps_reading.setdefault(id(p), set()).add(order[i].step)
     recurrent_slots = set()
     leaf_reads: dict[int, list[tuple[tuple, int]]] = {}  # untagged leaf -> (reader's slot, input index)
     places: dict[int, int | None] = {}
     for i in scan:
         t = order[i]
         places[i] = t.step
-        slot = (t.op, t.name, tuple(id(p) for p in t.parents if p.requires_grad and not p.parents))
+        params = tuple(id(p) for p in t.parents if len(steps_reading.get(id(p), ())) > 1)
+        slot = (t.op, params) if params else (t.op, t.name)
         for j, p in enumerate(t.parents):
             if p.parents:
                 if t.step is not None and p.step is not None and p.step != t.step:  # earlier, or later (h_reverse)

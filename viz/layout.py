@@ -353,7 +353,8 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
     roles; ``carried`` are the roles another step reads) joins them: a stacked bidirectional
     layer's h = [h_forward, h_reverse], read by the next layer. It belongs to no band, and what
     it feeds starts a band of its own. An LSTM's h = o * tanh(c) joins nothing: o and c both
-    read h(t-1). Within a layer, the backward direction (reading the step after)
+    read h(t-1), and a peephole LSTM's f = sigmoid(z W_f + c p_f) goes on into c, a state of one
+    of the recurrences it meets. Within a layer, the backward direction (reading the step after)
     goes lowest; a band reading a join comes above the bands that feed it."""
     here = {n.key for n in nodes}
     ops = [n.key for n in nodes if n.kind == OP]
@@ -368,10 +369,23 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
 
     def recurrences(group: set[str]) -> set[object]:
         # the recurrences a set of ops takes part in: the roles of the states it reads from
-        # another step (or an initial state) and of the states it computes
+        # another step (or an initial state) and of the states it computes; not the inputs,
+        # even those computed before the loop, which every direction reads
         roles = {desc.node(k).role for k in group if desc.node(k).role in carried}
-        return roles | {desc.node(e.src).role for k in group for e in desc.incoming(k)
-                        if e.src not in here and desc.node(e.src).kind in (OP, INPUT, INITIAL)}  # fmt: skip
+        sources = [desc.node(e.src) for k in group for e in desc.incoming(k) if e.src not in here]
+        return roles | {src.role for src in sources if src.kind == INITIAL or src.role in carried}
+
+    def feeds(k: str, roles: set[object]) -> bool:
+        # whether k goes on, within its step, into a state of one of ``roles``
+        seen, todo = {k}, [k]
+        while todo:
+            for e in desc.outgoing(todo.pop()):
+                if e.dst in here and e.dst not in seen:
+                    if desc.node(e.dst).role in roles:
+                        return True
+                    seen.add(e.dst)
+                    todo.append(e.dst)
+        return False
 
     joins: set[str] = set()
     for k in ops:
@@ -381,8 +395,10 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
             for o in ops:
                 members.setdefault(find(o), set()).add(o)
             own = [r for g in groups if (r := recurrences(members[g]))]
-            if any(not a & b for i, a in enumerate(own) for b in own[i + 1:]):
-                joins.add(k)  # two recurrences of their own meet here
+            # two recurrences of their own meet here, and k feeds neither back (a peephole
+            # LSTM's f = sigmoid(z W_f + c p_f) meets h and c, but goes on into c)
+            if any(not a & b for i, a in enumerate(own) for b in own[i + 1:]) and not feeds(k, set().union(*own)):
+                joins.add(k)
                 continue
         for g in groups:
             owner[g] = find(k)
