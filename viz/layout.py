@@ -775,7 +775,8 @@ def _buses(layout: Layout, desc: Description, shared: list[Node], bottom: float)
             b = reader.rect
             junction = f"bus_{n.key}_{e.dst}_{e.index}"
             at, ids = b.cx, [junction, e.dst]
-            if any(r is not b and r.crossed_by((b.cx, it.rect.cy), (b.cx, b.cy)) for r in others):
+            unused = f"bend_{n.key}_{e.dst}_a" not in items  # (a tensor reading x twice: its second line straight)
+            if unused and any(r is not b and r.crossed_by((b.cx, it.rect.cy), (b.cx, b.cy)) for r in others):
                 x = _lane(layout, reader.step, right=False)
                 if not any(r is not b and r.crossed_by((x, b.cy), (b.cx, b.cy)) for r in others):
                     junction = f"bend_{n.key}_{e.dst}_a"  # a track of the lane, as a bent line's
@@ -1761,11 +1762,11 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         return abs(math.remainder(math.atan2(y - end.cy, x - end.cx) - math.atan2(d.cy - end.cy, d.cx - end.cx),
                                   math.tau)) < math.radians(3)  # fmt: skip
 
-    for x, y in spots:  # the first place from which both lines keep clear of the other nodes
-        if not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others) \
-                and not any(along(end, x, y, d) for end, d in near):
-            break
-    else:
-        x, y = spots[0]
+    def clear(x: float, y: float) -> bool:  # both lines keep clear of the other nodes
+        return not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others)
+
+    # the first clear place off the other delays' lines, else the first clear one
+    x, y = next((p for p in spots if clear(*p) and not any(along(end, *p, d) for end, d in near)),
+                next((p for p in spots if clear(*p)), spots[0]))  # fmt: skip
     items[delay] = Item(delay, "delay", Rect(x, y, 9, 9))
     return [a, delay, b]
