@@ -164,7 +164,8 @@ def dying(steps: int = 30) -> list[Tensor]:
 CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2),
           "nn_bilstm": lambda: gated("LSTM", bidirectional=True), "nn_bigru": lambda: gated("GRU", bidirectional=True),
-          "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru")}
+          "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru"),
+          "vec2seq_lstm": lambda: vec2seq("lstm")}
 #: cases drawn in some views only: none now (the rolled view of a bidirectional LSTM had x's
 #: lines to three gates on top of each other, a fan-out at nearly one angle)
 LIMITED: dict[str, tuple[str, ...]] = {}

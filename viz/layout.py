@@ -718,11 +718,17 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                     ids = [bend, corner, end]
                 rises.append((items[bend].rect.cy, ids, e))
             # a parameter (or shared input) read by several tensors of the step: one riser, each
-            # reader's line leaving it where the one below ends, not on top of it
-            start = junction
-            for _, ids, e in sorted(rises, key=lambda r: -r[0]):
-                layout.lines.append(Line([start, *ids], "riser", e, param=p, share=share))
-                start = ids[0]
+            # reader's line leaving it where the one below ends, not on top of it; readers of one
+            # row coming in from under it share the level run under the row, each going on from
+            # the corner of the one before (an LSTM's x into its four gates)
+            start, run = junction, None
+            for height, ids, e in sorted(rises, key=lambda r: (-r[0], items[r[1][-2]].rect.cx)):
+                if len(ids) == 3 and run is not None and abs(height - run[0]) < 0.5:
+                    layout.lines.append(Line([run[1], *ids[1:]], "riser", e, param=p, share=share))
+                else:
+                    layout.lines.append(Line([start, *ids], "riser", e, param=p, share=share))
+                    start = ids[0]
+                run = (height, ids[1]) if len(ids) == 3 else None
 
 
 def parameter_lines(n: Node, desc: Description, backward: bool, values: bool, name: str) -> list[str]:
