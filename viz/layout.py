@@ -1014,10 +1014,17 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     layout.lines.append(Line([start, f"{name}_a", f"{name}_b"], role, share=_sum_norm(desc, ends), carries=ends,
                              trunk=name))  # fmt: skip
     prev, x_prev = f"{name}_b", lane_x
+    # branches already into a tensor's side (another trunk's: a decoder's gates read h(t-1) and
+    # o(t-1)) come in at their own places, as do two branches of this trunk into one tensor
     taken: dict[str, int] = {}
+    for e in ends:
+        b = items[e.dst].rect
+        side = b.bottom if below else b.top
+        taken.setdefault(e.dst, sum(1 for k, it in items.items() if k.startswith("trunk_") and k.endswith("_in")
+                                    and b.left <= it.rect.cx <= b.right and it.rect.cy == side) - 1)
     for k, e in enumerate(ends):
         b = items[e.dst].rect
-        n = taken[e.dst] = taken.get(e.dst, -1) + 1  # a tensor reading the source twice gets two branches
+        n = taken[e.dst] = taken[e.dst] + 1
         x = b.cx - sign * (b.w / 4 + 8 * n)
         if sign * (x - x_prev) <= 1:
             x = x_prev + 6 * sign
