@@ -1002,17 +1002,36 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         y0 = a.cy
     legs = [((a.cx, y0), (lane_x, y0)), ((lane_x, y0), (lane_x, y)),
             ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
+    under = None
     if any(r.crossed_by(p, q) for p, q in legs for r in others):
-        return False
+        if start != src or y0 != a.cy:
+            return False
+        # the tensors of other steps in the way (a decoder's first input, left of the encoder's
+        # steps, into its gates): down under the source and along the gap under its row
+        under = a.bottom + 12 + 4 * tracks
+        busy = _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x))
+        for _ in range(16):
+            if all(abs(under - other) >= 3 for other in busy):
+                break
+            under += 4
+        legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
+                ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
+        if any(r.crossed_by(p, q) for p, q in legs for r in others):
+            return False
+        y0 = under
     name = f"trunk_{src}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
     items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, y0, 0, 0), step=step)
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
     role = "trunk" if start == src else "elision"
-    if y0 != a.cy:
+    if under is not None:
+        items[f"{name}_u"] = Item(f"{name}_u", "point", Rect(a.cx, under, 0, 0), step=step)
+        start = f"{name}_out"  # straight down out of the source's bottom
+        items[start] = Item(start, "anchor", Rect(a.cx, a.bottom, 0, 0), step=step)
+    elif y0 != a.cy:
         start = f"{name}_out"
         items[start] = Item(start, "anchor", Rect(side_x, y0, 0, 0), step=step)
-    layout.lines.append(Line([start, f"{name}_a", f"{name}_b"], role, share=_sum_norm(desc, ends), carries=ends,
-                             trunk=name))  # fmt: skip
+    layout.lines.append(Line([start, *([f"{name}_u"] if under is not None else []), f"{name}_a", f"{name}_b"], role,
+                             share=_sum_norm(desc, ends), carries=ends, trunk=name))  # fmt: skip
     prev, x_prev = f"{name}_b", lane_x
     # branches already into a tensor's side (another trunk's: a decoder's gates read h(t-1) and
     # o(t-1)) come in at their own places, as do two branches of this trunk into one tensor
