@@ -293,18 +293,20 @@ def _places(w: _Walk, scan: list[int]) -> tuple[dict[int, int | None], set[int]]
     # parameters tell a GRU's gates apart (x and h(t-1) fill the same index of two affines), and
     # they are the ones several steps read (a leaf x(t) that requires grad is read by one); an op
     # reading none is told apart by its name instead
-    steps_reading: dict[int, set] = {}
+    first: dict[int, int | None] = {}  # parameter -> the first step seen reading it
+    shared: set[int] = set()  # the parameters read by more than one step
     for i in scan:
+        step = order[i].step
         for p in order[i].parents:
-            if p.requires_grad and not p.parents:
-                steps_reading.setdefault(id(p), set()).add(order[i].step)
+            if p.requires_grad and not p.parents and first.setdefault(id(p), step) != step:
+                shared.add(id(p))
     recurrent_slots = set()
     leaf_reads: dict[int, list[tuple[tuple, int]]] = {}  # untagged leaf -> (reader's slot, input index)
     places: dict[int, int | None] = {}
     for i in scan:
         t = order[i]
         places[i] = t.step
-        params = tuple(id(p) for p in t.parents if len(steps_reading.get(id(p), ())) > 1)
+        params = tuple(id(p) for p in t.parents if id(p) in shared)
         slot = (t.op, params) if params else (t.op, t.name)
         for j, p in enumerate(t.parents):
             if p.parents:
