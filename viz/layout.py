@@ -1131,6 +1131,16 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
             y += 4 if y > b.cy else -4
         routes.append([(a.cx, y), (b.cx + side, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
+    if frame is not None and not right and a.right < frame.rect.left:
+        # from left of the frame with other steps' tensors in the way (a decoder's first input,
+        # left of the encoder's steps): down out of it, along the gap under its row, up the lane
+        # and in level, as h(t-1) comes in
+        y = a.bottom + 12 + 4 * tracks
+        for _ in range(16):
+            if all(abs(y - other) >= 3 for other in busy):
+                break
+            y += 4
+        routes.insert(1, [(a.cx, y), (lane_x, y), (lane_x, b.cy)])
     if layout.labelled and items[src].step == step and a.top > b.bottom:
         # from under it in its own step: up into it from below, far enough under it for a label
         y = b.bottom + BRANCH + 4 * tracks
