@@ -1131,10 +1131,10 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
             y += 4 if y > b.cy else -4
         routes.append([(a.cx, y), (b.cx + side, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
-    if frame is not None and not right and a.right < frame.rect.left:
-        # from left of the frame with other steps' tensors in the way (a decoder's first input,
-        # left of the encoder's steps): down out of it, along the gap under its row, up the lane
-        # and in level, as h(t-1) comes in
+    if frame is not None and (a.left > frame.rect.right if right else a.right < frame.rect.left):
+        # from beside the frame with other tensors in the way (a decoder's first input, left of
+        # the encoder's steps; a backward direction's h0 right of the last step): down out of it,
+        # along the gap under its row, up the lane and in level, as h(t-1) comes in
         y = a.bottom + 12 + 4 * tracks
         for _ in range(16):
             if all(abs(y - other) >= 3 for other in busy):
