@@ -1008,12 +1008,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
             return False
         # the tensors of other steps in the way (a decoder's first input, left of the encoder's
         # steps, into its gates): down under the source and along the gap under its row
-        under = a.bottom + 12 + 4 * tracks
-        busy = _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x))
-        for _ in range(16):
-            if all(abs(under - other) >= 3 for other in busy):
-                break
-            under += 4
+        under = _free_height(a.bottom + 12 + 4 * tracks, _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x)), 4)
         legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
                 ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
         if any(r.crossed_by(p, q) for p, q in legs for r in others):
@@ -1125,21 +1120,14 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # line through the gap runs at a height of its own
     busy = _busy(layout, min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side))
     for y in (b.bottom + 12 + 4 * tracks, b.top - 12 - 4 * tracks, a.bottom + 12 + 4 * tracks):
-        for _ in range(16):
-            if all(abs(y - other) >= 3 for other in busy):
-                break
-            y += 4 if y > b.cy else -4
+        y = _free_height(y, busy, 4 if y > b.cy else -4)
         routes.append([(a.cx, y), (b.cx + side, y)])
         routes.append([(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
     if frame is not None and (a.left > frame.rect.right if right else a.right < frame.rect.left):
         # from beside the frame with other tensors in the way (a decoder's first input, left of
         # the encoder's steps; a backward direction's h0 right of the last step): down out of it,
         # along the gap under its row, up the lane and in level, as h(t-1) comes in
-        y = a.bottom + 12 + 4 * tracks
-        for _ in range(16):
-            if all(abs(y - other) >= 3 for other in busy):
-                break
-            y += 4
+        y = _free_height(a.bottom + 12 + 4 * tracks, busy, 4)
         routes.insert(1, [(a.cx, y), (lane_x, y), (lane_x, b.cy)])
     if layout.labelled and items[src].step == step and a.top > b.bottom:
         # from under it in its own step: up into it from below, far enough under it for a label
@@ -1189,6 +1177,16 @@ def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
     return [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
                                                           [items[i].rect for i in line.ids[1:]], strict=False)
             if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0]  # fmt: skip
+
+
+def _free_height(y: float, busy: list[float], step: float) -> float:
+    """``y``, or the first height ``step`` by ``step`` from it (16 tries at most) that keeps 3 pt
+    from every height in ``busy``: a level line through a gap, clear of those already there."""
+    for _ in range(16):
+        if all(abs(y - other) >= 3 for other in busy):
+            break
+        y += step
+    return y
 
 
 def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[float] = ()) -> float:  # type: ignore[assignment]
@@ -1797,8 +1795,9 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         for y in ((ra.cy + rb.cy) / 2, ra.cy, rb.cy)
     ]
     # the delays already on a line out of ``a`` or into ``b``: a new line must not run on theirs
-    near = [(end, items[line.ids[1 if end is ra else -2]].rect) for line in layout.lines for end in (ra, rb)
-            if len(line.ids) == 3 and line.ids[0 if end is ra else -1] == (a if end is ra else b)]  # fmt: skip
+    delayed = [line.ids for line in layout.lines if len(line.ids) == 3]
+    near = [(ra, items[ids[1]].rect) for ids in delayed if ids[0] == a]
+    near += [(rb, items[ids[1]].rect) for ids in delayed if ids[2] == b]
 
     def along(end: Rect, x: float, y: float, d: Rect) -> bool:  # within 3 degrees, the same way
         return abs(math.remainder(math.atan2(y - end.cy, x - end.cx) - math.atan2(d.cy - end.cy, d.cx - end.cx),
@@ -1808,7 +1807,7 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         return not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others)
 
     # the first clear place off the other delays' lines, else the first clear one
-    x, y = next((p for p in spots if clear(*p) and not any(along(end, *p, d) for end, d in near)),
-                next((p for p in spots if clear(*p)), spots[0]))  # fmt: skip
+    clear_spots = [p for p in spots if clear(*p)] or spots[:1]
+    x, y = next((p for p in clear_spots if not any(along(end, *p, d) for end, d in near)), clear_spots[0])
     items[delay] = Item(delay, "delay", Rect(x, y, 9, 9))
     return [a, delay, b]
