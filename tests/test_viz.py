@@ -1295,6 +1295,39 @@ def test_inputs_computed_before_the_loop_still_draw_the_two_directions_in_bands(
     assert diagram.layout.conflicts == []
 
 
+def test_a_gru_decoders_first_input_comes_up_the_lane_and_in_level_into_its_gates():
+    """Read back from the SVG: EncoderDecoder(gru)'s first decoder input ("go", left of the
+    encoder's steps) feeds the first decoder step's z, r and candidate affine, on three rows.
+    Each line goes along the gap under go's row, up a track of that step's lane and in level into the
+    gate's left side, as h(t-1) comes in, and its U label sits beside that level piece (they
+    ran under the gates' row, their labels crowded there)."""
+    net = nn.EncoderDecoder(2, 3, 2, cell="gru", seed=0)
+    outputs = net(np.random.default_rng(0).normal(size=(3, 2, 2)), steps=2)
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    diagram = viz.draw(loss, "backward")
+    desc = diagram.description
+    (go,) = [n.key for n in desc.nodes if n.kind == "initial" and n.name == "go"]
+    lines = [line for line in diagram.layout.lines if line.role == "data" and line.edge is not None
+             and line.edge.src == go and desc.node(line.edge.dst).op in ("affine", "sigmoid(affine)")]  # fmt: skip
+    assert len(lines) == 3  # z, r and the candidate's affine
+    for backend in BACKENDS:
+        svg = svgread.parse(viz.to_svg(diagram.source, backend=backend))
+        frame = _frames(svg)[desc.node(lines[0].edge.dst).place].box
+        texts = {t.text: t.centre for t in svg.texts()}
+        names = viz.layout.param_names(desc)
+        for line in lines:
+            dst = svg.nodes[line.edge.dst]
+            points = [svg.nodes[i].centre for i in line.ids if i in svg.nodes]
+            (x0, y0), (x1, y1), (x2, y2) = points[-3:]
+            assert line.ids[-1] == line.edge.dst and abs(y1 - y2) < 0.5, (backend, line.ids)  # in level
+            assert abs(x0 - x1) < 0.5 and y0 > y1, (backend, line.ids)  # up the lane
+            assert frame[0] < x1 < dst.box[0], (backend, line.ids)  # the lane: inside the frame, left of the gate
+            (U,) = [e.src for e in desc.incoming(line.edge.dst) if e.index == line.edge.index + 1]  # x U: U after x
+            label = texts[f"‖∂L/∂{names[U]}({desc.node(line.edge.dst).step})‖"]
+            assert x1 - 5 <= label[0] <= dst.box[0] and abs(label[1] - y1) < 25, (backend, line.ids, label)
+
+
 def test_a_peephole_lstm_is_one_recurrence_and_draws_in_no_bands(monkeypatch):
     """f = sigmoid(z W_f + c(t-1) p_f) meets what reads h(t-1) and what reads c(t-1), but goes on
     into c(t): one recurrence, drawn exactly as with no band logic at all."""
