@@ -1328,6 +1328,34 @@ def test_a_gru_decoders_first_input_comes_up_the_lane_and_in_level_into_its_gate
             assert x1 - 5 <= label[0] <= dst.box[0] and abs(label[1] - y1) < 25, (backend, line.ids, label)
 
 
+def test_an_lstm_decoders_first_input_reaches_its_gates_by_one_trunk_under_the_encoder():
+    """Read back from the SVG: EncoderDecoder(lstm)'s first decoder input ("go", left of the
+    encoder's steps) feeds the first decoder step's f, i and g on one row by one trunk, which
+    leaves go downwards, runs under go's row past the encoder's tensors, and goes up that
+    step's lane (it was three lines under the gates, their labels squeezed: 2 conflicts)."""
+    net = nn.EncoderDecoder(2, 3, 2, cell="lstm", seed=0)
+    outputs = net(np.random.default_rng(0).normal(size=(3, 2, 2)), steps=2)
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    diagram = viz.draw(loss, "backward")
+    desc, items = diagram.description, diagram.layout.items
+    (go,) = [n.key for n in desc.nodes if n.kind == "initial" and n.name == "go"]
+    (trunk,) = [line for line in diagram.layout.lines if line.role == "trunk" and line.ids[-1].endswith("_b")
+                and line.carries and line.carries[0].src == go]  # fmt: skip
+    assert len({e.dst for e in trunk.carries}) == 3 and diagram.layout.conflicts == []
+    step = desc.node(trunk.carries[0].dst).place
+    for backend in BACKENDS:
+        svg = svgread.parse(viz.to_svg(diagram.source, backend=backend))
+        source, frame = svg.nodes[go].box, _frames(svg)[step].box
+        under, lane, bus = (svg.nodes[i].centre for i in trunk.ids[-3:])
+        assert source[0] < under[0] < source[2] and under[1] > source[3], backend  # down out of go
+        assert abs(under[1] - lane[1]) < 0.5 and abs(lane[0] - bus[0]) < 0.5 and bus[1] < lane[1], backend
+        firsts = min(svg.nodes[k].box[0] for k in items if items[k].kind == "tensor" and items[k].step == step)
+        assert frame[0] < lane[0] < firsts, backend  # the step's lane
+        tensors = [svg.nodes[k].box for k in items if items[k].kind == "tensor" and k in svg.nodes]
+        assert not any(b[1] < under[1] < b[3] and b[0] < lane[0] and under[0] < b[2] for b in tensors), backend
+
+
 def test_a_peephole_lstm_is_one_recurrence_and_draws_in_no_bands(monkeypatch):
     """f = sigmoid(z W_f + c(t-1) p_f) meets what reads h(t-1) and what reads c(t-1), but goes on
     into c(t): one recurrence, drawn exactly as with no band logic at all."""
