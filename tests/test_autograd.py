@@ -535,3 +535,27 @@ def test_modes_are_decorators_too_and_each_call_has_its_own_block():
     assert tagged().step == 3
     with no_grad() as value:
         assert value is None  # as before: only recording_attrs gives something to bind
+
+
+def test_keep_values_is_a_block_and_a_decorator_and_the_step_blocks_inside_give_up_nothing():
+    from tinygrad_rnn import keep_values
+    from tinygrad_rnn.autograd import Released
+
+    W = Tensor(np.full((128, 128), 0.01), requires_grad=True)
+    x = Tensor(np.ones((32, 128)))
+
+    def recorded() -> Tensor:
+        with step(0):
+            return ((x @ W) @ W).tanh()  # the second product: needed by no rule, given up
+
+    def given_up(out: Tensor) -> list[str]:
+        return [t.op for t in walk(out) if type(t._data) is Released]
+
+    kept = keep_values()(recorded)
+    assert given_up(recorded()) == ["matmul"]
+    assert given_up(kept()) == []
+    with keep_values():
+        assert given_up(recorded()) == []
+        with step(1):  # a step block inside keeps everything too
+            assert given_up(recorded()) == []
+    assert given_up(recorded()) == ["matmul"]  # and the block is over

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 import viz
-from tinygrad_rnn import AnomalyError, Tensor, detect_anomaly, nn
+from tinygrad_rnn import AnomalyError, BackwardError, Tensor, detect_anomaly, keep_values, nn, step
 from tinygrad_rnn import functional as F
 from tinygrad_rnn.app import training
-from tinygrad_rnn.autograd import walk
+from tinygrad_rnn.autograd import Released, walk
 from tinygrad_rnn.optim import Adam
 
 # ----------------------------------------------------------------------------------------------
@@ -344,3 +344,140 @@ def test_a_graph_larger_than_the_pool_costs_one_look_per_new_array_not_a_scan_of
         del held
         memory.output((16, 128), f64)  # the pool's arrays are free again: reused
         assert memory._POOL.arrays == 64
+
+
+# ----------------------------------------------------------------------------------------------
+# (e) a step block gives up the values no backward rule needs, and they come back when read
+# ----------------------------------------------------------------------------------------------
+
+
+def _by_hand(seed: int = 0, T: int = 5, B: int = 32) -> tuple[Tensor, dict[str, Tensor]]:
+    """A by-hand RNN in step blocks, as the README writes it; (32, 128) float64 = 32 kB values."""
+    rng = np.random.default_rng(seed)
+    W = Tensor(rng.normal(size=(128, 128)) * 0.1, requires_grad=True, name="W")
+    U = Tensor(rng.normal(size=(8, 128)), requires_grad=True, name="U")
+    b = Tensor(rng.normal(size=128), requires_grad=True, name="b")
+    h = Tensor(np.zeros((B, 128)), name="h0")
+    for t in range(T):
+        with step(t):
+            h = (b + h @ W + Tensor(rng.normal(size=(B, 8)), name="x") @ U).tanh()
+    return (h * h).sum(), {"W": W, "U": U, "b": b}
+
+
+def _given_up(root: Tensor) -> list[str]:
+    return [f"{t.op}({t.step})" for t in walk(root) if type(t._data) is Released]
+
+
+def test_a_step_gives_up_the_values_no_rule_needs_and_keeps_the_rest() -> None:
+    """Per step, h W, x U and the two sums are needed by no backward rule (matmul saves its
+    inputs, add nothing) and only the graph refers to them: given up. tanh's output is saved by
+    its own rule and by the next step's h W: kept. So are the leaves and the user's h."""
+    loss, params = _by_hand()
+    per_step = ("add", "add", "matmul", "matmul")
+    assert sorted(_given_up(loss)) == sorted(f"{op}({t})" for t in range(5) for op in per_step)
+    for t in walk(loss):
+        if t.op in ("tanh", "mul", "sum") or t.is_leaf:
+            assert type(t._data) is np.ndarray, t.op
+    with keep_values():
+        kept, _ = _by_hand()
+    assert _given_up(kept) == []
+
+
+def test_values_given_up_come_back_bit_for_bit_and_change_no_gradient_or_diagram() -> None:
+    """Read through walk (as viz reads them), every given-up value is computed again with the
+    bits it had; the gradients and the DOT of every view are those of a graph that kept them."""
+    with keep_values():
+        kept, kept_params = _by_hand()
+    loss, params = _by_hand()
+    kept.backward()
+    loss.backward()
+    for k in params:
+        assert np.array_equal(params[k].grad, kept_params[k].grad)
+    for view in viz.VIEWS:
+        assert viz.draw(loss, view).source == viz.draw(kept, view).source, view
+    for a, b in zip(walk(loss), walk(kept), strict=True):
+        assert a.op == b.op and np.array_equal(a.data, b.data)
+    assert _given_up(loss) == []  # read once: kept from then on
+
+
+def test_what_the_user_holds_is_never_given_up() -> None:
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.normal(size=(128, 128)), requires_grad=True)
+    h = Tensor(rng.normal(size=(32, 128)))
+    with step(0):
+        named = h @ W  # a name refers to it
+        listed = [h @ W * 1.0]  # a list refers to the product, the graph to its input
+        array = (h @ W).data  # only the array is held; its tensor is dropped
+        out = (named + listed[0]).tanh()
+    assert type(named._data) is np.ndarray and type(listed[0]._data) is np.ndarray
+    before = array.copy()
+    with step(1):
+        for _ in range(5):
+            (out @ W).tanh()  # new outputs from the pool must not land in the held array
+    assert np.array_equal(array, before)
+    del named, listed
+    with step(2):
+        (out @ W).sum()
+    named_again = out.parents[0].parents[0]
+    assert named_again.op == "matmul" and type(named_again._data) is np.ndarray  # step 0's block looked at it once
+
+
+def test_a_value_whose_inputs_changed_in_place_since_is_not_computed_again_wrong() -> None:
+    """After an optimizer step the inputs of a given-up value differ: reading it raises and says
+    how to keep it, rather than showing another model's numbers."""
+    loss, params = _by_hand(T=3)
+    params["W"].data += 0.01
+    product = next(t for t in walk(loss) if t.op == "matmul" and t.step == 2 and t.parents[1] is params["W"])
+    with pytest.raises(BackwardError, match=r"matmul at step 2: .*changed in place.*keep_values\(\)"):
+        _ = product.data
+    with keep_values():
+        kept, kept_params = _by_hand(T=3)
+    kept_params["W"].data += 0.01
+    assert all(np.isfinite(t.data).all() for t in walk(kept))
+
+
+def test_small_values_ops_with_arguments_and_users_functions_keep_their_values() -> None:
+    from tinygrad_rnn import Function
+
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return 2 * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    loss, _ = _by_hand(B=1)  # (1, 128): 1 kB values, not worth giving up
+    assert _given_up(loss) == []
+    W = Tensor(np.ones((128, 128)), requires_grad=True)
+    with step(0):
+        out = (Double.apply(Tensor(np.ones((32, 128))) @ W) + 1).sum(axis=1, keepdims=True).tanh()
+    # the product and the add are needed by no rule: given up; Double's output and the sum
+    # (ops with non-tensor arguments) are not, though no rule needs them either
+    kinds = {t.op: type(t._data).__name__ for t in walk(out) if t.parents}
+    assert kinds == {"matmul": "Released", "Double": "ndarray", "add": "Released", "sum": "ndarray", "tanh": "ndarray"}
+
+
+def test_giving_up_values_halves_the_by_hand_steps_memory() -> None:
+    """The by-hand graph after the forward pass, and the peak over forward + backward, with and
+    without keep_values (the issue's row-MNIST numbers are in benchmarks/RESULTS.md)."""
+
+    def traced(keep: bool) -> tuple[int, int]:
+        tracemalloc.start()
+        if keep:
+            with keep_values():
+                loss, _ = _by_hand(T=20)
+        else:
+            loss, _ = _by_hand(T=20)
+        graph, _ = tracemalloc.get_traced_memory()
+        loss.backward()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return graph, peak
+
+    with pool_limit(0):  # the pool would keep the given-up arrays for reuse: count what the graph holds
+        released, kept = traced(False), traced(True)
+    value = 32 * 128 * 8
+    assert kept[0] - released[0] > 0.9 * 4 * 20 * value  # four values per step given up
+    assert released[1] < 0.6 * kept[1]

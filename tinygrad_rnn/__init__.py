@@ -28,7 +28,7 @@ from .errors import (
     WriteError,
 )
 from .function import Context, Function
-from .modes import current_step, detect_anomaly, is_anomaly_enabled, is_grad_enabled, no_grad, step
+from .modes import current_step, detect_anomaly, is_anomaly_enabled, is_grad_enabled, keep_values, no_grad, step
 from .tensor import Tensor
 
 __version__ = "0.1.0"
@@ -91,6 +91,7 @@ __all__ = [
     "is_anomaly_enabled",
     "current_step",
     "is_grad_enabled",
+    "keep_values",
     "no_grad",
     "step",
     "zero_grad",

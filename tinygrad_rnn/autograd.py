@@ -9,6 +9,9 @@ Read it in this order:
   with an edge into every step.
 - ``walk``: the graph in topological order (inputs before the tensors made from them), found
   with an explicit stack, so a 100,000-step unroll needs no recursion. ``viz`` walks with it too.
+- ``release`` and ``restore``: at the end of a ``step`` block, the values recorded in it that
+  no backward rule saved and only the graph refers to are given up (``Released`` stands in:
+  shape and dtype); reading one (``Tensor.data``) runs its op forward again.
 - ``accumulate``: every gradient that reaches a tensor is *added* to what it already has, after
   ``unbroadcast`` has reduced it to the tensor's shape. A parameter used at every time step
   therefore ends up with the sum over steps: backpropagation through time with no special case.
@@ -24,6 +27,7 @@ fails is in diagnose.py.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +35,7 @@ import numpy as np
 
 from . import diagnose, ops
 from .errors import BackwardError, TinygradRNNError
+from .memory import MIN_BYTES
 from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
@@ -58,12 +63,12 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
         raise diagnose.op_error(op, parents, attrs, e) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    grad_enabled, step, anomaly, attrs_table = MODE.get()
+    grad_enabled, step, anomaly, attrs_table, recorded = MODE.get()
     if anomaly:
         diagnose.check_forward(op, parents, out, step)
     # Not Tensor(out): the data is an op's output and needs no checks; 0.3 µs less per op (benchmarks/tricks.py)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     t.grad = None
     t.name = None
     t.step = step
@@ -76,6 +81,10 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
                 t._ctx = ctx
                 if attrs_table is not None:
                     attrs_table[id(t)] = (attrs, t)
+                elif recorded is not None and recorded is not False:
+                    # its step block may give up its value (``release``); of an op with non-tensor
+                    # arguments, which ``restore`` could not run again, only what it reads is noted
+                    recorded.append(parents if attrs else t)
                 return t
     t.requires_grad = False
     t._op = None
@@ -113,6 +122,118 @@ def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) ->
     return order
 
 
+class Released:
+    """What a tensor holds in place of a value its step block gave up (``release``): the value's
+    shape and dtype, which backward needs, and a few of its numbers, which the value computed
+    again (``restore``) must match."""
+
+    __slots__ = ("shape", "dtype", "ndim", "size", "sample")
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.shape, self.dtype, self.ndim, self.size = value.shape, value.dtype, value.ndim, value.size
+        self.sample = _sample(value).copy()
+
+
+def _sample(value: np.ndarray) -> np.ndarray:
+    flat = value.reshape(-1)
+    return flat[:: max(1, flat.size // 16)]
+
+
+_refs = sys.getrefcount
+
+
+def _refs_at(nodes: list, i: int) -> int:
+    """References to ``nodes[i]``, counted the same way as for the probe (no local name holds it)."""
+    return _refs(nodes[i])
+
+
+def _value_refs(t: Tensor) -> int:
+    return _refs(t._data)
+
+
+class _Probe:
+    __slots__ = ("_data",)
+
+
+#: what the two counts give for a tensor only a list holds and an array only its tensor holds, on
+#: this Python (the references a call adds differ between versions)
+_UNHELD = _refs_at([object()], 0)
+_probe = _Probe()
+_probe._data = np.empty(1)
+_VALUE_UNHELD = _value_refs(_probe)  # type: ignore[arg-type]
+del _probe
+
+
+def release(recorded: list[Tensor | tuple[Tensor, ...]]) -> None:
+    """Give up the values of the tensors one ``step`` block recorded that are needed no more.
+
+    A value is needed while something outside the graph refers to its tensor (the user's
+    names, lists, the loop's state: the reference count says) and while a backward rule saved
+    the array (``ctx``: its count again). Outputs under 16 kB are kept, and so are those of ops
+    with non-tensor arguments (users' Functions among them), which ``restore`` could not run.
+    A by-hand step records several values no one needs (``h @ W``, ``x @ U``, the sums): given
+    up, the graph holds about what the rules need (benchmarks/RESULTS.md, issue 14).
+    ``Tensor.data`` computes a given-up value again."""
+    readers = _readers(recorded)
+    for i in range(len(recorded)):
+        t = recorded[i]
+        if type(t) is tuple:  # the inputs of an op with non-tensor arguments: counted as readers only
+            continue
+        value = t._data
+        if type(value) is not np.ndarray or value.nbytes < MIN_BYTES or not value.flags.c_contiguous:
+            continue
+        del t  # the count below must not see this name
+        held = _refs_at(recorded, i) - _UNHELD - readers.get(id(recorded[i]), 0)
+        if held > 0:
+            continue
+        del value
+        if _value_refs(recorded[i]) > _VALUE_UNHELD + 1:  # a rule saved it (the buffer pool may hold it too)
+            continue
+        recorded[i]._data = Released(recorded[i]._data)
+
+
+def _readers(recorded: list[Tensor | tuple[Tensor, ...]]) -> dict[int, int]:
+    """id -> how many references to that tensor the recorded ops' input tuples hold."""
+    readers: dict[int, int] = {}
+    for entry in recorded:
+        for p in entry if type(entry) is tuple else entry._parents:
+            readers[id(p)] = readers.get(id(p), 0) + 1
+    return readers
+
+
+def restore(t: Tensor) -> np.ndarray:
+    """The value ``t`` gave up, computed again from its inputs (and theirs, where they gave theirs
+    up too) and kept from then on. Raises if it comes out different from what was given up: an
+    input was changed in place since."""
+    order: list[Tensor] = []  # the given-up tensors t needs, inputs first (walk's search, no recursion)
+    seen, path, todo = {id(t)}, [t], [iter(t._parents)]
+    while todo:
+        for p in todo[-1]:
+            if id(p) not in seen and type(p._data) is Released:
+                seen.add(id(p))
+                path.append(p)
+                todo.append(iter(p._parents))
+                break
+        else:
+            todo.pop()
+            order.append(path.pop())
+    for node in order:
+        was = node._data
+        out, _ = node._op.forward(*[p._data for p in node._parents])
+        out = np.asarray(out)
+        again = _sample(out)
+        scale = float(np.max(np.abs(was.sample), initial=0.0)) if np.isfinite(was.sample).all() else 0.0
+        if out.shape != was.shape or not np.allclose(again, was.sample, rtol=1e-6, atol=1e-6 * scale, equal_nan=True):
+            step = "" if node.step is None else f" at step {node.step}"
+            raise BackwardError(
+                f"{node._op.name}{step}: its value was given up at the end of its step (no name referred to it) and "
+                "computing it again gives other numbers: an input was changed in place since (an optimizer step?). "
+                "Read the values before changing the parameters, or record inside tinygrad_rnn.keep_values()."
+            )
+        node._data = out
+    return t._data
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
 
@@ -132,7 +253,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def reduce_to(node: Tensor, grad: np.ndarray) -> np.ndarray:
     """``grad`` as a gradient of ``node``: reduced to its shape and cast to its dtype."""
-    data = node.data
+    data = node._data  # the array, or what a released value left (its shape and dtype)
     if grad.shape != data.shape:
         grad = unbroadcast(grad, data.shape)
         if grad.shape != data.shape:
@@ -152,7 +273,7 @@ def accumulate(node: Tensor, grad: np.ndarray) -> None:
     gradients accumulate across ``backward`` calls until reset. An intermediate tensor's
     ``.grad`` may share memory with a neighbour's and is never written in place.
     """
-    data = node.data
+    data = node._data  # the array, or what a released value left (its shape and dtype)
     if grad.shape != data.shape or grad.dtype != data.dtype:
         grad = reduce_to(node, grad)
     if node._op is None:

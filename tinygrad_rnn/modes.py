@@ -1,8 +1,10 @@
 """The engine's modes, in one context variable: whether ops are recorded (``no_grad``), the
 time step new tensors are tagged with (``step``), whether anomaly checks run
-(``detect_anomaly``) and whether ops keep their non-tensor arguments (``recording_attrs``).
+(``detect_anomaly``), whether ops keep their non-tensor arguments (``recording_attrs``), and
+the tensors the current ``step`` block recorded, whose values it gives up on exit unless
+inside ``keep_values()``.
 
-Every op reads all four with one lookup (``MODE.get()``). Being a context variable, a mode
+Every op reads all five with one lookup (``MODE.get()``). Being a context variable, a mode
 holds in the thread or asyncio task that set it, and each block restores on exit what it found,
 so blocks nest.
 
@@ -20,12 +22,13 @@ from typing import Any, ClassVar, TypeVar
 
 from .errors import DTypeError
 
-#: (grad enabled, step tag, anomaly checks on, attrs table or None), the fields in that order;
+#: (grad enabled, step tag, anomaly checks on, attrs table or None, the step block's recorded
+#: tensors: a list, None outside any block, False inside keep_values()), the fields in that order;
 #: one variable, not the three variables and a list before: 60 ns less per op (benchmarks/tricks.py)
-MODE: ContextVar[tuple[bool, int | None, bool, dict | None]] = ContextVar(
-    "tinygrad_rnn_mode", default=(True, None, False, None)
+MODE: ContextVar[tuple[bool, int | None, bool, dict | None, list | bool | None]] = ContextVar(
+    "tinygrad_rnn_mode", default=(True, None, False, None, None)
 )
-GRAD, STEP, ANOMALY, ATTRS = range(4)
+GRAD, STEP, ANOMALY, ATTRS, RECORDED = range(5)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,7 +106,12 @@ class no_grad(_Mode):
 
 
 class step(_Mode):
-    """Tag every tensor created inside the block with ``step == t``; the innermost block wins."""
+    """Tag every tensor created inside the block with ``step == t``; the innermost block wins.
+
+    On exit the block gives up the values of the tensors it recorded that only the graph still
+    refers to and no backward rule saved (e.g. ``h @ W`` in ``(b + h @ W + x @ U).tanh()``):
+    ``autograd.release``. Reading such a tensor's ``.data`` later (a diagram, ``walk``) computes
+    it again. Inside ``keep_values()`` every value is kept."""
 
     __slots__ = ()
     field = STEP
@@ -117,6 +125,37 @@ class step(_Mode):
             except TypeError:
                 raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
         _Mode.__init__(self, t)
+
+    def __enter__(self) -> None:
+        mode = list(MODE.get())
+        self._saved = (mode[STEP], mode[RECORDED], self._saved)
+        mode[STEP] = self.value
+        if mode[RECORDED] is not False:
+            mode[RECORDED] = []
+        MODE.set(tuple(mode))  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        mode = list(MODE.get())
+        recorded = mode[RECORDED]
+        mode[STEP], mode[RECORDED], self._saved = self._saved  # type: ignore[misc]
+        MODE.set(tuple(mode))  # type: ignore[arg-type]
+        if recorded:
+            from .autograd import release  # autograd imports this module
+
+            release(recorded)
+
+
+class keep_values(_Mode):
+    """Context manager and decorator: ``step`` blocks inside it give up no values, so every
+    recorded tensor keeps its array (as when nothing is released; the memory it costs is what
+    releasing saves). Values given up are computed again when read, from the inputs as they
+    are then: record inside this block to change the parameters in place before reading."""
+
+    __slots__ = ()
+    field = RECORDED
+
+    def __init__(self) -> None:
+        super().__init__(False)
 
 
 class detect_anomaly(_Mode):

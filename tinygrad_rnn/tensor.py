@@ -12,7 +12,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import autograd, ops
-from .autograd import RETAINED, _apply, backward, retain
+from .autograd import RETAINED, Released, _apply, backward, retain
 from .errors import DTypeError, ShapeError
 from .modes import MODE, STEP
 
@@ -96,7 +96,7 @@ class Tensor:
         The time step this tensor was created in (see ``tinygrad_rnn.step``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "step", "_op", "_parents", "_ctx", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "name", "step", "_op", "_parents", "_ctx", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor -> Tensor
 
     def __init__(
@@ -113,7 +113,7 @@ class Tensor:
                 f"Tensor: requires_grad must be True or False, got {requires_grad!r} ({type(requires_grad).__name__})"
             )
         _check_dtype(arr, requires_grad)
-        self.data = arr
+        self._data: np.ndarray | Released = arr
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self.name = name
@@ -141,20 +141,31 @@ class Tensor:
     # --- array-like ------------------------------------------------------------------------
 
     @property
+    def data(self) -> np.ndarray:
+        """The values. A value its ``step`` block gave up (``autograd.release``: only the graph
+        referred to this tensor) is computed again from its inputs when read, and kept."""
+        value = self._data
+        return value if type(value) is not Released else autograd.restore(self)
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
