@@ -140,9 +140,16 @@ class step(_Mode):
         mode[STEP], mode[RECORDED], self._saved = self._saved  # type: ignore[misc]
         MODE.set(tuple(mode))  # type: ignore[arg-type]
         if recorded:
-            from .autograd import release  # autograd imports this module
+            _release(recorded)
 
-            release(recorded)
+
+def _release(recorded: list) -> None:
+    """``autograd.release``, imported on the first use (autograd imports this module)."""
+    global _release
+    from .autograd import release
+
+    _release = release
+    release(recorded)
 
 
 class keep_values(_Mode):
