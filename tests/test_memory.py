@@ -476,8 +476,26 @@ def test_giving_up_values_halves_the_by_hand_steps_memory() -> None:
         tracemalloc.stop()
         return graph, peak
 
-    with pool_limit(0):  # the pool would keep the given-up arrays for reuse: count what the graph holds
-        released, kept = traced(False), traced(True)
     value = 32 * 128 * 8
+    with pool_limit(0):  # what the graph itself holds
+        released, kept = traced(False), traced(True)
     assert kept[0] - released[0] > 0.9 * 4 * 20 * value  # four values per step given up
     assert released[1] < 0.6 * kept[1]
+    with pool_limit(64 << 20):  # the pool hands the given-up arrays out again (give_back): no more memory
+        pooled = traced(False)
+    assert pooled[1] < released[1] + 8 * value
+
+
+def test_the_next_step_computes_into_the_arrays_the_last_step_gave_up() -> None:
+    from tinygrad_rnn import memory
+
+    with pool_limit(64 << 20):
+        loss, _ = _by_hand(T=20)
+        arrays = memory._POOL.arrays
+        assert arrays < 20 + 10  # one h per step (kept), and the few given up and taken again
+        with keep_values():
+            kept, _ = _by_hand(T=20)
+        assert memory._POOL.arrays - arrays > 4 * 20  # kept, every value is an array of its own
+        stranger = np.ones((32, 128))
+        memory.give_back(stranger)  # not the pool's: ignored
+        assert memory.output((32, 128), stranger.dtype) is not stranger

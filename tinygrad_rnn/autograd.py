@@ -35,7 +35,7 @@ import numpy as np
 
 from . import diagnose, ops
 from .errors import BackwardError, TinygradRNNError
-from .memory import MIN_BYTES
+from .memory import MIN_BYTES, give_back
 from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
@@ -201,9 +201,15 @@ def release(recorded: list[Tensor | tuple[Tensor, ...]]) -> None:
             readers = _readers(recorded)
         if _refs_at(recorded, i) - _UNHELD > readers.get(id(recorded[i]), 0):
             continue  # the user holds the tensor
-        if _value_refs(recorded[i]) > _VALUE_UNHELD + 1:
+        if type(recorded[i]._data) is not np.ndarray:  # set to something else since
+            continue
+        others = _value_refs(recorded[i]) - _VALUE_UNHELD
+        if others > 1:
             continue  # a rule saved the array (the buffer pool may hold it too, which does not count)
-        recorded[i]._data = Released(recorded[i]._data)
+        value = recorded[i]._data
+        recorded[i]._data = Released(value)
+        if others == 1:  # if the one other is the pool (give_back knows), its next output is this array
+            give_back(value)
 
 
 def _readers(recorded: list[Tensor | tuple[Tensor, ...]]) -> dict[int, int]:

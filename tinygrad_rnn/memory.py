@@ -14,7 +14,9 @@ touches again: measured, that made the forward pass of a row-MNIST step 2.6x slo
   and ``empty_pool()`` gives its memory back; ``pool_bytes()`` says how much it holds. "Refers
   to" is Python's reference count: a weak reference or a raw address (``a.ctypes.data``) of an
   op's output does not keep it, hold the array itself. When the pool is full, it drops the
-  arrays nothing refers to (e.g. of a past batch size) to make room.
+  arrays nothing refers to (e.g. of a past batch size) to make room. A value a ``step`` block
+  gives up (``autograd.release``) comes back to the pool through ``give_back`` and is the next
+  output of its shape: a by-hand step then reuses the last step's products and sums.
 - ``tune_allocator`` raises glibc's mmap and trim thresholds so that all freed memory stays
   mapped. It changes the whole process, so the library never calls it: programs that own their
   process may (``tinygrad-rnn train``, ``examples/demo.py``).
@@ -44,6 +46,8 @@ class _Pool(threading.local):
         self.limit = _DEFAULT_LIMIT
         self.arrays = 0  # in all queues
         self.wait = 0  # new arrays to pass up, while full, before looking for free ones again
+        self.ids: set[int] = set()  # id of every array in the queues
+        self.given_back: dict[tuple, list[np.ndarray]] = {}  # per key, arrays to hand out first
 
 
 _POOL = _Pool()
@@ -77,6 +81,9 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     not, so that an array someone keeps does not stop the queue."""
     pool = _POOL
     key = (shape, dtype)
+    back = pool.given_back.get(key)
+    if back:
+        return back.pop()
     q = pool.queues.get(key)
     if q is not None:
         if _refs_at(q, -1) == _FREE:
@@ -95,9 +102,21 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         if q is None:
             q = pool.queues[key] = deque()
         q.append(arr)
+        pool.ids.add(id(arr))
         pool.bytes += arr.nbytes
         pool.arrays += 1
     return arr
+
+
+def give_back(arr: np.ndarray) -> None:
+    """Hand ``arr`` out again before looking at the queues, if it is one of the pool's. The caller
+    guarantees that nothing else refers to it but the pool and the caller, which then drops it
+    (a value a step block gave up: ``autograd.release``). Without this, the two looks of
+    ``output`` rarely find such an array (neither the newest nor the oldest): a by-hand
+    row-MNIST step's peak memory was 2.1x numpy's with the pool, 1.05x without it."""
+    pool = _POOL
+    if id(arr) in pool.ids:  # the queue's array itself: a queue keeps its arrays alive
+        pool.given_back.setdefault((arr.shape, arr.dtype), []).append(arr)
 
 
 def _evict(pool: _Pool) -> None:
@@ -111,6 +130,7 @@ def _evict(pool: _Pool) -> None:
         q = pool.queues[key]
         for _ in range(len(q)):
             if _refs_at(q, 0) == _FREE:
+                pool.ids.discard(id(q[0]))
                 pool.bytes -= q.popleft().nbytes
                 pool.arrays -= 1
             else:
@@ -133,6 +153,8 @@ def set_pool_limit(limit: int) -> None:
 def empty_pool() -> None:
     """Drop every array the pool holds (each is freed once nothing else refers to it)."""
     _POOL.queues.clear()
+    _POOL.ids.clear()
+    _POOL.given_back.clear()
     _POOL.bytes = _POOL.arrays = _POOL.wait = 0
 
 
