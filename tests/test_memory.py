@@ -499,3 +499,113 @@ def test_the_next_step_computes_into_the_arrays_the_last_step_gave_up() -> None:
         stranger = np.ones((32, 128))
         memory.give_back(stranger)  # not the pool's: ignored
         assert memory.output((32, 128), stranger.dtype) is not stranger
+
+
+def test_a_change_anywhere_in_an_input_is_caught_and_infinities_come_back() -> None:
+    """A review's cases: an optimizer step that leaves a value's ends alone (two output units
+    without gradient) must not make restore return the new model's numbers; a value holding
+    -inf (a log of a masked zero) must come back, and anomaly mode must still name the log."""
+    from tinygrad_rnn import AnomalyError, optim
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.normal(size=(32, 128)), name="x")
+    W = Tensor(rng.normal(size=(128, 128)) * 0.1, requires_grad=True, name="W")
+    mask = np.ones(128)
+    mask[[0, -1]] = 0
+    with step(0):
+        h = (x @ W).tanh()
+    loss = (h * mask).sum()
+    loss.backward()
+    optim.SGD([W], lr=0.1).step()
+    product = h.parents[0]
+    with pytest.raises(BackwardError, match="changed in place"):
+        _ = product.data
+
+    pad = np.zeros((32, 128))
+    pad[0, 0] = -1e9
+    with np.errstate(all="ignore"), step(0):
+        out = ((x @ W + pad).relu().log() + 1.0).sigmoid().sum()
+    given_up = [t for t in walk(out) if type(t._data) is Released]
+    assert [t.op for t in given_up] == ["matmul", "add", "log", "add"]
+    assert given_up[2].data[0, 0] == given_up[3].data[0, 0] == -np.inf
+    with np.errstate(all="ignore"), step(0):
+        out = ((x @ W + pad).relu().log() + 1.0).sigmoid().sum()
+    with detect_anomaly(), pytest.raises(AnomalyError, match="log at step 0"):
+        out.backward()
+
+
+def test_a_value_a_rule_saved_is_kept_with_the_pool_off_or_full() -> None:
+    """sigmoid's rule saves its output: with the pool off, that saved copy is the array's one
+    other reference, which must not be taken for the pool's."""
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.normal(size=(128, 128)), requires_grad=True)
+    with pool_limit(0), step(0):
+        s = (Tensor(rng.normal(size=(32, 128))) @ W).sigmoid() + 2.0  # add saves nothing
+    saved = s.parents[0]
+    assert saved.op == "sigmoid" and type(saved._data) is np.ndarray
+
+
+def test_a_step_block_closing_out_of_order_leaves_no_list_behind() -> None:
+    """A generator's step(7) closed inside the caller's step(1): afterwards nothing records into
+    an ended block's list, so products dropped later are freed at once. (Run in a context of its
+    own: closing out of order leaves the step tag at 7, as each block puts back what it found.)"""
+    import contextvars
+
+    contextvars.copy_context().run(_close_out_of_order)
+
+
+def _close_out_of_order() -> None:
+    from tinygrad_rnn.modes import MODE, RECORDED
+
+    W = Tensor(np.full((128, 128), 0.01), requires_grad=True)
+    x = Tensor(np.ones((32, 128)))
+
+    def generator() -> Iterator[Tensor]:
+        with step(7):
+            yield x @ W
+
+    g = generator()
+    next(g)
+    with step(1):
+        next(g, None)
+    assert MODE.get()[RECORDED] is None
+    with cyclic_gc_disabled():
+        refs = []
+        for _ in range(10):
+            y = x @ W
+            refs.append(weakref.ref(y))
+            del y
+        assert all(r() is None for r in refs)
+    with keep_values():
+        g = generator()
+        next(g)
+    with step(2):
+        next(g, None)
+        (x @ W).tanh()
+    with step(3):
+        out = (x @ W).tanh()
+    assert type(out.parents[0]._data) is Released  # giving up works again
+
+
+def test_a_full_pool_drops_given_back_arrays_of_a_shape_no_longer_asked_for() -> None:
+    from tinygrad_rnn import memory
+
+    with pool_limit(4 * 32 * 128 * 8):
+        _by_hand(T=2)
+        assert memory._POOL.given_back
+        for _ in range(3):
+            _by_hand(T=2, B=48)
+        assert ((32, 128), np.dtype(np.float64)) not in memory._POOL.queues
+
+
+def test_retain_grads_keeps_the_values_for_a_diagram_after_the_optimizer_step_and_repr_computes_nothing() -> None:
+    from tinygrad_rnn import optim
+
+    loss, params = _by_hand(T=3)
+    product = next(t for t in walk(loss) if type(t._data) is Released)
+    assert "matmul" in repr(product) or "add" in repr(product)
+    assert len(product) == 32 and type(product._data) is Released  # shape questions restore nothing
+    loss.backward(retain_grads=True)
+    assert _given_up(loss) == []
+    optim.SGD(list(params.values()), lr=0.1).step()
+    assert "->" in viz.draw(loss, "both").source

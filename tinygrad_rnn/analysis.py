@@ -100,14 +100,14 @@ def _loss_terms(losses: Any, who: str) -> list[Term]:
     seeded with d total / d term), plus the rest of the loss (what reaches the parameters other
     than through those terms, e.g. a weight penalty), or kept whole if it has none."""
     if isinstance(losses, Tensor):
-        if losses.data.size != 1:
+        if losses.size != 1:
             raise ConfigError(
                 f"{who}: the loss has shape {losses.shape}; pass a scalar loss (e.g. from sequence_loss) or the "
                 "list of per-step scalar losses"
             )
         if not losses.requires_grad:
             raise ConfigError(f"{who}: the loss does not require grad: no parameter was used to compute it")
-        found = [n for n in walk(losses) if n.name == "L" and n.data.size == 1 and n.requires_grad]
+        found = [n for n in walk(losses) if n.name == "L" and n.size == 1 and n.requires_grad]
         one = np.ones_like(losses.data)
         if not found:
             return [(losses, one, ())]
@@ -115,7 +115,7 @@ def _loss_terms(losses: Any, who: str) -> list[Term]:
         return [(n, seeds.get(n, np.zeros_like(n.data)), ()) for n in found] + [(losses, one, tuple(found))]
     if isinstance(losses, (list, tuple)) and losses:
         for i, term in enumerate(losses):
-            if not isinstance(term, Tensor) or term.data.size != 1 or not term.requires_grad:
+            if not isinstance(term, Tensor) or term.size != 1 or not term.requires_grad:
                 raise ConfigError(
                     f"{who}: losses[{i}] is a {_describe(term)}; each loss term must be a scalar Tensor computed "
                     "from the parameters (one per step, e.g. cross_entropy(o[t], y[t]))"
@@ -305,8 +305,8 @@ class JacobianNorms:
 def _rows(root: Tensor, wanted: Sequence[Tensor], order: list[Tensor], stop: tuple[Tensor, ...]) -> list[np.ndarray]:
     """For each tensor in ``wanted``, the matrix d root / d tensor (root and tensor flattened),
     one backward pass per element of ``root``."""
-    n = root.data.size
-    mats = [np.zeros((n, t.data.size), dtype=np.float64) for t in wanted]
+    n = root.size
+    mats = [np.zeros((n, t.size), dtype=np.float64) for t in wanted]
     seed = np.zeros(n, dtype=root.dtype)
     for j in range(n):
         seed[j] = 1

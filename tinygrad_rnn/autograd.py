@@ -35,7 +35,7 @@ import numpy as np
 
 from . import diagnose, ops
 from .errors import BackwardError, TinygradRNNError
-from .memory import MIN_BYTES, give_back
+from .memory import MIN_BYTES, give_back, is_pooled
 from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
@@ -127,13 +127,13 @@ def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) ->
 
 class Released:
     """What a tensor holds in place of a value its step block gave up (``release``): the value's
-    shape and dtype, which backward needs, and its first and last numbers, which the value
-    computed again (``restore``) must match."""
+    shape and dtype, which backward needs, and the sum of its numbers, which the value computed
+    again (``restore``) must match exactly (the same computation gives the same bits)."""
 
-    __slots__ = ("shape", "dtype", "ends")
+    __slots__ = ("shape", "dtype", "checksum")
 
     def __init__(self, value: np.ndarray) -> None:
-        self.shape, self.dtype, self.ends = value.shape, value.dtype, _ends(value)
+        self.shape, self.dtype, self.checksum = value.shape, value.dtype, _checksum(value)
 
     @property
     def ndim(self) -> int:
@@ -144,14 +144,9 @@ class Released:
         return int(np.prod(self.shape))
 
 
-def _ends(value: np.ndarray) -> tuple[Any, Any]:
-    return value.item(0), value.item(value.size - 1)
-
-
-def _same_number(x: Any, y: Any) -> bool:
-    """x and y agree to a millionth (rounding differs between BLAS kernels; a changed input
-    moves a value by far more), or are both NaN."""
-    return abs(x - y) <= 1e-6 * max(abs(x), abs(y)) or (x != x and y != y)
+def _checksum(value: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.add.reduce(value.reshape(-1)))
 
 
 _refs = sys.getrefcount
@@ -203,13 +198,14 @@ def release(recorded: list[Tensor | tuple[Tensor, ...]]) -> None:
             continue  # the user holds the tensor
         if type(recorded[i]._data) is not np.ndarray:  # set to something else since
             continue
-        others = _value_refs(recorded[i]) - _VALUE_UNHELD
-        if others > 1:
-            continue  # a rule saved the array (the buffer pool may hold it too, which does not count)
         value = recorded[i]._data
+        pooled = is_pooled(value)
+        if _value_refs(recorded[i]) - _VALUE_UNHELD > 1 + pooled:  # 1: the name value
+            continue  # a rule saved the array
         recorded[i]._data = Released(value)
-        if others == 1:  # if the one other is the pool (give_back knows), its next output is this array
+        if pooled:  # nothing but the pool holds it now: its next output of this shape
             give_back(value)
+        del value
 
 
 def _readers(recorded: list[Tensor | tuple[Tensor, ...]]) -> dict[int, int]:
@@ -239,14 +235,21 @@ def restore(t: Tensor) -> np.ndarray:
             order.append(path.pop())
     for node in order:
         was = node._data
-        out, _ = node._op.forward(*[p._data for p in node._parents])
-        out = np.asarray(out)
-        if out.shape != was.shape or not all(map(_same_number, _ends(out), was.ends)):
+        if type(was) is not Released:  # another thread restored it meanwhile
+            continue
+        try:
+            with np.errstate(all="ignore"):  # any warning was given when the value was first computed
+                out, _ = node._op.forward(*[p._data for p in node._parents])
+            out = np.asarray(out)
+            same = out.shape == was.shape and out.dtype == was.dtype and _same(_checksum(out), was.checksum)
+        except (ValueError, TypeError, IndexError):
+            same = False  # an input changed shape or type
+        if not same:
             step = "" if node.step is None else f" at step {node.step}"
             raise BackwardError(
                 f"{node._op.name}{step}: its value was given up at the end of its step (no name referred to it) and "
                 "computing it again gives other numbers: an input was changed in place since (an optimizer step?). "
-                "Read the values before changing the parameters, or record inside tinygrad_rnn.keep_values()."
+                "Read the values before changing the inputs, or record inside tinygrad_rnn.keep_values()."
             )
         node._data = out
     return t._data
@@ -348,7 +351,8 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
     ``grad`` is dL/d(root); it may be omitted only when ``root`` holds a single value. Leaf
     gradients add to what they hold. ``root.grad`` is set to ``grad``. An intermediate tensor's
     ``.grad`` is released once passed on (it would hold one array per node until the graph is
-    dropped: the pass's largest memory cost); ``retain_grads=True`` keeps them all, and
+    dropped: the pass's largest memory cost); ``retain_grads=True`` keeps them all (and computes
+    again the values step blocks gave up, keeping them too), and
     ``t.retain_grad()`` keeps one tensor's. ``pass_gradients(root)`` gives them all afterwards.
     """
     if retain_grads is not False and retain_grads is not True and not isinstance(retain_grads, np.bool_):
@@ -360,7 +364,7 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
             "no_grad(). Create the parameters with Tensor(..., requires_grad=True)."
         )
     if grad is None:
-        if root.data.size != 1:
+        if root.size != 1:
             raise BackwardError(
                 f"backward: output has shape {root.shape}, but backward() without a gradient "
                 "needs a single value. Reduce it first, e.g. y.sum() or y.mean(), or pass "
@@ -382,6 +386,10 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
             )
 
     order = walk(root)
+    if retain_grads:  # the values too: a diagram drawn after an optimizer step shows this pass
+        for node in order:
+            if type(node._data) is Released:
+                restore(node)
     checking = MODE.get()[ANOMALY]
     if checking:  # the forward may have run outside detect_anomaly: its first bad value is the origin
         for node in order:

@@ -108,6 +108,11 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return arr
 
 
+def is_pooled(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is one of this thread's pool's arrays."""
+    return id(arr) in _POOL.ids
+
+
 def give_back(arr: np.ndarray) -> None:
     """Hand ``arr`` out again before looking at the queues, if it is one of the pool's. The caller
     guarantees that nothing else refers to it but the pool and the caller, which then drops it
@@ -126,6 +131,7 @@ def _evict(pool: _Pool) -> None:
     One look at each array, in order. The next look waits for as many new arrays as the pool
     holds, so that a graph larger than the pool (which holds every pooled array) costs one
     look per new array, not a look at the whole pool each (T = 10,000 by hand took 26x numpy)."""
+    pool.given_back.clear()  # its hold would make them look in use
     for key in list(pool.queues):
         q = pool.queues[key]
         for _ in range(len(q)):

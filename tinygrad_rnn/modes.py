@@ -128,19 +128,32 @@ class step(_Mode):
 
     def __enter__(self) -> None:
         mode = list(MODE.get())
-        self._saved = (mode[STEP], mode[RECORDED], self._saved)
-        mode[STEP] = self.value
-        if mode[RECORDED] is not False:
-            mode[RECORDED] = []
+        mine = _Recorded() if mode[RECORDED] is not False else False
+        self._saved = (mode[STEP], mode[RECORDED], mine, self._saved)
+        mode[STEP], mode[RECORDED] = self.value, mine
         MODE.set(tuple(mode))  # type: ignore[arg-type]
 
     def __exit__(self, *exc: object) -> None:
         mode = list(MODE.get())
-        recorded = mode[RECORDED]
-        mode[STEP], mode[RECORDED], self._saved = self._saved  # type: ignore[misc]
+        mode[STEP], before, mine, self._saved = self._saved  # type: ignore[misc]
+        if mode[RECORDED] is mine:  # else a block that closed out of order set it: left alone
+            mode[RECORDED] = before if not isinstance(before, _Recorded) or before.open else None
         MODE.set(tuple(mode))  # type: ignore[arg-type]
-        if recorded:
-            _release(recorded)
+        if mine is not False:
+            mine.open = False
+            if mine:
+                _release(mine)
+
+
+class _Recorded(list):
+    """A step block's list of recorded tensors; ``open`` until the block ends, so that a block
+    closing out of order (a generator's) never puts back the list of a block that has ended."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = True
 
 
 def _release(recorded: list) -> None:
@@ -163,6 +176,13 @@ class keep_values(_Mode):
 
     def __init__(self) -> None:
         super().__init__(False)
+
+    def __exit__(self, *exc: object) -> None:
+        mode = list(MODE.get())
+        before, self._saved = self._saved  # type: ignore[misc]
+        if mode[RECORDED] is False:  # else a block that closed out of order set it: left alone
+            mode[RECORDED] = before if not isinstance(before, _Recorded) or before.open else None
+        MODE.set(tuple(mode))  # type: ignore[arg-type]
 
 
 class detect_anomaly(_Mode):

@@ -168,16 +168,16 @@ class Tensor:
         return self._data.size
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor: it holds one value and has no first axis; use .item()")
-        return len(self.data)
+        return self.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
         """The sub-tensors along the first axis, each recorded in the graph (``t[i]``), as
         iterating a numpy array gives its rows: ``for x in xs``, ``list(t)``, ``zip(*t)``."""
-        if self.data.ndim == 0:
+        if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor: it holds one value; use .item()")
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(self.shape[0]))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         """``np.asarray(t)``: the data (no gradient flows through numpy)."""
@@ -186,10 +186,10 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def _scalar(self, what: str) -> Any:
-        if self.data.size != 1:
+        if self.size != 1:
             raise TypeError(
                 f"{what}: only a tensor holding exactly one value converts to a Python number; this one has "
-                f"shape {self.shape} ({self.data.size} values). Reduce it first (.sum(), .mean()) or index one element."
+                f"shape {self.shape} ({self.size} values). Reduce it first (.sum(), .mean()) or index one element."
             )
         return self.data.reshape(()).item()
 
@@ -200,9 +200,9 @@ class Tensor:
         return int(self._scalar("int()"))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} values (shape {self.shape}) is ambiguous; "
+                f"the truth value of a tensor with {self.size} values (shape {self.shape}) is ambiguous; "
                 "reduce it first, e.g. bool((t > 0).data.any()) or .all()"
             )
         return bool(self.data.reshape(()).item())
@@ -221,9 +221,9 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
-        if self.data.size != 1:
+        if self.size != 1:
             raise ShapeError(
-                f"item: the tensor has shape {self.shape} ({self.data.size} values); item() needs exactly one. "
+                f"item: the tensor has shape {self.shape} ({self.size} values); item() needs exactly one. "
                 "Reduce it first, e.g. .sum() or .mean(), or index one element."
             )
         return self.data.item()
@@ -232,7 +232,7 @@ class Tensor:
         """A leaf of up to 1,000 values prints as code that makes it again (``Tensor([1.0, 2.0],
         requires_grad=True, name='W')``, so a failing hypothesis example can be pasted); an op's
         output, or a larger leaf, as a summary with its shape, dtype, op and step."""
-        if self._op is None and self.data.size <= 1000:
+        if self._op is None and self.size <= 1000:
             parts = [repr(self.data.tolist())]
             if np.asarray(self.data.tolist()).dtype != self.dtype:
                 parts.append(f"dtype={str(self.dtype)!r}")
@@ -250,7 +250,7 @@ class Tensor:
             parts.append("requires_grad=True")
         if self.step is not None:
             parts.append(f"step={self.step}")
-        if self.data.size <= 8:
+        if self.size <= 8:
             parts.insert(0, np.array2string(self.data, separator=", "))
         return f"Tensor({', '.join(parts)})"
 
@@ -410,12 +410,12 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     Tensors of different float dtypes compute in the wider, as numpy does)."""
     if isinstance(x, Tensor):
         return x
-    if like.data.dtype.kind == "f":
+    if like.dtype.kind == "f":
         if isinstance(x, (int, float)) and not isinstance(x, bool):
-            return Tensor(np.asarray(x, dtype=like.data.dtype))
+            return Tensor(np.asarray(x, dtype=like.dtype))
         data = np.asarray(x)
         if data.dtype.kind in "iuf":
-            return Tensor(data.astype(like.data.dtype, copy=False))
+            return Tensor(data.astype(like.dtype, copy=False))
     return Tensor(x)
 
 

@@ -193,7 +193,7 @@ def _shares(frames: list[_Frame], params: list[_Param], carried: dict[tuple[int,
                 if p.key in running:  # as autograd.accumulate: the leaf's dtype, added in place
                     running[p.key] += g
                 else:
-                    running[p.key] = np.array(g, dtype=q.data.dtype, copy=True)
+                    running[p.key] = np.array(g, dtype=q.dtype, copy=True)
         for k in got:
             count[k] += 1
         out.append(
