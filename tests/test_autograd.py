@@ -542,7 +542,7 @@ def test_keep_values_is_a_block_and_a_decorator_and_the_step_blocks_inside_give_
     from tinygrad_rnn.autograd import Released
 
     W = Tensor(np.full((128, 128), 0.01), requires_grad=True)
-    x = Tensor(np.ones((32, 128)))
+    x = Tensor(np.ones((64, 128)))
 
     def recorded() -> Tensor:
         with step(0):

@@ -351,8 +351,8 @@ def test_a_graph_larger_than_the_pool_costs_one_look_per_new_array_not_a_scan_of
 # ----------------------------------------------------------------------------------------------
 
 
-def _by_hand(seed: int = 0, T: int = 5, B: int = 32) -> tuple[Tensor, dict[str, Tensor]]:
-    """A by-hand RNN in step blocks, as the README writes it; (32, 128) float64 = 32 kB values."""
+def _by_hand(seed: int = 0, T: int = 5, B: int = 64) -> tuple[Tensor, dict[str, Tensor]]:
+    """A by-hand RNN in step blocks, as the README writes it; (64, 128) float64 = 32 kB values."""
     rng = np.random.default_rng(seed)
     W = Tensor(rng.normal(size=(128, 128)) * 0.1, requires_grad=True, name="W")
     U = Tensor(rng.normal(size=(8, 128)), requires_grad=True, name="U")
@@ -403,7 +403,7 @@ def test_values_given_up_come_back_bit_for_bit_and_change_no_gradient_or_diagram
 def test_what_the_user_holds_is_never_given_up() -> None:
     rng = np.random.default_rng(0)
     W = Tensor(rng.normal(size=(128, 128)), requires_grad=True)
-    h = Tensor(rng.normal(size=(32, 128)))
+    h = Tensor(rng.normal(size=(64, 128)))
     with step(0):
         named = h @ W  # a name refers to it
         listed = [h @ W * 1.0]  # a list refers to the product, the graph to its input
@@ -452,7 +452,7 @@ def test_small_values_ops_with_arguments_and_users_functions_keep_their_values()
     assert _given_up(loss) == []
     W = Tensor(np.ones((128, 128)), requires_grad=True)
     with step(0):
-        out = (Double.apply(Tensor(np.ones((32, 128))) @ W) + 1).sum(axis=1, keepdims=True).tanh()
+        out = (Double.apply(Tensor(np.ones((64, 128))) @ W) + 1).sum(axis=1, keepdims=True).tanh()
     # the product and the add are needed by no rule: given up; Double's output and the sum
     # (ops with non-tensor arguments) are not, though no rule needs them either
     kinds = {t.op: type(t._data).__name__ for t in walk(out) if t.parents}
@@ -476,7 +476,7 @@ def test_giving_up_values_halves_the_by_hand_steps_memory() -> None:
         tracemalloc.stop()
         return graph, peak
 
-    value = 32 * 128 * 8
+    value = 64 * 128 * 8
     with pool_limit(0):  # what the graph itself holds
         released, kept = traced(False), traced(True)
     assert kept[0] - released[0] > 0.9 * 4 * 20 * value  # four values per step given up
@@ -496,9 +496,9 @@ def test_the_next_step_computes_into_the_arrays_the_last_step_gave_up() -> None:
         with keep_values():
             kept, _ = _by_hand(T=20)
         assert memory._POOL.arrays - arrays > 4 * 20  # kept, every value is an array of its own
-        stranger = np.ones((32, 128))
+        stranger = np.ones((64, 128))
         memory.give_back(stranger)  # not the pool's: ignored
-        assert memory.output((32, 128), stranger.dtype) is not stranger
+        assert memory.output((64, 128), stranger.dtype) is not stranger
 
 
 def test_a_change_anywhere_in_an_input_is_caught_and_infinities_come_back() -> None:
@@ -508,7 +508,7 @@ def test_a_change_anywhere_in_an_input_is_caught_and_infinities_come_back() -> N
     from tinygrad_rnn import AnomalyError, optim
 
     rng = np.random.default_rng(0)
-    x = Tensor(rng.normal(size=(32, 128)), name="x")
+    x = Tensor(rng.normal(size=(64, 128)), name="x")
     W = Tensor(rng.normal(size=(128, 128)) * 0.1, requires_grad=True, name="W")
     mask = np.ones(128)
     mask[[0, -1]] = 0
@@ -521,7 +521,7 @@ def test_a_change_anywhere_in_an_input_is_caught_and_infinities_come_back() -> N
     with pytest.raises(BackwardError, match="changed in place"):
         _ = product.data
 
-    pad = np.zeros((32, 128))
+    pad = np.zeros((64, 128))
     pad[0, 0] = -1e9
     with np.errstate(all="ignore"), step(0):
         out = ((x @ W + pad).relu().log() + 1.0).sigmoid().sum()
@@ -540,7 +540,7 @@ def test_a_value_a_rule_saved_is_kept_with_the_pool_off_or_full() -> None:
     rng = np.random.default_rng(0)
     W = Tensor(rng.normal(size=(128, 128)), requires_grad=True)
     with pool_limit(0), step(0):
-        s = (Tensor(rng.normal(size=(32, 128))) @ W).sigmoid() + 2.0  # add saves nothing
+        s = (Tensor(rng.normal(size=(64, 128))) @ W).sigmoid() + 2.0  # add saves nothing
     saved = s.parents[0]
     assert saved.op == "sigmoid" and type(saved._data) is np.ndarray
 
@@ -558,7 +558,7 @@ def _close_out_of_order() -> None:
     from tinygrad_rnn.modes import MODE, RECORDED
 
     W = Tensor(np.full((128, 128), 0.01), requires_grad=True)
-    x = Tensor(np.ones((32, 128)))
+    x = Tensor(np.ones((64, 128)))
 
     def generator() -> Iterator[Tensor]:
         with step(7):
@@ -590,12 +590,12 @@ def _close_out_of_order() -> None:
 def test_a_full_pool_drops_given_back_arrays_of_a_shape_no_longer_asked_for() -> None:
     from tinygrad_rnn import memory
 
-    with pool_limit(4 * 32 * 128 * 8):
+    with pool_limit(4 * 64 * 128 * 8):
         _by_hand(T=2)
         assert memory._POOL.given_back
         for _ in range(3):
-            _by_hand(T=2, B=48)
-        assert ((32, 128), np.dtype(np.float64)) not in memory._POOL.queues
+            _by_hand(T=2, B=96)
+        assert ((64, 128), np.dtype(np.float64)) not in memory._POOL.queues
 
 
 def test_retain_grads_keeps_the_values_for_a_diagram_after_the_optimizer_step_and_repr_computes_nothing() -> None:
@@ -604,7 +604,7 @@ def test_retain_grads_keeps_the_values_for_a_diagram_after_the_optimizer_step_an
     loss, params = _by_hand(T=3)
     product = next(t for t in walk(loss) if type(t._data) is Released)
     assert "matmul" in repr(product) or "add" in repr(product)
-    assert len(product) == 32 and type(product._data) is Released  # shape questions restore nothing
+    assert len(product) == 64 and type(product._data) is Released  # shape questions restore nothing
     loss.backward(retain_grads=True)
     assert _given_up(loss) == []
     optim.SGD(list(params.values()), lr=0.1).step()

@@ -81,9 +81,10 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     not, so that an array someone keeps does not stop the queue."""
     pool = _POOL
     key = (shape, dtype)
-    back = pool.given_back.get(key)
-    if back:
-        return back.pop()
+    if pool.given_back:
+        back = pool.given_back.get(key)
+        if back:
+            return back.pop()
     q = pool.queues.get(key)
     if q is not None:
         if _refs_at(q, -1) == _FREE:
