@@ -35,7 +35,7 @@ import numpy as np
 
 from . import diagnose, ops
 from .errors import BackwardError, TinygradRNNError
-from .memory import give_back, is_pooled
+from .memory import MIN_BYTES, give_back, is_pooled
 from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ else:
     Tensor = None  # tensor.py, the array facade built on this module, sets it to its class
 
 _new = object.__new__
-
-#: values smaller than this are never given up: looking at one and keeping its checksum costs
-#: about 3 µs, which at (128, 64) float32 (32 kB) made a by-hand step 18% slower (RESULTS.md)
-RELEASE_MIN_BYTES = 64 << 10
 
 
 def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
@@ -86,11 +82,11 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
                 if attrs_table is not None:
                     attrs_table[id(t)] = (attrs, t)
                 elif recorded is not None and recorded is not False:
-                    # what its step block may give up (``release``): a value of 64 kB or more; of an
+                    # what its step block may give up (``release``): a value of 16 kB or more; of an
                     # op with non-tensor arguments, which ``restore`` cannot run again, the inputs it reads
                     if attrs:
                         recorded.append(parents)
-                    elif out.nbytes >= RELEASE_MIN_BYTES:
+                    elif out.nbytes >= MIN_BYTES:  # the pool's threshold: a smaller one is not worth the checks
                         recorded.append(t)
                 return t
     t.requires_grad = False
@@ -185,7 +181,7 @@ def release(recorded: list[Tensor | tuple[Tensor, ...]]) -> None:
 
     A value is needed while something outside the graph refers to its tensor (the user's
     names, lists, the loop's state: the reference count says) and while a backward rule saved
-    the array (``ctx``: its count again). Outputs under 64 kB are kept, and so are those of ops
+    the array (``ctx``: its count again). Outputs under 16 kB are kept, and so are those of ops
     with non-tensor arguments (users' Functions among them), which ``restore`` could not run
     (``_apply`` lists only the others; a small result does not count as a reader, so what it
     reads is kept).
