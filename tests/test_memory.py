@@ -534,6 +534,19 @@ def test_a_change_anywhere_in_an_input_is_caught_and_infinities_come_back() -> N
         out.backward()
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
+def test_values_of_every_float_dtype_are_given_up_and_come_back(dtype) -> None:
+    W = Tensor(np.full((128, 128), 0.01, dtype=dtype), requires_grad=True)
+    x = np.random.default_rng(0).normal(size=(128, 128)).astype(dtype)
+    with step(0):
+        out = (Tensor(x) @ W + 1.0).tanh()
+    with keep_values():
+        kept = (Tensor(x) @ W + 1.0).tanh()
+    given_up = out.parents[0]
+    assert type(given_up._data) is Released and given_up.dtype == dtype
+    assert np.array_equal(given_up.data, kept.parents[0].data)
+
+
 def test_a_value_a_rule_saved_is_kept_with_the_pool_off_or_full() -> None:
     """sigmoid's rule saves its output: with the pool off, that saved copy is the array's one
     other reference, which must not be taken for the pool's."""
