@@ -559,3 +559,20 @@ def test_keep_values_is_a_block_and_a_decorator_and_the_step_blocks_inside_give_
         with step(1):  # a step block inside keeps everything too
             assert given_up(recorded()) == []
     assert given_up(recorded()) == ["matmul"]  # and the block is over
+
+
+@pytest.mark.parametrize(
+    ("grad_shape", "shape"), [((1, 3), (3,)), ((1, 1, 3), (3,)), ((1, 2, 3), (2, 3)), ((4, 3), (3,))]
+)
+def test_unbroadcast_of_a_batch_of_one_has_the_bits_of_the_sum(grad_shape, shape):
+    """A guard for a tempting shortcut: axes that broadcasting added with size 1 cannot simply be
+    reshaped away, since numpy's sum of a single -0.0 is +0.0 and gradients keep the sum's bits
+    (tried: with the zero's sign kept by an add, the shortcut saved nothing measurable)."""
+    from tinygrad_rnn.autograd import unbroadcast
+
+    grad = np.random.default_rng(0).normal(size=grad_shape)
+    grad.flat[0] = -0.0
+    extra = len(grad_shape) - len(shape)
+    want = grad.sum(axis=tuple(range(extra)))
+    got = unbroadcast(grad, shape)
+    assert got.shape == shape and np.array_equal(np.signbit(got), np.signbit(want)) and np.array_equal(got, want)
