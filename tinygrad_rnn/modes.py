@@ -136,8 +136,7 @@ class step(_Mode):
     def __exit__(self, *exc: object) -> None:
         mode = list(MODE.get())
         mode[STEP], before, mine, self._saved = self._saved  # type: ignore[misc]
-        if mode[RECORDED] is mine:  # else a block that closed out of order set it: left alone
-            mode[RECORDED] = before if not isinstance(before, _Recorded) or before.open else None
+        _put_back(mode, mine, before)
         MODE.set(tuple(mode))  # type: ignore[arg-type]
         if mine is not False:
             mine.open = False
@@ -151,6 +150,14 @@ class _Recorded(list):
     (``open`` a class default, not set by an ``__init__``: 0.2 µs less per step block.)"""
 
     open = True
+
+
+def _put_back(mode: list, own: Any, before: Any) -> None:
+    """Give the recorded-tensors field of ``mode`` back what it held before a block set it to
+    ``own``: only if it still holds ``own`` (else a block that closed out of order set it, and
+    it is left alone), and never the list of a step block that has ended."""
+    if mode[RECORDED] is own:
+        mode[RECORDED] = before if not isinstance(before, _Recorded) or before.open else None
 
 
 def _release(recorded: list) -> None:
@@ -177,8 +184,7 @@ class keep_values(_Mode):
     def __exit__(self, *exc: object) -> None:
         mode = list(MODE.get())
         before, self._saved = self._saved  # type: ignore[misc]
-        if mode[RECORDED] is False:  # else a block that closed out of order set it: left alone
-            mode[RECORDED] = before if not isinstance(before, _Recorded) or before.open else None
+        _put_back(mode, False, before)
         MODE.set(tuple(mode))  # type: ignore[arg-type]
 
 
