@@ -334,8 +334,8 @@ def test_a_graph_larger_than_the_pool_costs_one_look_per_new_array_not_a_scan_of
     from tinygrad_rnn import memory
 
     looks = []
-    refs_at = memory._refs_at
-    monkeypatch.setattr(memory, "_refs_at", lambda q, i: looks.append(1) or refs_at(q, i))
+    refs_at = memory.refs_at
+    monkeypatch.setattr(memory, "refs_at", lambda q, i: looks.append(1) or refs_at(q, i))
     f64 = np.dtype(np.float64)
     with pool_limit(64 * 16 * 128 * 8):  # 64 arrays of (16, 128)
         held = [memory.output((16, 128), f64) for _ in range(2_000)]  # all in use, as a long graph's

@@ -27,15 +27,17 @@ fails is in diagnose.py.
 
 from __future__ import annotations
 
+import math
 import sys
 import weakref
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import diagnose, ops
 from .errors import BackwardError, TinygradRNNError
-from .memory import MIN_BYTES, give_back, is_pooled
+from .memory import MIN_BYTES, UNHELD, give_back, is_pooled, refs_at
 from .modes import ANOMALY, MODE
 
 if TYPE_CHECKING:
@@ -96,7 +98,7 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     return t
 
 
-def walk(*roots: Tensor, stop: frozenset[Tensor] | set[Tensor] = frozenset()) -> list[Tensor]:
+def walk(*roots: Tensor, stop: Container[Tensor] = frozenset()) -> list[Tensor]:
     """Every tensor the ``roots`` were computed from, in topological order, the roots included.
 
     Iterative depth-first search from each root in turn; parents are visited in argument
@@ -141,7 +143,7 @@ class Released:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
 
 _BITS = {n: np.dtype(f"i{n}") for n in (1, 2, 4, 8)}
@@ -158,25 +160,16 @@ def _checksum(value: np.ndarray) -> int:
     return int(np.add.reduce(value.view(bits), axis=None, dtype=bits))
 
 
-_refs = sys.getrefcount
-
-
-def _refs_at(nodes: list, i: int) -> int:
-    """References to ``nodes[i]``, counted the same way as for the probe (no local name holds it)."""
-    return _refs(nodes[i])
-
-
 def _value_refs(t: Tensor) -> int:
-    return _refs(t._data)
+    return sys.getrefcount(t._data)
 
 
 class _Probe:
     __slots__ = ("_data",)
 
 
-#: what the two counts give for a tensor only a list holds and an array only its tensor holds, on
-#: this Python (the references a call adds differ between versions)
-_UNHELD = _refs_at([object()], 0)
+#: what ``_value_refs`` gives for an array only its tensor holds, on this Python (the references
+#: a call adds differ between versions; ``memory.UNHELD`` is the same for a tensor a list holds)
 _probe = _Probe()
 _probe._data = np.empty(1)
 _VALUE_UNHELD = _value_refs(_probe)  # type: ignore[arg-type]
@@ -196,14 +189,12 @@ def release(recorded: list[Tensor | tuple[Tensor, ...]]) -> None:
     up, the graph holds about what the rules need (benchmarks/RESULTS.md, issue 14).
     ``Tensor.data`` computes a given-up value again."""
     readers = None
-    for i in range(len(recorded)):
-        t = recorded[i]
-        if type(t) is tuple:  # the inputs of an op with non-tensor arguments: counted as readers only
+    for i in range(len(recorded)):  # by index: a name for the tensor would add to its count
+        if type(recorded[i]) is tuple:  # the inputs of an op with non-tensor arguments: counted as readers only
             continue
-        del t  # the counts below must not see this name
         if readers is None:
             readers = _readers(recorded)
-        if _refs_at(recorded, i) - _UNHELD > readers.get(id(recorded[i]), 0):
+        if refs_at(recorded, i) - UNHELD > readers.get(id(recorded[i]), 0):
             continue  # the user holds the tensor
         if type(recorded[i]._data) is not np.ndarray:  # set to something else since
             continue
@@ -226,25 +217,24 @@ def _readers(recorded: list[Tensor | tuple[Tensor, ...]]) -> dict[int, int]:
     return readers
 
 
+class _Kept:
+    """``walk``'s ``stop`` for ``restore``: the tensors that hold their value, whose inputs are
+    not needed to compute a given-up one again."""
+
+    def __contains__(self, t: Tensor) -> bool:
+        return type(t._data) is not Released
+
+
+_KEPT = _Kept()
+
+
 def restore(t: Tensor) -> np.ndarray:
     """The value ``t`` gave up, computed again from its inputs (and theirs, where they gave theirs
     up too) and kept from then on. Raises if it comes out different from what was given up: an
     input was changed in place since."""
-    order: list[Tensor] = []  # the given-up tensors t needs, inputs first (walk's search, no recursion)
-    seen, path, todo = {id(t)}, [t], [iter(t._parents)]
-    while todo:
-        for p in todo[-1]:
-            if id(p) not in seen and type(p._data) is Released:
-                seen.add(id(p))
-                path.append(p)
-                todo.append(iter(p._parents))
-                break
-        else:
-            todo.pop()
-            order.append(path.pop())
-    for node in order:
+    for node in walk(t, stop=_KEPT):  # the given-up tensors t needs, inputs first, and where they end
         was = node._data
-        if type(was) is not Released:  # another thread restored it meanwhile
+        if type(was) is not Released:  # a value kept (or another thread restored it meanwhile)
             continue
         try:
             with np.errstate(all="ignore"):  # any warning was given when the value was first computed

@@ -29,6 +29,8 @@ import ctypes.util
 import sys
 import threading
 from collections import deque
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,19 +56,20 @@ _POOL = _Pool()
 _refs = sys.getrefcount
 
 
-def _refs_at(q: deque[np.ndarray], i: int) -> int:
-    """References to the array ``q[i]``, counted the same way for the free-count probe (no
-    local name holds it: a tracer that reads a frame's locals would add a reference)."""
-    return _refs(q[i])
+def refs_at(items: Sequence[Any], i: int) -> int:
+    """References to ``items[i]`` (a pooled array, or a tensor a step block recorded: autograd's
+    ``release``), counted the same way as for the probe ``UNHELD`` (no local name holds it: a
+    tracer that reads a frame's locals would add a reference)."""
+    return _refs(items[i])
 
 
 def _probe() -> int:
-    """What ``_refs_at`` gives for an array only the pool holds, on this Python (the count of
+    """What ``refs_at`` gives for an object only its container holds, on this Python (the count of
     references a call adds differs between versions; anything above it means "in use")."""
-    return _refs_at(deque([np.empty(1)]), 0)
+    return refs_at(deque([np.empty(1)]), 0)
 
 
-_FREE = _probe()
+UNHELD = _probe()
 if hasattr(sys, "_is_gil_enabled") and not sys._is_gil_enabled():  # free-threaded: counts are not exact
     _POOL.limit = _DEFAULT_LIMIT = 0
 
@@ -87,9 +90,9 @@ def output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
             return back.pop()
     q = pool.queues.get(key)
     if q is not None:
-        if _refs_at(q, -1) == _FREE:
+        if refs_at(q, -1) == UNHELD:
             return q[-1]
-        free = _refs_at(q, 0) == _FREE
+        free = refs_at(q, 0) == UNHELD
         q.rotate(-1)
         if free:
             return q[-1]
@@ -120,9 +123,8 @@ def give_back(arr: np.ndarray) -> None:
     (a value a step block gave up: ``autograd.release``). Without this, the two looks of
     ``output`` rarely find such an array (neither the newest nor the oldest): a by-hand
     row-MNIST step's peak memory was 2.1x numpy's with the pool, 1.05x without it."""
-    pool = _POOL
-    if id(arr) in pool.ids:  # the queue's array itself: a queue keeps its arrays alive
-        pool.given_back.setdefault((arr.shape, arr.dtype), []).append(arr)
+    if is_pooled(arr):  # the queue's array itself: a queue keeps its arrays alive
+        _POOL.given_back.setdefault((arr.shape, arr.dtype), []).append(arr)
 
 
 def _evict(pool: _Pool) -> None:
@@ -136,7 +138,7 @@ def _evict(pool: _Pool) -> None:
     for key in list(pool.queues):
         q = pool.queues[key]
         for _ in range(len(q)):
-            if _refs_at(q, 0) == _FREE:
+            if refs_at(q, 0) == UNHELD:
                 pool.ids.discard(id(q[0]))
                 pool.bytes -= q.popleft().nbytes
                 pool.arrays -= 1
