@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from harness import table
 
-from tinygrad_rnn import Tensor, ops
-from tinygrad_rnn.modes import MODE
+from tinygrad_rnn import Tensor, ops, step
+from tinygrad_rnn.modes import MODE, RECORDED, STEP, _Mode, _put_back, _Recorded
 
 Pair = tuple[str, str, str, Callable[[], Any], Callable[[], Any]]
 
@@ -32,7 +32,10 @@ Pair = tuple[str, str, str, Callable[[], Any], Callable[[], Any]]
 def per_op_pairs() -> list[Pair]:
     a, b = Tensor(np.ones(4), requires_grad=True), Tensor(np.ones(4))
     ps, out = (a, b), np.ones(4)
-    h, g = np.random.default_rng(0).normal(size=(2, 1, 100))
+    rng = np.random.default_rng(0)
+    h, g = rng.normal(size=(2, 1, 100))
+    h16, g16 = rng.normal(size=(2, 1, 16))
+    hw, b100 = rng.normal(size=(1, 100)), rng.normal(size=100)
     v, active = [ContextVar(f"plain_{i}", default=None) for i in range(3)], [0]
 
     def bypass() -> Tensor:
@@ -49,13 +52,63 @@ def per_op_pairs() -> list[Pair]:
          "ns per op", lambda: MODE.get(), lambda: (v[0].get(), v[1].get(), v[1].get(), active[0], v[2].get())),
         ("a^T g at batch 1 as the elementwise outer product, not a matmul (H=100)", "ops._at_g",
          "ns per op", lambda: ops._at_g(h, g), lambda: h.T @ g),
+        ("a^T g at batch 1 under 2,048 products as a matmul, not the elementwise outer product (16 x 16)",
+         "ops._at_g", "ns per op", lambda: ops._at_g(h16, g16), lambda: np.add(np.multiply(h16.T, g16), 0.0)),
+        ("a sum written into the product by numpy's out=, refused where it cannot be, not our shape checks first",
+         "ops._add_into", "ns per op",
+         lambda: ops._add_into(hw.copy(), b100), lambda: _checked_add_into(hw.copy(), b100)),
+        ("a two-input node's needs written out, not a comprehension", "autograd.backward",
+         "ns per node",
+         lambda: (ps[0].requires_grad, ps[1].requires_grad), lambda: tuple([p.requires_grad for p in ps])),
+        ("a step block's two fields set by position, not through a list of the five", "modes.step",
+         "ns per step block", _step_block, _plain_step_block),
     ]  # fmt: skip
 
 
+def _checked_add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ops._add_into as it was: the shapes and dtypes compared in Python before the add."""
+    if type(out) is np.ndarray and y.dtype == out.dtype and y.ndim <= out.ndim:
+        tail = out.shape[out.ndim - y.ndim :]
+        if y.shape == tail or all(n == 1 or n == m for n, m in zip(y.shape, tail, strict=True)):
+            out += y
+            return out
+    return out + y
+
+
+def _step_block() -> None:
+    with step(3):
+        pass
+
+
+class _plain_step(_Mode):
+    """modes.step's entry and exit as they were: the mode copied to a list, two fields set, back to a tuple."""
+
+    __slots__ = ()
+    field = STEP
+
+    def __enter__(self) -> None:
+        mode = list(MODE.get())
+        mine = _Recorded() if mode[RECORDED] is not False else False
+        self._saved = (mode[STEP], mode[RECORDED], mine, self._saved)
+        mode[STEP], mode[RECORDED] = self.value, mine
+        MODE.set(tuple(mode))
+
+    def __exit__(self, *exc: object) -> None:
+        mode = list(MODE.get())
+        mode[STEP], before, mine, self._saved = self._saved
+        mode[RECORDED] = _put_back(mode[RECORDED], mine, before)
+        MODE.set(tuple(mode))
+
+
+def _plain_step_block() -> None:
+    with _plain_step(3):
+        pass
+
+
 def _plain_tanh_affine_forward(b: np.ndarray, *xw: np.ndarray) -> tuple:
-    a, pairs = ops.Affine.forward(b, *xw)
+    a, xw = ops.Affine.forward(b, *xw)
     h = np.tanh(a)
-    return h, (pairs, h)
+    return h, (xw, h)
 
 
 def _plain_add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:

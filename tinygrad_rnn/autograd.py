@@ -409,12 +409,18 @@ def backward(root: Tensor, grad: Any = None, retain_grads: bool = False) -> None
         if g is None or node._op is None:
             continue
         parents = node._parents
-        needs = tuple([p.requires_grad for p in parents])
-        for i, pgrad in enumerate(_rule(node, g, needs)):
-            if pgrad is not None and needs[i]:
-                if checking:
+        if len(parents) == 2:  # written out, not a comprehension: 0.1 µs less per node (benchmarks/tricks.py)
+            needs = (parents[0].requires_grad, parents[1].requires_grad)
+        else:
+            needs = tuple([p.requires_grad for p in parents])
+        grads = _rule(node, g, needs)
+        if checking:
+            for i, pgrad in enumerate(grads):
+                if pgrad is not None and needs[i]:
                     diagnose.check_backward(node, i, parents[i], pgrad)
-                accumulate(parents[i], pgrad)
+        for parent, need, pgrad in zip(parents, needs, grads, strict=True):
+            if need and pgrad is not None:
+                accumulate(parent, pgrad)
         if not retain_grads and node is not root and (retained is None or id(node) not in retained):
             node.grad = None  # passed on: freeing it here is most of the memory backward would hold
     last.done = True

@@ -206,10 +206,11 @@ class Where(Op):
 
 
 def _at_g(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """a^T @ g. For one row (batch 1) it is the outer product a_i g_j, which the elementwise
-    product computes in 60-70% of matmul's time (benchmarks/tricks.py); + 0.0 gives matmul's bits
-    (its sums start at +0, so a product of -0 comes out +0)."""
-    if a.shape[0] == 1 == g.shape[0]:
+    """a^T @ g. For one row (batch 1) of 2,048 products or more it is the outer product a_i g_j,
+    which the elementwise product computes in 60-70% of matmul's time (benchmarks/tricks.py); + 0.0
+    gives matmul's bits (its sums start at +0, so a product of -0 comes out +0). Below 2,048 the two
+    calls cost more than matmul's one (16 x 16: 28% more, benchmarks/tricks.py)."""
+    if a.shape[0] == 1 == g.shape[0] and a.shape[1] * g.shape[1] >= 2048:
         out = np.multiply(a.T, g)
         return np.add(out, 0.0, out=out)
     return a.T @ g
@@ -663,14 +664,13 @@ class Concat(Op):
 
 def _add_into(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """out + y, written into ``out`` (a fresh array of ours) when the result has its shape and
-    dtype: y of the same dtype whose shape matches out's trailing dimensions (or is 1 there).
-    Not a new array per sum: 7-18% less per nn.RNN step (benchmarks/tricks.py)."""
-    if type(out) is np.ndarray and y.dtype == out.dtype and y.ndim <= out.ndim:
-        tail = out.shape[out.ndim - y.ndim :]
-        if y.shape == tail or all(n == 1 or n == m for n, m in zip(y.shape, tail, strict=True)):
-            out += y
-            return out
-    return out + y
+    dtype: numpy refuses the ``out=`` (a broadcast that grows out, another dtype, a scalar out),
+    and then it is a new array. Not a new array per sum: 7-18% less per nn.RNN step; numpy's
+    refusal, not our checks of shapes first: 0.3 µs less per sum (benchmarks/tricks.py)."""
+    try:
+        return np.add(out, y, out=out, casting="no")
+    except (ValueError, TypeError):
+        return out + y
 
 
 class Affine(Op):
@@ -686,17 +686,16 @@ class Affine(Op):
 
     @staticmethod
     def forward(b, *xw):
-        pairs = list(zip(xw[::2], xw[1::2], strict=True))
-        out = _matmul(*pairs[0])
-        for x, w in pairs[1:]:
-            out = _add_into(out, x @ w)
-        return _add_into(out, b), pairs
+        out = _matmul(xw[0], xw[1])
+        for i in range(2, len(xw), 2):
+            out = _add_into(out, xw[i] @ xw[i + 1])
+        return _add_into(out, b), xw  # ctx: x1, W1, x2, W2, ...
 
     @staticmethod
-    def backward(pairs, g, needs):
+    def backward(xw, g, needs):
         grads = [g if needs[0] else None]
-        for i, (x, w) in enumerate(pairs):
-            grads.extend(MatMul.backward((x, w), g, needs[1 + 2 * i : 3 + 2 * i]))
+        for i in range(0, len(xw), 2):
+            grads.extend(MatMul.backward(xw[i : i + 2], g, needs[1 + i : 3 + i]))
         return tuple(grads)
 
 
@@ -708,15 +707,15 @@ class TanhAffine(Affine):
 
     @staticmethod
     def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
+        a, xw = Affine.forward(b, *xw)
         # written over the sum a, which nothing else holds: 8-15% less per nn.RNN step (benchmarks/tricks.py)
         h = np.tanh(a, out=a) if type(a) is np.ndarray else np.tanh(a)
-        return h, (pairs, h)
+        return h, (xw, h)
 
     @staticmethod
     def backward(ctx, g, needs):
-        pairs, h = ctx
-        return Affine.backward(pairs, Tanh.backward(h, g, needs)[0], needs)
+        xw, h = ctx
+        return Affine.backward(xw, Tanh.backward(h, g, needs)[0], needs)
 
 
 class ReLUAffine(Affine):
@@ -726,14 +725,14 @@ class ReLUAffine(Affine):
 
     @staticmethod
     def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
+        a, xw = Affine.forward(b, *xw)
         h = np.maximum(a, 0, out=a) if type(a) is np.ndarray else np.maximum(a, 0)
-        return h, (pairs, h > 0)
+        return h, (xw, h > 0)
 
     @staticmethod
     def backward(ctx, g, needs):
-        pairs, positive = ctx
-        return Affine.backward(pairs, g * positive, needs)
+        xw, positive = ctx
+        return Affine.backward(xw, g * positive, needs)
 
 
 class SigmoidAffine(Affine):
@@ -745,14 +744,14 @@ class SigmoidAffine(Affine):
 
     @staticmethod
     def forward(b, *xw):
-        a, pairs = Affine.forward(b, *xw)
+        a, xw = Affine.forward(b, *xw)
         s, t = _sigmoids(a)
-        return s, (pairs, s, t)
+        return s, (xw, s, t)
 
     @staticmethod
     def backward(ctx, g, needs):
-        pairs, s, t = ctx
-        return Affine.backward(pairs, Sigmoid.backward((s, t), g, needs)[0], needs)
+        xw, s, t = ctx
+        return Affine.backward(xw, Sigmoid.backward((s, t), g, needs)[0], needs)
 
 
 

@@ -57,8 +57,9 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
             data = np.asarray(x)
             if data.dtype.kind not in "iuf":
                 raise DTypeError(f"{who}: step {t} of the input must be numeric, got dtype {data.dtype}.")
-            with step(t):
-                steps.append(Tensor(data.astype(dtype), name=name))
+            leaf = Tensor(data.astype(dtype), name=name)
+            leaf.step = t  # the tag a step block would give, without the block: a leaf records nothing
+            steps.append(leaf)
         shapes = {x.shape for x in steps}
         if len(steps) == 0 or len(shapes) != 1 or len(steps[0].shape) != 2 or steps[0].shape[1] != size:
             raise ShapeError(
@@ -91,8 +92,9 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
         return out
     data = data.astype(dtype, copy=False)
     for t in range(data.shape[0]):
-        with step(t):
-            out.append(Tensor(data[t], name=name))
+        leaf = Tensor(data[t], name=name)
+        leaf.step = t
+        out.append(leaf)
     return out
 
 
