@@ -36,6 +36,7 @@ def per_op_pairs() -> list[Pair]:
     h, g = rng.normal(size=(2, 1, 100))
     h16, g16 = rng.normal(size=(2, 1, 16))
     hw, b100 = rng.normal(size=(1, 100)), rng.normal(size=100)
+    nll, label = rng.random(1), np.array([3])
     v, active = [ContextVar(f"plain_{i}", default=None) for i in range(3)], [0]
 
     def bypass() -> Tensor:
@@ -62,6 +63,12 @@ def per_op_pairs() -> list[Pair]:
          lambda: (ps[0].requires_grad, ps[1].requires_grad), lambda: tuple([p.requires_grad for p in ps])),
         ("a step block's two fields set by position, not through a list of the five", "modes.step",
          "ns per step block", _step_block, _plain_step_block),
+        ("a mean loss as numpy's mean computes it (a sum, then a division by an intp), not nll.mean()",
+         "ops.CrossEntropy.forward", "ns per loss", lambda: np.asarray(np.add.reduce(nll) / np.intp(len(nll))),
+         lambda: np.asarray(nll.mean())),
+        ("a batch of one label checked with Python's min and max, not numpy's", "functional._labels_array",
+         "ns per loss", lambda: min(label.ravel().tolist()) < 0 or max(label.ravel().tolist()) >= 45,
+         lambda: label.min() < 0 or label.max() >= 45),
     ]  # fmt: skip
 
 
