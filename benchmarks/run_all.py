@@ -12,8 +12,8 @@
    a 100,000-step unroll (time, bytes per node, growth across runs), the forward diagram's
    render time against T, training throughput (examples/row_mnist.py's epoch against the
    same loop in numpy), the LSTM step (``nn.LSTM`` against an LSTM's BPTT by hand in numpy,
-   ``lstm_step.py``) and where the step's time goes with and without allocator tuning
-   (``allocator.py``).
+   ``lstm_step.py``), where the step's time goes with and without allocator tuning
+   (``allocator.py``), and the engine's numpy work alone against the engine (``floor.py``).
 
 BLAS reads its thread count once, when numpy is loaded, so each thread setting runs in a fresh
 process of this same script (``--threads N``, with the thread variables set in its
@@ -43,7 +43,19 @@ from typing import Any
 
 import harness
 
-SECTIONS = ("step", "scaling", "overhead", "unroll", "render", "training", "lstm", "allocator", "tricks", "charrnn")
+SECTIONS = (
+    "step",
+    "scaling",
+    "overhead",
+    "unroll",
+    "render",
+    "training",
+    "lstm",
+    "allocator",
+    "tricks",
+    "charrnn",
+    "floor",
+)
 ONE_THREAD_ONLY = SECTIONS[1:]
 
 
@@ -230,6 +242,11 @@ def run_here(args: argparse.Namespace) -> str:
 
         harness.progress("char-RNN at batch 1")
         out.append(char_rnn_step.report(iterations=20 if quick else 300, warmup=3 if quick else 20))
+    if "floor" in only:
+        import floor
+
+        harness.progress("the engine's numpy work alone")
+        out.append(floor.report(quick, reps=3 if quick else 30))
     if "tricks" in only:
         import tricks
 

@@ -223,3 +223,42 @@ def test_char_rnn_section_checks_the_engine_against_the_numpy_loop_and_profiles_
     text = char_rnn_step.report(iterations=2, warmup=2, hidden=8, seq_length=5, top=3)
     assert "| engine (nn.RNN, nn.Linear, sequence_loss, Adagrad) |" in text
     assert text.count("\n| `") == 3  # the profile's rows
+
+
+def test_the_floor_replays_the_engines_ops_and_rules_and_puts_them_beside_both_passes(monkeypatch):
+    """benchmarks/floor.py: each recorded op and each rule run again alone, on the arrays and
+    gradients of the pass; the table has a row per workload."""
+    import floor
+
+    from tinygrad_rnn.autograd import walk
+
+    sizes = {"B": SMALL["B"], "T": SMALL["T"], "H": SMALL["H"], "I": SMALL["I"], "dtype": np.float64}
+    hand = floor.row_mnist("engine_hand", **sizes, target="t")
+    r = floor.replay(hand.record)
+    ops_recorded = [n for n in walk(hand.record()) if n.op is not None]
+    assert len(r.forwards) == len(ops_recorded) and 0 < len(r.rules) <= len(r.forwards)
+    assert r.nodes > len(ops_recorded)  # the leaves count as nodes too
+    r.forward()
+    r.backward()
+    monkeypatch.setattr(floor, "workloads", lambda quick: [hand, floor.char_rnn("t", hidden=8, seq_length=5)])
+    text = floor.report(quick=True, reps=1)
+    assert text.count("\n| by hand, ") == 1 and text.count("\n| char-RNN iteration, batch 1, H=8, 5 steps |") == 1
+
+
+def test_the_floor_refuses_a_replay_that_computes_another_value(monkeypatch):
+    import floor
+
+    from tinygrad_rnn import Tensor, ops
+
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    calls = []
+    plain = ops.Mul.forward
+
+    def drifting(a, b):  # another value from the second call on: the replay's
+        calls.append(1)
+        out, ctx = plain(a, b)
+        return (out + (len(calls) > 1)), ctx
+
+    monkeypatch.setattr(ops.Mul, "forward", staticmethod(drifting))
+    with pytest.raises(AssertionError, match="replaying mul at step None gave another value"):
+        floor.replay(lambda: (x * 2.0).sum())
