@@ -65,8 +65,8 @@ def replay(record: Callable[[], Tensor]) -> Replay:
         if node.op is None:
             continue
         args = [p.data for p in node.parents] + list(attrs[id(node)][0])
-        out, _ = node._op.forward(*args)
-        if not np.array_equal(np.asarray(out), node.data, equal_nan=True):
+        out = np.asarray(node._op.forward(*args)[0])
+        if (out.dtype, out.shape, out.tobytes()) != (node.dtype, node.shape, node.data.tobytes()):
             raise AssertionError(f"floor.py: replaying {node.op} at step {node.step} gave another value")
         forwards.append((node._op.forward, args))
         if node.grad is not None:  # the gradient the pass gave the node (kept by retain_grads)

@@ -39,6 +39,17 @@ def test_backward_anomaly_names_the_op_and_input():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_node_whose_second_gradient_is_bad_adds_neither():
+    """Every gradient of a node is checked before any is added: the error leaves .grad as it was."""
+    a = Tensor(np.array([1e-10]), requires_grad=True)
+    b = Tensor(np.array([1e-160]), requires_grad=True)
+    y = a / b  # 1e150; dL/da = 1e160 is finite, dL/db = -y / b overflows to -inf
+    with detect_anomaly(), pytest.raises(AnomalyError, match="backward of div produced -inf in the gradient of its input 1"):  # noqa: E501
+        y.sum().backward()
+    assert a.grad is None and b.grad is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_anomaly_inside_an_rnn_reports_the_time_step():
     rnn = nn.RNN(2, 3, seed=0)
     xs = np.ones((4, 1, 2))

@@ -585,16 +585,39 @@ def test_edge_gradient_exact(name: str) -> None:
 
 
 def test_a_batch_1_outer_product_gives_matmuls_bits_signed_zeros_included():
-    """MatMul's a^T g at batch 1 is computed elementwise (ops._at_g); matmul's sums start at +0,
-    so a product that is -0 comes out +0 there, and must here too."""
+    """MatMul's a^T g at batch 1 is computed elementwise (ops._at_g) from 2,048 products on, and
+    by matmul under that; matmul's sums start at +0, so a product that is -0 comes out +0 there,
+    and must on both paths."""
     from tinygrad_rnn.ops import _at_g
 
     for dtype in (np.float32, np.float64):
         a = np.array([[0.0, -0.0, 1.5, -2.0, 0.0]], dtype=dtype)  # a one-hot-like row with signed zeros
         g = np.array([[-3.0, 0.0, -0.0, 2.5]], dtype=dtype)
-        assert _at_g(a, g).tobytes() == (a.T @ g).tobytes()
+        for reps in (1, 32):  # 20 products (matmul) and 20,480 (elementwise)
+            wide_a, wide_g = np.tile(a, reps), np.tile(g, reps)
+            assert _at_g(wide_a, wide_g).tobytes() == (wide_a.T @ wide_g).tobytes()
         big = np.random.default_rng(0).normal(size=(2, 3)).astype(dtype)  # batch 2: matmul itself
         assert _at_g(big, big).tobytes() == (big.T @ big).tobytes()
+
+
+def test_a_batch_1_outer_product_in_float16_keeps_plus_zero_for_a_product_that_underflows():
+    """float16's matmul keeps the -0 of a negative product too small for float16; the gradient
+    has always been the elementwise product + 0.0 there (+0), at every size."""
+    from tinygrad_rnn.ops import _at_g
+
+    a = np.array([[1e-4, -1e-4]], dtype=np.float16)
+    g = np.array([[1e-5, 2e-5]], dtype=np.float16)  # products 1e-9, 2e-9: under half float16's smallest, 6e-8
+    out = _at_g(a, g)
+    assert out.tobytes() == np.add(np.multiply(a.T, g), 0.0).tobytes() and not np.signbit(out).any()
+
+
+def test_an_affine_node_with_an_input_and_no_weight_is_refused_by_name():
+    from tinygrad_rnn import ops
+    from tinygrad_rnn.autograd import _apply
+
+    b, x, W = (Tensor(np.ones(s)) for s in ((3,), (2, 4), (4, 3)))
+    with pytest.raises(ShapeError, match=r"affine takes a bias and \(input, weight\) pairs, got a bias and 3 arrays"):
+        _apply(ops.Affine, b, x, W, x)
 
 
 def test_a_subclass_of_an_op_keeps_its_hint_in_errors():

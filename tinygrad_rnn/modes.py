@@ -194,7 +194,8 @@ class detect_anomaly(_Mode):
     """Check every forward output and backward gradient for NaN/inf while the block runs (or,
     as ``@detect_anomaly()``, while the function runs): ``diagnose.check_forward`` /
     ``check_backward``; the first one raises ``AnomalyError`` naming the op, its step and the
-    cause. Outside it an op pays nothing more."""
+    cause. A node's gradients are all checked before any is added, so the error leaves its
+    inputs' ``.grad`` as they were. Outside it an op pays nothing more."""
 
     __slots__ = ()
     field = ANOMALY

@@ -206,11 +206,12 @@ class Where(Op):
 
 
 def _at_g(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """a^T @ g. For one row (batch 1) of 2,048 products or more it is the outer product a_i g_j,
-    which the elementwise product computes in 60-70% of matmul's time (benchmarks/tricks.py); + 0.0
-    gives matmul's bits (its sums start at +0, so a product of -0 comes out +0). Below 2,048 the two
-    calls cost more than matmul's one (16 x 16: 28% more, benchmarks/tricks.py)."""
-    if a.shape[0] == 1 == g.shape[0] and a.shape[1] * g.shape[1] >= 2048:
+    """a^T @ g. For one row (batch 1) it is the outer product a_i g_j, which the elementwise
+    product computes in 60-70% of matmul's time (benchmarks/tricks.py); + 0.0 gives matmul's bits
+    (its sums start at +0, so a product of -0 comes out +0). Under 2,048 products of float32 or
+    float64 the two calls cost more than matmul's one (16 x 16: 28% more, tricks.py), and matmul
+    gives the same numbers; not in float16, whose matmul keeps the -0 of a product that underflows."""
+    if a.shape[0] == 1 == g.shape[0] and (a.shape[1] * g.shape[1] >= 2048 or a.dtype not in _POOLED):
         out = np.multiply(a.T, g)
         return np.add(out, 0.0, out=out)
     return a.T @ g
@@ -686,6 +687,8 @@ class Affine(Op):
 
     @staticmethod
     def forward(b, *xw):
+        if len(xw) < 2 or len(xw) % 2:
+            raise ValueError(f"affine takes a bias and (input, weight) pairs, got a bias and {len(xw)} arrays")
         out = _matmul(xw[0], xw[1])
         for i in range(2, len(xw), 2):
             out = _add_into(out, xw[i] @ xw[i + 1])
