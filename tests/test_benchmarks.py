@@ -262,3 +262,34 @@ def test_the_floor_refuses_a_replay_that_computes_another_value(monkeypatch):
     monkeypatch.setattr(ops.Mul, "forward", staticmethod(drifting))
     with pytest.raises(AssertionError, match="replaying mul at step None gave another value"):
         floor.replay(lambda: (x * 2.0).sum())
+
+
+def test_the_engine_size_counts_code_lines_and_each_definitions_own():
+    """benchmarks/engine_size.py: docstrings, comments and blank lines are not code; a class's
+    own lines leave out its methods'."""
+    import engine_size
+
+    source = '''"""Module docstring,
+two lines."""
+
+import numpy as np  # a comment
+
+
+class A:
+    """Doc."""
+
+    x = 1
+
+    def f(self, a):
+        """Doc."""
+        # a comment
+        return (a +
+                1)
+
+
+def g():
+    return np.ones(2)
+'''
+    _, code = engine_size.code_lines(source)
+    assert sorted(code) == [4, 7, 10, 12, 15, 16, 19, 20]
+    assert engine_size.definitions(source) == {"A": 2, "A.f": 3, "g": 2}
