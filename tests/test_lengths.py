@@ -267,3 +267,22 @@ def test_truncated_bptt_with_lengths_runs_each_sequence_to_its_own_end(cell):
     F.sequence_loss(model(xs, lengths=lengths), ys, lengths=lengths).backward()
     for name, p in model.named_parameters():
         np.testing.assert_allclose(want[name], p.grad, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_after_a_sequence_ends_every_tensor_of_a_stacked_cell_keeps_its_layer_and_direction_in_its_name():
+    """The README: a stacked network's names say their layer and direction. At a step where a
+    sequence has ended, the cell's own outputs, the carried state (where(running, new, old)) and
+    the zeroed output all say it; only the first layer's forward cell has no suffix."""
+    from collections import Counter
+
+    from tinygrad_rnn.autograd import walk
+
+    m = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outs, (h, c) = m(np.random.default_rng(0).normal(size=(3, 2, 2)), lengths=[3, 2])
+    root = h.sum() + c.sum() + sum(o.sum() for o in outs)
+    names = Counter(n.name for n in walk(root) if n.op is not None and n.step == 2 and (n.name or " ")[0] in "hc")
+    for suffix in ("", "_l1", "_reverse", "_l1_reverse"):
+        assert names[f"c{suffix}"] == 2 and names[f"h_out{suffix}"] == 1  # the cell's c and the carried one
+    assert names["h_reverse"] == names["h_l1_reverse"] == 2  # the cell's h and the carried one
+    assert names["h"] == names["h_l1"] == 3  # and the layer's output, both directions joined
+    assert len(names) == 12

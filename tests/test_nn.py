@@ -691,6 +691,48 @@ def test_encoder_decoder_feeds_back_its_outputs_through_feedback():
     assert not np.allclose(raw[2].data, generated[2].data)
 
 
+@pytest.mark.parametrize("kind", ["encdec", "outrec"])
+def test_a_bad_feedback_is_named_with_its_step_and_what_it_must_give(kind):
+    p = make_problem(T=3, B=2, I=2, H=3, O=4, seed=8)
+    model, who = (nn.EncoderDecoder(2, 3, 4, seed=8), "EncoderDecoder") if kind == "encdec" else (
+        nn.OutputRecurrentRNN(2, 3, 4, seed=8), "OutputRecurrentRNN")  # fmt: skip
+    run = (lambda fb: model(p.xs, steps=2, feedback=fb)) if kind == "encdec" else (lambda fb: model(p.xs, feedback=fb))
+    first = 3 if kind == "encdec" else 0  # the decoder's steps come after the encoder's
+    shape = rf"{who}: feedback\(o\) at step {first} gave shape \(2, 1\); .* o's shape \(2, 4\)"
+    with pytest.raises(ShapeError, match=shape):
+        run(lambda o: o.sum(axis=1, keepdims=True))
+    with pytest.raises(DTypeError, match=rf"{who}: feedback\(o\) at step {first} gave a float32 Tensor; .* float64"):
+        run(lambda o: Tensor(o.data.astype(np.float32)))
+    with pytest.raises(DTypeError, match=rf"{who}: feedback\(o\) at step {first} gave ndarray"):
+        run(lambda o: o.data)
+
+
+@pytest.mark.parametrize("kind", ["encdec", "outrec"])
+def test_tensor_targets_follow_the_dtype_rule_and_get_the_gradient_of_what_they_were_fed_into(kind):
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(3, 2, 2))
+    S = 2 if kind == "encdec" else 3
+
+    def build(dtype=np.float64):
+        if kind == "encdec":
+            return nn.EncoderDecoder(2, 3, 4, seed=1, dtype=dtype)
+        return nn.OutputRecurrentRNN(2, 3, 4, seed=1, dtype=dtype)
+
+    with pytest.raises(DTypeError, match="targets is a float64 Tensor but the module computes in float32"):
+        build(np.float32)(xs.astype(np.float32), targets=Tensor(rng.normal(size=(S, 2, 4))))
+    model = build()
+    y = Tensor(rng.normal(size=(S, 2, 4)), requires_grad=True)
+    aim = rng.normal(size=(S, 2, 4))
+
+    def loss() -> Tensor:
+        return F.sequence_loss(model(xs, targets=y), aim, loss=F.mse)  # y enters only as the fed-back input
+
+    assert gradcheck(lambda *_: loss(), [y])
+    loss().backward()
+    assert np.abs(y.grad).max() > 1e-3  # y(0) .. y(S-2) are fed in; the last one feeds nothing
+    np.testing.assert_array_equal(y.grad[-1], 0.0)
+
+
 def test_cell_and_linear_take_arrays_and_backpropagate():
     cell, head = nn.RNNCell(3, 4, seed=0), nn.Linear(4, 2, seed=1)
     x, h = np.linspace(-1, 1, 6).reshape(2, 3), np.full((2, 4), 0.1)

@@ -187,7 +187,9 @@ def draw(
     if view == "rolled":
         desc = describe_roles(roots, fold_cost=fold_cost)
     else:
-        desc = describe(roots, max_steps=max_steps, fold_cost=fold_cost, split=split, jacobians=jacobians)
+        desc = describe(
+            roots, max_steps=max_steps, fold_cost=fold_cost, split=split, jacobians=jacobians, need_gradients=backward
+        )
     if backward and all(n.grad_norm is None for n in desc.nodes if n.drawn and n.kind != PARAMETER):
         raise VizError(
             f"viz.draw(view={view!r}): no gradients of this graph are kept; call loss.backward() first (backward() "

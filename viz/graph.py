@@ -22,7 +22,7 @@ import numpy as np
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.analysis import hidden_states, jacobian_norms, per_use
 from tinygrad_rnn.autograd import edge_gradients, local_gradients, pass_gradients, reduce_to, walk
-from tinygrad_rnn.errors import ConfigError, DTypeError, VizError
+from tinygrad_rnn.errors import BackwardError, ConfigError, DTypeError, VizError
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
 #: unnamed ops that only add up per-step costs (folded into the cost node even when tagged with a step)
@@ -242,13 +242,16 @@ def _cost(w: _Walk, fold: str) -> set[int]:
     readers are all folded and that only adds up the cost: an unnamed sum (+, −, sum, mean), an
     unnamed op made after the loop from the steps' tensors, directly or through other such ops
     ((h * h) of h(T), the (o - y)^2 of an mse on the last output), and
-    (``fold="one"``) each step's own term, named L by sequence_loss.
+    (``fold="one"``) each step's own term, named L by sequence_loss, with the unnamed ops of its
+    loss function (an mse's (o - y)^2: the cost then reads o(t) and y(t)). An op that reads a
+    parameter is never folded: it is the model's.
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
     if fold == "none" or not w.order[root].parents:
         return set()
     folded = {root}
     reads = Counter(w.index[id(p)] for p in w.order[root].parents)  # per tensor: reads by folded ops
+    term: set[int] = set()  # inside a per-step term: the unnamed ops of its loss function (mse's (o - y)^2)
     late = set()  # untagged ops computed, directly or through other untagged ops, from the steps' tensors
     for i in range(root + 1):
         t = w.order[i]
@@ -258,10 +261,16 @@ def _cost(w: _Walk, fold: str) -> set[int]:
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
         t = w.order[i]
-        summing = t.name is None and (t.op in _SUMMING or i in late)
-        if summing or (fold == "one" and t.name in COST_NAMES):
+        # an op that reads a parameter is the model's (an output layer's o = h V + c), not the cost's
+        unnamed = t.name is None and not any(_kind(p) == PARAMETER for p in t.parents)
+        summing = unnamed and (t.op in _SUMMING or i in late)
+        named_term = fold == "one" and t.name in COST_NAMES
+        inside = unnamed and i in term  # an op of a term's loss function
+        if summing or named_term or inside:
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)
+            if named_term or inside:
+                term.update(w.index[id(p)] for p in t.parents)
     return folded
 
 
@@ -426,8 +435,8 @@ def shown_steps(steps: list[int], max_steps: int | None) -> list[int]:
 
 
 def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, fold_cost: str = "one",
-             split: bool | Tensor | Sequence[Tensor] = False, jacobians: bool | Sequence[Tensor] = False
-             ) -> Description:  # fmt: skip
+             split: bool | Tensor | Sequence[Tensor] = False, jacobians: bool | Sequence[Tensor] = False,
+             need_gradients: bool = True) -> Description:  # fmt: skip
     """Describe everything ``roots`` were computed from (give the loss, and the outputs left out
     of the cost if they should appear too).
 
@@ -438,6 +447,9 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
     (only the sums are folded) or "none" (the raw graph). ``split`` (True or parameters) adds
     each loss term's part of every drawn use of those parameters (``splits``); ``jacobians``
     (True or the states h(0..T)) the Jacobian norms of the drawn states (``jacobians``).
+    With ``need_gradients=False`` (the forward view, which shows none but sizes its nodes as the
+    backward view does), gradients that cannot be computed again (the parameters changed in
+    place since the last backward pass: an optimizer step) are left out instead of raising.
     """
     roots = _roots(roots, fold_cost)
     w = _structure(roots)
@@ -452,7 +464,7 @@ def describe(roots: Tensor | Sequence[Tensor], *, max_steps: int | None = None, 
         i for i, s in places.items()
         if s in visible or i in folded or (s is None and (not w.order[i].parents or w.order[i].step is None))
     }  # fmt: skip
-    desc = _details(w, roots, scan, places, roles, folded, drawn, steps, shown)
+    desc = _details(w, roots, scan, places, roles, folded, drawn, steps, shown, need_gradients)
     drawn_keys = {n.key for n in desc.nodes if n.drawn}
     if split is not False and split is not None:
         params = [t for t in w.order[: w.live] if _kind(t) == PARAMETER] if split is True else _tensors(split, "split")
@@ -490,15 +502,22 @@ def _details(
     drawn: set[int],
     steps: list[int],
     shown: list[int],
+    need_gradients: bool = True,
 ) -> Description:
     """The numbers of the drawn tensors: norms, values, gradients, each step's share of each
     parameter's gradient. Gradients are those of the last backward() from roots[0] (the loss),
     computed again from the seed it keeps (``pass_gradients``): an extra root's own subgraph (an
-    output left out of the cost) gets none. Parameters' totals are their ``.grad``."""
+    output left out of the cost) gets none. Parameters' totals are their ``.grad``. If they
+    cannot be computed again and ``need_gradients`` is False, the tensors and edges get none."""
     order, index = w.order, w.index
     replay = [order[i] for i in sorted(drawn) if i < w.live and order[i].parents]
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
-        grads = pass_gradients(roots[0])
+        try:
+            grads = pass_gradients(roots[0])
+        except BackwardError:
+            if need_gradients:
+                raise
+            grads = {}
         carried = edge_gradients(roots[0], replay, grads)
     nodes = []
     for i in sorted(places):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, DTypeError, ShapeError
 from ..functional import sequence_lengths
 from ..modes import step
 from ..seeding import Seed, make_rng
@@ -148,8 +148,10 @@ class VecToSeq(_Mapping):
 def _check_targets(
     who: str, targets: Any, batch: int, size: int, dtype: np.dtype, classes: bool = False
 ) -> list[Tensor]:
-    """The teacher-forcing inputs y(s): for real outputs, (S, batch, output) values as given; for
-    class outputs (``classes=True``), (S, batch) integer labels, fed back one-hot."""
+    """The teacher-forcing inputs y(s): for real outputs, (S, batch, output) values as given (a
+    Tensor in the module's dtype, ``in_dtype``'s rule, and one that requires grad stays in the
+    graph: y gets the gradient of what it was fed into); for class outputs (``classes=True``),
+    (S, batch) integer labels, fed back one-hot."""
     data = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if classes:
         if data.ndim != 2 or data.shape[1] != batch or data.shape[0] == 0 or data.dtype.kind not in "iu":
@@ -171,16 +173,35 @@ def _check_targets(
         raise ShapeError(
             f"{who}: targets must have shape (time, batch, output) = (S, {batch}, {size}), got {data.shape}."
         )
+    if isinstance(targets, Tensor) and not classes:
+        targets = in_dtype(who, targets, dtype, "targets")
+        if targets.requires_grad:
+            ys = [targets[s] for s in range(data.shape[0])]
+            for y in ys:
+                y.name = "y"
+            return ys
     data = data.astype(dtype, copy=False)
     return [Tensor(data[s], name="y") for s in range(data.shape[0])]
 
 
-def _fed_back(o: Tensor, classes: bool, feedback: Callable[[Tensor], Tensor] | None) -> Tensor:
-    """What a closed loop feeds back of its output ``o``: ``feedback(o)`` if given; else, for class
-    scores, the one-hot of the best class (greedy decoding, no gradient through the choice), for
-    real values, o itself."""
+def _fed_back(o: Tensor, classes: bool, feedback: Callable[[Tensor], Tensor] | None, who: str, t: int) -> Tensor:
+    """What a closed loop feeds back of its output ``o`` at step ``t``: ``feedback(o)`` if given (a
+    Tensor like o: it is the next step's input); else, for class scores, the one-hot of the best
+    class (greedy decoding, no gradient through the choice), for real values, o itself."""
     if feedback is not None:
-        return feedback(o)
+        fed = feedback(o)
+        if not isinstance(fed, Tensor) or fed.dtype != o.dtype:
+            got = f"a {fed.dtype} Tensor" if isinstance(fed, Tensor) else type(fed).__name__
+            raise DTypeError(
+                f"{who}: feedback(o) at step {t} gave {got}; it is the next step's input, so it must be a Tensor of "
+                f"o's dtype, {o.dtype} (build it from o with Tensor ops, e.g. F.softmax(o))."
+            )
+        if fed.shape != o.shape:
+            raise ShapeError(
+                f"{who}: feedback(o) at step {t} gave shape {fed.shape}; it is the next step's input, so it must have "
+                f"o's shape {o.shape} (batch, output)."
+            )
+        return fed
     if classes:
         return Tensor(np.eye(o.shape[-1], dtype=o.dtype)[o.data.argmax(axis=-1)], name="y_hat")
     return o
@@ -226,7 +247,7 @@ class OutputRecurrentRNN(Module):
             with step(t):
                 o, _ = cell.step(x, prev)
             outputs.append(o)
-            prev = ys[t] if ys is not None else _fed_back(o, self.classes, feedback)
+            prev = ys[t] if ys is not None else _fed_back(o, self.classes, feedback, "OutputRecurrentRNN", t)
         return outputs
 
 
@@ -263,7 +284,7 @@ class Decoder(_Mapping):
                 h, state = cell.step(prev, state)
                 o = self.head(h)
                 outputs.append(o)
-                prev = ys[s] if ys is not None else _fed_back(o, self.classes, feedback)
+                prev = ys[s] if ys is not None else _fed_back(o, self.classes, feedback, who, first_step + s)
         return outputs
 
 

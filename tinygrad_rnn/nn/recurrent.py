@@ -32,15 +32,20 @@ def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
     return carried
 
 
-def masked_step(cell: Cell, x: Tensor, state: Any, t: int, ends: np.ndarray | None) -> tuple[Tensor, Any]:
+def masked_step(
+    cell: Cell, x: Tensor, state: Any, t: int, ends: np.ndarray | None, suffix: str = ""
+) -> tuple[Tensor, Any]:
     """Step t of ``cell``; with ``ends`` (each sequence's length), a sequence that has ended keeps
-    its state and outputs zeros, which no gradient flows into."""
+    its state and outputs zeros, which no gradient flows into. ``suffix`` (a stacked network's
+    layer and direction, e.g. "_l1_reverse") goes at the end of every name the step gives."""
     out, new = cell.step(x, state)
+    _renamed(new, suffix)
+    _renamed(out, suffix)
     if ends is None or not (ends <= t).any():
         return out, new
     running = (ends > t)[:, None]
     out = Tensor.where(running, out, 0.0)
-    out.name = "h_out"  # zeros past a sequence's end; the carried state keeps its name
+    out.name = "h_out" + suffix  # zeros past a sequence's end; the carried state keeps its name
     return out, _carry(running, new, state)
 
 
@@ -105,7 +110,7 @@ def cell_attribute(layer: int, reverse: bool) -> str:
 
 def _renamed(state: Any, suffix: str) -> None:
     """Give a stacked network's states names that say their layer and direction (h_l1_reverse)."""
-    for t in state if isinstance(state, tuple) else (state,):
+    for t in (state if isinstance(state, tuple) else (state,)) if suffix else ():
         if t.name and not t.name.endswith(suffix):
             t.name += suffix
 
@@ -217,10 +222,7 @@ class RNN(Module):
                 outs: list[Any] = [None] * T
                 for t in reversed(range(T)) if reverse else range(T):
                     with step(t):
-                        out, state = masked_step(cell, inputs[t], state, t, ends)
-                        if suffix:
-                            _renamed(state, suffix)
-                            _renamed(out, suffix)
+                        out, state = masked_step(cell, inputs[t], state, t, ends, suffix)
                     outs[t] = out
                 runs.append(outs)
                 finals.append(state)
