@@ -271,6 +271,9 @@ def _caption(desc: Description, view: str, caption: str | None) -> str:
                     f"{DIES:g}, where the gradient from {last} has died")  # fmt: skip
     if desc.clipped:
         more.append("the gradients were clipped after this pass: the steps' shares are the gradient before it")
+    if desc.changed_since:
+        more.append("the parameters were changed in place since this pass (an optimizer step?): their boxes show "
+                    "today's values, the tensors this pass's")  # fmt: skip
     return f"{what}; {steps}{cost}" + "".join(f"\n{m}" for m in more)
 
 

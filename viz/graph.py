@@ -132,6 +132,9 @@ class Description:
     #: None for the first state, ‖∂h(T)/∂h(t)‖), and the last state's key
     jacobians: dict[str, tuple[str | None, float | None, float]] = field(default_factory=dict)
     last_state: str | None = None  # h(T)'s name, as the overlay writes it
+    #: the parameters changed in place since the last backward pass (an optimizer step), so its
+    #: gradients could not be computed again (a forward view draws without them)
+    changed_since: bool = False
     #: ``split=``: how many loss terms the loss was split into (0: not asked)
     split_terms: int = 0
     #: whether the parameters' ``.grad`` was compared with this pass's gradient (``accumulated``,
@@ -242,16 +245,13 @@ def _cost(w: _Walk, fold: str) -> set[int]:
     readers are all folded and that only adds up the cost: an unnamed sum (+, −, sum, mean), an
     unnamed op made after the loop from the steps' tensors, directly or through other such ops
     ((h * h) of h(T), the (o - y)^2 of an mse on the last output), and
-    (``fold="one"``) each step's own term, named L by sequence_loss, with the unnamed ops of its
-    loss function (an mse's (o - y)^2: the cost then reads o(t) and y(t)). An op that reads a
-    parameter is never folded: it is the model's.
+    (``fold="one"``) each step's own term, named L by sequence_loss.
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
     if fold == "none" or not w.order[root].parents:
         return set()
     folded = {root}
     reads = Counter(w.index[id(p)] for p in w.order[root].parents)  # per tensor: reads by folded ops
-    term: set[int] = set()  # inside a per-step term: the unnamed ops of its loss function (mse's (o - y)^2)
     late = set()  # untagged ops computed, directly or through other untagged ops, from the steps' tensors
     for i in range(root + 1):
         t = w.order[i]
@@ -261,16 +261,10 @@ def _cost(w: _Walk, fold: str) -> set[int]:
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
         t = w.order[i]
-        # an op that reads a parameter is the model's (an output layer's o = h V + c), not the cost's
-        unnamed = t.name is None and not any(_kind(p) == PARAMETER for p in t.parents)
-        summing = unnamed and (t.op in _SUMMING or i in late)
-        named_term = fold == "one" and t.name in COST_NAMES
-        inside = unnamed and i in term  # an op of a term's loss function
-        if summing or named_term or inside:
+        summing = t.name is None and (t.op in _SUMMING or i in late)
+        if summing or (fold == "one" and t.name in COST_NAMES):
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)
-            if named_term or inside:
-                term.update(w.index[id(p)] for p in t.parents)
     return folded
 
 
@@ -512,12 +506,13 @@ def _details(
     order, index = w.order, w.index
     replay = [order[i] for i in sorted(drawn) if i < w.live and order[i].parents]
     with np.errstate(all="ignore"):  # replaying the rules repeats any warning backward() already gave
+        changed = False
         try:
             grads = pass_gradients(roots[0])
         except BackwardError:
             if need_gradients:
                 raise
-            grads = {}
+            grads, changed = {}, True
         carried = edge_gradients(roots[0], replay, grads)
     nodes = []
     for i in sorted(places):
@@ -577,7 +572,7 @@ def _details(
     root_keys = [f"n{index[id(r)]}" for r in roots]
     desc = Description(nodes, edges, root_keys, steps, shown, totals, contributions, accumulated, clipped,
                        [f"n{i}" for i in sorted(folded)], cost_reads, loss_value)  # fmt: skip
-    desc.carried, desc.checked = across, checked
+    desc.carried, desc.checked, desc.changed_since = across, checked, changed
     return desc
 
 

@@ -146,12 +146,23 @@ class VecToSeq(_Mapping):
 
 
 def _check_targets(
-    who: str, targets: Any, batch: int, size: int, dtype: np.dtype, classes: bool = False
+    who: str, targets: Any, batch: int, size: int, dtype: np.dtype, classes: bool = False, first: int = 0
 ) -> list[Tensor]:
-    """The teacher-forcing inputs y(s): for real outputs, (S, batch, output) values as given (a
-    Tensor in the module's dtype, ``in_dtype``'s rule, and one that requires grad stays in the
-    graph: y gets the gradient of what it was fed into); for class outputs (``classes=True``),
-    (S, batch) integer labels, fed back one-hot."""
+    """The teacher-forcing inputs y(s): for real outputs, (S, batch, output) values as given, or a
+    list of S (batch, output) steps (a Tensor in the module's dtype, ``in_dtype``'s rule; Tensors
+    that require grad stay in the graph, so y gets the gradient of what it was fed into: a slice
+    y(s) of one is made in the step that reads it, ``first + s``); for class outputs
+    (``classes=True``), (S, batch) integer labels, fed back one-hot."""
+    if isinstance(targets, (list, tuple)) and not classes and any(isinstance(y, Tensor) for y in targets):
+        ys = [in_dtype(who, y, dtype, "targets") if isinstance(y, Tensor) else Tensor(np.asarray(y), name="y")
+              for y in targets]  # fmt: skip
+        ys = [y if y.dtype == dtype else Tensor(y.data.astype(dtype), name=y.name) for y in ys]
+        if not ys or any(y.shape != (batch, size) for y in ys):
+            raise ShapeError(
+                f"{who}: targets given as a list need one (batch, output) = ({batch}, {size}) step each, got shapes "
+                f"{[y.shape for y in ys][:5]}."
+            )
+        return ys
     data = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if classes:
         if data.ndim != 2 or data.shape[1] != batch or data.shape[0] == 0 or data.dtype.kind not in "iu":
@@ -176,25 +187,38 @@ def _check_targets(
     if isinstance(targets, Tensor) and not classes:
         targets = in_dtype(who, targets, dtype, "targets")
         if targets.requires_grad:
-            ys = [targets[s] for s in range(data.shape[0])]
-            for y in ys:
+            ys = []
+            for s in range(data.shape[0]):
+                with step(first + s):
+                    y = targets[s]
                 y.name = "y"
+                ys.append(y)
             return ys
     data = data.astype(dtype, copy=False)
     return [Tensor(data[s], name="y") for s in range(data.shape[0])]
 
 
 def _fed_back(o: Tensor, classes: bool, feedback: Callable[[Tensor], Tensor] | None, who: str, t: int) -> Tensor:
-    """What a closed loop feeds back of its output ``o`` at step ``t``: ``feedback(o)`` if given (a
-    Tensor like o: it is the next step's input); else, for class scores, the one-hot of the best
-    class (greedy decoding, no gradient through the choice), for real values, o itself."""
+    """What a closed loop feeds back of its output ``o`` at step ``t``: ``feedback(o)`` if given (o's
+    shape: it is the next step's input; data, such as a sampled one-hot, is converted to o's dtype
+    and a Tensor of another float dtype refused, the modules' dtype rule); else, for class scores,
+    the one-hot of the best class (greedy decoding, no gradient through the choice), for real
+    values, o itself."""
     if feedback is not None:
         fed = feedback(o)
-        if not isinstance(fed, Tensor) or fed.dtype != o.dtype:
-            got = f"a {fed.dtype} Tensor" if isinstance(fed, Tensor) else type(fed).__name__
+        if not isinstance(fed, Tensor) or fed.dtype.kind != "f":  # data (an argmax's one-hot): converted
+            data = np.asarray(fed.data if isinstance(fed, Tensor) else fed)
+            if data.dtype.kind not in "biuf":
+                raise DTypeError(
+                    f"{who}: feedback(o) at step {t} gave {type(fed).__name__} of dtype {data.dtype}; it is the next "
+                    "step's input: give numbers, a Tensor built from o (e.g. F.softmax(o)) or an array."
+                )
+            fed = Tensor(data.astype(o.dtype), name="y_hat")
+        elif fed.dtype != o.dtype:  # the modules' dtype rule: a Tensor of another float dtype is refused
             raise DTypeError(
-                f"{who}: feedback(o) at step {t} gave {got}; it is the next step's input, so it must be a Tensor of "
-                f"o's dtype, {o.dtype} (build it from o with Tensor ops, e.g. F.softmax(o))."
+                f"{who}: feedback(o) at step {t} gave a Tensor of dtype {fed.dtype}, but the module computes in "
+                f"{o.dtype}; it is the next step's input: build it from o with Tensor ops (e.g. F.softmax(o)), "
+                "or give data."
             )
         if fed.shape != o.shape:
             raise ShapeError(
@@ -238,7 +262,7 @@ class OutputRecurrentRNN(Module):
         B = inputs[0].shape[0]
         ys = None
         if targets is not None:
-            ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype, self.classes)
+            ys = _check_targets("OutputRecurrentRNN", targets, B, self.output_size, cell.dtype, self.classes, first=1)
             if len(ys) != len(inputs):
                 raise ShapeError(f"OutputRecurrentRNN: {len(inputs)} input steps but {len(ys)} target steps.")
         prev = cell.initial_state(B, h0, "OutputRecurrentRNN")
@@ -274,7 +298,7 @@ class Decoder(_Mapping):
         B = (state[0] if isinstance(state, tuple) else state).shape[0]
         ys = None
         if targets is not None:
-            ys = _check_targets(who, targets, B, self.output_size, cell.dtype, self.classes)
+            ys = _check_targets(who, targets, B, self.output_size, cell.dtype, self.classes, first=first_step + 1)
             steps = len(ys)
         _check_size(who, steps=steps)
         prev = Tensor(np.zeros((B, self.output_size), dtype=cell.dtype), name="go")
