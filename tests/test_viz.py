@@ -1431,3 +1431,40 @@ def test_the_forward_view_draws_after_an_optimizer_step_and_the_backward_view_sa
         with pytest.raises(BackwardError, match="changed in place since"):
             viz.draw(loss, view)
 
+
+
+def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops():
+    """sequence_loss(..., loss=F.mse): the ops mse makes from o(t) and y(t) alone ((o - y)^2) are
+    the term's (functional.TERM_OPS) and fold into the cost, which names the outputs it reads,
+    as with cross_entropy's one node. What the model computed stays drawn, named or not (a
+    by-hand h(t)), and so does anything a custom loss computes from a parameter."""
+    import gc
+
+    xs = np.random.default_rng(0).normal(size=(4, 2, 1))
+    model = nn.SeqToSeq(1, 3, 1, seed=0)
+
+    def reads(loss: Tensor) -> list[str]:
+        loss.backward()
+        desc = viz.describe(loss)
+        names = {n.key: f"{n.name or n.op}({n.step})" for n in desc.nodes}
+        return [names[k] for k in desc.cost_reads]
+
+    loss = F.sequence_loss(model(xs), xs, loss=F.mse)
+    assert reads(loss) == ["o(0)", "o(1)", "o(2)", "o(3)"]
+    assert not [n for n in viz.describe(loss).nodes if n.drawn and n.kind == "op" and n.op in ("sub", "mul", "mean")]
+    assert reads(F.sequence_loss(model(xs), xs, loss=F.mse, steps=[-1])) == ["o(3)"]
+    W, h, hs = model.W, Tensor(np.zeros((2, 3))), []
+    for t in range(4):  # the README's loop by hand: its h(t) are unnamed ops
+        with tinygrad_rnn.step(t):
+            h = (h @ W + Tensor(xs[t]) @ model.U).tanh()
+        hs.append(h)
+    assert reads(F.sequence_loss(hs, np.zeros((4, 2, 3)), loss=F.mse)) == [f"tanh({t})" for t in range(4)]
+    decay = F.sequence_loss(model(xs), xs, loss=lambda o, y: F.mse(o, y) + (W * W).sum())
+    decay.backward()
+    assert {("mul", t) for t in range(4)} <= {(n.op, n.step) for n in viz.describe(decay).nodes if n.kind == "op"}
+    del loss, decay, hs, h
+    gc.collect()
+    alive = len(F.TERM_OPS)
+    F.sequence_loss(model(xs), xs, loss=F.mse)  # dropped at once: its marks go with it
+    gc.collect()
+    assert len(F.TERM_OPS) == alive

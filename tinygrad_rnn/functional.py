@@ -5,13 +5,14 @@ where, cross_entropy, mse, and ``sequence_loss``, which puts only chosen time st
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import ops
-from .autograd import _apply
+from .autograd import _apply, walk
 from .errors import ConfigError, DTypeError, ShapeError
 from .modes import no_grad, step
 from .tensor import Tensor, _lift, check_axis
@@ -212,6 +213,46 @@ def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empt
     return ends.astype(np.int64)
 
 
+#: id -> weak reference of each op a per-step loss function made from the output and the target
+#: alone inside ``sequence_loss`` (an mse's o - y and its square): the term L(t)'s own ops, which
+#: viz folds into the cost node with it. Keyed by id: tensors compare elementwise, not by identity.
+TERM_OPS: dict[int, weakref.ref] = {}
+
+
+def _mark_term(term: Tensor, output: Tensor, target: Any) -> None:
+    """Remember the ops of ``term`` computed from ``output``, ``target`` and constants alone (in
+    ``term``'s step): the loss function's, not the model's. A cross-entropy term is one op and
+    has none; an op that reads anything else (a parameter, another tensor of the model) is not
+    one, nor is anything computed from it."""
+    if all(p is output or p is target or p.op is None for p in term.parents):
+        return  # one fused op (cross_entropy): nothing inside it
+    beyond = _Beyond({id(output), id(target)}, term.step)
+    own: set[int] = set()
+    for t in walk(term, stop=beyond):  # inputs first
+        if t is term or t.op is None or t in beyond:
+            continue
+        if all(id(p) in beyond.inputs or id(p) in own or (p.op is None and not p.requires_grad) for p in t.parents):
+            own.add(id(t))
+            _remember(t)
+
+
+def _remember(t: Tensor) -> None:
+    key = id(t)
+    TERM_OPS[key] = weakref.ref(t, lambda _: TERM_OPS.pop(key, None))
+
+
+class _Beyond:
+    """``walk``'s stop for ``_mark_term``: the term's inputs, and the tensors of other steps."""
+
+    __slots__ = ("inputs", "step")
+
+    def __init__(self, inputs: set[int], step: int | None) -> None:
+        self.inputs, self.step = inputs, step
+
+    def __contains__(self, t: Tensor) -> bool:
+        return id(t) in self.inputs or t.step != self.step
+
+
 def sequence_loss(
     outputs: Sequence[Tensor],
     targets: Any,
@@ -273,6 +314,7 @@ def sequence_loss(
         with step(outputs[t].step if outputs[t].step is not None else t):
             step_loss = loss(output if rows is None else output[rows], target)
             step_loss.name = "L"
+            _mark_term(step_loss, output, target)
             total = step_loss if total is None else total + step_loss
     if total is None:
         raise ConfigError(f"sequence_loss: no chosen step has a running sequence (steps {chosen}, lengths {ends})")

@@ -23,6 +23,7 @@ from tinygrad_rnn import Tensor
 from tinygrad_rnn.analysis import hidden_states, jacobian_norms, per_use
 from tinygrad_rnn.autograd import edge_gradients, local_gradients, pass_gradients, reduce_to, walk
 from tinygrad_rnn.errors import BackwardError, ConfigError, DTypeError, VizError
+from tinygrad_rnn.functional import TERM_OPS
 
 PARAMETER, INITIAL, INPUT, CONSTANT, OP, COST = "parameter", "initial", "input", "constant", "op", "cost"
 #: unnamed ops that only add up per-step costs (folded into the cost node even when tagged with a step)
@@ -245,7 +246,9 @@ def _cost(w: _Walk, fold: str) -> set[int]:
     readers are all folded and that only adds up the cost: an unnamed sum (+, −, sum, mean), an
     unnamed op made after the loop from the steps' tensors, directly or through other such ops
     ((h * h) of h(T), the (o - y)^2 of an mse on the last output), and
-    (``fold="one"``) each step's own term, named L by sequence_loss.
+    (``fold="one"``) each step's own term, named L by sequence_loss, with the ops its loss
+    function made from the output and the target alone (``functional.TERM_OPS``: an mse's
+    (o - y)^2; the cost then reads o(t)).
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
     if fold == "none" or not w.order[root].parents:
@@ -262,7 +265,8 @@ def _cost(w: _Walk, fold: str) -> set[int]:
             continue
         t = w.order[i]
         summing = t.name is None and (t.op in _SUMMING or i in late)
-        if summing or (fold == "one" and t.name in COST_NAMES):
+        term = fold == "one" and (t.name in COST_NAMES or id(t) in TERM_OPS)
+        if summing or term:
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)
     return folded
