@@ -1459,10 +1459,22 @@ def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops()
             h = (h @ W + Tensor(xs[t]) @ model.U).tanh()
         hs.append(h)
     assert reads(F.sequence_loss(hs, np.zeros((4, 2, 3)), loss=F.mse)) == [f"tanh({t})" for t in range(4)]
+    V = Tensor(np.random.default_rng(2).normal(size=(3, 1)), requires_grad=True, name="V")
+    late = [x @ V for x in hs]  # a readout made after the loop: the model's, though untagged and unnamed
+    assert reads(F.sequence_loss(late, xs, loss=F.mse)) == ["matmul(None)"] * 4
+    outs, p_of = model(xs), {}
+    for t, x in enumerate(outs):
+        with tinygrad_rnn.step(t):
+            p_of[id(x)] = x.tanh()
+            p_of[id(x)].name = "p"  # the model's, computed from the output: not the loss function's
+    assert reads(F.sequence_loss(outs, xs, loss=lambda o, y: F.mse(p_of[id(o)], y))) == [f"mul({t})" for t in range(4)]
+    target = Tensor(xs, requires_grad=True)
+    sliced = F.sequence_loss(model(xs), target, loss=F.mse)
+    assert reads(sliced) == [f"{name}({t})" for t in range(4) for name in ("o", "y")]  # y(t): sliced in step t
     decay = F.sequence_loss(model(xs), xs, loss=lambda o, y: F.mse(o, y) + (W * W).sum())
     decay.backward()
     assert {("mul", t) for t in range(4)} <= {(n.op, n.step) for n in viz.describe(decay).nodes if n.kind == "op"}
-    del loss, decay, hs, h
+    del loss, decay, hs, h, late, sliced
     gc.collect()
     alive = len(F.TERM_OPS)
     F.sequence_loss(model(xs), xs, loss=F.mse)  # dropped at once: its marks go with it

@@ -220,16 +220,16 @@ TERM_OPS: dict[int, weakref.ref] = {}
 
 
 def _mark_term(term: Tensor, output: Tensor, target: Any) -> None:
-    """Remember the ops of ``term`` computed from ``output``, ``target`` and constants alone (in
-    ``term``'s step): the loss function's, not the model's. A cross-entropy term is one op and
-    has none; an op that reads anything else (a parameter, another tensor of the model) is not
-    one, nor is anything computed from it."""
+    """Remember the unnamed ops of ``term`` computed from ``output``, ``target`` and constants
+    alone (in ``term``'s step): the loss function's, not the model's. A cross-entropy term is one
+    op and has none; an op that reads anything else (a parameter, a tensor of the model, a named
+    one) is not one, nor is anything computed from it."""
     if all(p is output or p is target or p.op is None for p in term.parents):
         return  # one fused op (cross_entropy): nothing inside it
     beyond = _Beyond({id(output), id(target)}, term.step)
     own: set[int] = set()
     for t in walk(term, stop=beyond):  # inputs first
-        if t is term or t.op is None or t in beyond:
+        if t is term or t.op is None or t in beyond or t.name is not None:  # a named tensor is the model's
             continue
         if all(id(p) in beyond.inputs or id(p) in own or (p.op is None and not p.requires_grad) for p in t.parents):
             own.add(id(t))
@@ -304,14 +304,19 @@ def sequence_loss(
     ends = sequence_lengths("sequence_loss", lengths, mask, T, outputs[0].shape[0], empty_ok=True)
     total = None
     for t in sorted(normalized):
-        output, target, rows = outputs[t], targets[t], None
+        rows = None
         if ends is not None and (ends <= t).any():
             rows = np.flatnonzero(ends > t)
             if rows.size == 0:
                 continue  # every sequence has ended: nothing of this step enters the cost
-            target = target[rows] if isinstance(target, Tensor) else np.asarray(target)[rows]
-        # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's)
+        # tag each step's cost with its output's own time step (a decoder's steps come after the encoder's);
+        # a Tensor target's slices too, made in the block
         with step(outputs[t].step if outputs[t].step is not None else t):
+            output, target = outputs[t], targets[t]
+            if isinstance(targets, Tensor):  # a slice made here: y(t) in the diagrams
+                target.name = "y"
+            if rows is not None:
+                target = target[rows] if isinstance(target, Tensor) else np.asarray(target)[rows]
             step_loss = loss(output if rows is None else output[rows], target)
             step_loss.name = "L"
             _mark_term(step_loss, output, target)
