@@ -306,3 +306,14 @@ def test_sequence_loss_errors(case):
 def test_sequence_loss_rejects_non_integer_steps():
     with pytest.raises(DTypeError, match=r"steps must be a list of integer time steps, got \[1\.7\]"):
         F.sequence_loss(step_outputs(), ZEROS, steps=[1.7], loss=F.mse)
+
+
+def test_sequence_loss_names_the_terms_it_gets_made_and_never_the_models_outputs():
+    """Each per-step term the loss function makes is named L; a loss that hands back one of its
+    inputs (the output itself) leaves the model's tensor its own name."""
+    from tinygrad_rnn import nn
+
+    outs = nn.SeqToSeq(1, 3, 1, seed=0)(np.random.default_rng(0).normal(size=(3, 2, 1)))
+    total = F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=lambda o, y: o)
+    assert [o.name for o in outs] == ["o", "o", "o"] and total.shape == (2, 1)
+    assert F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=F.mse).parents[1].name == "L"  # (L(0) + L(1)) + L(2)

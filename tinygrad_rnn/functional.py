@@ -317,9 +317,11 @@ def sequence_loss(
                 target.name = "y"
             if rows is not None:
                 target = target[rows] if isinstance(target, Tensor) else np.asarray(target)[rows]
-            step_loss = loss(output if rows is None else output[rows], target)
-            step_loss.name = "L"
-            _mark_term(step_loss, output, target)
+            given = output if rows is None else output[rows]
+            step_loss = loss(given, target)
+            if step_loss is not given and step_loss is not target and step_loss.op is not None:
+                step_loss.name = "L"  # a term the loss made (one it was given, or a leaf, keeps its name)
+                _mark_term(step_loss, output, target)
             total = step_loss if total is None else total + step_loss
     if total is None:
         raise ConfigError(f"sequence_loss: no chosen step has a running sequence (steps {chosen}, lengths {ends})")
