@@ -317,3 +317,10 @@ def test_sequence_loss_names_the_terms_it_gets_made_and_never_the_models_outputs
     total = F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=lambda o, y: o)
     assert [o.name for o in outs] == ["o", "o", "o"] and total.shape == (2, 1)
     assert F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=F.mse).parents[1].name == "L"  # (L(0) + L(1)) + L(2)
+    p = {id(o): o.tanh() for o in outs}
+    for q in p.values():
+        q.name = "p"
+    F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=lambda o, y: p[id(o)])  # a named tensor of the model's
+    assert [q.name for q in p.values()] == ["p", "p", "p"]
+    with pytest.raises(DTypeError, match="sequence_loss: the loss function returned float at step 0; it must"):
+        F.sequence_loss(outs, np.zeros((3, 2, 1)), loss=lambda o, y: 1.0)

@@ -1470,7 +1470,10 @@ def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops()
     assert reads(F.sequence_loss(outs, xs, loss=lambda o, y: F.mse(p_of[id(o)], y))) == [f"mul({t})" for t in range(4)]
     target = Tensor(xs, requires_grad=True)
     sliced = F.sequence_loss(model(xs), target, loss=F.mse)
-    assert reads(sliced) == [f"{name}({t})" for t in range(4) for name in ("o", "y")]  # y(t): sliced in step t
+    assert reads(sliced) == [f"{name}({t})" for t in range(4) for name in ("o", "target")]  # sliced in step t
+    base = F.sequence_loss(model(xs), xs, loss=F.mse)
+    base.name = "loss"  # a named total, and a penalty after it: the terms still fold
+    assert reads(base + 0.1 * (W * W).sum()) == ["mul(None)"] + [f"o({t})" for t in range(4)]
     decay = F.sequence_loss(model(xs), xs, loss=lambda o, y: F.mse(o, y) + (W * W).sum())
     decay.backward()
     assert {("mul", t) for t in range(4)} <= {(n.op, n.step) for n in viz.describe(decay).nodes if n.kind == "op"}

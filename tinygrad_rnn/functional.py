@@ -313,14 +313,19 @@ def sequence_loss(
         # a Tensor target's slices too, made in the block
         with step(outputs[t].step if outputs[t].step is not None else t):
             output, target = outputs[t], targets[t]
-            if isinstance(targets, Tensor):  # a slice made here: y(t) in the diagrams
-                target.name = "y"
             if rows is not None:
                 target = target[rows] if isinstance(target, Tensor) else np.asarray(target)[rows]
+            if isinstance(targets, Tensor) and target.op is not None:  # a slice recorded here, in the step
+                target.name = "target"
             given = output if rows is None else output[rows]
             step_loss = loss(given, target)
-            if step_loss is not given and step_loss is not target and step_loss.op is not None:
-                step_loss.name = "L"  # a term the loss made (one it was given, or a leaf, keeps its name)
+            if not isinstance(step_loss, Tensor):
+                raise DTypeError(
+                    f"sequence_loss: the loss function returned {type(step_loss).__name__} at step {t}; it must return "
+                    "a Tensor computed from the output and the target (e.g. F.mse(o, y)), so that gradients flow."
+                )
+            if step_loss.name is None and step_loss.op is not None:
+                step_loss.name = "L"  # a term the loss made (a tensor it was given, or a named one, keeps its name)
                 _mark_term(step_loss, output, target)
             total = step_loss if total is None else total + step_loss
     if total is None:

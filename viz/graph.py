@@ -248,8 +248,8 @@ def _cost(w: _Walk, fold: str) -> set[int]:
     ((h * h) of h(T), the (o - y)^2 of an mse on the last output), and
     (``fold="one"``) each step's own term, named L by sequence_loss, with the ops its loss
     function made from the output and the target alone (``functional.TERM_OPS``: an mse's
-    (o - y)^2; the cost then reads o(t)). What a term reads is never folded as a sum or a late
-    op: it is the model's (a readout o = h V made after the loop).
+    (o - y)^2; the cost then reads o(t)). An op made after the loop that reads a parameter,
+    directly or through such ops, is the model's and never folded (a readout o = h V).
     ``fold="steps"`` keeps the per-step terms L(t) (Goodfellow's figure), ``"none"`` folds nothing."""
     root = w.live - 1
     if fold == "none" or not w.order[root].parents:
@@ -261,18 +261,19 @@ def _cost(w: _Walk, fold: str) -> set[int]:
         t = w.order[i]
         if t.step is None and t.parents and any(p.step is not None or w.index[id(p)] in late for p in t.parents):
             late.add(i)
-    inputs: set[int] = set()  # the tensors the folded terms read
+    model = set()  # late ops reading a parameter, directly or through late ops: a readout made after the loop
+    for i in sorted(late):
+        if any((p.op is None and p.requires_grad) or w.index[id(p)] in model for p in w.order[i].parents):
+            model.add(i)
     for i in range(root - 1, -1, -1):  # reverse topological order: readers first
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
         t = w.order[i]
         term = fold == "one" and (t.name in COST_NAMES or id(t) in TERM_OPS)
-        summing = t.name is None and (t.op in _SUMMING or i in late) and i not in inputs
+        summing = t.name is None and (t.op in _SUMMING or i in late) and i not in model
         if summing or term:
             folded.add(i)
             reads.update(w.index[id(p)] for p in t.parents)
-            if term:  # what a term reads is the model's: the cost stops there (a readout made after the loop)
-                inputs.update(w.index[id(p)] for p in t.parents)
     return folded
 
 
