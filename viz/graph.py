@@ -257,14 +257,13 @@ def _cost(w: _Walk, fold: str) -> set[int]:
     folded = {root}
     reads = Counter(w.index[id(p)] for p in w.order[root].parents)  # per tensor: reads by folded ops
     late = set()  # untagged ops computed, directly or through other untagged ops, from the steps' tensors
+    model = set()  # late ops reading a parameter, directly or through late ops: a readout made after the loop
     for i in range(root + 1):
         t = w.order[i]
         if t.step is None and t.parents and any(p.step is not None or w.index[id(p)] in late for p in t.parents):
             late.add(i)
-    model = set()  # late ops reading a parameter, directly or through late ops: a readout made after the loop
-    for i in sorted(late):
-        if any((p.op is None and p.requires_grad) or w.index[id(p)] in model for p in w.order[i].parents):
-            model.add(i)
+            if any(_kind(p) == PARAMETER or w.index[id(p)] in model for p in t.parents):
+                model.add(i)
     for i in range(root - 1, -1, -1):  # reverse topological order: readers first
         if reads.get(i, 0) != w.n_users[i] or not w.order[i].parents:
             continue
