@@ -1451,6 +1451,13 @@ def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops()
 
     loss = F.sequence_loss(model(xs), xs, loss=F.mse)
     assert reads(loss) == ["o(0)", "o(1)", "o(2)", "o(3)"]
+    svg = svgread.parse(viz.to_svg(viz.draw(loss, "backward").source, backend="wasm"))  # what a reader sees
+    texts = [t.text for t in svg.texts()]
+    (cost,) = [t for t in svg.texts() if t.text.startswith("C(")]
+    assert cost.text == "C(o(0), o(1), o(2), o(3))" and not [t for t in texts if t.startswith(("×", "−"))]
+    outputs = [t for t in svg.texts() if re.fullmatch(r"o\(\d\)", t.text)]
+    assert len(outputs) == 4 and all(cost.y < t.y for t in outputs)  # the cost above the outputs it reads
+    assert any("the cost reads o(0), o(1), o(2), o(3)" in t for t in texts)
     assert not [n for n in viz.describe(loss).nodes if n.drawn and n.kind == "op" and n.op in ("sub", "mul", "mean")]
     assert reads(F.sequence_loss(model(xs), xs, loss=F.mse, steps=[-1])) == ["o(3)"]
     W, h, hs = model.W, Tensor(np.zeros((2, 3))), []
