@@ -112,6 +112,29 @@ def test_names_tags_and_bad_initial_states():
         nn.GRU(2, 3, bidirectional="yes")
 
 
+def test_a_stacked_networks_parameters_end_with_their_layer_and_direction_in_every_diagram():
+    """The parameters of the cells of a stacked or bidirectional network carry the suffix their
+    tensors carry (PyTorch's weight_hh_l1_reverse): a diagram's labels said W_f[1] ... W_f[4],
+    numbers in the order of first use that no key explained."""
+    net = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0)
+    names = {key: p.name for key, p in net.named_parameters()}
+    assert names["W_f"] == "W_f" and names["cell_reverse.U"] == "U_reverse"
+    assert names["cell_l1.b_o"] == "b_o_l1" and names["cell_l1_reverse.W_i"] == "W_i_l1_reverse"
+    assert nn.RNN(2, 3).W.name == "W" and nn.GRU(2, 3, num_layers=2).cell_l1.U_z.name == "U_z_l1"
+    outs, _ = net(np.random.default_rng(0).normal(size=(2, 1, 2)))
+    loss = sum((o * o).sum() for o in outs)
+    loss.backward()
+    import viz
+
+    for view in ("backward", "rolled"):
+        labels = [it.lines[0] for it in viz.draw(loss, view).layout.items.values() if it.kind == "label"]
+        assert not any("[" in text for text in labels), view
+        heads = {text.split(" ")[0] for text in labels}
+        backward = {"‖∂L/∂W_f_l1_reverse(1)‖", "‖∂L/∂U_reverse(0)‖"}
+        wanted = backward if view == "backward" else {"W_f_l1_reverse", "b_o_l1"}
+        assert wanted <= heads, (view, sorted(heads))
+
+
 def test_what_cannot_be_stacked_says_so_and_a_list_is_a_pair():
     """Found by a review: the mappings read one forward layer, truncated BPTT carries one state."""
     from tinygrad_rnn import ConfigError, DTypeError

@@ -115,6 +115,15 @@ def vec2seq(cell: str, steps: int = 3) -> Tensor:
     return loss
 
 
+def encdec(cell: str) -> Tensor:
+    """nn.EncoderDecoder: an encoder's steps, then a decoder's that feed their outputs back; the
+    encoder's and the decoder's parameters share their short names (encoder.W_r, decoder.W_r)."""
+    model = nn.EncoderDecoder(2, 3, 2, cell=cell, seed=0)
+    loss = F.sequence_loss(model(np.random.default_rng(0).normal(size=(3, 1, 2)), steps=2), np.zeros((2, 1), dtype=int))
+    loss.backward()
+    return loss
+
+
 def stacked(steps: int = 3) -> Tensor:
     first, second = nn.RNN(2, 3, seed=0), nn.RNN(3, 3, seed=1)
     hs, h_T = second(first(np.random.default_rng(0).normal(size=(steps, 1, 2)))[0])
@@ -165,10 +174,18 @@ CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn": lambda: gated("RNN", bidirectional=True), "nn_lstm2": lambda: gated("LSTM", layers=2),
           "nn_bilstm": lambda: gated("LSTM", bidirectional=True), "nn_bigru": lambda: gated("GRU", bidirectional=True),
           "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru"),
-          "vec2seq_lstm": lambda: vec2seq("lstm")}
-#: cases drawn in some views only: none now (the rolled view of a bidirectional LSTM had x's
-#: lines to three gates on top of each other, a fan-out at nearly one angle)
-LIMITED: dict[str, tuple[str, ...]] = {}
+          "vec2seq_lstm": lambda: vec2seq("lstm"), "nn_bilstm2": lambda: gated("LSTM", layers=2, bidirectional=True),
+          "encdec_gru": lambda: encdec("gru")}
+#: cases drawn in some views only (the rolled view of a bidirectional LSTM, which had x's lines
+#: to three gates on top of each other, is checked again since its fan-out). Known and open:
+#: style="full" runs a two-layer bidirectional LSTM's 48 parameter lines, and an
+#: EncoderDecoder's feedback o(t) -> step t+1, along a parameter's line for up to 300 pt; view
+#: "both" runs the forward twins of an EncoderDecoder's lines from go to the decoder's gates on
+#: top of each other (test_no_two_lines_run_on_top_of_each_other)
+LIMITED: dict[str, tuple[str, ...]] = {
+    "nn_bilstm2": ("forward", "backward", "rolled", "both"),
+    "encdec_gru": ("forward", "backward", "rolled"),
+}
 
 
 class Drawings(dict):
@@ -217,17 +234,24 @@ def _inside(point: tuple[float, float], box: tuple[float, float, float, float]) 
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
+def _to_box(point: tuple[float, float], box: tuple[float, float, float, float]) -> float:
+    """How far ``point`` is from ``box`` (0 inside it)."""
+    return math.hypot(max(box[0] - point[0], 0, point[0] - box[2]), max(box[1] - point[1], 0, point[1] - box[3]))
+
+
 # --- every mark where it belongs ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("view", [d for d in DRAWINGS if d != "rolled"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_every_per_step_mark_is_inside_its_steps_frame_and_nearest_its_centre(svgs, case, view, backend):
+def test_every_per_step_mark_is_inside_its_steps_frame_and_nearest_it(svgs, case, view, backend):
     """A parameter's mark for step k (its name forward, ‖∂L/∂W(k)‖ backward), and every tensor of
-    step k, sit inside the frame titled t = k and nearer its centre than any other frame's. In
+    step k, sit inside the frame titled t = k and nearer it than any other frame. In
     style="full" a share is written where the parameter's line rises into step k, just under
-    the frame: inside its width."""
+    the frame: inside its width, nearer that frame than any other. (Nearer the frame, not its
+    centre: an encoder's steps are wider than a decoder's, and a tensor at the right of the last
+    encoder step is nearer the first decoder step's centre than its own.)"""
     diagram, svg = svgs[(case, view, backend)]
     full = view.endswith(":full")
     frames = _frames(svg)
@@ -252,7 +276,7 @@ def test_every_per_step_mark_is_inside_its_steps_frame_and_nearest_its_centre(sv
             if full and key.startswith("label_"):
                 box = (box[0], box[1], box[2], math.inf)  # under the frame, inside its width
             assert _inside(centre, box), (case, key, t.text, centre, frames[step].box)
-            nearest = min(frames, key=lambda s: math.dist(centre, frames[s].centre))
+            nearest = min(frames, key=lambda s: _to_box(centre, frames[s].box))
             assert nearest == step, (case, key, t.text)
             marks += 1
     assert marks > 5 * len(frames) / 2 or not frames

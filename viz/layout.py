@@ -473,18 +473,23 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     ``‖∂L/∂W(t)‖`` written where it rises.
 
     Where a label finds no free place (a step with several labelled inputs side by side), the
-    layout is made again with the nodes of a row, and the rows, further apart. The backward
-    view's labels (the longer ones) decide, so that both views keep one layout. ``twins``: the
+    layout is made again with the nodes of a row, and the rows, further apart, up to four times
+    (where none places every label, the one that misplaces fewest is kept: its misplaced labels
+    are in ``Layout.conflicts`` and ``Layout.unpaired``). The backward view's labels (the longer
+    ones) decide, so that both views keep one layout. ``twins``: the
     backward layout with a forward line beside each line that carries data (view="both")."""
     room = _label_width(desc, [n for n in desc.nodes if n.drawn])
     # split=: labels taller than the two lines of a share get that much more room above and below
     tallest = max((text.box(["·", "·", *split_lines(v)], LABEL_FONT)[1] for v in desc.splits.values()), default=0.0)
     row_gap = ROW_GAP + 2 * max(0.0, tallest - text.box(["·", "·"], LABEL_FONT)[1])
-    for widen in (0, 1, 2):  # the lanes wider too: the lines bent down them can take a label's room
+    tries = []
+    for widen in range(5):  # the lanes wider too: the lines bent down them can take a label's room
         gaps = (NODE_GAP + widen * room, row_gap + 12 * widen, widen * 4 * (2 * TWIN_GAP + 1 if twins else 5.0))
-        checked = _unrolled(desc, True, values, style, *gaps, twins=twins)
-        if not checked.conflicts and not checked.unpaired:
+        tries.append((_unrolled(desc, True, values, style, *gaps, twins=twins), gaps))
+        if not tries[-1][0].conflicts and not tries[-1][0].unpaired:
             break
+    # where no spacing places every label, the one with the fewest misplaced (the first of those)
+    checked, gaps = min(tries, key=lambda t: (len(t[0].conflicts), len(t[0].unpaired)))
     return checked if backward or twins else _unrolled(desc, backward, values, style, *gaps)
 
 
@@ -1608,7 +1613,19 @@ def rolled(desc: Description) -> Layout:
     """The folded circuit: one node per role (x, h, o, ...), the per-step costs one cost node,
     parameters as labels on the lines they act on, and a one-step delay (■) on exactly the
     lines that close a loop: h(t-1) → h(t), o(t-1) → h(t), never the hand-off from an encoder
-    to a decoder or the sum of the costs."""
+    to a decoder or the sum of the costs.
+
+    Where a label finds no free place (a stacked LSTM's many gates), the circuit is drawn
+    again with its roles, and its rows, further apart."""
+    tries = []
+    for widen in range(5):
+        tries.append(_rolled(desc, _ROLLED_GAP * (1 + widen / 2), ROW_GAP + 24 * widen))
+        if not tries[-1].conflicts:
+            break
+    return min(tries, key=lambda layout: len(layout.conflicts))  # the first with the fewest misplaced
+
+
+def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
     of_role: dict[object, str] = {}
     members: dict[str, list[Node]] = {}
     for n in desc.nodes:
@@ -1666,18 +1683,18 @@ def rolled(desc: Description) -> Layout:
         centre = {k: sum(xs) / len(xs) if xs else 0.0 for k, xs in readers.items()}
         row.sort(key=lambda k: centre[k])  # stable: ties keep first-appearance order
         hmax = max((items[k].rect.h for k in row), default=0.0)
-        widths = sum(items[k].rect.w for k in row) + _ROLLED_GAP * (len(row) - 1)
+        widths = sum(items[k].rect.w for k in row) + gap * (len(row) - 1)
         x = sum(centre.values()) / len(row) - widths / 2 if row else 0.0
         for k in row:
             items[k].rect.cx = x + items[k].rect.w / 2
-            x += items[k].rect.w + _ROLLED_GAP
+            x += items[k].rect.w + gap
         fans = [(items[k].rect.cx, [items[b].rect for (a, b) in links if a == k and b in placed and b != k
                                     and (a, b) not in recurrent]) for k in row]  # fmt: skip
         y += _fan_room(fans, y + hmax / 2)
         placed.update(row)
         for k in row:
             items[k].rect.cy = y + hmax / 2
-        y += hmax + ROW_GAP
+        y += hmax + row_gap
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
     for i, ((a, b), edges) in enumerate(links.items()):

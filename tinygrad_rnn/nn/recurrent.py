@@ -105,7 +105,13 @@ def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> 
 
 def cell_attribute(layer: int, reverse: bool) -> str:
     """The attribute holding a layer's cell for one direction: cell, cell_reverse, cell_l1, ..."""
-    return "cell" + (f"_l{layer}" if layer else "") + ("_reverse" if reverse else "")
+    return "cell" + layer_suffix(layer, reverse)
+
+
+def layer_suffix(layer: int, reverse: bool) -> str:
+    """What the names of a stacked network's tensors and parameters end with, as PyTorch's
+    (weight_hh_l1_reverse): "" for layer 0 forward, "_reverse", "_l1", "_l1_reverse", ..."""
+    return (f"_l{layer}" if layer else "") + ("_reverse" if reverse else "")
 
 
 def _renamed(state: Any, suffix: str) -> None:
@@ -128,7 +134,8 @@ class RNN(Module):
     Such a network's state, ``h0`` as well as the final one, is PyTorch's stack (L x directions,
     B, H), ordered layer 0 forward, layer 0 backward, layer 1 forward, ...; a single forward layer
     keeps the plain (B, H). The cells are ``cell`` (layer 0, forward), ``cell_reverse``,
-    ``cell_l1``, ...; their tensors are named h_l1, h_reverse, ... (c_l1 ... for an LSTM).
+    ``cell_l1``, ...; their tensors are named h_l1, h_reverse, ... (c_l1 ... for an LSTM), and
+    their parameters W_l1, W_reverse, ... (the names diagrams print).
     """
 
     cell_type: type[Cell] = RNNCell
@@ -163,6 +170,8 @@ class RNN(Module):
             for reverse in range(directions):
                 cell = built_by(who, lambda size=size: self.cell_type(size, hidden_size, seed=rng, **options))
                 setattr(self, cell_attribute(layer, bool(reverse)), cell)
+                for _, p in cell.named_parameters():  # W_l1_reverse: diagrams tell the cells' weights apart
+                    p.name = (p.name or "") + layer_suffix(layer, bool(reverse))
 
     @property
     def stacked(self) -> bool:
@@ -217,7 +226,7 @@ class RNN(Module):
             runs = []
             for reverse in range(directions):
                 cell = getattr(self, cell_attribute(layer, bool(reverse)))
-                suffix = (f"_l{layer}" if layer else "") + ("_reverse" if reverse else "")
+                suffix = layer_suffix(layer, bool(reverse))
                 state = states[layer * directions + reverse]
                 outs: list[Any] = [None] * T
                 for t in reversed(range(T)) if reverse else range(T):
