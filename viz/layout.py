@@ -141,6 +141,7 @@ class Layout:
     conflicts: list[str]  # labels that found no free place (the tests expect none)
     reserved: dict[str, Rect] = field(default_factory=dict)  # a stub's end -> its label's place
     track: float = 5.0  # between the lines bent down a step's lane (wider with forward twins beside them)
+    pitch: float = 4.0  # between level lines run through a gap under a row (wider with forward twins)
     lane_start: dict[int, float] = field(default_factory=dict)  # per step: where in its lane those lines start
     unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
     labelled: bool = True  # parameters are labels on the lines (style="textbook"), not lines of their own
@@ -616,8 +617,8 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
     if "elided" in items:
         items["elided"].rect.cy = _elision_row(desc, items, row, ys)
-    layout = Layout(items, lines_out, frames, [], track=2 * TWIN_GAP + 1 if twins else 5.0, lane_start=lane_start,
-                    labelled=not full)  # fmt: skip
+    layout = Layout(items, lines_out, frames, [], track=TWIN_TRACK if twins else 5.0,
+                    pitch=TWIN_TRACK if twins else 4.0, lane_start=lane_start, labelled=not full)  # fmt: skip
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -1013,7 +1014,8 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
             return False
         # the tensors of other steps in the way (a decoder's first input, left of the encoder's
         # steps, into its gates): down under the source and along the gap under its row
-        under = _free_height(a.bottom + 12 + 4 * tracks, _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x)), 4)
+        busy = _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x))
+        under = _free_height(a.bottom + 12 + layout.pitch * tracks, busy, layout.pitch)
         legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
                 ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
         if any(r.crossed_by(p, q) for p, q in legs for r in others):
@@ -1062,7 +1064,8 @@ def _tracks(layout: Layout, step: int | None, right: bool = False) -> int:
     the lane on the frame's left or (``right``) on its right."""
     lanes = ("bend_", "trunk_")
     frame = layout.frames.get(step) if step is not None else None
-    middle = frame.rect.cx if frame is not None else math.inf
+    # between where the two lanes start (style="full": the left one after the parameters' risers)
+    middle = (frame.rect.left + layout.lane_start.get(step, 0.0) + frame.rect.right) / 2 if frame else math.inf  # type: ignore[arg-type]
     return sum(1 for k, it in layout.items.items() if k.startswith(lanes) and k.endswith("_a") and it.step == step
                and (it.rect.cx > middle) == right)  # fmt: skip
 
@@ -1132,7 +1135,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         # from beside the frame with other tensors in the way (a decoder's first input, left of
         # the encoder's steps; a backward direction's h0 right of the last step): down out of it,
         # along the gap under its row, up the lane and in level, as h(t-1) comes in
-        y = _free_height(a.bottom + 12 + 4 * tracks, busy, 4)
+        y = _free_height(a.bottom + 12 + layout.pitch * tracks, busy, layout.pitch)
         routes.insert(1, [(a.cx, y), (lane_x, y), (lane_x, b.cy)])
     if layout.labelled and items[src].step == step and a.top > b.bottom:
         # from under it in its own step: up into it from below, far enough under it for a label
@@ -1149,9 +1152,13 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # and a bent line already coming into ``src`` level (its last bend at src's height)
     before += [it.rect for k, it in items.items() if k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{src}")
                and it.kind == "point" and abs(it.rect.cy - a.cy) < 1]  # fmt: skip
-    if y0 == a.cy and (n := sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)):
-        side_x = a.left if x0 < a.cx else a.right
-        route[0] = (x0, a.cy + _level_offset(layout, a, side_x, n))
+    # a level piece already drawn at this height where the line leaves level (style="full": a
+    # parameter's line turning into the next step's node of this row): leave beside it too
+    side_x = a.left if x0 < a.cx else a.right
+    busy = [y for y in _busy(layout, min(x0, side_x), max(x0, side_x)) if a.top <= y <= a.bottom] if y0 == a.cy else []
+    n = sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)
+    if y0 == a.cy and (n or any(abs(y - a.cy) < 3 for y in busy)):
+        route[0] = (x0, a.cy + _level_offset(layout, a, side_x, n, busy))
         at = (side_x, route[0][1])
     elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
         route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
@@ -1173,6 +1180,9 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
 
 
 TWIN_GAP = 5.0  # view="both": between a line and its forward twin
+#: view="both": between two lines side by side, each with its twin beside it (on either side:
+#: two twins that face each other stay 4 pt apart)
+TWIN_TRACK = 2 * TWIN_GAP + 4
 
 
 def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
@@ -1185,10 +1195,11 @@ def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
 
 
 def _free_height(y: float, busy: list[float], step: float) -> float:
-    """``y``, or the first height ``step`` by ``step`` from it (16 tries at most) that keeps 3 pt
-    from every height in ``busy``: a level line through a gap, clear of those already there."""
+    """``y``, or the first height ``step`` by ``step`` from it (16 tries at most) that keeps
+    ``|step| - 1`` pt (3 pt; with forward twins beside the lines, room for two of them) from
+    every height in ``busy``: a level line through a gap, clear of those already there."""
     for _ in range(16):
-        if all(abs(y - other) >= 3 for other in busy):
+        if all(abs(y - other) >= abs(step) - 1 for other in busy):
             break
         y += step
     return y
@@ -1201,6 +1212,8 @@ def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[flo
     ends_at = [it.rect.cy for it in layout.items.values() if it.kind == "anchor" and abs(it.rect.cx - side_x) < 1
                and a.top <= it.rect.cy <= a.bottom] + list(busy)  # fmt: skip
     offsets = [min(2 * TWIN_GAP * k, a.h / 2 - 3) * sign for k in range(n, n + 4) for sign in (1, -1)]
+    # then, where those are taken (five lines leaving one side), any height 3 pt from the rest
+    offsets += [3.0 * k * sign for k in range(1, int((a.h / 2 - 3) / 3) + 1) for sign in (1, -1)]
     return next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
 
 
