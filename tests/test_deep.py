@@ -121,6 +121,15 @@ def test_a_stacked_networks_parameters_end_with_their_layer_and_direction_in_eve
     assert names["W_f"] == "W_f" and names["cell_reverse.U"] == "U_reverse"
     assert names["cell_l1.b_o"] == "b_o_l1" and names["cell_l1_reverse.W_i"] == "W_i_l1_reverse"
     assert nn.RNN(2, 3).W.name == "W" and nn.GRU(2, 3, num_layers=2).cell_l1.U_z.name == "U_z_l1"
+
+
+    class Unnamed(nn.RNNCell):  # a cell whose W has no name keeps none (no "_reverse" of nothing)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.W.name = None
+
+    unnamed = type("Unnamed", (nn.RNN,), {"cell_type": Unnamed})(2, 3, bidirectional=True)
+    assert unnamed.cell_reverse.W.name is None and unnamed.cell_reverse.U.name == "U_reverse"
     outs, _ = net(np.random.default_rng(0).normal(size=(2, 1, 2)))
     loss = sum((o * o).sum() for o in outs)
     loss.backward()

@@ -243,7 +243,7 @@ def _to_box(point: tuple[float, float], box: tuple[float, float, float, float]) 
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_per_step_mark_is_inside_its_steps_frame_and_nearest_it(svgs, case, view, backend):
     """A parameter's mark for step k (its name forward, ‖∂L/∂W(k)‖ backward), and every tensor of
-    step k, sit inside the frame titled t = k and nearer it than any other frame. In
+    step k, sit inside the frame titled t = k, the whole text, not only its centre. In
     style="full" a share is written where the parameter's line rises into step k, just under
     the frame: inside its width, nearer that frame than any other. (Nearer the frame, not its
     centre: an encoder's steps are wider than a decoder's, and a tensor at the right of the last
@@ -272,6 +272,9 @@ def test_every_per_step_mark_is_inside_its_steps_frame_and_nearest_it(svgs, case
             if full and key.startswith("label_"):
                 box = (box[0], box[1], box[2], math.inf)  # under the frame, inside its width
             assert _inside(centre, box), (case, key, t.text, centre, frames[step].box)
+            if not full or not key.startswith("label_"):  # the whole text, not just its centre
+                left, top, right, bottom = t.box()
+                assert _inside((left, top), box) and _inside((right, bottom), box), (case, key, t.text)
             nearest = min(frames, key=lambda s: _to_box(centre, frames[s].box))
             assert nearest == step, (case, key, t.text)
             marks += 1

@@ -170,8 +170,10 @@ class RNN(Module):
             for reverse in range(directions):
                 cell = built_by(who, lambda size=size: self.cell_type(size, hidden_size, seed=rng, **options))
                 setattr(self, cell_attribute(layer, bool(reverse)), cell)
+                suffix = layer_suffix(layer, bool(reverse))
                 for _, p in cell.named_parameters():  # W_l1_reverse: diagrams tell the cells' weights apart
-                    p.name = (p.name or "") + layer_suffix(layer, bool(reverse))
+                    if p.name and not p.name.endswith(suffix):
+                        p.name += suffix
 
     @property
     def stacked(self) -> bool:
