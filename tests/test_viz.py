@@ -115,6 +115,17 @@ def vec2seq(cell: str, steps: int = 3) -> Tensor:
     return loss
 
 
+def padded(kind: str) -> Tensor:
+    """A two-layer bidirectional network over a padded batch (lengths 2 and 4): past a
+    sequence's end each step blends its state with the last one (constants [0, 1] and 0 in the
+    drawing), and a backward run starts at the sequence's own end, from h0 on the right."""
+    net = getattr(nn, kind)(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(4, 2, 2)), lengths=[2, 4])
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    return loss
+
+
 def encdec(cell: str) -> Tensor:
     """nn.EncoderDecoder: an encoder's steps, then a decoder's that feed their outputs back; the
     encoder's and the decoder's parameters share their short names (encoder.W_r, decoder.W_r)."""
@@ -175,13 +186,19 @@ CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_bilstm": lambda: gated("LSTM", bidirectional=True), "nn_bigru": lambda: gated("GRU", bidirectional=True),
           "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru"),
           "vec2seq_lstm": lambda: vec2seq("lstm"), "nn_bilstm2": lambda: gated("LSTM", layers=2, bidirectional=True),
-          "encdec_gru": lambda: encdec("gru")}
+          "encdec_gru": lambda: encdec("gru"), "padded_birnn2": lambda: padded("RNN")}
 #: cases drawn in some views only (the rolled view of a bidirectional LSTM, which had x's lines
 #: to three gates on top of each other, is checked again since its fan-out). Known and open: in
 #: style="full", a two-layer bidirectional LSTM (48 parameter lines under the steps) has lines
 #: from h(t) into the second layer's gates that find no free way round the first layer's nodes:
-#: about 20 pieces run on top of others and 3 cross a node's text
-LIMITED: dict[str, tuple[str, ...]] = {"nn_bilstm2": ("forward", "backward", "rolled", "both")}
+#: about 20 pieces run on top of others and 3 cross a node's text. A padded batch through a
+#: two-layer bidirectional RNN: in the rolled view, view "both" and style="full" lines from
+#: the blends past a sequence's end run on top of others (and in "both" one label is nearer
+#: another line than its own)
+LIMITED: dict[str, tuple[str, ...]] = {
+    "nn_bilstm2": ("forward", "backward", "rolled", "both"),
+    "padded_birnn2": ("forward", "backward"),
+}
 
 
 class Drawings(dict):

@@ -1424,6 +1424,11 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             else:
                 free = [r for r in taken if r is not kept]
                 spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True)
+                for piece in reversed(layout.segments(line)[:-1]) if spot is None else ():
+                    # a bent line (h0 along a gap and up into h(t)): along its other pieces, from its end back
+                    spot = _free_spot(piece, w, h, frame, free, segments, own, paired=True)
+                    if spot is not None:
+                        break
                 if spot is None and line.trunk is not None:  # a short branch: beside where it leaves the bus
                     junction = items[line.ids[0]].rect
                     # along the piece of the bus that comes into the junction (not past its end)
