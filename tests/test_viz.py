@@ -193,8 +193,10 @@ CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
 #: from h(t) into the second layer's gates that find no free way round the first layer's nodes:
 #: about 20 pieces run on top of others and 3 cross a node's text. A padded batch through a
 #: two-layer bidirectional RNN: in the rolled view, view "both" and style="full" lines from
-#: the blends past a sequence's end run on top of others (and in "both" one label is nearer
-#: another line than its own)
+#: the blends past a sequence's end run on top of others (the rolled view folds the blended
+#: states into roles of their own), in "both" one label is nearer another line than its own,
+#: and in style="full" a constant's line into h_reverse(t) meets a bent line's last, slanting
+#: piece at nearly its angle
 LIMITED: dict[str, tuple[str, ...]] = {
     "nn_bilstm2": ("forward", "backward", "rolled", "both"),
     "padded_birnn2": ("forward", "backward"),
@@ -1087,6 +1089,33 @@ def test_in_style_full_each_line_bent_down_a_lane_has_a_track_of_its_own():
     shared = [(u, v) for i, u in enumerate(risers) for v in risers[i + 1 :]
               if abs(u[0] - v[0]) < 0.5 and min(u[2], v[2]) - max(u[1], v[1]) > 2]  # fmt: skip
     assert shared == []
+
+
+def test_the_lines_into_the_cost_fan_out_at_least_3_degrees_apart():
+    """Outputs far apart (a padded two-layer network's wide steps) sent their lines into the
+    cost at nearly one angle: two of them 1.4 degrees apart ran, with a forward twin, on top
+    of each other for 109 pt in view "both". The cost now rises until they part."""
+    layout = viz.draw(CASES["padded_birnn2"](), "both").layout
+    cost = layout.items["cost"].rect
+    angles = sorted({round(math.atan2(cost.cy - layout.items[line.ids[-2]].rect.cy,
+                                      cost.cx - layout.items[line.ids[-2]].rect.cx), 9)
+                     for line in layout.lines if line.role == "cost"})  # fmt: skip
+    assert len(angles) >= 4
+    assert min(b - a for a, b in zip(angles, angles[1:], strict=False)) >= math.radians(3)
+
+
+def test_two_bent_lines_come_into_a_node_level_at_heights_of_their_own():
+    """h(1) down the lane into h(2), and h0 of a padded backward run along the gap and up the
+    same lane: both came into h(2) level at its middle, one on the other for 40 pt (style="full")."""
+    layout = viz.draw(CASES["padded_birnn2"](), "forward", style="full").layout
+    into: dict[tuple[str, bool], list[float]] = {}
+    for line in layout.lines:
+        if len(line.ids) > 2 and layout.items[line.ids[-1]].kind == "tensor":
+            a, b = layout.items[line.ids[-2]].rect, layout.items[line.ids[-1]].rect
+            if abs(a.cy - b.cy) < 0.5:  # level into the node, from its left or its right
+                into.setdefault((line.ids[-1], a.cx < b.cx), []).append(round(a.cy, 1))
+    assert sum(len(ys) for ys in into.values()) > 5
+    assert all(len(set(ys)) == len(ys) for ys in into.values()), into
 
 
 def test_two_layers_parameters_are_numbered_alike_in_every_view():

@@ -1107,6 +1107,9 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # a line already leaving ``dst`` level (a trunk out of h_reverse(t)): come in above it
     level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
                          and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
+    # or a bent line already coming into it level (h(t-1) down the lane and in, then h0 of a padded run)
+    level = level or any(k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{dst}") and it.kind == "point"
+                         and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
 
     def clear(points: list[tuple[float, float]]) -> bool:
         return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
@@ -1357,8 +1360,16 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
     h = text.box(lines, NODE_FONT)[1]
     reads = [k for k in desc.cost_reads if k in items]
     xs = [items[k].rect.cx for k in reads] or [0.0]
-    cost = Item("cost", "cost", Rect((min(xs) + max(xs)) / 2, top - COST_RISE - (h + 10) / 2, w + 20, h + 10),
-                lines, key=desc.roots[0])  # fmt: skip
+    cx = (min(xs) + max(xs)) / 2
+
+    def close(rise: float) -> int:  # pairs of risers whose lines into the cost are less than 3 degrees apart
+        angles = sorted({math.atan2(rise + (h + 10) / 2 - 10, cx - x) for x in xs if abs(x - cx) > 1})
+        return sum(b - a < math.radians(3) for a, b in zip(angles, angles[1:], strict=False))
+
+    # higher where the outputs lie far apart (a wide step): lines that meet at the cost at a
+    # shallow angle run on top of each other, and of their forward twins, before they meet
+    rise = min((COST_RISE + 20 * k for k in range(9)), key=lambda r: (close(r), r))
+    cost = Item("cost", "cost", Rect(cx, top - rise - (h + 10) / 2, w + 20, h + 10), lines, key=desc.roots[0])
     items["cost"] = cost
     for k in reads:
         it = items[k]
