@@ -1118,6 +1118,35 @@ def test_two_bent_lines_come_into_a_node_level_at_heights_of_their_own():
     assert all(len(set(ys)) == len(ys) for ys in into.values()), into
 
 
+def test_level_runs_keep_off_the_frames_borders_and_moved_lines_off_node_text():
+    """Review of the twin spacing: a decoder's go lines, spaced for their twins, ran 2 pt inside
+    the encoder frames' bottom border for 5,700 pt; a line moved beside a level piece already
+    drawn left its fallback route through h0's middle for h0's text (a 2-layer GRU, rolled)."""
+    layout = viz.draw(CASES["encdec_gru"](), "both").layout
+    items = layout.items
+    for line in layout.lines:
+        for p, q in zip(line.ids, line.ids[1:], strict=False):
+            a, b = items[p].rect, items[q].rect
+            if abs(a.cy - b.cy) < 0.5 and abs(a.cx - b.cx) > 20:
+                for f in layout.frames.values():
+                    if min(a.cx, b.cx) < f.rect.right and max(a.cx, b.cx) > f.rect.left:
+                        assert min(abs(a.cy - f.rect.top), abs(a.cy - f.rect.bottom)) >= 3, (p, q)
+    net = nn.GRU(2, 3, num_layers=2, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(3, 1, 2)))
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    assert svgread.struck_texts(svgread.parse(viz.to_svg(viz.draw(loss, "rolled").source, backend="wasm"))) == []
+
+
+def test_the_cost_rises_only_where_that_parts_all_its_lines():
+    """Twelve shown steps of a 20-step seq2seq: no height parts every pair of lines into the
+    cost, and it stays where it was (it rose 160 pt for nothing)."""
+    loss = unrolled_example("seq2seq", 20, list(range(20)))
+    layout = viz.draw(loss, "forward", max_steps=12).layout
+    top = min(f.rect.top for f in layout.frames.values())
+    assert layout.items["cost"].rect.bottom == pytest.approx(top - viz.layout.COST_RISE)
+
+
 def test_two_layers_parameters_are_numbered_alike_in_every_view():
     loss = stacked()
     full = viz.draw(loss, "backward", style="full").layout

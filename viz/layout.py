@@ -1014,8 +1014,8 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
             return False
         # the tensors of other steps in the way (a decoder's first input, left of the encoder's
         # steps, into its gates): down under the source and along the gap under its row
-        busy = _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x))
-        under = _free_height(a.bottom + 12 + layout.pitch * tracks, busy, layout.pitch)
+        busy = _busy(layout, min(a.cx, lane_x), max(a.cx, lane_x)) + _frame_edges(layout, a.cx, lane_x)
+        under = _free_height(a.bottom + 12 + 4 * tracks, busy, layout.pitch)
         legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
                 ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
         if any(r.crossed_by(p, q) for p, q in legs for r in others):
@@ -1138,7 +1138,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         # from beside the frame with other tensors in the way (a decoder's first input, left of
         # the encoder's steps; a backward direction's h0 right of the last step): down out of it,
         # along the gap under its row, up the lane and in level, as h(t-1) comes in
-        y = _free_height(a.bottom + 12 + layout.pitch * tracks, busy, layout.pitch)
+        y = _free_height(a.bottom + 12 + 4 * tracks, busy + _frame_edges(layout, a.cx, lane_x), layout.pitch)
         routes.insert(1, [(a.cx, y), (lane_x, y), (lane_x, b.cy)])
     if layout.labelled and items[src].step == step and a.top > b.bottom:
         # from under it in its own step: up into it from below, far enough under it for a label
@@ -1160,6 +1160,9 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     side_x = a.left if x0 < a.cx else a.right
     busy = [y for y in _busy(layout, min(x0, side_x), max(x0, side_x)) if a.top <= y <= a.bottom] if y0 == a.cy else []
     n = sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)
+    if busy and y0 == a.cy:  # moved beside them only where it still crosses no node (not a fallback route)
+        d = _level_offset(layout, a, side_x, n, busy)
+        busy = busy if clear([(side_x, a.cy + d), (x0, a.cy + d), *route[1:], (b.cx, b.cy)]) else []
     if y0 == a.cy and (n or any(abs(y - a.cy) < 3 for y in busy)):
         route[0] = (x0, a.cy + _level_offset(layout, a, side_x, n, busy))
         at = (side_x, route[0][1])
@@ -1195,6 +1198,13 @@ def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
     return [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
                                                           [items[i].rect for i in line.ids[1:]], strict=False)
             if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0]  # fmt: skip
+
+
+def _frame_edges(layout: Layout, x0: float, x1: float) -> list[float]:
+    """The heights of the top and bottom borders of the frames between ``x0`` and ``x1``: a
+    level line through a gap keeps off them as off another line."""
+    return [y for f in layout.frames.values() if f.rect.right >= min(x0, x1) and f.rect.left <= max(x0, x1)
+            for y in (f.rect.top, f.rect.bottom)]  # fmt: skip
 
 
 def _free_height(y: float, busy: list[float], step: float) -> float:
@@ -1368,7 +1378,7 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
 
     # higher where the outputs lie far apart (a wide step): lines that meet at the cost at a
     # shallow angle run on top of each other, and of their forward twins, before they meet
-    rise = min((COST_RISE + 20 * k for k in range(9)), key=lambda r: (close(r), r))
+    rise = next((COST_RISE + 20 * k for k in range(9) if close(COST_RISE + 20 * k) == 0), COST_RISE)
     cost = Item("cost", "cost", Rect(cx, top - rise - (h + 10) / 2, w + 20, h + 10), lines, key=desc.roots[0])
     items["cost"] = cost
     for k in reads:
