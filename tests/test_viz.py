@@ -1138,6 +1138,16 @@ def test_level_runs_keep_off_the_frames_borders_and_moved_lines_off_node_text():
     assert svgread.struck_texts(svgread.parse(viz.to_svg(viz.draw(loss, "rolled").source, backend="wasm"))) == []
 
 
+def test_a_line_leaving_beside_a_trunk_that_goes_down_out_of_the_same_node_keeps_off_it():
+    """EncoderDecoder(cell="lstm"), view both: go's trunk goes straight down out of go and under
+    its row, and go's own line into a gate left go's bottom at the same x, on top of it."""
+    loss = encdec("lstm")
+    svg = svgread.parse(viz.to_svg(viz.draw(loss, "both").source, backend="wasm"))
+    pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
+    assert not [(i, k) for j, (i, a, b) in enumerate(pieces) for k, c, d in pieces[j + 1 :]
+                if k != i and _overlap(a, b, c, d) >= 4]  # fmt: skip
+
+
 def test_the_cost_rises_only_where_that_parts_all_its_lines():
     """Twelve shown steps of a 20-step seq2seq: no height parts every pair of lines into the
     cost, and it stays where it was (it rose 160 pt for nothing)."""

@@ -1148,6 +1148,8 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
     before = [items[k].rect for k in items if k.startswith((f"bend_{src}_", f"trunk_{src}_")) and k.endswith("_a")]
+    # a trunk already going straight down out of it (a decoder's go under its row, into its gates)
+    before += [items[k].rect for k in items if k.startswith(f"trunk_{src}_") and k.endswith("_u")]
     # a straight line already leaving level (h_reverse(t) -> h_reverse(t-1)) or upright counts too
     ends = [items[line.ids[1]].rect for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src
             and line.ids[1] in items and items[line.ids[1]].kind == "tensor"]  # fmt: skip
