@@ -115,7 +115,8 @@ def layer_suffix(layer: int, reverse: bool) -> str:
 
 
 def _renamed(state: Any, suffix: str) -> None:
-    """Give a stacked network's states names that say their layer and direction (h_l1_reverse)."""
+    """Give a stacked network's states (a tensor or a tuple: a state, a cell's parameters) names
+    that say their layer and direction (h_l1_reverse); an unnamed one keeps none."""
     for t in (state if isinstance(state, tuple) else (state,)) if suffix else ():
         if t.name and not t.name.endswith(suffix):
             t.name += suffix
@@ -170,10 +171,8 @@ class RNN(Module):
             for reverse in range(directions):
                 cell = built_by(who, lambda size=size: self.cell_type(size, hidden_size, seed=rng, **options))
                 setattr(self, cell_attribute(layer, bool(reverse)), cell)
-                suffix = layer_suffix(layer, bool(reverse))
-                for _, p in cell.named_parameters():  # W_l1_reverse: diagrams tell the cells' weights apart
-                    if p.name and not p.name.endswith(suffix):
-                        p.name += suffix
+                # W_l1_reverse: diagrams tell the cells' weights apart
+                _renamed(tuple(p for _, p in cell.named_parameters()), layer_suffix(layer, bool(reverse)))
 
     @property
     def stacked(self) -> bool:
