@@ -1108,8 +1108,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
                          and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
     # or a bent line already coming into it level (h(t-1) down the lane and in, then h0 of a padded run)
-    level = level or any(k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{dst}") and it.kind == "point"
-                         and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
+    level = level or bool(_bends_in_level(items, dst))
 
     def clear(points: list[tuple[float, float]]) -> bool:
         return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
@@ -1155,18 +1154,20 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
             and line.ids[1] in items and items[line.ids[1]].kind == "tensor"]  # fmt: skip
     before += [r for r in ends if abs(r.cy - a.cy) < 1 or abs(r.cx - a.cx) < 1]
     # and a bent line already coming into ``src`` level (its last bend at src's height)
-    before += [it.rect for k, it in items.items() if k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{src}")
-               and it.kind == "point" and abs(it.rect.cy - a.cy) < 1]  # fmt: skip
+    before += _bends_in_level(items, src)
     # a level piece already drawn at this height where the line leaves level (style="full": a
     # parameter's line turning into the next step's node of this row): leave beside it too
     side_x = a.left if x0 < a.cx else a.right
     busy = [y for y in _busy(layout, min(x0, side_x), max(x0, side_x)) if a.top <= y <= a.bottom] if y0 == a.cy else []
     n = sum(1 for r in before if abs(r.cy - a.cy) < a.h / 2 and r.cx != a.cx)
-    if busy and y0 == a.cy:  # moved beside them only where it still crosses no node (not a fallback route)
-        d = _level_offset(layout, a, side_x, n, busy)
-        busy = busy if clear([(side_x, a.cy + d), (x0, a.cy + d), *route[1:], (b.cx, b.cy)]) else []
+    d = None
     if y0 == a.cy and (n or any(abs(y - a.cy) < 3 for y in busy)):
-        route[0] = (x0, a.cy + _level_offset(layout, a, side_x, n, busy))
+        d = _level_offset(layout, a, side_x, n, busy)
+        if busy and not clear([(side_x, a.cy + d), (x0, a.cy + d), *route[1:], (b.cx, b.cy)]):
+            # a fallback route through a node: moved beside the lines leaving ``src`` only, not onto its text
+            d = _level_offset(layout, a, side_x, n) if n else None
+    if d is not None:
+        route[0] = (x0, a.cy + d)
         at = (side_x, route[0][1])
     elif x0 == a.cx and (n := sum(1 for r in before if abs(r.cx - a.cx) < a.w / 2 and r.cy != a.cy)):
         route[0] = (a.cx + min(8.0 * n, a.w / 2 - 4), y0)
@@ -1191,6 +1192,13 @@ TWIN_GAP = 5.0  # view="both": between a line and its forward twin
 #: view="both": between two lines side by side, each with its twin beside it (on either side:
 #: two twins that face each other stay 4 pt apart)
 TWIN_TRACK = 2 * TWIN_GAP + 4
+
+
+def _bends_in_level(items: dict[str, Item], key: str) -> list[Rect]:
+    """The last bends of the bent lines already coming into ``key`` level (at its height)."""
+    y = items[key].rect.cy
+    return [it.rect for k, it in items.items() if k.startswith("bend_") and k.rsplit("_", 1)[0].endswith(f"_{key}")
+            and it.kind == "point" and abs(it.rect.cy - y) < 1]  # fmt: skip
 
 
 def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
