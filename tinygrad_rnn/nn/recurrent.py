@@ -37,11 +37,15 @@ def masked_step(
 ) -> tuple[Tensor, Any]:
     """Step t of ``cell``; with ``ends`` (each sequence's length), a sequence that has ended keeps
     its state and outputs zeros, which no gradient flows into. ``suffix`` (a stacked network's
-    layer and direction, e.g. "_l1_reverse") goes at the end of every name the step gives."""
+    layer and direction, e.g. "_l1_reverse") goes at the end of every name the step gives.
+
+    With ``ends``, every step blends, also those where every sequence still runs (where(True,
+    new, old) is new, and its gradient too): each step of a padded batch records the same ops,
+    so that the rolled view folds them into one role each."""
     out, new = cell.step(x, state)
     _renamed(new, suffix)
     _renamed(out, suffix)
-    if ends is None or not (ends <= t).any():
+    if ends is None:
         return out, new
     running = (ends > t)[:, None]
     out = Tensor.where(running, out, 0.0)
