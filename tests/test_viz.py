@@ -187,22 +187,6 @@ CASES |= {"nn_lstm": lambda: gated("LSTM"), "nn_gru": lambda: gated("GRU"),
           "nn_birnn2": lambda: gated("RNN", layers=2, bidirectional=True), "vec2seq_gru": lambda: vec2seq("gru"),
           "vec2seq_lstm": lambda: vec2seq("lstm"), "nn_bilstm2": lambda: gated("LSTM", layers=2, bidirectional=True),
           "encdec_gru": lambda: encdec("gru"), "padded_birnn2": lambda: padded("RNN")}
-#: cases drawn in some views only (the rolled view of a bidirectional LSTM, which had x's lines
-#: to three gates on top of each other, is checked again since its fan-out). Known and open: in
-#: style="full", a two-layer bidirectional LSTM (48 parameter lines under the steps) has lines
-#: from h(t) into the second layer's gates that find no free way round the first layer's nodes:
-#: about 20 pieces run on top of others and 3 cross a node's text
-LIMITED: dict[str, tuple[str, ...]] = {
-    "nn_bilstm2": ("forward", "backward", "rolled", "both"),
-}
-
-
-class Drawings(dict):
-    """{(case, view, backend): (Diagram, Svg)}; a view a LIMITED case is not drawn in skips."""
-
-    def __missing__(self, key):  # type: ignore[no-untyped-def]
-        pytest.skip(f"{key[0]} is checked in the views {LIMITED.get(key[0])} only")
-
 #: the overlays of the backward view (split=, jacobians=), drawn on cases of their own
 CASES |= {"split": lambda: unrolled_example("seq2seq", 5, [2, 3, 4]), "dying": dying}
 OVERLAYS = {"split": {"split": True, "jacobians": True}, "dying": {"split": True, "jacobians": True, "max_steps": 6}}
@@ -218,12 +202,10 @@ def overlay(case: str, view: str, style: str) -> dict:
 @pytest.fixture(scope="module")
 def svgs():
     """Every case, view and renderer, rendered once: {(case, view, backend): (Diagram, Svg)}."""
-    out = Drawings()
+    out = {}
     for case, make in CASES.items():
         roots = make()
         for view in DRAWINGS:
-            if view not in LIMITED.get(case, DRAWINGS):
-                continue
             name, _, style = view.partition(":")
             diagram = viz.draw(roots, name, style=style or "textbook", **overlay(case, name, style or "textbook"))
             for backend in BACKENDS:
@@ -364,8 +346,6 @@ def _overlap(p1, p2, q1, q2) -> float:
 @pytest.mark.parametrize("view", DRAWINGS)
 def test_no_two_lines_run_on_top_of_each_other(svgs, view):
     for case in CASES:
-        if (case, view, "wasm") not in svgs:
-            continue  # a LIMITED case
         _, svg = svgs[(case, view, "wasm")]
         pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
         for j, (i, a, b) in enumerate(pieces):

@@ -1125,6 +1125,12 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     else:
         lane_x = min(a.left, b.left) - 10 - layout.track * tracks
     side = b.w / 4 if right else -b.w / 4  # where the line comes into ``dst`` from above or below
+    # beside, toward the middle, a line already coming in there (from under the row of a padded
+    # run's h_l1(t): h0's line and the carried state's)
+    taken = [it.rect.cx for it in items.values() if it.kind == "anchor" and b.left <= it.rect.cx <= b.right
+             and min(abs(it.rect.cy - b.top), abs(it.rect.cy - b.bottom)) < 1]  # fmt: skip
+    while any(abs(b.cx + side - x) < 3 for x in taken) and abs(side) > 10:
+        side -= math.copysign(10, side)
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     # the bends of lines already drawn across the gap (style="full"'s risers under a row): a
     # line through the gap runs at a height of its own
@@ -1143,7 +1149,18 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         # from under it in its own step: up into it from below, far enough under it for a label
         y = b.bottom + BRANCH + 4 * tracks
         routes.insert(0, [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
-    route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), routes[0])
+    if not any(clear([(a.cx, a.cy), *r, (b.cx, b.cy)]) for r in routes):
+        # style="full"'s many lane tracks put those heights past the gap, in the next row: the
+        # same ways at a free height inside the gap itself
+        x0, x1 = min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side)
+        for edge, down in ((b.bottom, True), (b.top, False), (a.bottom, True)):
+            y = _in_gap(others, edge, down, x0, x1, busy)
+            if y is not None:
+                routes += [[(a.cx, y), (b.cx + side, y)], [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)]]
+    # the first clear route; else the one through the fewest nodes
+    route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
+        routes, key=lambda r: sum(o.crossed_by(p, q) for p, q in zip([(a.cx, a.cy), *r], [*r, (b.cx, b.cy)],
+                                                                     strict=True) for o in others))  # fmt: skip
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
     before = [items[k].rect for k in items if k.startswith((f"bend_{src}_", f"trunk_{src}_")) and k.endswith("_a")]
@@ -1181,7 +1198,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     for name, (x, y) in zip(names, route, strict=True):
         items[name] = Item(name, "point", Rect(x, y, 0, 0), step=step)
     (x, y) = route[-1]
-    if layout.labelled and x == b.cx + side and not b.top <= y <= b.bottom:  # through the gap by its row: straight in
+    if x == b.cx + side and not b.top <= y <= b.bottom:  # through the gap by its row: straight in
         end = f"bend_{src}_{dst}_in"
         items[end] = Item(end, "anchor", Rect(x, b.bottom if y > b.cy else b.top, 0, 0), step=step)
         return [start, *names, end]
@@ -1192,6 +1209,21 @@ TWIN_GAP = 5.0  # view="both": between a line and its forward twin
 #: view="both": between two lines side by side, each with its twin beside it (on either side:
 #: two twins that face each other stay 4 pt apart)
 TWIN_TRACK = 2 * TWIN_GAP + 4
+
+
+def _in_gap(others: list[Rect], edge: float, down: bool, x0: float, x1: float, busy: list[float]) -> float | None:
+    """A height in the gap beyond a row's ``edge`` (under it when ``down``) that keeps 3 pt from
+    the level pieces in ``busy`` and at least 6 pt from the nodes across ``x0``..``x1`` on both
+    sides; None where the gap has no such height."""
+    near = [r for r in others if r.right >= x0 and r.left <= x1]
+    far = min((r.top for r in near if r.top >= edge), default=edge + 200) if down else \
+        max((r.bottom for r in near if r.bottom <= edge), default=edge - 200)  # fmt: skip
+    sign = 1 if down else -1
+    for k in range(2, int(abs(far - edge) / 4) - 1):
+        y = edge + sign * 4 * k
+        if all(abs(y - other) >= 3 for other in busy) and not any(r.top - 6 < y < r.bottom + 6 for r in near):
+            return y
+    return None
 
 
 def _bends_in_level(items: dict[str, Item], key: str) -> list[Rect]:
