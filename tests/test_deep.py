@@ -103,7 +103,7 @@ def test_names_tags_and_bad_initial_states():
 
     made = [n for n in walk(*outs) if n.op is not None]
     assert all(n.step in range(3) for n in made)
-    assert {"h", "h_reverse", "h_l1", "h_l1_reverse", "c_l1_reverse"} <= {n.name for n in made}
+    assert {"h", "h_reverse", "h_l1", "h_l1_reverse", "s_l1_reverse"} <= {n.name for n in made}
     with pytest.raises(ShapeError, match=r"h0 is a stack \(layers x directions, batch, hidden\) = \(4, 1, 3\)"):
         net(np.zeros((3, 1, 2)), (np.zeros((2, 1, 3)), np.zeros((2, 1, 3))))
     with pytest.raises(ValueError, match="num_layers must be a positive integer"):

@@ -104,7 +104,7 @@ def test_every_tensor_is_tagged_and_every_parameter_is_one_node_used_at_every_st
             readers = [n for n in nodes if any(q is p for q in n.parents)]
             assert sorted(n.step for n in readers) == [0, 1, 2, 3], p.name
         assert all(n.step in range(4) for n in nodes if n.op is not None)
-        names = {"i", "f", "g", "o_gate", "c", "h"} if isinstance(net, nn.LSTM) else {"r", "z", "n", "h"}
+        names = {"i", "f", "g", "o_gate", "s", "h"} if isinstance(net, nn.LSTM) else {"r", "z", "n", "h"}
         assert {n.name for n in nodes if n.op is not None} >= names
 
 

@@ -280,9 +280,9 @@ def test_after_a_sequence_ends_every_tensor_of_a_stacked_cell_keeps_its_layer_an
     m = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0)
     outs, (h, c) = m(np.random.default_rng(0).normal(size=(3, 2, 2)), lengths=[3, 2])
     root = h.sum() + c.sum() + sum(o.sum() for o in outs)
-    names = Counter(n.name for n in walk(root) if n.op is not None and n.step == 2 and (n.name or " ")[0] in "hc")
+    names = Counter(n.name for n in walk(root) if n.op is not None and n.step == 2 and (n.name or " ")[0] in "hs")
     for suffix in ("", "_l1", "_reverse", "_l1_reverse"):
-        assert names[f"c{suffix}"] == 2 and names[f"h_out{suffix}"] == 1  # the cell's c and the carried one
+        assert names[f"s{suffix}"] == 2 and names[f"h_out{suffix}"] == 1  # the cell's s and the carried one
     assert names["h_reverse"] == names["h_l1_reverse"] == 2  # the cell's h and the carried one
     assert names["h"] == names["h_l1"] == 3  # and the layer's output, both directions joined
     assert len(names) == 12

@@ -602,7 +602,7 @@ def _role_name(diagram, item_id: str) -> str:
         ("output_recurrent", [("o", "h")]),
         ("readme", [("tanh", "@ W")]),
         ("nn_birnn", [("h", "h"), ("h_reverse", "h_reverse")]),  # a backward direction's recurrence too
-        ("nn_lstm", [("c", "×"), ("h", "f"), ("h", "g"), ("h", "i"), ("h", "o_gate")]),  # c: a second path
+        ("nn_lstm", [("s", "×"), ("h", "f"), ("h", "g"), ("h", "i"), ("h", "o_gate")]),  # s: a second path
     ],
 )
 def test_the_rolled_view_puts_delays_on_real_recurrences_only(svgs, case, loops):
@@ -1393,8 +1393,8 @@ def test_initial_states_stay_initial_with_lengths_and_with_inputs_that_require_g
     outputs, _ = nn.LSTM(2, 3, seed=0)(xs)
     loss = sum((o * o).sum() for o in outputs)
     loss.backward()
-    found = {n.name: (n.kind, n.place) for n in viz.describe(loss).nodes if n.name in ("h0", "c0")}
-    assert found == {"h0": ("initial", None), "c0": ("initial", None)}
+    found = {n.name: (n.kind, n.place) for n in viz.describe(loss).nodes if n.name in ("h0", "s0")}
+    assert found == {"h0": ("initial", None), "s0": ("initial", None)}
 
 
 def test_inputs_computed_before_the_loop_still_draw_the_two_directions_in_bands():

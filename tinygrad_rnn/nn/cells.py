@@ -214,9 +214,11 @@ class LSTMCell(Cell):
         f = sigmoid(b_f + h W_f + x U_f)      forget gate
         g = tanh(b + h W + x U)               the candidate cell input
         o = sigmoid(b_o + h W_o + x U_o)      output gate (Goodfellow's q)
-        c(t) = f c(t-1) + i g,                h(t) = o tanh(c(t))
+        s(t) = f s(t-1) + i g,                h(t) = o tanh(s(t))
 
-    The state is (h, c); ``cell(x, (h, c))`` returns (h(t), c(t)), the step's output is h(t).
+    The state is PyTorch's pair (h, c), c the cell state s; ``cell(x, (h, c))`` returns (h(t),
+    s(t)), the step's output is h(t). The graph names the cell state s (s0 before the first
+    step), Goodfellow's name: c is a mapping's output bias, and a diagram shows both.
     ``forget_bias`` starts b_f (default 1: remember by default, as Jozefowicz et al. 2015 and
     Keras advise; 0 is PyTorch's). Every U is Glorot-uniform, every W random orthogonal
     (``init="glorot"``: both Glorot-uniform), the other biases zero.
@@ -249,7 +251,7 @@ class LSTMCell(Cell):
         o = _gate(self.b_o, h, self.W_o, x, self.U_o)
         i.name, f.name, g.name, o.name = "i", "f", "g", "o_gate"
         c_new = f * c + i * g
-        c_new.name = "c"
+        c_new.name = "s"
         h_new = o * c_new.tanh()
         h_new.name = "h"
         return h_new, (h_new, c_new)
@@ -268,7 +270,7 @@ class LSTMCell(Cell):
 
     def initial_state(self, batch: int, h0: Any = None, who: str | None = None) -> tuple[Tensor, Tensor]:
         if h0 is None:
-            return self._zeros(batch, self.hidden_size, "h0"), self._zeros(batch, self.hidden_size, "c0")
+            return self._zeros(batch, self.hidden_size, "h0"), self._zeros(batch, self.hidden_size, "s0")
         who = who or type(self).__name__
         h, c = self._pair(h0, who, "pass h0=(h0, c0)")
         return (

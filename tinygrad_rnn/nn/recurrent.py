@@ -139,7 +139,7 @@ class RNN(Module):
     Such a network's state, ``h0`` as well as the final one, is PyTorch's stack (L x directions,
     B, H), ordered layer 0 forward, layer 0 backward, layer 1 forward, ...; a single forward layer
     keeps the plain (B, H). The cells are ``cell`` (layer 0, forward), ``cell_reverse``,
-    ``cell_l1``, ...; their tensors are named h_l1, h_reverse, ... (c_l1 ... for an LSTM), and
+    ``cell_l1``, ...; their tensors are named h_l1, h_reverse, ... (s_l1 ... for an LSTM's cell state), and
     their parameters W_l1, W_reverse, ... (the names diagrams print).
     """
 
