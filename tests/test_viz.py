@@ -1206,6 +1206,18 @@ def test_an_lstm_step_draws_h_t_minus_1_into_its_gates_as_one_trunk(svgs):
         assert line.share == pytest.approx(float(np.linalg.norm(carried)), rel=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_no_parameter_of_a_mapping_shares_its_name_with_a_tensor_it_draws(cell):
+    """An LSTM's cell state was c, the name of the head's output bias: the backward view showed
+    the node c(t) with ‖∂L/∂c‖ beside the bias's share ‖∂L/∂c(t)‖. It is s, as Goodfellow's."""
+    m = nn.SeqToSeq(2, 3, 2, cell=cell, seed=0)
+    loss = F.sequence_loss(m(np.ones((3, 1, 2))), np.zeros((3, 1), dtype=int))
+    loss.backward()
+    nodes = viz.describe(loss).nodes
+    params = {n.name for n in nodes if n.kind == "parameter"}
+    assert {"V", "c"} <= params and not params & {n.name for n in nodes if n.kind != "parameter"}
+
+
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_a_bidirectional_loop_over_padded_sequences_draws(kind):
     """(It raised a ValueError in the rows of a bidirectional layer with lengths.) Every tensor
