@@ -1092,6 +1092,36 @@ def test_two_bent_lines_come_into_a_node_level_at_heights_of_their_own():
     assert all(len(set(ys)) == len(ys) for ys in into.values()), into
 
 
+@pytest.mark.parametrize("view", ["forward", "backward", "both"])
+def test_a_gate_fed_by_two_trunks_has_each_branch_label_beside_its_own_branch(view):
+    """A decoder's gates read h(t-1) and o(t-1): two trunks, their branches 8 pt apart. The
+    second branch comes in on the side a line out of the gate leaves by, so the first one's
+    label has the other side: no other line runs between a label and its branch (W_f(3) sat
+    left of o(t-1)'s branch, 74 pt from its own, in EncoderDecoder(cell="lstm")'s backward view)."""
+    from viz.layout import Rect
+
+    layout = viz.draw(encdec("lstm"), view).layout
+    assert layout.unpaired == [] and layout.conflicts == []
+    branches = {tuple(line.ids): line for line in layout.lines if line.role == "data" and line.trunk is not None}
+    pieces = [seg for line in layout.lines for seg in layout.segments(line)]
+    checked = 0
+    for label in (it for it in layout.items.values() if it.kind == "label"):
+        ids = next((ids for ids in branches if label.id.endswith("_".join(ids))), None)
+        if ids is None:
+            continue
+        own = layout.segments(branches[ids])[0]
+        x, r = own[0][0], label.rect
+        checked += 1
+        if r.left <= x <= r.right:  # over the junction, across the branch's top
+            continue
+        near = r.left if r.left > x else r.right  # the label's side that faces its branch
+        between = Rect((near + x) / 2, r.cy, abs(near - x) - 1, r.h)
+        twin = branches[ids].twin  # view "both": the branch's forward twin beside it is its own too
+        mine = [own, *(layout.segments(twin) if twin is not None else [])]
+        assert not any(between.crossed_by(a, b) for a, b in pieces if (a, b) not in mine), label.lines
+    assert checked >= 16
+
+
 def test_level_runs_keep_off_the_frames_borders_and_moved_lines_off_node_text():
     """Review of the twin spacing: a decoder's go lines, spaced for their twins, ran 2 pt inside
     the encoder frames' bottom border for 5,700 pt; a line moved beside a level piece already

@@ -1046,7 +1046,10 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     for k, e in enumerate(ends):
         b = items[e.dst].rect
         n = taken[e.dst] = taken[e.dst] + 1
-        x = b.cx - sign * (b.w / 4 + 8 * n)
+        # a second trunk's branch comes in beside the first one's, on the side a line out of the
+        # tensor leaves it by (the first one's label then has the other side to itself)
+        inward = n > 0 and _leaves_inward(layout, desc, e.dst, b.cx - sign * b.w / 4, y, sign)
+        x = b.cx - sign * (b.w / 4 + (-8 if inward else 8) * n)
         if sign * (x - x_prev) <= 1:
             x = x_prev + 6 * sign
         point = f"{name}_{k}"
@@ -1057,6 +1060,24 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         layout.lines.append(Line([point, end], "data", e, trunk=name))
         prev, x_prev = point, x
     return True
+
+
+def _leaves_inward(layout: Layout, desc: Description, dst: str, x: float, bus: float, sign: int) -> bool:
+    """Whether a line between ``dst`` and a tensor of its step on the bus's side runs, between
+    the bus (at height ``bus``) and ``dst``'s border, past the branch at ``x`` on the way the
+    bus runs (``sign``: toward the middle of ``dst``), where a label beside the branch would go."""
+    items = layout.items
+    b = items[dst].rect
+    border = b.top if bus < b.cy else b.bottom
+    y = (bus + border) / 2
+    for e in desc.incoming(dst) + desc.outgoing(dst):
+        o = items.get(e.src if e.dst == dst else e.dst)
+        if o is None or o.kind != "tensor" or o.step != items[dst].step or (o.rect.cy - b.cy) * (bus - b.cy) <= 0:
+            continue
+        at = b.cx + (o.rect.cx - b.cx) * (y - b.cy) / (o.rect.cy - b.cy)  # the straight line, at the label's height
+        if sign * (at - x) > 0:
+            return True
+    return False
 
 
 def _tracks(layout: Layout, step: int | None, right: bool = False) -> int:
@@ -1501,6 +1522,13 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                         spot = _free_spot(near, w, h, frame, free, segments, own, paired=True)
                         if spot is not None:
                             break
+                if spot is None and line.trunk is not None:
+                    # beside the branch and under (or over) the bus it hangs from, where another
+                    # trunk's bus runs close by (a decoder's gates read h(t-1) and o(t-1)): nearer
+                    # the branch and its junction's bus pieces than any other line
+                    at = items[line.ids[0]].rect
+                    bus = {g for t in trunks[line.trunk] for g in layout.segments(t) if (at.cx, at.cy) in g}
+                    spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus)
                 if spot is None:
                     spot = _free_spot(seg, w, h, frame, free, segments, own)
                     layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
@@ -1581,12 +1609,13 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
 
 
 def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments, mine=frozenset(),  # type: ignore[no-untyped-def]
-               paired: bool = False) -> Rect | None:  # fmt: skip
+               paired: bool = False, hangs_from=frozenset()) -> Rect | None:  # fmt: skip
     """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
     clear of every line, and lies nearer its own line than any other (so that a reader pairs
     the label with the right line; ``mine``: more segments that count as its own, such as the
-    line's forward twin); where no place is nearer its own line, the first free one (None
-    with ``paired``)."""
+    line's forward twin; ``hangs_from``: segments its distance is measured to as well as to its
+    own line, such as the bus a branch leaves); where no place is nearer its own line, the
+    first free one (None with ``paired``)."""
     free = None
     candidates = _candidates(seg, w, h)
     # only what lies near the candidates can touch them: a few checks instead of the whole drawing's
@@ -1609,7 +1638,7 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], s
         if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
         free = free or r
-        if not _nearest(r, seg, near, mine):
+        if not _nearest(r, seg, near, mine, hangs_from):
             continue
         return r
     return None if paired else free
@@ -1628,10 +1657,11 @@ def _shortened(seg, by: float):  # type: ignore[no-untyped-def]
     return (x0 + ux, y0 + uy), (x1 - ux, y1 - uy)
 
 
-def _nearest(r: Rect, seg, segments, mine=frozenset()) -> bool:  # type: ignore[no-untyped-def]
-    """Whether the centre of ``r`` is nearer ``seg`` (or a segment of ``mine``) than any other
-    segment, by at least two points (so that a reader pairs the label with its own line)."""
-    own = _distance((r.cx, r.cy), (r.cx, r.cy), *_shortened(seg, ARROW))
+def _nearest(r: Rect, seg, segments, mine=frozenset(), hangs_from=frozenset()) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the centre of ``r`` is nearer ``seg`` (or a segment of ``hangs_from``) than any
+    segment not in ``mine``, by at least two points (so that a reader pairs the label with its
+    own line)."""
+    own = min(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) for a, b in [_shortened(seg, ARROW), *hangs_from])
     return not any(
         _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own + 2 for _, (a, b) in segments if (a, b) != seg
         and (a, b) not in mine
