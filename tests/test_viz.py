@@ -1284,6 +1284,13 @@ def test_the_rolled_view_of_a_padded_batch_draws_each_part_of_a_step_once():
     assert len(carried) == 4 and all((k, k) in delays for k in carried)  # each carried state reads its own last one
 
 
+def test_a_padded_two_layer_bidirectional_lstm_rolls_with_every_label_placed():
+    """Its rolled view places every label only at the seventh spacing; it stopped at the fifth,
+    with b_reverse's label across two lines into f_reverse."""
+    layout = viz.draw(padded("LSTM"), "rolled").layout
+    assert layout.conflicts == [] and layout.unpaired == []
+
+
 def test_a_source_feeding_two_rows_of_a_step_gets_a_trunk_per_row_each_branch_ending_at_its_node():
     """A GRU's h0 feeds r and an affine on one row and z on another: two trunks (one name
     each), every branch ending on the border of the tensor it feeds."""

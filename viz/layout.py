@@ -1729,7 +1729,7 @@ def rolled(desc: Description) -> Layout:
     Where a label finds no free place (a stacked LSTM's many gates), the circuit is drawn
     again with its roles, and its rows, further apart."""
     tries = []
-    for widen in range(5):
+    for widen in range(7):
         tries.append(_rolled(desc, _ROLLED_GAP * (1 + widen / 2), ROW_GAP + 24 * widen))
         if not tries[-1].conflicts:
             break
