@@ -1122,6 +1122,21 @@ def test_a_gate_fed_by_two_trunks_has_each_branch_label_beside_its_own_branch(vi
     assert checked >= 16
 
 
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_a_decoders_go_lines_in_style_full_cross_no_parameter_box_text_or_share(view):
+    """The go node sits over the parameter boxes, left of the encoder's steps: its lines went
+    down through encoder.b_o's box and along the gap under the steps through the b_o shares
+    written where the parameter's line rises (EncoderDecoder(cell="lstm"): 3 struck texts in
+    each view). They now go round the boxes and keep off the labels, or over go's row."""
+    layout = viz.draw(encdec("lstm"), view, style="full").layout
+    key = next(k for k, it in layout.items.items() if it.kind == "tensor" and it.lines[:1] == ["go"])
+    go = [ln for ln in layout.lines if ln.ids[0] == key or ln.ids[0].startswith((f"bend_{key}_", f"trunk_{key}_"))]
+    labels = [it.rect for it in layout.items.values() if it.kind == "label"]
+    assert len(go) >= 4 and not any(r.crossed_by(a, b) for ln in go for a, b in layout.segments(ln) for r in labels)
+    svg = svgread.parse(viz.to_svg(viz.draw(encdec("lstm"), view, style="full").source, backend="wasm"))
+    assert svgread.struck_texts(svg) == []
+
+
 def test_level_runs_keep_off_the_frames_borders_and_moved_lines_off_node_text():
     """Review of the twin spacing: a decoder's go lines, spaced for their twins, ran 2 pt inside
     the encoder frames' bottom border for 5,700 pt; a line moved beside a level piece already

@@ -971,6 +971,8 @@ def _blocked(layout: Layout, src: str, dst: str) -> bool:
                if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst))  # fmt: skip
 
 
+#: what a trunk or a routed line goes round: the nodes, and style="full"'s parameter boxes
+IN_THE_WAY = ("tensor", "elision", "cost", "parameter")
 BRANCH = 30.0  # a trunk's bus runs this far over (or under) the row it feeds: room for a label beside each branch
 
 
@@ -997,7 +999,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         y = max(items[e.dst].rect.bottom for e in ends) + BRANCH + 4 * tracks
     else:
         y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
-    others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id != start]
+    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id != start]
     # a trunk already leaving the source level into this step (a GRU's z row and r row): beside it
     side_x = a.right if lane_x > a.cx else a.left
     n = sum(1 for k, it in items.items() if k.startswith(f"trunk_{src}_t{step}_") and k.endswith("_a")
@@ -1124,7 +1126,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     (an anchor ``_out``). Returns the ids of the line's points, adding the bends to the items."""
     items = layout.items
     a, b = items[src].rect, items[dst].rect
-    others = [it.rect for it in items.values() if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst)]
+    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, dst)]
     # a line already leaving ``dst`` level (a trunk out of h_reverse(t)): come in above it
     level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
                          and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
@@ -1166,6 +1168,12 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         # along the gap under its row, up the lane and in level, as h(t-1) comes in
         y = _free_height(a.bottom + 12 + 4 * tracks, busy + _frame_edges(layout, a.cx, lane_x), layout.pitch)
         routes.insert(1, [(a.cx, y), (lane_x, y), (lane_x, b.cy)])
+        # or, where that is in the way too (style="full"'s parameter boxes under it), up out of
+        # it and along the gap over its row
+        y = _in_gap(others, a.top, False, min(a.cx, lane_x), max(a.cx, lane_x),
+                    busy + _frame_edges(layout, a.cx, lane_x))  # fmt: skip
+        if y is not None:
+            routes += [[(a.cx, y), (lane_x, y), (lane_x, b.cy)], [(a.cx, y), (b.cx + side, y)]]
     if layout.labelled and items[src].step == step and a.top > b.bottom:
         # from under it in its own step: up into it from below, far enough under it for a label
         y = b.bottom + BRANCH + 4 * tracks
@@ -1264,10 +1272,14 @@ def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
 
 
 def _frame_edges(layout: Layout, x0: float, x1: float) -> list[float]:
-    """The heights of the top and bottom borders of the frames between ``x0`` and ``x1``: a
-    level line through a gap keeps off them as off another line."""
-    return [y for f in layout.frames.values() if f.rect.right >= min(x0, x1) and f.rect.left <= max(x0, x1)
-            for y in (f.rect.top, f.rect.bottom)]  # fmt: skip
+    """The heights of the top and bottom borders of the frames between ``x0`` and ``x1``, and
+    of the top, middle and bottom of the labels already there (style="full"'s shares where a
+    parameter's line rises): a level line through a gap keeps off them as off another line."""
+    lo, hi = min(x0, x1), max(x0, x1)
+    return [y for f in layout.frames.values() if f.rect.right >= lo and f.rect.left <= hi
+            for y in (f.rect.top, f.rect.bottom)] + [
+        y for it in layout.items.values() if it.kind == "label" and it.rect.right >= lo and it.rect.left <= hi
+        for y in (it.rect.top, it.rect.cy, it.rect.bottom)]  # fmt: skip
 
 
 def _free_height(y: float, busy: list[float], step: float) -> float:
