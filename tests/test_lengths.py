@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tinygrad_rnn import ConfigError, DTypeError, ShapeError, Tensor, nn
 from tinygrad_rnn import functional as F
+from tinygrad_rnn.analysis import hidden_states
 from tinygrad_rnn.gradcheck import gradcheck
 
 
@@ -38,9 +39,11 @@ def test_a_padded_batch_is_each_sequence_alone(case):
     x = Tensor(xs, requires_grad=True)
     _, state = model.rnn(x, lengths=lengths)
     loss = F.sequence_loss(model(x, lengths=lengths), ys, loss=_summed, lengths=lengths)
-    loss.backward()
+    loss.backward(retain_grads=True)
     grads = {name: p.grad.copy() for name, p in model.named_parameters()}
     x_grad = x.grad.copy()
+    # the state h(t) the plots and the Jacobians read (analysis.hidden_states, viz.gradient_norms)
+    h_grad = {h.step: h.grad.copy() for h in hidden_states(loss)}  # steps no loss reaches are left out
     final = [s.data for s in state] if isinstance(state, tuple) else [state.data]
     model.zero_grad()
     total, want_x = 0.0, np.zeros_like(xs)
@@ -51,9 +54,12 @@ def test_a_padded_batch_is_each_sequence_alone(case):
         for got, alone in zip(final, sb if isinstance(sb, tuple) else (sb,), strict=True):
             np.testing.assert_allclose(got[b], alone.data[0], rtol=1e-12, atol=1e-14)
         lb = F.sequence_loss(model(xb), ys[:n, b : b + 1], loss=_summed)
-        lb.backward()
+        lb.backward(retain_grads=True)
         total += lb.item()
         want_x[:n, b] = xb.grad[:, 0]
+        for t, h in enumerate(hidden_states(lb)):  # ∂L/∂h(t) whole: from o(t) and from the steps after
+            np.testing.assert_allclose(h_grad[t][b], h.grad[0], rtol=1e-10, atol=1e-12, err_msg=f"h({t})")
+        assert not any(h_grad[t][b].any() for t in range(n, T) if t in h_grad)  # after its end nothing reads it
     np.testing.assert_allclose(loss.item(), total, rtol=1e-12)
     for name, p in model.named_parameters():
         np.testing.assert_allclose(grads[name], p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
@@ -286,3 +292,18 @@ def test_after_a_sequence_ends_every_tensor_of_a_stacked_cell_keeps_its_layer_an
     assert names["h_reverse"] == names["h_l1_reverse"] == 2  # the cell's h and the carried one
     assert names["h"] == names["h_l1"] == 3  # and the layer's output, both directions joined
     assert len(names) == 12
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_lengths_that_pad_nothing_record_the_graph_of_no_lengths(cell):
+    """lengths=[T, T] (or an all-True mask) masks nothing: the same ops as without it, so the
+    same diagrams, gradient norms and speed (blending every step cost 15-45% for nothing)."""
+    from tinygrad_rnn.autograd import walk
+
+    xs = np.random.default_rng(0).normal(size=(4, 2, 2))
+    recorded = []
+    for kw in ({}, {"lengths": [4, 4]}, {"mask": np.ones((4, 2), dtype=bool)}):
+        model = nn.SeqToSeq(2, 3, 2, cell=cell, seed=0)
+        loss = F.sequence_loss(model(xs, **kw), np.zeros((4, 2), dtype=int), **kw)
+        recorded.append([(n.op, n.name, n.step) for n in walk(loss)])
+    assert recorded[0] == recorded[1] == recorded[2]

@@ -32,6 +32,7 @@ from tinygrad_rnn import functional as F
 from tinygrad_rnn.app.cli import unrolled_example
 from tinygrad_rnn.autograd import edge_gradients, walk
 from viz import scale as colours
+from viz.layout import Rect
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ("U", "W", "b", "V", "c")
@@ -116,9 +117,10 @@ def vec2seq(cell: str, steps: int = 3) -> Tensor:
 
 
 def padded(kind: str) -> Tensor:
-    """A two-layer bidirectional network over a padded batch (lengths 2 and 4): past a
-    sequence's end each step blends its state with the last one (constants [0, 1] and 0 in the
-    drawing), and a backward run starts at the sequence's own end, from h0 on the right."""
+    """A two-layer bidirectional network over a padded batch (lengths 2 and 4): every step
+    blends the cell's new state with the last one by which sequences still run (constants
+    [1, 1] or [0, 1] in the drawing) and zeroes the output past a sequence's end (h_out, the
+    constant 0), and a backward run starts at the sequence's own end, from h0 on the right."""
     net = getattr(nn, kind)(2, 3, num_layers=2, bidirectional=True, seed=0)
     outputs, _ = net(np.random.default_rng(0).normal(size=(4, 2, 2)), lengths=[2, 4])
     loss = sum((o * o).sum() for o in outputs)
@@ -1251,16 +1253,19 @@ def test_an_lstm_step_draws_h_t_minus_1_into_its_gates_as_one_trunk(svgs):
         assert line.share == pytest.approx(float(np.linalg.norm(carried)), rel=1e-12)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "lstm given h0"])
 def test_no_parameter_of_a_mapping_shares_its_name_with_a_tensor_it_draws(cell):
     """An LSTM's cell state was c, the name of the head's output bias: the backward view showed
-    the node c(t) with ‖∂L/∂c‖ beside the bias's share ‖∂L/∂c(t)‖. It is s, as Goodfellow's."""
-    m = nn.SeqToSeq(2, 3, 2, cell=cell, seed=0)
-    loss = F.sequence_loss(m(np.ones((3, 1, 2))), np.zeros((3, 1), dtype=int))
+    the node c(t) with ‖∂L/∂c‖ beside the bias's share ‖∂L/∂c(t)‖. It is s, as Goodfellow's;
+    an initial state given as arrays is s0 too (it was c0)."""
+    m = nn.SeqToSeq(2, 3, 2, cell=cell.split()[0], seed=0)
+    h0 = (np.zeros((1, 3)), np.zeros((1, 3))) if "given" in cell else None
+    loss = F.sequence_loss(m(np.ones((3, 1, 2)), h0), np.zeros((3, 1), dtype=int))
     loss.backward()
     nodes = viz.describe(loss).nodes
     params = {n.name for n in nodes if n.kind == "parameter"}
-    assert {"V", "c"} <= params and not params & {n.name for n in nodes if n.kind != "parameter"}
+    tensors = {n.name for n in nodes if n.kind != "parameter"}
+    assert {"V", "c"} <= params and not params & tensors and not {"c0", "c"} & tensors
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
@@ -1282,21 +1287,39 @@ def test_a_bidirectional_loop_over_padded_sequences_draws(kind):
 def test_the_rolled_view_of_a_padded_batch_draws_each_part_of_a_step_once():
     """Every step of a padded batch blends, also the steps before any sequence has ended, so
     the steps record the same ops and fold into one node each: the cell's h, the carried state
-    (where(running, h, h(t-1))) and the zeroed output h_out. Before, only the steps after the
-    first end blended: the rolled view drew h_out, the carried h and the layer's joined output
-    twice (once for the steps before, once for those after), and their delay lines lay on top of
-    each other."""
+    (where(running, h, h(t-1))) and the zeroed output h_out (where(running, carried, 0)).
+    Before, only the steps after the first end blended: the rolled view drew h_out, the carried
+    h and the layer's joined output twice (once for the steps before, once for those after),
+    and their delay lines lay on top of each other."""
     from viz.graph import describe_roles
 
     desc = describe_roles(CASES["padded_birnn2"]())
     drawn = [n for n in desc.nodes if n.kind == "op" and n.key in desc.weights]
     ops = [(n.name, n.op, n.shape) for n in drawn]
     assert len(ops) == len(set(ops)) == 3 * 4 + 2  # h, carried h, h_out per layer and direction; 2 joins
-    for n in drawn:  # the last carried state is the final state, which the loss does not read
-        assert desc.weights[n.key] == (3 if n.op == "where" and not n.name.startswith("h_out") else 4), n
+    assert all(desc.weights[n.key] == 4 for n in drawn)  # one node stands for each of the 4 steps
+    constants = {e.src for e in desc.edges if desc.node(e.src).kind == "constant"}
+    # a mask stands for the masks of one where(...) only: ranked among the step's constants,
+    # a layer's mask was folded with another layer's and drawn under the lower of their readers
+    # two masks per layer and direction, their h_out's 0s, and the 0 that sum() starts the loss at
+    assert len(constants) == 8 + 4 + 1 and all(len({e.dst for e in desc.outgoing(k)}) == 1 for k in constants)
     carried = [n.key for n in drawn if n.op == "where" and not n.name.startswith("h_out")]
     delays = {(src, dst) for src, dst, _ in desc.crossing}
     assert len(carried) == 4 and all((k, k) in delays for k in carried)  # each carried state reads its own last one
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_in_the_rolled_view_no_other_line_turns_by_a_delay_square(svgs, case):
+    """A line routed round the nodes turned 5 pt under a delay square (h0 of a padded backward
+    run, into its carried state), as if it went through the delay: the squares are placed
+    first, and lines keep 8 pt from them."""
+    diagram, _ = svgs[(case, "rolled", "wasm")]
+    layout = diagram.layout
+    for square in (it for it in layout.items.values() if it.kind == "delay"):
+        room = Rect(square.rect.cx, square.rect.cy, square.rect.w + 10, square.rect.h + 10)
+        for line in layout.lines:
+            if line.role != "recurrent":  # (two delay lines of one node may pass each other's squares)
+                assert not any(room.crossed_by(a, b) for a, b in layout.segments(line)), (square.id, line.ids)
 
 
 def test_a_padded_two_layer_bidirectional_lstm_rolls_with_every_label_placed():

@@ -180,11 +180,13 @@ def check_lengths(who: str, lengths: Any, T: int, batch: int, empty_ok: bool = F
 def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empty_ok: bool = False,
                      steps_of: str = "the input has") -> np.ndarray | None:  # fmt: skip
     """Each sequence's length from ``lengths`` (batch,) or from ``mask`` (T, batch): True (or 1)
-    at a sequence's real steps, False after its end; None when neither is given. A mask must be
+    at a sequence's real steps, False after its end; None when neither is given, or when every
+    sequence runs all T steps (nothing to mask: the same graph as without them). A mask must be
     a prefix in every column (padding only at the end) and, unless ``empty_ok``, have at least
     one real step."""
     if mask is None:
-        return None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok, steps_of)
+        ends = None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok, steps_of)
+        return None if ends is None or (ends == T).all() else ends
     if lengths is not None:
         raise ConfigError(f"{who}: pass lengths= or mask=, not both (they say the same thing)")
     data = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -210,7 +212,7 @@ def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empt
     if (ends == 0).any() and not empty_ok:
         raise ConfigError(f"{who}: mask[:, {int(np.flatnonzero(ends == 0)[0])}] has no real step; each sequence needs "
                           "at least one")  # fmt: skip
-    return ends.astype(np.int64)
+    return None if (ends == T).all() else ends.astype(np.int64)
 
 
 #: id -> weak reference of each op a per-step loss function made from the output and the target

@@ -159,7 +159,7 @@ def draw(
         ‖∂h(T)/∂h(t)‖ (``analysis.jacobian_norms`` of these states h(0..T); True: the states
         named h, found in the graph), and a blue dashed outline on the states that less than
         1e-3 of a gradient at h(T) reaches: where the gradient has died. For an LSTM the
-        one-step Jacobian holds c(t-1) fixed, so the one-step norms do not bound the products.
+        one-step Jacobian holds s(t-1) fixed, so the one-step norms do not bound the products.
         A state that is a parameter (a learned h0) gets no overlay. Costs one backward pass per
         element of a state and step, over the whole recording.
 

@@ -45,7 +45,8 @@ class Role:
     such tensors of their step: an encoder's h and a decoder's h differ, and so do an initial
     state h0 (1, 4) and the inputs x(t) (1, 2), and the two directions' GRU n, which read no
     parameter directly. A parameter's role is its own (``key``), even when two parameters
-    share a name.
+    share a name; a constant's is its place in the op that reads it (``reader``, at input
+    ``rank``), so that the mask of one layer's where(...) is never folded with another's.
     """
 
     kind: str
@@ -58,6 +59,8 @@ class Role:
     after: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: the parameters read by it and the ops of its step it is computed from
     reach: frozenset[str] = frozenset()
+    #: a constant's: the role of the op that reads it (``rank``: at which input)
+    reader: Role | None = None
 
 
 class Node(NamedTuple):
@@ -351,6 +354,8 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
         if kind == PARAMETER:
             roles[i] = Role(kind, label, t.shape, key=f"n{i}")
             continue
+        if kind == CONSTANT:  # the part its reader gives it, below
+            continue
         parents = t.parents
         # the parameters read, by identity: a bidirectional layer's two o-gates both read a "W_o"
         uses = tuple(f"n{w.index[id(p)]}" for p in parents if p.requires_grad and not p.parents) if parents else ()
@@ -371,6 +376,20 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
         if role is None:
             role = made[key] = Role(kind, label, t.shape, uses, rank, after=after, reach=reach)
         roles[i] = role
+    # a constant (a mask of where(...), the 1 of 1 - z) plays the part of its place in what reads
+    # it: its rank among like constants of a step would differ from step to step, as the walk
+    # reaches them in another order, and fold the mask of one layer's state with another's
+    for i in list(places) if len(places) != len(w.order) else range(len(w.order)):
+        t = w.order[i]
+        for j, p in enumerate(t.parents if i in roles else ()):
+            k = w.index[id(p)]
+            if k not in roles and k in places and _kind(p) == CONSTANT and k not in folded and k not in initial:
+                key = (CONSTANT, "const", p.shape, roles[i], j)
+                roles[k] = made.setdefault(key, Role(CONSTANT, "const", p.shape, rank=j, reader=roles[i]))
+    for i in places:  # one no op reads (a leaf alone), by its rank as before
+        if i not in roles:
+            t = w.order[i]
+            roles[i] = made.setdefault(("lone", i), Role(_kind(t), t.name or t.op or "const", t.shape, key=f"n{i}"))
     return roles
 
 

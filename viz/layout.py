@@ -319,7 +319,7 @@ def _rows(desc: Description, in_step: dict[int, list[Node]]) -> dict[str, int]:
         for nodes in in_step.values():
             here = {n.key for n in nodes}
             for n in nodes:
-                if n.kind == CONSTANT:  # a constant's role is its rank among the constants: it places nothing
+                if n.kind == CONSTANT:  # a constant's role is its place in its reader: it places nothing
                     continue
                 ins = [row[e.src] + 1 for e in desc.incoming(n.key) if e.src in here]
                 r = max([by_role[n.role], *ins])
@@ -972,7 +972,7 @@ def _blocked(layout: Layout, src: str, dst: str) -> bool:
 
 
 #: what a trunk or a routed line goes round: the nodes, and style="full"'s parameter boxes
-IN_THE_WAY = ("tensor", "elision", "cost", "parameter")
+IN_THE_WAY = ("tensor", "elision", "cost", "parameter", "delay")
 BRANCH = 30.0  # a trunk's bus runs this far over (or under) the row it feeds: room for a label beside each branch
 
 
@@ -1050,7 +1050,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         n = taken[e.dst] = taken[e.dst] + 1
         # a second trunk's branch comes in beside the first one's, on the side a line out of the
         # tensor leaves it by (the first one's label then has the other side to itself)
-        inward = n > 0 and _leaves_inward(layout, desc, e.dst, b.cx - sign * b.w / 4, y, sign)
+        inward = n > 0 and _runs_inward(layout, desc, e.dst, b.cx - sign * b.w / 4, y, sign)
         x = b.cx - sign * (b.w / 4 + (-8 if inward else 8) * n)
         if sign * (x - x_prev) <= 1:
             x = x_prev + 6 * sign
@@ -1064,10 +1064,11 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     return True
 
 
-def _leaves_inward(layout: Layout, desc: Description, dst: str, x: float, bus: float, sign: int) -> bool:
-    """Whether a line between ``dst`` and a tensor of its step on the bus's side runs, between
-    the bus (at height ``bus``) and ``dst``'s border, past the branch at ``x`` on the way the
-    bus runs (``sign``: toward the middle of ``dst``), where a label beside the branch would go."""
+def _runs_inward(layout: Layout, desc: Description, dst: str, x: float, bus: float, sign: int) -> bool:
+    """Whether a line between ``dst`` and a tensor of its step on the bus's side (into it or out
+    of it) runs, between the bus (at height ``bus``) and ``dst``'s border, past the branch at
+    ``x`` on the way the bus runs (``sign``: toward the middle of ``dst``), where a label beside
+    the branch would go."""
     items = layout.items
     b = items[dst].rect
     border = b.top if bus < b.cy else b.bottom
@@ -1120,13 +1121,21 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     - with ``layout.labelled``, from under ``dst`` in its own step: up the lane and into ``dst``
       from below, far enough under it for a label;
     - through the gap under or over ``dst``'s row (or under ``src``), at a height no line
-      across that gap has, and straight up or down into ``dst``'s border (an anchor ``_in``).
+      across that gap has, and straight up or down into ``dst``'s border (an anchor ``_in``,
+      beside one already there);
+    - from beside the frames (a decoder's go): down out of ``src``, along the gap under its row
+      and up the lane, or up out of it and over its row;
+    - where none of those is clear, the same ways at a free height inside the gap itself; and
+      where still none is, the one through the fewest nodes (style="full"'s parameter boxes
+      count as nodes).
 
     A route leaving ``src`` beside lines that already leave it the same way starts beside them
     (an anchor ``_out``). Returns the ids of the line's points, adding the bends to the items."""
     items = layout.items
     a, b = items[src].rect, items[dst].rect
-    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, dst)]
+    # (a delay square with room round it: a line turning by it would read as going through it)
+    others = [Rect(it.rect.cx, it.rect.cy, it.rect.w + 16, it.rect.h + 16) if it.kind == "delay" else it.rect
+              for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, dst)]  # fmt: skip
     # a line already leaving ``dst`` level (a trunk out of h_reverse(t)): come in above it
     level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
                          and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
@@ -1152,8 +1161,8 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # run's h_l1(t): h0's line and the carried state's)
     taken = [it.rect.cx for it in items.values() if it.kind == "anchor" and b.left <= it.rect.cx <= b.right
              and min(abs(it.rect.cy - b.top), abs(it.rect.cy - b.bottom)) < 1]  # fmt: skip
-    while any(abs(b.cx + side - x) < 3 for x in taken) and abs(side) > 10:
-        side -= math.copysign(10, side)
+    sides = [side - math.copysign(10 * k, side) for k in range(int(abs(side) / 10))] + [-side]
+    side = next((d for d in sides if not any(abs(b.cx + d - x) < 3 for x in taken)), side)
     routes = [[(lane_x, a.cy), (lane_x, b.cy - (b.h / 4 if level else 0.0))]]
     # the bends of lines already drawn across the gap (style="full"'s risers under a row): a
     # line through the gap runs at a height of its own
@@ -1186,6 +1195,8 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
             y = _in_gap(others, edge, down, x0, x1, busy)
             if y is not None:
                 routes += [[(a.cx, y), (b.cx + side, y)], [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)]]
+        if frame is None:  # the rolled view: a track further out, round a delay square in the lane
+            routes += [[(lane_x - k * 12, a.cy), (lane_x - k * 12, b.cy)] for k in (1, 2, 3)]
     # the first clear route; else the one through the fewest nodes
     route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
         routes, key=lambda r: sum(o.crossed_by(p, q) for p, q in zip([(a.cx, a.cy), *r], [*r, (b.cx, b.cy)],
@@ -1534,13 +1545,13 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                         spot = _free_spot(near, w, h, frame, free, segments, own, paired=True)
                         if spot is not None:
                             break
-                if spot is None and line.trunk is not None:
-                    # beside the branch and under (or over) the bus it hangs from, where another
-                    # trunk's bus runs close by (a decoder's gates read h(t-1) and o(t-1)): nearer
-                    # the branch and its junction's bus pieces than any other line
-                    at = items[line.ids[0]].rect
-                    bus = {g for t in trunks[line.trunk] for g in layout.segments(t) if (at.cx, at.cy) in g}
-                    spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus)
+                    else:
+                        # beside the branch and under (or over) the bus it hangs from, where another
+                        # trunk's bus runs close by (a decoder's gates read h(t-1) and o(t-1)):
+                        # nearer the branch and its junction's bus pieces than any other line
+                        bus = {g for t in trunks[line.trunk] for g in layout.segments(t)
+                               if (junction.cx, junction.cy) in g}  # fmt: skip
+                        spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus)
                 if spot is None:
                     spot = _free_spot(seg, w, h, frame, free, segments, own)
                     layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
@@ -1820,8 +1831,10 @@ def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
         y += hmax + row_gap
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
-    for i, ((a, b), edges) in enumerate(links.items()):
-        ids = _delay(layout, a, b, i) if (a, b) in recurrent else _route(layout, a, b, None)
+    # the delays first, so that a line routed round the nodes goes round their squares too
+    delays = {(a, b): _delay(layout, a, b, i) for i, (a, b) in enumerate(links) if (a, b) in recurrent}
+    for (a, b), edges in links.items():
+        ids = delays[(a, b)] if (a, b) in recurrent else _route(layout, a, b, None)
         line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
         layout.lines.append(line)
         names = [qualified[p] for p in params.get((a, b), [])]
@@ -1845,6 +1858,8 @@ def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
         else:
             seg = pieces[-1]
         spot = _free_spot(seg, w, h, None, taken, segments)
+        if spot is None and seg != pieces[-1]:  # no room by the delay square: along the line into its node
+            spot = _free_spot(pieces[-1], w, h, None, taken, segments)
         if spot is None:
             layout.conflicts.append(f"{lines[0]} on {line.ids}")
             spot = _candidates(seg, w, h)[0]

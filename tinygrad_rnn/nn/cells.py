@@ -106,9 +106,11 @@ class Cell(Module):
     def _zeros(self, batch: int, size: int, name: str) -> Tensor:
         return Tensor(np.zeros((batch, size), dtype=self.dtype), name=name)
 
-    def _checked_state(self, given: Any, batch: int, size: int, who: str, what: str) -> Tensor:
-        """One given state tensor checked against (batch, size) and the cell's dtype."""
-        t = given if isinstance(given, Tensor) else Tensor(np.asarray(given, dtype=self.dtype), name=what)
+    def _checked_state(self, given: Any, batch: int, size: int, who: str, what: str, name: str | None = None
+                       ) -> Tensor:  # fmt: skip
+        """One given state tensor checked against (batch, size) and the cell's dtype; data becomes a
+        Tensor named ``name`` (default ``what``, the API's word the errors use)."""
+        t = given if isinstance(given, Tensor) else Tensor(np.asarray(given, dtype=self.dtype), name=name or what)
         if t.shape != (batch, size):
             raise ShapeError(
                 f"{who}: {what} has shape {t.shape}, expected (batch, {self._state_kind}) = ({batch}, {size})."
@@ -216,9 +218,10 @@ class LSTMCell(Cell):
         o = sigmoid(b_o + h W_o + x U_o)      output gate (Goodfellow's q)
         s(t) = f s(t-1) + i g,                h(t) = o tanh(s(t))
 
-    The state is PyTorch's pair (h, c), c the cell state s; ``cell(x, (h, c))`` returns (h(t),
-    s(t)), the step's output is h(t). The graph names the cell state s (s0 before the first
-    step), Goodfellow's name: c is a mapping's output bias, and a diagram shows both.
+    The state is PyTorch's pair (h, c), c the cell state; ``cell(x, (h, c))`` returns (h(t),
+    c(t)), the step's output is h(t). The graph names the cell state s (s0 before the first
+    step, given or not), Goodfellow's name: c is a mapping's output bias, and a diagram shows
+    both.
     ``forget_bias`` starts b_f (default 1: remember by default, as Jozefowicz et al. 2015 and
     Keras advise; 0 is PyTorch's). Every U is Glorot-uniform, every W random orthogonal
     (``init="glorot"``: both Glorot-uniform), the other biases zero.
@@ -259,7 +262,7 @@ class LSTMCell(Cell):
     def forward(self, x: Any, state: Any) -> tuple[Tensor, Tensor]:
         h, c = self._pair(state, type(self).__name__, "pass cell(x, (h, c))")
         x, h = self._check_step(x, h, self.hidden_size, "h")
-        c = self._checked_state(c, h.shape[0], self.hidden_size, type(self).__name__, "c")
+        c = self._checked_state(c, h.shape[0], self.hidden_size, type(self).__name__, "c", "s")
         return self.step(x, (h, c))[1]
 
     @staticmethod
@@ -275,7 +278,7 @@ class LSTMCell(Cell):
         h, c = self._pair(h0, who, "pass h0=(h0, c0)")
         return (
             self._checked_state(h, batch, self.hidden_size, who, "h0"),
-            self._checked_state(c, batch, self.hidden_size, who, "c0"),
+            self._checked_state(c, batch, self.hidden_size, who, "c0", "s0"),
         )
 
 

@@ -83,7 +83,7 @@ def _heads(head: Linear, hs: list[Tensor], ends: np.ndarray | None) -> list[Tens
     for t, h in enumerate(hs):
         with step(t):
             o = head(h)
-            if ends is not None and (ends <= t).any():
+            if ends is not None:  # at every step, as the loops' blends: one node per role when rolled
                 o = Tensor.where((ends > t)[:, None], o, 0.0)
                 o.name = "o"
             outputs.append(o)

@@ -39,18 +39,22 @@ def masked_step(
     its state and outputs zeros, which no gradient flows into. ``suffix`` (a stacked network's
     layer and direction, e.g. "_l1_reverse") goes at the end of every name the step gives.
 
-    With ``ends``, every step blends, also those where every sequence still runs (where(True,
-    new, old) is new, and its gradient too): each step of a padded batch records the same ops,
-    so that the rolled view folds them into one role each."""
+    With ``ends``, the carried state where(running, new, old) is the step's state h(t), and the
+    output is where(running, h(t), 0) (h_out): h(t)'s gradient is then the whole of ∂L/∂h(t),
+    from the step's output and from the steps after, as without padding. Every step of a padded
+    batch blends, also those where every sequence still runs (where(True, new, old) is new, its
+    gradient too), so that the steps record the same ops and the rolled view folds each into
+    one node. A cell's output is its state, or its state's first part (an LSTM's h)."""
     out, new = cell.step(x, state)
     _renamed(new, suffix)
     _renamed(out, suffix)
     if ends is None:
         return out, new
     running = (ends > t)[:, None]
-    out = Tensor.where(running, out, 0.0)
-    out.name = "h_out" + suffix  # zeros past a sequence's end; the carried state keeps its name
-    return out, _carry(running, new, state)
+    carried = _carry(running, new, state)
+    zeroed = Tensor.where(running, carried[0] if isinstance(carried, tuple) else carried, 0.0)
+    zeroed.name = f"{out.name[: len(out.name) - len(suffix)]}_out{suffix}"  # h_out, h_out_l1, o_out
+    return zeroed, carried
 
 
 def sequence(xs: Any, size: int, dtype: np.dtype, who: str, name: str = "x") -> list[Tensor]:
