@@ -1004,6 +1004,10 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     side_x = a.right if lane_x > a.cx else a.left
     n = sum(1 for k, it in items.items() if k.startswith(f"trunk_{src}_t{step}_") and k.endswith("_a")
             and abs(it.rect.cy - a.cy) < a.h / 2)  # fmt: skip
+    # or a straight line already leaving it level that way (a padded run's carried h(t) into h(t+1))
+    n += sum(1 for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src and line.ids[1] in items
+             and abs(items[line.ids[1]].rect.cy - a.cy) < 1
+             and (items[line.ids[1]].rect.cx - a.cx) * (lane_x - a.cx) > 0)  # fmt: skip
     if n and start == src:
         y0 = a.cy + _level_offset(layout, a, side_x, n, _busy(layout, min(side_x, lane_x), max(side_x, lane_x)))
     else:
@@ -1146,6 +1150,18 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
 
     if clear([(a.cx, a.cy), (b.cx, b.cy)]):
+        toward = b.cx - a.cx
+        if abs(a.cy - b.cy) < 1 and any(k.startswith(f"trunk_{src}_") and k.endswith("_a")
+                                        and abs(it.rect.cy - a.cy) < 1 and (it.rect.cx - a.cx) * toward > 0
+                                        for k, it in items.items()):  # fmt: skip
+            # level, where a trunk already leaves ``src`` level that way (a padded run's carried
+            # h(t) into h(t+1), beside h(t)'s trunk into step t+1's gates): beside it, not on it
+            y = a.cy + _level_offset(layout, a, a.right if toward > 0 else a.left, 1)
+            ends = [(f"bend_{src}_{dst}_out", a.right if toward > 0 else a.left),
+                    (f"bend_{src}_{dst}_in", b.left if toward > 0 else b.right)]
+            for name, x in ends:
+                items[name] = Item(name, "anchor", Rect(x, y, 0, 0), step=step)
+            return [name for name, _ in ends]
         return [src, dst]
     # bends on a track of its own in the receiving step's lane (no two lines share a track), or
     # else round the nodes through the gap under (or over) the receiving node's row
@@ -1210,6 +1226,9 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     ends = [items[line.ids[1]].rect for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src
             and line.ids[1] in items and items[line.ids[1]].kind == "tensor"]  # fmt: skip
     before += [r for r in ends if abs(r.cy - a.cy) < 1 or abs(r.cx - a.cx) < 1]
+    # and a straight line coming into it upright (a mask under a padded run's s(t))
+    before += [items[line.ids[0]].rect for line in layout.lines if len(line.ids) == 2 and line.ids[1] == src
+               and line.ids[0] in items and abs(items[line.ids[0]].rect.cx - a.cx) < 1]  # fmt: skip
     # and a bent line already coming into ``src`` level (its last bend at src's height)
     before += _bends_in_level(items, src)
     # a level piece already drawn at this height where the line leaves level (style="full": a
