@@ -1203,20 +1203,23 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         # from under it in its own step: up into it from below, far enough under it for a label
         y = b.bottom + BRANCH + 4 * tracks
         routes.insert(0, [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)])
-    if not any(clear([(a.cx, a.cy), *r, (b.cx, b.cy)]) for r in routes):
+    route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None)
+    if route is None:
         # style="full"'s many lane tracks put those heights past the gap, in the next row: the
         # same ways at a free height inside the gap itself
         x0, x1 = min(lane_x, a.cx, b.cx + side), max(lane_x, a.cx, b.cx + side)
+        more = []
         for edge, down in ((b.bottom, True), (b.top, False), (a.bottom, True)):
             y = _in_gap(others, edge, down, x0, x1, busy)
             if y is not None:
-                routes += [[(a.cx, y), (b.cx + side, y)], [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)]]
+                more += [[(a.cx, y), (b.cx + side, y)], [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)]]
         if frame is None:  # the rolled view: a track further out, round a delay square in the lane
-            routes += [[(lane_x - k * 12, a.cy), (lane_x - k * 12, b.cy)] for k in (1, 2, 3)]
-    # the first clear route; else the one through the fewest nodes
-    route = next((r for r in routes if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
-        routes, key=lambda r: sum(o.crossed_by(p, q) for p, q in zip([(a.cx, a.cy), *r], [*r, (b.cx, b.cy)],
-                                                                     strict=True) for o in others))  # fmt: skip
+            more += [[(lane_x - k * 12, a.cy), (lane_x - k * 12, b.cy)] for k in (1, 2, 3)]
+        # the first of those that is clear; else the way through the fewest nodes
+        routes += more
+        route = next((r for r in more if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
+            routes, key=lambda r: sum(o.crossed_by(p, q) for p, q in zip([(a.cx, a.cy), *r], [*r, (b.cx, b.cy)],
+                                                                         strict=True) for o in others))  # fmt: skip
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
     start, (x0, y0) = src, route[0]
     before = [items[k].rect for k in items if k.startswith((f"bend_{src}_", f"trunk_{src}_")) and k.endswith("_a")]
