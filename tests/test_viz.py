@@ -345,16 +345,18 @@ def _overlap(p1, p2, q1, q2) -> float:
     return max(0.0, min(n, max(s1, s2)) - max(0.0, min(s1, s2)))
 
 
+def _lines_on_top_of_each_other(svg: svgread.Svg) -> list[tuple[str, str]]:
+    """The pairs of drawn lines with pieces 4 pt or more on top of each other."""
+    pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
+    return [(f"{svg.lines[i].tail}->{svg.lines[i].head}", f"{svg.lines[k].tail}->{svg.lines[k].head}")
+            for j, (i, a, b) in enumerate(pieces) for k, c, d in pieces[j + 1 :]
+            if k != i and _overlap(a, b, c, d) >= 4]  # fmt: skip
+
+
 @pytest.mark.parametrize("view", DRAWINGS)
 def test_no_two_lines_run_on_top_of_each_other(svgs, view):
     for case in CASES:
-        _, svg = svgs[(case, view, "wasm")]
-        pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
-        for j, (i, a, b) in enumerate(pieces):
-            for k, c, d in pieces[j + 1 :]:
-                if k != i:
-                    x, y = svg.lines[i], svg.lines[k]
-                    assert _overlap(a, b, c, d) < 4, (case, f"{x.tail}->{x.head}", f"{y.tail}->{y.head}")
+        assert _lines_on_top_of_each_other(svgs[(case, view, "wasm")][1]) == [], case
 
 
 @pytest.mark.parametrize("cell", ["SeqToSeq", "EncoderDecoder"])
@@ -373,12 +375,7 @@ def test_a_padded_lstms_lines_into_and_out_of_its_states_keep_apart(cell):
     loss.backward()
     for view in ("forward", "backward"):
         svg = svgread.parse(viz.to_svg(viz.draw(loss, view).source, backend="wasm"))
-        pieces = [(i, a, b) for i, x in enumerate(svg.lines) for a, b in zip(x.points, x.points[1:], strict=False)]
-        for j, (i, a, b) in enumerate(pieces):
-            for k, c, d in pieces[j + 1 :]:
-                if k != i:
-                    x, y = svg.lines[i], svg.lines[k]
-                    assert _overlap(a, b, c, d) < 4, (view, f"{x.tail}->{x.head}", f"{y.tail}->{y.head}")
+        assert _lines_on_top_of_each_other(svg) == [], view
 
 
 def test_no_text_overlaps_another(svgs):
