@@ -1854,7 +1854,12 @@ def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
     layout = Layout(items, [], {}, [])
     texts: list[tuple[Line, list[str]]] = []
     # the delays first, so that a line routed round the nodes goes round their squares too
-    delays = {(a, b): _delay(layout, a, b, i) for i, (a, b) in enumerate(links) if (a, b) in recurrent}
+    delays = {}
+    for i, ((a, b), edges) in enumerate(links.items()):
+        if (a, b) in recurrent:  # (each delay sees the ones before it, as _delay keeps off their lines)
+            delays[(a, b)] = _delay(layout, a, b, i)
+            layout.lines.append(Line(delays[(a, b)], "recurrent", edges[0]))
+    layout.lines.clear()  # drawn below, in the links' order
     for (a, b), edges in links.items():
         ids = delays[(a, b)] if (a, b) in recurrent else _route(layout, a, b, None)
         line = Line(ids, "recurrent" if (a, b) in recurrent else "data", edges[0])
