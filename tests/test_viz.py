@@ -1343,6 +1343,15 @@ def test_in_the_rolled_view_no_other_line_turns_by_a_delay_square(svgs, case):
                 assert not any(room.crossed_by(a, b) for a, b in layout.segments(line)), (square.id, line.ids)
 
 
+def test_a_two_layer_bidirectional_grus_rolled_view_strikes_no_text():
+    """Its second layer's delay squares found no clear place near their nodes, and their lines
+    crossed the first layer's (3 texts struck through): the view tries them further out and
+    keeps the layout whose lines cross fewest nodes."""
+    diagram = viz.draw(gated("GRU", layers=2, bidirectional=True), "rolled")
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    assert svgread.struck_texts(svg) == [] and diagram.layout.conflicts == []
+
+
 def test_a_padded_two_layer_bidirectional_lstm_rolls_with_every_label_placed():
     """Its rolled view places every label only at the seventh spacing; it stopped at the fifth,
     with b_reverse's label across two lines into f_reverse."""

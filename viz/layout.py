@@ -1771,17 +1771,30 @@ def rolled(desc: Description) -> Layout:
     lines that close a loop: h(t-1) → h(t), o(t-1) → h(t), never the hand-off from an encoder
     to a decoder or the sum of the costs.
 
-    Where a label finds no free place (a stacked LSTM's many gates), the circuit is drawn
-    again with its roles, and its rows, further apart."""
+    Where a label finds no free place (a stacked LSTM's many gates) or a line crosses a node
+    (a stacked GRU's delays), the circuit is drawn again with its delays further out, and with
+    its roles and rows further apart; the first drawing with neither is kept, else the one
+    with the fewest misplaced labels, then the fewest lines through nodes."""
     tries = []
     for widen in range(7):
-        tries.append(_rolled(desc, _ROLLED_GAP * (1 + widen / 2), ROW_GAP + 24 * widen))
-        if not tries[-1].conflicts:
-            break
-    return min(tries, key=lambda layout: len(layout.conflicts))  # the first with the fewest misplaced
+        for far in (False, True):  # the delays, where none has a clear place near, further out
+            layout = _rolled(desc, _ROLLED_GAP * (1 + widen / 2), ROW_GAP + 24 * widen, far)
+            tries.append((len(layout.conflicts), _through_nodes(layout), layout))
+            if tries[-1][:2] == (0, 0):
+                return layout
+    # the first with the fewest misplaced labels, then the fewest lines through a node
+    return min(tries, key=lambda t: t[:2])[2]
 
 
-def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
+def _through_nodes(layout: Layout) -> int:
+    """How many pieces of lines cross a node that is not their own end (the text a reader
+    would see struck through)."""
+    nodes = [it for it in layout.items.values() if it.kind in ("tensor", "cost")]
+    return sum(1 for line in layout.lines for a, b in layout.segments(line) for it in nodes
+               if it.id not in (line.ids[0], line.ids[-1]) and it.rect.crossed_by(a, b))  # fmt: skip
+
+
+def _rolled(desc: Description, gap: float, row_gap: float, far: bool = False) -> Layout:
     of_role: dict[object, str] = {}
     members: dict[str, list[Node]] = {}
     for n in desc.nodes:
@@ -1857,7 +1870,7 @@ def _rolled(desc: Description, gap: float, row_gap: float) -> Layout:
     delays = {}
     for i, ((a, b), edges) in enumerate(links.items()):
         if (a, b) in recurrent:  # (each delay sees the ones before it, as _delay keeps off their lines)
-            delays[(a, b)] = _delay(layout, a, b, i)
+            delays[(a, b)] = _delay(layout, a, b, i, far)
             layout.lines.append(Line(delays[(a, b)], "recurrent", edges[0]))
     layout.lines.clear()  # drawn below, in the links' order
     for (a, b), edges in links.items():
@@ -1957,9 +1970,10 @@ def _role_lines(n: Node, count: int, desc: Description) -> list[str]:
     return [name, shape_text(n.shape) + (f" ×{count}" if count > 1 else "")]
 
 
-def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
+def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False) -> list[str]:
     """Points of a recurrence through a one-step delay marker: a loop out of the node's right
-    side and back (h → h), or a line round the left of both nodes (o → h)."""
+    side and back (h → h), or a line round the left of both nodes (o → h). ``far``: where no
+    place near both nodes is clear, places further out and at more heights are tried too."""
     items = layout.items
     ra, rb = items[a].rect, items[b].rect
     delay = f"delay{i}"
@@ -1975,6 +1989,12 @@ def _delay(layout: Layout, a: str, b: str, i: int) -> list[str]:
         for k in range(6)
         for x in (min(ra.left, rb.left) - 40 - 30 * k, max(ra.right, rb.right) + 40 + 30 * k)
         for y in ((ra.cy + rb.cy) / 2, ra.cy, rb.cy)
+    ]
+    spots += [
+        (x, y)
+        for k in (range(6, 16) if far else ())
+        for x in (min(ra.left, rb.left) - 40 - 30 * k, max(ra.right, rb.right) + 40 + 30 * k)
+        for y in (ra.cy, rb.cy, *(ra.cy + (rb.cy - ra.cy) * f for f in (0.25, 0.5, 0.75)))
     ]
     # the delays already on a line out of ``a`` or into ``b``: a new line must not run on theirs
     delayed = [line.ids for line in layout.lines if len(line.ids) == 3]
