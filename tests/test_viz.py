@@ -1352,6 +1352,26 @@ def test_a_two_layer_bidirectional_grus_rolled_view_strikes_no_text():
     assert svgread.struck_texts(svg) == [] and diagram.layout.conflicts == []
 
 
+def test_a_padded_lstms_rolled_loops_keep_apart_from_its_other_lines_and_delays():
+    """A padded LSTM's carried h has a loop h -> h and delays into the gates: a delay placed
+    before the loop's square sat on it (6 pt apart), and the loop's way back came into s at
+    the angle of the line from the cell's s (4 overlapping pieces). The loops' squares are
+    placed first, on the side of the node its other lines leave least."""
+    rng = np.random.default_rng(0)
+    model = nn.EncoderDecoder(2, 3, 2, cell="lstm", seed=0)
+    outputs = model(rng.normal(size=(3, 2, 2)), targets=rng.normal(size=(2, 2, 2)), lengths=[3, 2])
+    net = nn.LSTM(2, 3, seed=0)
+    alone, _ = net(rng.normal(size=(4, 2, 2)), lengths=[4, 2])
+    for loss in (sum((o * o).sum() for o in outputs), sum((o * o).sum() for o in alone)):
+        loss.backward()
+        diagram = viz.draw(loss, "rolled")
+        squares = [it.rect for it in diagram.layout.items.values() if it.kind == "delay"]
+        assert len(squares) >= 5
+        assert not any(p.overlaps(q, 4) for i, p in enumerate(squares) for q in squares[i + 1 :])
+    svg = svgread.parse(viz.to_svg(viz.draw(sum((o * o).sum() for o in outputs), "rolled").source, backend="wasm"))
+    assert _lines_on_top_of_each_other(svg) == []
+
+
 def test_a_padded_two_layer_bidirectional_lstm_rolls_with_every_label_placed():
     """Its rolled view places every label only at the seventh spacing; it stopped at the fifth,
     with b_reverse's label across two lines into f_reverse."""

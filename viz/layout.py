@@ -1868,9 +1868,16 @@ def _rolled(desc: Description, gap: float, row_gap: float, far: bool = False) ->
     texts: list[tuple[Line, list[str]]] = []
     # the delays first, so that a line routed round the nodes goes round their squares too
     delays = {}
-    for i, ((a, b), edges) in enumerate(links.items()):
-        if (a, b) in recurrent:  # (each delay sees the ones before it, as _delay keeps off their lines)
-            delays[(a, b)] = _delay(layout, a, b, i, far)
+    # (each delay sees the ones before it, as _delay keeps off their squares and lines; the loops
+    # h -> h first, whose squares have a fixed place beside their node)
+    order = sorted(enumerate(links.items()), key=lambda item: item[1][0][0] != item[1][0][1])
+    for i, ((a, b), edges) in order:
+        if (a, b) in recurrent:
+            # a loop h -> h on the side of ``a`` fewer of its other lines come from or go to
+            ends = [items[o].rect.cx - items[a].rect.cx for x, y in links if x != y and a in (x, y)
+                    for o in (x, y) if o != a]  # fmt: skip
+            left = a == b and sum(d > 0 for d in ends) > sum(d < 0 for d in ends)
+            delays[(a, b)] = _delay(layout, a, b, i, far, left)
             layout.lines.append(Line(delays[(a, b)], "recurrent", edges[0]))
     layout.lines.clear()  # drawn below, in the links' order
     for (a, b), edges in links.items():
@@ -1970,18 +1977,20 @@ def _role_lines(n: Node, count: int, desc: Description) -> list[str]:
     return [name, shape_text(n.shape) + (f" ×{count}" if count > 1 else "")]
 
 
-def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False) -> list[str]:
+def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False, left: bool = False) -> list[str]:
     """Points of a recurrence through a one-step delay marker: a loop out of the node's right
-    side and back (h → h), or a line round the left of both nodes (o → h). ``far``: where no
-    place near both nodes is clear, places further out and at more heights are tried too."""
+    side (``left``: its left side) and back (h → h), or a line round the left of both nodes
+    (o → h). ``far``: where no place near both nodes is clear, places further out and at more
+    heights are tried too."""
     items = layout.items
     ra, rb = items[a].rect, items[b].rect
     delay = f"delay{i}"
     if a == b:
         out, back = f"delay{i}_out", f"delay{i}_in"
-        items[out] = Item(out, "point", Rect(ra.right + 22, ra.cy - ra.h / 2 - 12, 0, 0))
-        items[delay] = Item(delay, "delay", Rect(ra.right + 46, ra.cy, 9, 9))
-        items[back] = Item(back, "point", Rect(ra.right + 22, ra.cy + ra.h / 2 + 12, 0, 0))
+        x, sign = (ra.left, -1) if left else (ra.right, 1)
+        items[out] = Item(out, "point", Rect(x + 22 * sign, ra.cy - ra.h / 2 - 12, 0, 0))
+        items[delay] = Item(delay, "delay", Rect(x + 46 * sign, ra.cy, 9, 9))
+        items[back] = Item(back, "point", Rect(x + 22 * sign, ra.cy + ra.h / 2 + 12, 0, 0))
         return [a, out, delay, back, b]
     others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "delay") and it.id not in (a, b)]
     spots = [
@@ -2005,8 +2014,11 @@ def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False) -> list[st
         return abs(math.remainder(math.atan2(y - end.cy, x - end.cx) - math.atan2(d.cy - end.cy, d.cx - end.cx),
                                   math.tau)) < math.radians(3)  # fmt: skip
 
-    def clear(x: float, y: float) -> bool:  # both lines keep clear of the other nodes
-        return not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others)
+    squares = [it.rect for it in items.values() if it.kind == "delay"]
+
+    def clear(x: float, y: float) -> bool:  # both lines keep clear of the other nodes, the square of the others
+        return not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others) \
+            and not any(abs(x - r.cx) < 14 and abs(y - r.cy) < 14 for r in squares)
 
     # the first clear place off the other delays' lines, else the first clear one
     clear_spots = [p for p in spots if clear(*p)] or spots[:1]
