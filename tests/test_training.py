@@ -88,6 +88,18 @@ def test_a_second_ctrl_c_interrupts_at_once():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_signal_after_the_last_batchs_check_still_stops_the_run():
+    """A SIGTERM between the last batch's check and the end of the epoch's block was caught
+    and then forgotten when the handlers were put back: the run went on to the end and exited
+    0 (the fault test once saw exit codes [-9, 0])."""
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with training._InterruptBetweenBatches() as interrupts:
+            interrupts.check()  # the last batch's check
+            signal.raise_signal(signal.SIGTERM)
+    assert stopped.value.args == (signal.SIGTERM,)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back first
+
+
 def test_clip_limits_every_batch_gradient_and_changes_the_run(tmp_path, monkeypatch):
     real, seen = training.clip_grad_norm, []
 

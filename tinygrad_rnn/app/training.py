@@ -93,6 +93,7 @@ class _InterruptBetweenBatches:
     def _handle(self, signum: int, frame: Any) -> None:
         self.signum = signum
         if self.pending:
+            self.pending = False  # delivered now
             raise KeyboardInterrupt(signum)
         self.pending = True
 
@@ -105,6 +106,9 @@ class _InterruptBetweenBatches:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous = {}
+        if self.pending and exc[0] is None:  # it came after the last batch's check: not lost
+            self.pending = False
+            raise KeyboardInterrupt(self.signum)
 
 
 def train_epoch(
