@@ -186,9 +186,15 @@ def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empt
     one real step."""
     if mask is None:
         ends = None if lengths is None else check_lengths(who, lengths, T, batch, empty_ok, steps_of)
-        return None if ends is None or (ends == T).all() else ends
-    if lengths is not None:
+    elif lengths is not None:
         raise ConfigError(f"{who}: pass lengths= or mask=, not both (they say the same thing)")
+    else:
+        ends = _mask_lengths(who, mask, T, batch, empty_ok)
+    return None if ends is None or (ends == T).all() else ends
+
+
+def _mask_lengths(who: str, mask: Any, T: int, batch: int, empty_ok: bool) -> np.ndarray:
+    """Each sequence's length from a checked mask (T, batch): see ``sequence_lengths``."""
     data = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if data.shape != (T, batch):
         raise ShapeError(
@@ -212,7 +218,7 @@ def sequence_lengths(who: str, lengths: Any, mask: Any, T: int, batch: int, empt
     if (ends == 0).any() and not empty_ok:
         raise ConfigError(f"{who}: mask[:, {int(np.flatnonzero(ends == 0)[0])}] has no real step; each sequence needs "
                           "at least one")  # fmt: skip
-    return None if (ends == T).all() else ends.astype(np.int64)
+    return ends.astype(np.int64)
 
 
 #: id -> weak reference of each op a per-step loss function made from the output and the target

@@ -347,7 +347,8 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     counters: dict[tuple[int | None, tuple[object, ...]], int] = {}
     made: dict[tuple[object, ...], Role] = {}  # one Role object per distinct role
     reached: dict[int, frozenset[str]] = {}  # the parameters an op's in-step ancestors read
-    for i in range(len(w.order)) if len(places) == len(w.order) else sorted(places):
+    indices = range(len(w.order)) if len(places) == len(w.order) else sorted(places)
+    for i in indices:
         t = w.order[i]
         kind = COST if i in folded else INITIAL if i in initial else _kind(t)
         label = t.name or t.op or "const"
@@ -379,14 +380,14 @@ def _roles(w: _Walk, places: dict[int, int | None], initial: set[int], folded: s
     # a constant (a mask of where(...), the 1 of 1 - z) plays the part of its place in what reads
     # it: its rank among like constants of a step would differ from step to step, as the walk
     # reaches them in another order, and fold the mask of one layer's state with another's
-    for i in list(places) if len(places) != len(w.order) else range(len(w.order)):
+    for i in indices:
         t = w.order[i]
         for j, p in enumerate(t.parents if i in roles else ()):
             k = w.index[id(p)]
             if k not in roles and k in places and _kind(p) == CONSTANT and k not in folded and k not in initial:
                 key = (CONSTANT, "const", p.shape, roles[i], j)
                 roles[k] = made.setdefault(key, Role(CONSTANT, "const", p.shape, rank=j, reader=roles[i]))
-    for i in places:  # one no op reads (a leaf alone), by its rank as before
+    for i in indices:  # a constant no drawn op reads (a root, say): a role of its own
         if i not in roles:
             t = w.order[i]
             roles[i] = made.setdefault(("lone", i), Role(_kind(t), t.name or t.op or "const", t.shape, key=f"n{i}"))
