@@ -26,8 +26,9 @@ The steps of ``unrolled``:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -166,6 +167,25 @@ def _clip(item: Item, frm: tuple[float, float], at: tuple[float, float]) -> tupl
         return at
     s = min(r.w / 2 / abs(dx) if dx else math.inf, r.h / 2 / abs(dy) if dy else math.inf)
     return at[0] + dx * min(s, 1.0), at[1] + dy * min(s, 1.0)
+
+
+def overlap(p1: tuple[float, float], p2: tuple[float, float], q1: tuple[float, float],
+            q2: tuple[float, float]) -> float:  # fmt: skip
+    """How long segments p1-p2 and q1-q2 run on top of each other (0 unless parallel within
+    about 2 degrees and less than 2 pt apart)."""
+    dx, dy = p2[0] - p1[0], p2[1] - p1[1]
+    n = math.hypot(dx, dy)
+    m = math.hypot(q2[0] - q1[0], q2[1] - q1[1])
+    if n < 1e-9 or m < 1e-9:
+        return 0.0
+    ux, uy = dx / n, dy / n
+    if abs(ux * (q2[1] - q1[1]) - uy * (q2[0] - q1[0])) / m > 0.035:
+        return 0.0
+    if abs(ux * (q1[1] - p1[1]) - uy * (q1[0] - p1[0])) > 2.0:
+        return 0.0
+    s1 = ux * (q1[0] - p1[0]) + uy * (q1[1] - p1[1])
+    s2 = ux * (q2[0] - p1[0]) + uy * (q2[1] - p1[1])
+    return max(0.0, min(n, max(s1, s2)) - max(0.0, min(s1, s2)))
 
 
 # --- what the nodes say ---------------------------------------------------------------------
@@ -1215,9 +1235,11 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
                 more += [[(a.cx, y), (b.cx + side, y)], [(lane_x, a.cy), (lane_x, y), (b.cx + side, y)]]
         if frame is None:  # the rolled view: a track further out, round a delay square in the lane
             more += [[(lane_x - k * 12, a.cy), (lane_x - k * 12, b.cy)] for k in (1, 2, 3)]
-        # the first of those that is clear; else the way through the fewest nodes
+        # the first of those that is clear; in the rolled view, the nearest clear way past the
+        # nodes between their rows; else the way through the fewest nodes
         routes += more
-        route = next((r for r in more if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
+        past = _past_the_nodes(layout, a, b, side, others) if frame is None else iter(())
+        route = next((r for r in chain(more, past) if clear([(a.cx, a.cy), *r, (b.cx, b.cy)])), None) or min(
             routes, key=lambda r: sum(o.crossed_by(p, q) for p, q in zip([(a.cx, a.cy), *r], [*r, (b.cx, b.cy)],
                                                                          strict=True) for o in others))  # fmt: skip
     # leaving level (or upright) beside the lines that already leave ``src`` that way, not on them
@@ -1295,13 +1317,37 @@ def _bends_in_level(items: dict[str, Item], key: str) -> list[Rect]:
             and it.kind == "point" and abs(it.rect.cy - y) < 1]  # fmt: skip
 
 
-def _busy(layout: Layout, x0: float, x1: float) -> list[float]:
+def _past_the_nodes(layout: Layout, a: Rect, b: Rect, side: float,
+                    others: list[Rect]) -> Iterator[list[tuple[float, float]]]:  # fmt: skip
+    """Ways from ``a`` to ``b`` (the rolled view: h0 at the bottom into a padded second layer's
+    carried h at the top) out through the gap by ``a``'s row, up or down beside one of the nodes
+    between their rows, the nearest first, and in level or through the gap by ``b``'s row; each
+    on a track and at heights no line there has."""
+    lo, hi = min(a.cy, b.cy), max(a.cy, b.cy)
+    span = [r for r in others if r.bottom > lo and r.top < hi]
+    uprights = _busy(layout, lo, hi, upright=True)
+    ya = a.bottom + 12 if b.cy < a.cy else a.top - 12
+    yb = b.top - 12 if b.cy < a.cy else b.bottom + 12
+    for x, out in sorted({(r.left, -8.0) for r in span} | {(r.right, 8.0) for r in span},
+                         key=lambda s: abs(s[0] - a.cx)):  # fmt: skip
+        x = _free_height(x + 1.5 * out, uprights, out)
+        if any(r.left - 6 < x < r.right + 6 for r in (a, b)):  # up or down beside its own ends
+            continue
+        y0 = _free_height(ya, _busy(layout, min(x, a.cx), max(x, a.cx)), math.copysign(4, ya - a.cy))
+        y1 = _free_height(yb, _busy(layout, min(x, b.cx), max(x, b.cx)), math.copysign(4, yb - b.cy))
+        yield [(a.cx, y0), (x, y0), (x, y1), (b.cx + side, y1)]
+        yield [(a.cx, y0), (x, y0), (x, b.cy)]
+
+
+def _busy(layout: Layout, x0: float, x1: float, upright: bool = False) -> list[float]:
     """The heights of the level pieces of the lines already drawn that run somewhere between
-    ``x0`` and ``x1`` (style="full"'s risers turning into their nodes, say)."""
+    ``x0`` and ``x1`` (style="full"'s risers turning into their nodes, say); ``upright``: the
+    x of the upright pieces that run somewhere between the heights ``x0`` and ``x1``."""
     items = layout.items
-    return [p.cy for line in layout.lines for p, q in zip([items[i].rect for i in line.ids],
-                                                          [items[i].rect for i in line.ids[1:]], strict=False)
-            if abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0]  # fmt: skip
+    return [p.cx if upright else p.cy for line in layout.lines
+            for p, q in zip([items[i].rect for i in line.ids], [items[i].rect for i in line.ids[1:]], strict=False)
+            if (abs(p.cx - q.cx) < 0.5 and min(p.cy, q.cy) <= x1 and max(p.cy, q.cy) >= x0 if upright else
+                abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0)]  # fmt: skip
 
 
 def _frame_edges(layout: Layout, x0: float, x1: float) -> list[float]:
@@ -1344,6 +1390,26 @@ def _forward_twins(layout: Layout) -> None:
     and under a flat one, from the border of the node it leaves to the border of the node it
     enters (bends mitred, so that the twin stays parallel)."""
     items = layout.items
+    drawn = [seg for line in layout.lines for seg in layout.segments(line)]  # and the twins, as they come
+
+    def beside(line: Line, pts: list[tuple[float, float]], dirs: list[tuple[float, float]],
+               sign: float) -> list[tuple[float, float]]:  # fmt: skip
+        normals = [(sign * dy, -sign * dx) for dx, dy in dirs]
+        out = []
+        for i, (x, y) in enumerate(pts):
+            n1 = normals[max(i - 1, 0)]
+            n2 = normals[min(i, len(normals) - 1)]
+            m = 1.0 + n1[0] * n2[0] + n1[1] * n2[1]
+            if m < 1e-6:  # a line that turns back on itself: no mitre
+                m, n2 = 2.0, n1
+            out.append((x + TWIN_GAP * (n1[0] + n2[0]) / m, y + TWIN_GAP * (n1[1] + n2[1]) / m))
+        out[0] = _border(items[line.ids[0]], out[0], dirs[0], leaving=True)
+        out[-1] = _border(items[line.ids[-1]], out[-1], dirs[-1], leaving=False)
+        return out
+
+    def on_top(out: list[tuple[float, float]]) -> int:
+        return sum(overlap(p, q, *seg) >= 4 for p, q in zip(out, out[1:], strict=False) for seg in drawn)
+
     for k, line in enumerate(list(layout.lines)):
         if line.role not in ("data", "cost"):
             continue
@@ -1354,20 +1420,14 @@ def _forward_twins(layout: Layout) -> None:
             continue
         ux, uy = dirs[-1]  # type: ignore[misc]
         # the two normals of the last piece: (uy, -ux) and (-uy, ux); take the one on the left
-        # of a steep piece, under a flat one; the whole line turns the same way
+        # of a steep piece, under a flat one; the whole line turns the same way; on the other
+        # side where that twin would run on another line or twin (two lines 2 TWIN_GAP apart)
         want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)
         sign = 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0
-        normals = [(sign * dy, -sign * dx) for dx, dy in dirs]  # type: ignore[misc]
-        out = []
-        for i, (x, y) in enumerate(pts):
-            n1 = normals[max(i - 1, 0)]
-            n2 = normals[min(i, len(normals) - 1)]
-            m = 1.0 + n1[0] * n2[0] + n1[1] * n2[1]
-            if m < 1e-6:  # a line that turns back on itself: no mitre
-                m, n2 = 2.0, n1
-            out.append((x + TWIN_GAP * (n1[0] + n2[0]) / m, y + TWIN_GAP * (n1[1] + n2[1]) / m))
-        out[0] = _border(items[line.ids[0]], out[0], dirs[0], leaving=True)  # type: ignore[arg-type]
-        out[-1] = _border(items[line.ids[-1]], out[-1], dirs[-1], leaving=False)  # type: ignore[arg-type]
+        out = beside(line, pts, dirs, sign)  # type: ignore[arg-type]
+        if on_top(out) and on_top(other := beside(line, pts, dirs, -sign)) < on_top(out):  # type: ignore[arg-type]
+            out = other
+        drawn += list(zip(out, out[1:], strict=False))
         step = items[line.ids[-1]].step
         ids = []
         for j, (x, y) in enumerate(out):
@@ -1779,11 +1839,11 @@ def rolled(desc: Description) -> Layout:
     for widen in range(7):
         for far in (False, True):  # the delays, where none has a clear place near, further out
             layout = _rolled(desc, _ROLLED_GAP * (1 + widen / 2), ROW_GAP + 24 * widen, far)
-            tries.append((len(layout.conflicts), _through_nodes(layout), layout))
-            if tries[-1][:2] == (0, 0):
+            tries.append((len(layout.conflicts), _through_nodes(layout), _on_top(layout), layout))
+            if tries[-1][:3] == (0, 0, 0):
                 return layout
-    # the first with the fewest misplaced labels, then the fewest lines through a node
-    return min(tries, key=lambda t: t[:2])[2]
+    # the first with the fewest misplaced labels, then lines through a node, then lines on top of each other
+    return min(tries, key=lambda t: t[:3])[3]
 
 
 def _through_nodes(layout: Layout) -> int:
@@ -1792,6 +1852,13 @@ def _through_nodes(layout: Layout) -> int:
     nodes = [it for it in layout.items.values() if it.kind in ("tensor", "cost")]
     return sum(1 for line in layout.lines for a, b in layout.segments(line) for it in nodes
                if it.id not in (line.ids[0], line.ids[-1]) and it.rect.crossed_by(a, b))  # fmt: skip
+
+
+def _on_top(layout: Layout) -> int:
+    """How many pairs of pieces of two lines run 4 pt or more on top of each other."""
+    pieces = [(j, seg) for j, line in enumerate(layout.lines) for seg in layout.segments(line)]
+    return sum(1 for n, (j, p) in enumerate(pieces) for k, q in pieces[n + 1:]
+               if j != k and overlap(*p, *q) >= 4)  # fmt: skip
 
 
 def _rolled(desc: Description, gap: float, row_gap: float, far: bool = False) -> Layout:
@@ -2005,10 +2072,9 @@ def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False, left: bool
         for x in (min(ra.left, rb.left) - 40 - 30 * k, max(ra.right, rb.right) + 40 + 30 * k)
         for y in (ra.cy, rb.cy, *(ra.cy + (rb.cy - ra.cy) * f for f in (0.25, 0.5, 0.75)))
     ]
-    # the delays already on a line out of ``a`` or into ``b``: a new line must not run on theirs
-    delayed = [line.ids for line in layout.lines if len(line.ids) == 3]
-    near = [(ra, items[ids[1]].rect) for ids in delayed if ids[0] == a]
-    near += [(rb, items[ids[1]].rect) for ids in delayed if ids[2] == b]
+    # the delays and loops already at ``a`` or ``b``: a new line must not run on their lines
+    near = [(items[end].rect, items[ids[k + step]].rect) for ids in (line.ids for line in layout.lines)
+            for end in (a, b) for k, step in ((0, 1), (-1, -1)) if ids[k] == end]  # fmt: skip
 
     def along(end: Rect, x: float, y: float, d: Rect) -> bool:  # within 3 degrees, the same way
         return abs(math.remainder(math.atan2(y - end.cy, x - end.cx) - math.atan2(d.cy - end.cy, d.cx - end.cx),
