@@ -44,7 +44,7 @@ from .scale import NO_GRADIENT, Scale, make_scale, text_colour
 
 VIEWS = ("forward", "backward", "rolled", "both")
 STYLES = ("textbook", "full")
-_FONT = "Helvetica"
+_FONT = "Helvetica,sans-Serif"
 _PARAM_COLOUR = "#8a6d00"
 _LINE = "#4d4d4d"
 _MARK = "#c51b7d"  # mark=: a magenta outline, a colour no gradient takes
@@ -318,7 +318,9 @@ def _item_attrs(it: Item, desc: Description, backward: bool, scale: Scale | None
     swatch = it.kind == "legend" and it.id[-1].isdigit()  # legend0, legend1, ...: colour boxes
     if it.kind in ("label", "elision", "caption", "title", "legend") and not swatch:
         colour = "#6b5600" if it.kind == "label" else "#333333"
-        return a | {"shape": "plaintext", "fontcolor": colour}
+        # 1 pt wider than its text: dot rounds a text's width up to whole points (V at 8.5 pt: 7 for
+        # 5.7) and warns where that is wider than the node; the text is drawn at its place either way
+        return a | {"shape": "plaintext", "fontcolor": colour, "width": _inches(r.w + 1)}
     if it.kind == "legend":  # a swatch: its one line is its colour
         return a | {"shape": "box", "style": "filled", "fillcolor": it.lines[0], "label": "", "color": "#777777"}
     if it.kind == "parameter":
