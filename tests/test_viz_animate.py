@@ -162,7 +162,7 @@ def test_lines_that_carry_no_gradient_never_light_up(page, request):
     p: Page = request.getfixturevalue(page)
     dead = set()
     for line in p.layout.lines:
-        pieces = {f"{a}->{b}" for a, b in zip(line.ids, line.ids[1:], strict=False)}
+        pieces = {f"{a}->{b}" for a, b in zip(line.points(), line.points()[1:], strict=False)}
         if line.role == "stub" and line.share is None or line.role in ("data", "bus") and line.edge.grad_norm is None:
             dead |= pieces
     assert dead  # the inputs x(t), h0 and the outputs outside the cost

@@ -253,7 +253,8 @@ def _line_plans(layout: Layout, frame_of_key: dict[str, int], frame_of_item: dic
 
 
 def _pieces(line: Line) -> list[str]:
-    return [f"{a}->{b}" for a, b in zip(line.ids, line.ids[1:], strict=False)]
+    points = line.points()
+    return [f"{a}->{b}" for a, b in zip(points, points[1:], strict=False)]
 
 
 def _label_frames(layout: Layout, desc: Description, frame_of_key: dict[str, int], plans: list[_LinePlan],

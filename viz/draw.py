@@ -387,7 +387,8 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
             arrow = None
         else:
             style = {"style": "solid", "color": _stroke(scale, grad), "penwidth": "1.8"}
-    pieces = list(zip(line.ids, line.ids[1:], strict=False))
+    points = line.points()
+    pieces = list(zip(points, points[1:], strict=False))
     at = None if arrow is None else arrow % len(pieces)
     for i, (a, b) in enumerate(pieces):
         attrs = dict(style) | {"arrowsize": "0.7"}

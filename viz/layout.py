@@ -132,6 +132,15 @@ class Line:
     #: tensors, such as h(t-1) into an LSTM's four gates): the edges whose gradients it carries
     carries: list[Edge] = field(default_factory=list)
     trunk: str | None = None  # the trunk a piece or a branch belongs to: one line to a reader
+    #: where the line meets its first (0) or last (-1) item, if not where the way to its centre
+    #: crosses its border: an anchor on that border (``_part_ends``); ``ids`` keep the item
+    ports: dict[int, str] = field(default_factory=dict)
+
+    def points(self) -> list[str]:
+        """The ids of the points the line is drawn through: ``ids``, each end at its port."""
+        if not self.ports:
+            return self.ids
+        return [self.ports.get(0, self.ids[0]), *self.ids[1:-1], self.ports.get(-1, self.ids[-1])]
 
 
 @dataclass
@@ -149,7 +158,7 @@ class Layout:
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
-        rects = [self.items[i] for i in line.ids]
+        rects = [self.items[i] for i in line.points()]
         out = []
         for a, b in zip(rects, rects[1:], strict=False):
             p, q = (a.rect.cx, a.rect.cy), (b.rect.cx, b.rect.cy)
@@ -646,6 +655,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     stubs = _lines(layout, desc, pairs, {n.key for n in shared}, full)
     if desc.cost:
         _cost(layout, desc, backward, values, top)
+    _part_ends(layout)
     if twins:
         _forward_twins(layout)
     names = param_names(desc)
@@ -1335,8 +1345,11 @@ def _past_the_nodes(layout: Layout, a: Rect, b: Rect, side: float,
             continue
         y0 = _free_height(ya, _busy(layout, min(x, a.cx), max(x, a.cx)), math.copysign(4, ya - a.cy))
         y1 = _free_height(yb, _busy(layout, min(x, b.cx), max(x, b.cx)), math.copysign(4, yb - b.cy))
-        yield [(a.cx, y0), (x, y0), (x, y1), (b.cx + side, y1)]
-        yield [(a.cx, y0), (x, y0), (x, b.cy)]
+        for route in ([(a.cx, y0), (x, y0), (x, y1), (b.cx + side, y1)], [(a.cx, y0), (x, y0), (x, b.cy)]):
+            pieces = list(zip([(a.cx, a.cy), *route], [*route, (b.cx, b.cy)], strict=True))
+            # (the other nodes are checked by the caller; not back through its own ends either)
+            if not any(a.crossed_by(*p) for p in pieces[1:]) and not any(b.crossed_by(*p) for p in pieces[:-1]):
+                yield route
 
 
 def _busy(layout: Layout, x0: float, x1: float, upright: bool = False) -> list[float]:
@@ -1344,8 +1357,8 @@ def _busy(layout: Layout, x0: float, x1: float, upright: bool = False) -> list[f
     ``x0`` and ``x1`` (style="full"'s risers turning into their nodes, say); ``upright``: the
     x of the upright pieces that run somewhere between the heights ``x0`` and ``x1``."""
     items = layout.items
-    return [p.cx if upright else p.cy for line in layout.lines
-            for p, q in zip([items[i].rect for i in line.ids], [items[i].rect for i in line.ids[1:]], strict=False)
+    rects = [[items[i].rect for i in line.points()] for line in layout.lines]
+    return [p.cx if upright else p.cy for line in rects for p, q in zip(line, line[1:], strict=False)
             if (abs(p.cx - q.cx) < 0.5 and min(p.cy, q.cy) <= x1 and max(p.cy, q.cy) >= x0 if upright else
                 abs(p.cy - q.cy) < 0.5 and min(p.cx, q.cx) <= x1 and max(p.cx, q.cx) >= x0)]  # fmt: skip
 
@@ -1384,6 +1397,82 @@ def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[flo
     return next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
 
 
+ARROW_ROOM = 8.0  # between the ends of two lines on one node's border: their arrowheads apart
+
+
+def _part_ends(layout: Layout) -> None:
+    """Lines that meet one node's border less than ``ARROW_ROOM`` apart (x and h0 into an LSTM's
+    gate in the rolled view, both from its right): each moves along that side of the node to a
+    point of its own, in the order they come (so they do not cross), clear of its rounded
+    corners, so that their arrowheads do not lie on top of each other. The receiving ends (the
+    forward arrowheads) and the giving ends (the backward ones) alike; a group whose lines do
+    not all come from beyond one side is left as it is."""
+    items = layout.items
+    ends: dict[tuple[str, int], list[tuple[Line, tuple[float, float], tuple[float, float]]]] = {}
+    for line in layout.lines:
+        pieces = layout.segments(line)
+        if line.role == "forward" or not pieces:
+            continue
+        for at, (end, before) in ((-1, pieces[-1][::-1]), (0, pieces[0])):
+            if items[line.ids[at]].kind in ("tensor", "cost"):
+                ends.setdefault((line.ids[at], at), []).append((line, end, before))
+    for (node, at), meeting in ends.items():
+        r = items[node].rect
+        groups: list[list[int]] = []  # the ends closer than ARROW_ROOM to another, transitively
+        for i, (_, end, _) in enumerate(meeting):
+            near = [g for g in groups if any(math.dist(end, meeting[j][1]) < ARROW_ROOM for j in g)]
+            for g in near:
+                groups.remove(g)
+            groups.append([i] + [j for g in near for j in g])
+        for g in groups:
+            if len(g) > 1:
+                _spread(layout, node, at, [meeting[i] for i in g], r)
+
+
+def _spread(layout: Layout, node: str, at: int, meeting: list, r: Rect) -> None:
+    """``_part_ends`` for one group: the side every line comes from beyond, points along it."""
+    sides = {"left": lambda p: p[0] < r.left - 1, "right": lambda p: p[0] > r.right + 1,
+             "top": lambda p: p[1] < r.top - 1, "bottom": lambda p: p[1] > r.bottom + 1}  # fmt: skip
+    # the side the ends lie on, if every line comes from beyond it; else any such side
+    mx = sum(end[0] for _, end, _ in meeting) / len(meeting)
+    my = sum(end[1] for _, end, _ in meeting) / len(meeting)
+    upright = abs(mx - r.cx) / r.w >= abs(my - r.cy) / r.h  # the ends on the left or right side
+    order = (["right", "left"] if mx > r.cx else ["left", "right"]) if upright else []
+    order += ["bottom", "top"] if my > r.cy else ["top", "bottom"]
+    order += [] if upright else (["right", "left"] if mx > r.cx else ["left", "right"])
+    side = next((s for s in order if all(sides[s](before) for _, _, before in meeting)), None)
+    if side is None:
+        return
+    along = 1 if side in ("left", "right") else 0  # the coordinate that varies along the side
+    lo, hi = (r.top, r.bottom) if along else (r.left, r.right)
+    lo, hi = lo + ARROW_ROOM, hi - ARROW_ROOM  # off the rounded corners
+    if hi <= lo:
+        return
+    gap = min(ARROW_ROOM, (hi - lo) / (len(meeting) - 1))
+    span = gap * (len(meeting) - 1)
+    fixed = {"left": r.left, "right": r.right, "top": r.top, "bottom": r.bottom}[side]
+    # the ends already on that side (a line bent into the node, style="full"'s risers) keep theirs
+    at_side = [(it.rect.cx, it.rect.cy) for it in layout.items.values() if it.kind in ("anchor", "point")]
+    taken = [p[along] for p in at_side if abs(p[1 - along] - fixed) < 0.6]
+    middle = min(max((mx, my)[along] - span / 2, lo), hi - span)
+    starts = sorted((v for v in (middle + d for d in range(-40, 41)) if lo <= v <= hi - span),
+                    key=lambda v: abs(v - middle))  # fmt: skip
+    first = next((v for v in starts if all(abs(v + gap * k - t) >= ARROW_ROOM for k in range(len(meeting))
+                                             for t in taken)), None)  # fmt: skip
+    if first is None:
+        return
+    # in the order the lines come (by the slope at which each comes to the side), so that none
+    # crosses another: the one that comes from further along the side ends further along it
+    centre = (mx, my)[along]
+    slope = lambda m: (m[2][along] - centre) / max(abs(m[2][1 - along] - fixed), 1.0)  # noqa: E731
+    for k, (line, _, _) in enumerate(sorted(meeting, key=slope)):
+        v = first + gap * k
+        point = (fixed, v) if along else (v, fixed)
+        name = f"{'in' if at == -1 else 'out'}_{node}_{k}_{len(layout.items)}"
+        layout.items[name] = Item(name, "anchor", Rect(*point, 0, 0), step=layout.items[node].step)
+        line.ports[at] = name
+
+
 def _forward_twins(layout: Layout) -> None:
     """Géron's BPTT figure in one picture (view="both"): beside each line that carries data or
     an output into the cost, its forward twin ``TWIN_GAP`` away, on the left of a rising line
@@ -1407,8 +1496,15 @@ def _forward_twins(layout: Layout) -> None:
         out[-1] = _border(items[line.ids[-1]], out[-1], dirs[-1], leaving=False)
         return out
 
-    def on_top(out: list[tuple[float, float]]) -> int:
-        return sum(overlap(p, q, *seg) >= 4 for p, q in zip(out, out[1:], strict=False) for seg in drawn)
+    # the boxes and texts a twin must not cross (style="full"'s parameter boxes and shares among them)
+    boxes = [it.rect for it in items.values() if it.kind in (*IN_THE_WAY, "label")]
+
+    def on_top(out: list[tuple[float, float]], ends: tuple[tuple[float, float], ...]) -> int:
+        """Pieces on another line or twin, and boxes crossed (but those of the line's own ends)."""
+        pieces = list(zip(out, out[1:], strict=False))
+        return sum(overlap(p, q, *seg) >= 4 for p, q in pieces for seg in drawn) + sum(
+            r.crossed_by(p, q) for r in boxes if not any(r.overlaps(Rect(*e, 0, 0), 1) for e in ends)
+            for p, q in pieces)  # fmt: skip
 
     for k, line in enumerate(list(layout.lines)):
         if line.role not in ("data", "cost"):
@@ -1425,8 +1521,9 @@ def _forward_twins(layout: Layout) -> None:
         want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)
         sign = 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0
         out = beside(line, pts, dirs, sign)  # type: ignore[arg-type]
-        if on_top(out) and on_top(other := beside(line, pts, dirs, -sign)) < on_top(out):  # type: ignore[arg-type]
-            out = other
+        if bad := on_top(out, (pts[0], pts[-1])):
+            other = beside(line, pts, dirs, -sign)  # type: ignore[arg-type]
+            out = other if on_top(other, (pts[0], pts[-1])) < bad else out
         drawn += list(zip(out, out[1:], strict=False))
         step = items[line.ids[-1]].step
         ids = []
@@ -1481,8 +1578,14 @@ def stub_point(layout: Layout, point: str, target: str, label: tuple[float, floa
     stub, nearer it than any other line."""
     items = layout.items
     node = items[target].rect
-    segments = [seg for line in layout.lines for seg in layout.segments(line)]
-    others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision") and it.id != target]
+    # only what lies near the node can be in the way: the spots are within 26 pt of it, a label
+    # beside its stub within a label's size (a deep network's 2,000 lines, 425 stubs: 8 s of 12)
+    near = Rect(node.cx, node.cy, node.w + 600, node.h + 600)
+    segments = [seg for line in layout.lines for seg in layout.segments(line)
+                if near.overlaps(Rect((seg[0][0] + seg[1][0]) / 2, (seg[0][1] + seg[1][1]) / 2,
+                                      abs(seg[0][0] - seg[1][0]), abs(seg[0][1] - seg[1][1])))]  # fmt: skip
+    others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision") and it.id != target
+              and near.overlaps(it.rect)]  # fmt: skip
     spots = [(node.left + 8 + 14 * k, node.bottom + 24) for k in range(4)]
     spots += [(node.left - 26, node.cy + node.h / 2 + 10), (node.left + 8, node.top - 24)]
     spots += [(node.right - 8, node.bottom + 24)]
@@ -1539,6 +1642,16 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
     reads = [k for k in desc.cost_reads if k in items]
     xs = [items[k].rect.cx for k in reads] or [0.0]
     cx = (min(xs) + max(xs)) / 2
+    nodes = [o for o in items.values() if o.kind == "tensor"]
+    # where each riser rises: over its tensor, or, where a tensor over it in its step is in the
+    # way (h(0) over h_reverse(0), the final state of a bidirectional RNN's backward direction),
+    # up from its top beside that tensor, or from its top corner out to beside it
+    beside: dict[str, tuple[float, float]] = {}
+    for k in reads:
+        it = items[k]
+        if it.step in layout.frames and _crossed(nodes, (it.rect.cx, it.rect.top), (it.rect.cx, top - 10), k):
+            beside[k] = _riser_beside(nodes, it, top, cx)
+    xs = [beside[k][0] if k in beside else items[k].rect.cx for k in reads] or [0.0]
 
     def close(rise: float) -> int:  # pairs of risers whose lines into the cost are less than 3 degrees apart
         angles = sorted({math.atan2(rise + (h + 10) / 2 - 10, cx - x) for x in xs if abs(x - cx) > 1})
@@ -1549,18 +1662,59 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
     rise = next((COST_RISE + 20 * k for k in range(9) if close(COST_RISE + 20 * k) == 0), COST_RISE)
     cost = Item("cost", "cost", Rect(cx, top - rise - (h + 10) / 2, w + 20, h + 10), lines, key=desc.roots[0])
     items["cost"] = cost
-    for k in reads:
+    # two risers of one step (h(T-1) and h_l1(T-1)) end at heights of their own, the one further
+    # from the cost higher: lines to a cost far away would otherwise run nearly on top of each other
+    by_step: dict[int, list[float]] = {}
+    for k, x in zip(reads, xs, strict=False):
+        by_step.setdefault(items[k].step, []).append(abs(x - cx))  # type: ignore[arg-type]
+    for k, x in zip(reads, xs, strict=False):
         it = items[k]
         if it.step is not None and it.step in layout.frames:
             riser = f"riser_{k}"
-            items[riser] = Item(riser, "point", Rect(it.rect.cx, top - 10, 0, 0), step=it.step)
-            layout.lines.append(Line([k, riser, "cost"], "cost"))
+            higher = sorted(by_step[it.step]).index(abs(x - cx))
+            x, line = it.rect.cx, Line([k, riser, "cost"], "cost")
+            if k in beside:
+                x, corner = beside[k]
+                line.ports[0] = f"{riser}_out"
+                items[line.ports[0]] = Item(line.ports[0], "anchor", Rect(corner, it.rect.top, 0, 0), step=it.step)
+                if corner != x:
+                    line.ids.insert(1, f"{riser}_bend")
+                    items[line.ids[1]] = Item(line.ids[1], "point", Rect(x, it.rect.top - 12, 0, 0), step=it.step)
+            items[riser] = Item(riser, "point", Rect(x, top - 10 - 10 * higher, 0, 0), step=it.step)
+            layout.lines.append(line)
         else:
             layout.lines.append(Line([k, "cost"], "cost"))
     if "elided" in items and any(not desc.node(k).drawn for k in desc.cost_reads):
         riser = "riser_elided"
         items[riser] = Item(riser, "point", Rect(items["elided"].rect.cx, top - 10, 0, 0))
         layout.lines.append(Line(["elided", riser, "cost"], "elision"))
+
+
+def _crossed(nodes: list[Item], a: tuple[float, float], b: tuple[float, float], own: str) -> bool:
+    return any(o.rect.crossed_by(a, b) for o in nodes if o.id != own)
+
+
+def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float) -> tuple[float, float]:
+    """(x of the riser, x where it leaves ``it``'s top) for a riser that the tensors over ``it``
+    in its step block: straight up from its top, 14 pt beside them (off the arrowheads of the
+    lines into their sides) where it is wider, else from its top corner on the cost's side out
+    to beside them."""
+    r = it.rect
+    over = [o.rect for o in nodes if o.step == it.step and o.rect.bottom <= r.top and o.id != it.id
+            and o.rect.right > r.left and o.rect.left < r.right]  # fmt: skip
+    clear = [x for x in range(math.ceil(r.left + 8), math.floor(r.right - 8) + 1)
+             if not any(o.left - 14 < x < o.right + 14 for o in over)  # off the arrowheads into them
+             and not _crossed(nodes, (x, r.top), (x, top - 10), it.id)]  # fmt: skip
+    if clear:
+        x = float(min(clear, key=lambda x: (abs(x - r.cx), x)))
+        return x, x
+    left, right = min(o.left for o in over) - 14, max(o.right for o in over) + 14
+    sides = [(max(right, r.right - 8), r.right - 8), (min(left, r.left + 8), r.left + 8)]
+    for x, corner in sides if cost_x > r.cx else sides[::-1]:
+        if not _crossed(nodes, (corner, r.top), (x, r.top - 12), it.id) and not _crossed(
+                nodes, (x, r.top - 12), (x, top - 10), it.id):  # fmt: skip
+            return x, corner
+    return sides[0]
 
 
 def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], backward: bool) -> None:
@@ -1961,6 +2115,7 @@ def _rolled(desc: Description, gap: float, row_gap: float, far: bool = False) ->
             line = Line([stub_point(layout, f"stub_{p}_{k}", k), k], "stub", param=p)
             layout.lines.append(line)
             texts.append((line, [qualified[p]]))
+    _part_ends(layout)
     segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
     taken = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "delay")]
     for j, (line, lines) in enumerate(texts):
