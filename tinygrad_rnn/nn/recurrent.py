@@ -200,6 +200,12 @@ class RNN(Module):
         """One initial state per (layer, direction), in PyTorch's order."""
         cells = [cell for _, _, cell in self.cells()]
         n = len(cells)
+        if self.cell.state_parts == 1 and isinstance(h0, tuple):  # an LSTM's (h0, c0) given to an RNN or GRU
+            shape = (n, batch, self.cell.hidden_size) if self.stacked else (batch, self.cell.hidden_size)
+            raise ShapeError(
+                f"{who}: h0 is a tuple of {len(h0)}, but a {type(self.cell).__name__}'s state is one tensor h (an "
+                f"LSTM's is the pair (h, c)): give h0 alone, of shape {shape}."
+            )
         if not self.stacked:
             return [self.cell.initial_state(batch, h0, who)]
         if h0 is None:
@@ -217,6 +223,17 @@ class RNN(Module):
         return [cell.initial_state(batch, tuple(pc) if len(pc) > 1 else pc[0], who)
                 for cell, pc in zip(cells, pieces, strict=True)]  # fmt: skip
 
+    def _named(self, states: list[Any]) -> list[Any]:
+        """A stacked network's initial states named with their layer and direction, as its other
+        states are (h0_l1, s0_reverse): the ones made here (zeros, or arrays given), not a
+        Tensor the user passed."""
+        if self.stacked:
+            directions = 2 if self.bidirectional else 1
+            for k, state in enumerate(states):
+                mine = tuple(t for t in (state if isinstance(state, tuple) else (state,)) if t.name in ("h0", "s0"))
+                _renamed(mine, layer_suffix(k // directions, bool(k % directions)))
+        return states
+
     def forward(self, xs: Any, h0: Any = None, lengths: Any = None, mask: Any = None) -> tuple[list[Tensor], Any]:
         """Run the cells over ``xs``. With ``lengths`` (one per sequence, 1..T), sequence b stops at
         step lengths[b]: its state is carried unchanged after that (a backward direction starts at
@@ -228,7 +245,7 @@ class RNN(Module):
         inputs = sequence(xs, first.input_size, first.dtype, who)
         T, B = len(inputs), inputs[0].shape[0]
         ends = sequence_lengths(who, lengths, mask, T, B)
-        states = self._initial(B, h0, who)
+        states = self._named(self._initial(B, h0, who))
         directions = 2 if self.bidirectional else 1
         finals = []
         for layer in range(self.num_layers):
