@@ -1472,6 +1472,27 @@ def test_a_stacked_bidirectional_networks_final_states_rise_to_the_cost_apart():
     assert len(risers) == 4 and len({diagram.layout.items[line.ids[-2]].rect.cy for line in risers}) == 2
 
 
+def test_no_delay_line_runs_through_another_delays_square():
+    """A newcomer's finding: a 2-layer bidirectional LSTM with a head at every step, rolled: a
+    delay into h_l1_reverse's gates ran through the square of another delay placed on it, which
+    read as a four-way junction. A square is now placed off the delays' lines drawn before."""
+    rng = np.random.default_rng(0)
+    lstm, head = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0), nn.Linear(6, 2, seed=0)
+    outputs, _ = lstm(rng.normal(size=(3, 3, 2)))
+    logits = []
+    for t, o in enumerate(outputs):
+        with tinygrad_rnn.step(t):
+            logits.append(head(o))
+    loss = F.sequence_loss(logits, rng.integers(0, 2, size=(3, 3)))
+    loss.backward()
+    layout = viz.draw(loss, "rolled").layout
+    squares = [it for it in layout.items.values() if it.kind == "delay"]
+    assert len(squares) >= 8
+    for line in layout.lines:
+        for a, b in layout.segments(line):
+            assert not [sq.id for sq in squares if sq.id not in line.ids and sq.rect.crossed_by(a, b)], line.ids
+
+
 def test_a_forward_twin_on_the_other_side_of_its_line_crosses_no_box_or_text():
     """View both, style="full" (a review's finding): a twin moved to the other side of its line,
     off another line, ran through encoder.b_o's box and its three shares. The side is chosen

@@ -2236,10 +2236,12 @@ def _delay(layout: Layout, a: str, b: str, i: int, far: bool = False, left: bool
                                   math.tau)) < math.radians(3)  # fmt: skip
 
     squares = [it.rect for it in items.values() if it.kind == "delay"]
+    drawn = [seg for line in layout.lines for seg in layout.segments(line)]  # the delays placed before
 
     def clear(x: float, y: float) -> bool:  # both lines keep clear of the other nodes, the square of the others
         return not any(r.crossed_by((ra.cx, ra.cy), (x, y)) or r.crossed_by((x, y), (rb.cx, rb.cy)) for r in others) \
-            and not any(abs(x - r.cx) < 14 and abs(y - r.cy) < 14 for r in squares)
+            and not any(abs(x - r.cx) < 14 and abs(y - r.cy) < 14 for r in squares) \
+            and not any(Rect(x, y, 17, 17).crossed_by(*seg) for seg in drawn)  # nor its square on their lines
 
     # the first clear place off the other delays' lines, else the first clear one
     clear_spots = [p for p in spots if clear(*p)] or spots[:1]
