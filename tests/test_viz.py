@@ -1472,6 +1472,20 @@ def test_a_stacked_bidirectional_networks_final_states_rise_to_the_cost_apart():
     assert len(risers) == 4 and len({diagram.layout.items[line.ids[-2]].rect.cy for line in risers}) == 2
 
 
+@pytest.mark.parametrize("view", ["forward", "backward", "both"])
+def test_two_trunks_down_out_of_one_node_keep_apart(view):
+    """VecToSeq(cell="gru") over a padded batch: x(t) feeds two rows of a step's gates, and both
+    trunks went straight down out of h(t-1)'s bottom at one x (3 pairs of pieces on top of each
+    other). A later trunk goes down beside the earlier ones, on the side away from where it
+    turns, so that it passes under their level pieces."""
+    rng = np.random.default_rng(0)
+    model = nn.VecToSeq(2, 3, 2, cell="gru", steps=4, seed=0)
+    loss = F.sequence_loss(model(rng.normal(size=(2, 2)), lengths=[4, 2]), np.zeros((4, 2), int), lengths=[4, 2])
+    loss.backward()
+    svg = svgread.parse(viz.to_svg(viz.draw(loss, view).source, backend="wasm"))
+    assert _lines_on_top_of_each_other(svg) == [] and svgread.struck_texts(svg) == []
+
+
 def test_no_delay_line_runs_through_another_delays_square():
     """A newcomer's finding: a 2-layer bidirectional LSTM with a head at every step, rolled: a
     delay into h_l1_reverse's gates ran through the square of another delay placed on it, which

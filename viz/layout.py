@@ -1062,9 +1062,16 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
     role = "trunk" if start == src else "elision"
     if under is not None:
-        items[f"{name}_u"] = Item(f"{name}_u", "point", Rect(a.cx, under, 0, 0), step=step)
-        start = f"{name}_out"  # straight down out of the source's bottom
-        items[start] = Item(start, "anchor", Rect(a.cx, a.bottom, 0, 0), step=step)
+        # straight down out of the source's bottom, beside the trunks already going down out of it
+        # (a padded VecToSeq(gru)'s x(t) into two rows of gates: both went down one x)
+        k = sum(1 for key, it in items.items() if key.startswith(f"trunk_{src}_") and key.endswith("_out")
+                and abs(it.rect.cy - a.bottom) < 0.5)  # fmt: skip
+        # on the side away from where it turns: a later trunk goes further down, so its level piece
+        # passes under the earlier ones' and never crosses their downward pieces
+        x = a.cx - math.copysign(min(8.0 * k, a.w / 2 - 4), lane_x - a.cx)
+        items[f"{name}_u"] = Item(f"{name}_u", "point", Rect(x, under, 0, 0), step=step)
+        start = f"{name}_out"
+        items[start] = Item(start, "anchor", Rect(x, a.bottom, 0, 0), step=step)
     elif y0 != a.cy:
         start = f"{name}_out"
         items[start] = Item(start, "anchor", Rect(side_x, y0, 0, 0), step=step)
