@@ -62,6 +62,7 @@ class Line:
     points: list[tuple[float, float]]
     arrowheads: int
     dashed: bool
+    heads: list[list[tuple[float, float]]] = field(default_factory=list)  # each arrowhead's corners
 
 
 @dataclass
@@ -120,9 +121,9 @@ def parse(svg: str | bytes) -> Svg:
             tail, _, head = name.partition("->")
             path = g.find(f"{NS}path")
             points = _pairs([float(v) for v in _NUM.findall(path.get("d", ""))]) if path is not None else []
-            heads = sum(1 for _ in g.iter(f"{NS}polygon"))
+            heads = [_pairs([float(v) for v in _NUM.findall(p.get("points", ""))])[:3] for p in g.iter(f"{NS}polygon")]
             dashed = path is not None and path.get("stroke-dasharray") is not None
-            lines.append(Line(tail, head, points, heads, dashed))
+            lines.append(Line(tail, head, points, len(heads), dashed, heads))
     return Svg(nodes, lines, width, height)
 
 

@@ -1396,17 +1396,6 @@ def test_a_padded_networks_rolled_view_runs_no_line_on_another_or_through_a_node
     assert diagram.layout.conflicts == [] and diagram.layout.unpaired == []
 
 
-def _arrowheads(svg_text: str) -> list[tuple[str, list[tuple[float, float]]]]:
-    """(edge title, the triangle's corners) of every arrowhead drawn."""
-    out = []
-    for g in ET.fromstring(svg_text).iter(f"{SVG_NS}g"):
-        if g.get("class") == "edge":
-            for poly in g.iter(f"{SVG_NS}polygon"):
-                v = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", poly.get("points", ""))]
-                out.append((g.find(f"{SVG_NS}title").text or "", list(zip(v[::2], v[1::2], strict=False))[:3]))
-    return out
-
-
 def _overlapping(p: list[tuple[float, float]], q: list[tuple[float, float]], margin: float = 0.3) -> bool:
     """Whether two convex polygons overlap by more than ``margin`` (no separating axis)."""
     for poly in (p, q):
@@ -1421,8 +1410,9 @@ def _overlapping(p: list[tuple[float, float]], q: list[tuple[float, float]], mar
     return True
 
 
-def _arrowheads_on_top_of_each_other(svg_text: str) -> list[tuple[str, str]]:
-    heads = _arrowheads(svg_text)
+def _arrowheads_on_top_of_each_other(svg: svgread.Svg) -> list[tuple[str, str]]:
+    """The pairs of arrowheads (named by their lines) that overlap."""
+    heads = [(f"{x.tail}->{x.head}", corners) for x in svg.lines for corners in x.heads]
     return [(a, b) for i, (a, p) in enumerate(heads) for b, q in heads[i + 1 :] if _overlapping(p, q)]
 
 
@@ -1431,8 +1421,7 @@ def test_in_the_rolled_view_no_two_arrowheads_lie_on_top_of_each_other(svgs, cas
     """x and h0 into an LSTM's gate came into its right side 3 pt apart, their arrowheads on top
     of each other (24 pairs over the cases' rolled views): each line now ends at a point of
     its own on that side (layout._part_ends)."""
-    diagram, _ = svgs[(case, "rolled", "wasm")]
-    assert _arrowheads_on_top_of_each_other(viz.to_svg(diagram.source, backend="wasm")) == []
+    assert _arrowheads_on_top_of_each_other(svgs[(case, "rolled", "wasm")][1]) == []
 
 
 @pytest.mark.parametrize("view", ["forward", "backward", "both"])
@@ -1464,10 +1453,9 @@ def test_a_stacked_bidirectional_networks_final_states_rise_to_the_cost_apart():
     loss = (h * h).sum()
     loss.backward()
     diagram = viz.draw(loss, "forward")
-    svg_text = viz.to_svg(diagram.source, backend="wasm")
-    svg = svgread.parse(svg_text)
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
     assert svgread.struck_texts(svg) == [] and _lines_on_top_of_each_other(svg) == []
-    assert diagram.layout.unpaired == [] and _arrowheads_on_top_of_each_other(svg_text) == []
+    assert diagram.layout.unpaired == [] and _arrowheads_on_top_of_each_other(svg) == []
     risers = [line for line in diagram.layout.lines if line.role == "cost"]
     assert len(risers) == 4 and len({diagram.layout.items[line.ids[-2]].rect.cy for line in risers}) == 2
 
