@@ -693,6 +693,33 @@ def test_elision_sits_where_the_drawn_steps_skip_recorded_ones_even_with_gapped_
     assert layout.frames[2].rect.right < elided.rect.cx < layout.frames[16].rect.left
 
 
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_each_recurrence_crosses_the_elision_level_through_a_mark_in_its_own_row(view):
+    """A 2-layer bidirectional RNN over 14 steps, 4 drawn: its four states (h_l1, h_l1_reverse,
+    h, h_reverse) each cross the gap level, through a mark at their own height (the text
+    "… 10 steps …" in one row, "⋯" in the others). Before, all eight lines converged on one
+    mark in the bottom row, diagonally across the frames: one of them through a node's text."""
+    net = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    _, h = net(np.random.default_rng(0).normal(size=(14, 1, 2)))
+    loss = (h * h).sum()
+    loss.backward()
+    diagram = viz.draw(loss, view, max_steps=4)
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    marks = {k: s for k, s in svg.nodes.items() if k == "elided" or k.startswith("elided_r")}
+    assert sorted(t.text for s in marks.values() for t in s.texts) == ["… 10 steps …", "⋯", "⋯", "⋯"]
+    crossing = [x for x in svg.lines if x.tail in marks or x.head in marks]
+    assert len(crossing) == 8  # into and out of each mark
+    for x in crossing:
+        ys = [y for _, y in x.points]
+        assert max(ys) - min(ys) < 1, (x.tail, x.head, x.points)  # level
+        state = svg.nodes[x.head if x.tail in marks else x.tail]
+        mark = marks[x.tail if x.tail in marks else x.head]
+        assert abs((state.box[1] + state.box[3]) / 2 - mark.texts[0].y) < 5  # beside the state (baseline)
+    assert {x.tail for x in crossing} & set(marks) == set(marks) == {x.head for x in crossing} & set(marks)
+    assert svgread.struck_texts(svg) == [] and _lines_on_top_of_each_other(svg) == []
+    assert diagram.layout.conflicts == []
+
+
 def test_too_large_a_graph_raises_and_suggests_max_steps():
     roots, _ = seq2seq(30, None)
     with pytest.raises(viz.VizError, match="max_steps"):

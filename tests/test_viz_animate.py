@@ -144,6 +144,22 @@ def test_a_long_recording_has_one_elision_frame_and_every_frame_lights_something
     assert {n.step for n in viz.backward_order(desc) if n.kind == "op"} == set(range(6)) | set(range(94, 100))
 
 
+def test_the_elision_frame_lights_the_mark_of_every_row(tmp_path):
+    """A 2-layer bidirectional RNN crosses the gap in four rows, each through a mark of its own
+    ("… 10 steps …" or "⋯"): the elision's frame lights all four, and the lines out of the gap
+    say that they come from the elided steps."""
+    net = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    _, h = net(np.random.default_rng(0).normal(size=(14, 1, 2)))
+    loss = (h * h).sum()
+    loss.backward()
+    p = Page([loss], tmp_path / "deep.html", max_steps=4)
+    marks = sorted(k for k, it in p.layout.items.items() if it.kind == "elision")
+    assert len(marks) == 4 and set(marks) <= p.node_titles
+    elisions = [f for f in p.frames if f["kind"] == "elision"]  # a run of elided tensors per direction
+    assert len(elisions) > 1 and all(sorted(e["ids"]) == marks for e in elisions)
+    assert {p.data["nodes"][k] for k in marks} == {p.data["nodes"]["elided"]}
+    assert sum("the elided steps" in f["text"] for f in p.frames) >= 4  # h_l1(13) ... h_reverse(1)'s readers
+
 @pytest.mark.parametrize("page", ["short", "long"])
 def test_everything_a_frame_lights_is_in_the_svg(page, request):
     p: Page = request.getfixturevalue(page)

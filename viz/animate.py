@@ -15,7 +15,8 @@ A frame is
 * a drawn tensor: its gradient is complete (the sum of what arrived from its readers), and its
   op's rule sends the gradient on to its inputs, a share of each parameter's gradient included
   (the parameter's label on that line lights up);
-* the elided steps (``max_steps``): one frame for all of them, on the "… k steps …" mark.
+* the elided steps (``max_steps``): one frame for each run of their tensors, lighting the gap's
+  marks ("… k steps …" and the "⋯" of the other rows that cross it).
 
 Lines not reached yet are faded, lines that have carried their gradient stay drawn, and lines
 that never carry one (outputs outside the cost, inputs that do not require grad) stay grey.
@@ -303,6 +304,9 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
     carries = {(e.dst, e.index): _norm(carried.get((id(order[_position(e.dst)]), e.index))) for e in crossing}
     frame_of_key = {k: i for i, f in enumerate(frames) for k in f.keys}
     frame_of_item = {f.item: i for i, f in enumerate(frames) if f.item is not None}
+    # the elision's marks in the other rows ("⋯") are lit with its text
+    dots = [k for k, it in layout.items.items() if it.kind == "elision" and k != "elided"]
+    frame_of_item |= {k: frame_of_item["elided"] for k in dots if "elided" in frame_of_item}
     cost_frame = next((i for i, f in enumerate(frames) if f.kind == "cost"), -1)
     plans = _line_plans(layout, frame_of_key, frame_of_item, cost_frame)
     labels = _label_frames(layout, desc, frame_of_key, plans, [sh["got"] for sh in shares])
@@ -336,7 +340,7 @@ def _plan(roots: list[Tensor], desc: Description, layout: Layout, title: str) ->
                 "op": first.op if first is not None else None,
                 "shape": list(first.shape) if first is not None else None,
                 "grad_norm": _num(first.grad_norm) if first is not None else None,
-                "ids": ([f.item] if f.item is not None else []) + lit,
+                "ids": ([f.item] if f.item is not None else []) + (dots if f.kind == "elision" else []) + lit,
                 "leaves": [t for p in leaves for t in _pieces(p.line)],
                 "arrived": [t for p in arrived for t in _pieces(p.line)],
                 "head": info["head"],
@@ -426,13 +430,13 @@ def _frame_text(f: _Frame, desc: Description, layout: Layout, arrived: list[_Lin
             g = next((e.grad_norm for e in desc.outgoing(key) if e.dst in desc.cost), None)
             came.append(f"the cost ({_fmt(g)})")
         else:
-            src = "the elided steps" if p.line.ids[-1] == "elided" or p.line.edge.dst not in layout.items else None
+            src = "the elided steps" if p.line.edge.dst not in layout.items else None
             came.append(f"{src or _name(layout, desc, p.line.edge.dst)} ({_fmt(_carried(p.line, carries))})")
     onward = []
     for p in leaves:
         if p.line.role == "stub" or p.line.edge is None:
             continue
-        to = "the elided steps" if p.line.ids[0] == "elided" else _name(layout, desc, p.line.edge.src)
+        to = "the elided steps" if p.line.edge.src not in layout.items else _name(layout, desc, p.line.edge.src)
         onward.append(f"{to} ({_fmt(_carried(p.line, carries))})")
     op = n.op or "leaf"
     text = f"{name} = {op}: its gradient is complete, ‖∂L/∂{name}‖ = {_fmt(n.grad_norm)}"
@@ -598,7 +602,9 @@ _PAGE = """<!DOCTYPE html>
     return map;
   }
   var nodeEls = index("#diagram g.node"), edgeEls = index("#diagram g.edge");
-  (nodeEls.elided || []).forEach(function (g) { g.classList.add("mark"); });  // text only: lit in colour
+  Object.keys(nodeEls).forEach(function (k) {  // the elision's marks: text only, lit in colour
+    if (k === "elided" || k.indexOf("elided_r") === 0) nodeEls[k].forEach(function (g) { g.classList.add("mark"); });
+  });
   function set(els, state) {
     (els || []).forEach(function (g) {
       STATES.forEach(function (s) { if (s !== state) g.classList.remove(s); });

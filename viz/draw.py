@@ -126,7 +126,8 @@ def draw(
         10.3). full: each parameter drawn once under the steps, with its total, its line running
         under the frames and rising into every step that uses it, marked with that step's share.
     max_steps : int or None
-        Longer unrolls show the first and last steps with "… k steps …" between (None: all).
+        Longer unrolls show the first and last steps with "… k steps …" between, and a "⋯"
+        in each other row where a recurrence crosses the gap (None: all).
     values : bool
         Also print each tensor's values (or their mean and spread).
     max_nodes : int

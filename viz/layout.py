@@ -155,6 +155,8 @@ class Layout:
     lane_start: dict[int, float] = field(default_factory=dict)  # per step: where in its lane those lines start
     unpaired: list[str] = field(default_factory=list)  # labels nearer another line than their own
     labelled: bool = True  # parameters are labels on the lines (style="textbook"), not lines of their own
+    #: with elided steps: per tensor a line into or out of them leaves from, the elision's mark in its row
+    marks: dict[str, str] = field(default_factory=dict)
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
@@ -644,10 +646,10 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         x += PAD + COLUMN_GAP
     if after:
         _place_row_nodes(after, row, items, x + (label_w + 14 if not full else 8.0), label_w, node_gap)
-    if "elided" in items:
-        items["elided"].rect.cy = _elision_row(desc, items, row, ys)
+    marks = _marks(desc, items, row, ys) if "elided" in items else {}
     layout = Layout(items, lines_out, frames, [], track=TWIN_TRACK if twins else 5.0,
-                    pitch=TWIN_TRACK if twins else 4.0, lane_start=lane_start, labelled=not full)  # fmt: skip
+                    pitch=TWIN_TRACK if twins else 4.0, lane_start=lane_start, labelled=not full,
+                    marks=marks)  # fmt: skip
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -926,16 +928,34 @@ def _place_row_nodes(nodes: list[Node], row: dict[str, int], items: dict[str, It
     return x0 + block
 
 
-def _elision_row(desc: Description, items: dict[str, Item], row: dict[str, int], ys: list[float]) -> float:
-    """The height of the elision mark: the row most lines into or out of the elided steps use."""
+def _marks(desc: Description, items: dict[str, Item], row: dict[str, int], ys: list[float]) -> dict[str, str]:
+    """The elision's marks: one in each row that a line into or out of the elided steps
+    leaves from, at the height of the tensor it stands for (h(t) of the last drawn step into
+    the mark of h's row, and out of it as h(t') into the next drawn step), so that each
+    recurrence crosses the gap level in its own row instead of every line converging on one
+    point. The row most lines use gets the "… k steps …" text (``items["elided"]``), the
+    others a "⋯". Returns, per source of such a line, its mark's id."""
+    where = {n.role: row[n.key] for n in desc.nodes if n.drawn and n.key in row}
+    rows: dict[str, int] = {}
     count: dict[int, int] = {}
     for e in desc.edges:
         s, d = desc.node(e.src), desc.node(e.dst)
-        if s.kind != PARAMETER and s.drawn != d.drawn:
-            key = e.src if s.drawn else e.dst
-            if key in row:
-                count[row[key]] = count.get(row[key], 0) + 1
-    return ys[max(count, key=lambda r: (count[r], -r))] if count else ys[len(ys) // 2]
+        if s.kind != PARAMETER and s.drawn != d.drawn and (e.src if s.drawn else e.dst) in row:
+            r = rows.setdefault(e.src, row[e.src] if s.drawn else where.get(s.role, row[e.dst]))
+            count[r] = count.get(r, 0) + 1
+    label = items["elided"]
+    if not count:  # nothing crosses (every line of the gap is a parameter's): the text alone
+        label.rect.cy = ys[len(ys) // 2]
+        return {}
+    main = max(count, key=lambda r: (count[r], -r))
+    label.rect.cy = ys[main]
+    ids = {main: "elided"}
+    for r in sorted(count):
+        if r != main:
+            ids[r] = f"elided_r{r}"
+            w, h = text.box(["⋯"], TITLE_FONT)
+            items[ids[r]] = Item(ids[r], "elision", Rect(label.rect.cx, ys[r], w + 8, h), ["⋯"], font=TITLE_FONT)
+    return {key: ids[r] for key, r in rows.items()}
 
 
 def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], shared: set[str],
@@ -961,15 +981,31 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
             level = any(abs(items[o.src].rect.cy - b.cy) < 1 and items[o.src].rect.cx < b.cx
                         for o in desc.incoming(e.dst) if o.src != e.src and o.src in items)  # fmt: skip
             layout.lines.append(Line(_route(layout, e.src, e.dst, d.place, level), "data", e))
-        elif "elided" in items and s.drawn and e.src in items and not d.drawn and e.src not in into_elision:
+        elif e.src in layout.marks and s.drawn and e.src in items and not d.drawn and e.src not in into_elision:
+            # level into the mark of its row; where a node is in the way, the way a line from
+            # the mark into it would go, the other way round
             into_elision.add(e.src)
-            layout.lines.append(Line([e.src, "elided"], "elision", e))
-        elif "elided" in items and d.drawn and e.dst in items and not s.drawn:
+            mark = layout.marks[e.src]
+            a, b = items[e.src].rect, items[mark].rect
+            if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for r in _in_the_way(layout, e.src, mark)):
+                layout.lines.append(Line(_route(layout, mark, e.src, s.place)[::-1], "elision", e))
+            else:
+                layout.lines.append(Line([e.src, mark], "elision", e))
+        elif e.src in layout.marks and d.drawn and e.dst in items and not s.drawn:
             # one line per receiving input, so that the parameter acting on it keeps its label
             if (e.dst, e.index) not in out_of_elision:
                 out_of_elision.add((e.dst, e.index))  # type: ignore[arg-type]
-                layout.lines.append(Line(["elided", e.dst], "elision", e))
+                mark = layout.marks[e.src]
+                b = items[e.dst].rect
+                level = any(abs(items[o.src].rect.cy - b.cy) < 1 and items[o.src].rect.cx < b.cx
+                            for o in desc.incoming(e.dst) if o.src != e.src and o.src in items)  # fmt: skip
+                layout.lines.append(Line(_route(layout, mark, e.dst, d.place, level), "elision", e))
     return stubs
+
+
+def _in_the_way(layout: Layout, *ends: str) -> list[Rect]:
+    """The boxes a line between ``ends`` must not cross: every node but its own ends."""
+    return [it.rect for it in layout.items.values() if it.kind in IN_THE_WAY and it.id not in ends]
 
 
 def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[Edge]]:
@@ -986,7 +1022,7 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
         if (s.kind in (PARAMETER, COST) or d.kind == COST or e.src in shared or d.place is None
                 or e.dst not in items or not d.drawn):
             continue  # fmt: skip
-        if e.src in items or (not s.drawn and "elided" in items):  # from a drawn tensor, or out of the elision
+        if e.src in items or e.src in layout.marks:  # from a drawn tensor, or out of the elision
             key = (e.src, d.place, round(items[e.dst].rect.cy, 1))
             groups.setdefault(key, []).append(e)
             if s.place != d.place or (layout.labelled and _blocked(layout, e.src, e.dst)):
@@ -1016,7 +1052,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     by one."""
     items = layout.items
     src, step = edges[0].src, desc.node(edges[0].dst).place
-    start = src if src in items else "elided"  # a tensor of an elided step: the line comes out of the elision
+    start = src if src in items else layout.marks[src]  # of an elided step: out of the elision's mark in its row
     a = items[start].rect
     frame = layout.frames[step]  # type: ignore[index]
     right = a.cx > frame.rect.right  # from a later step (a backward direction): down the lane on the right
@@ -1692,9 +1728,10 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
         else:
             layout.lines.append(Line([k, "cost"], "cost"))
     if "elided" in items and any(not desc.node(k).drawn for k in desc.cost_reads):
-        riser = "riser_elided"
-        items[riser] = Item(riser, "point", Rect(items["elided"].rect.cx, top - 10, 0, 0))
-        layout.lines.append(Line(["elided", riser, "cost"], "elision"))
+        riser = "riser_elided"  # out of the top mark: a riser from a lower one would cross those over it
+        mark = min((it for it in items.values() if it.kind == "elision"), key=lambda it: it.rect.cy)
+        items[riser] = Item(riser, "point", Rect(mark.rect.cx, top - 10, 0, 0))
+        layout.lines.append(Line([mark.id, riser, "cost"], "elision"))
 
 
 def _crossed(nodes: list[Item], a: tuple[float, float], b: tuple[float, float], own: str) -> bool:
