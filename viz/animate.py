@@ -603,7 +603,7 @@ _PAGE = """<!DOCTYPE html>
   }
   var nodeEls = index("#diagram g.node"), edgeEls = index("#diagram g.edge");
   Object.keys(nodeEls).forEach(function (k) {  // the elision's marks: text only, lit in colour
-    if (k === "elided" || k.indexOf("elided_r") === 0) nodeEls[k].forEach(function (g) { g.classList.add("mark"); });
+    if (/^elided[0-9]*$/.test(k)) nodeEls[k].forEach(function (g) { g.classList.add("mark"); });
   });
   function set(els, state) {
     (els || []).forEach(function (g) {

@@ -952,9 +952,10 @@ def _marks(desc: Description, items: dict[str, Item], row: dict[str, int], ys: l
     ids = {main: "elided"}
     for r in sorted(count):
         if r != main:
-            ids[r] = f"elided_r{r}"
-            w, h = text.box(["⋯"], TITLE_FONT)
-            items[ids[r]] = Item(ids[r], "elision", Rect(label.rect.cx, ys[r], w + 8, h), ["⋯"], font=TITLE_FONT)
+            ids[r] = f"elided{r}"  # (not "elided_...": the names of lines out of "elided" start so)
+            w = text.width("⋯", TITLE_FONT)
+            items[ids[r]] = Item(ids[r], "elision", Rect(label.rect.cx, ys[r], w + 8, label.rect.h), ["⋯"],
+                                 font=TITLE_FONT)  # fmt: skip
     return {key: ids[r] for key, r in rows.items()}
 
 
@@ -977,35 +978,57 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
                 stubs.append(e)
             continue
         if s.drawn and d.drawn and e.src in items and e.dst in items:
-            b = items[e.dst].rect  # another input coming in level from the left (h(t-1) -> h(t))
-            level = any(abs(items[o.src].rect.cy - b.cy) < 1 and items[o.src].rect.cx < b.cx
-                        for o in desc.incoming(e.dst) if o.src != e.src and o.src in items)  # fmt: skip
-            layout.lines.append(Line(_route(layout, e.src, e.dst, d.place, level), "data", e))
+            layout.lines.append(Line(_route(layout, e.src, e.dst, d.place, _level_in(layout, desc, e)), "data", e))
         elif e.src in layout.marks and s.drawn and e.src in items and not d.drawn and e.src not in into_elision:
             # level into the mark of its row; where a node is in the way, the way a line from
             # the mark into it would go, the other way round
             into_elision.add(e.src)
-            mark = layout.marks[e.src]
-            a, b = items[e.src].rect, items[mark].rect
-            if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for r in _in_the_way(layout, e.src, mark)):
-                layout.lines.append(Line(_route(layout, mark, e.src, s.place)[::-1], "elision", e))
-            else:
-                layout.lines.append(Line([e.src, mark], "elision", e))
+            layout.lines.append(_into_mark(layout, e, s.place))
         elif e.src in layout.marks and d.drawn and e.dst in items and not s.drawn:
             # one line per receiving input, so that the parameter acting on it keeps its label
             if (e.dst, e.index) not in out_of_elision:
                 out_of_elision.add((e.dst, e.index))  # type: ignore[arg-type]
-                mark = layout.marks[e.src]
-                b = items[e.dst].rect
-                level = any(abs(items[o.src].rect.cy - b.cy) < 1 and items[o.src].rect.cx < b.cx
-                            for o in desc.incoming(e.dst) if o.src != e.src and o.src in items)  # fmt: skip
-                layout.lines.append(Line(_route(layout, mark, e.dst, d.place, level), "elision", e))
+                level = _level_in(layout, desc, e)
+                layout.lines.append(Line(_route(layout, layout.marks[e.src], e.dst, d.place, level), "elision", e))
     return stubs
 
 
-def _in_the_way(layout: Layout, *ends: str) -> list[Rect]:
-    """The boxes a line between ``ends`` must not cross: every node but its own ends."""
-    return [it.rect for it in layout.items.values() if it.kind in IN_THE_WAY and it.id not in ends]
+def _level_in(layout: Layout, desc: Description, e: Edge) -> bool:
+    """Whether another input of ``e.dst`` comes in level from its left: h(t-1) into h(t), or the
+    elision's mark in h's row (then ``e``'s line, if bent, comes in above it)."""
+    items = layout.items
+    b = items[e.dst].rect
+    for o in desc.incoming(e.dst):
+        at = o.src if o.src in items else layout.marks.get(o.src)
+        if o.src != e.src and at is not None and abs(items[at].rect.cy - b.cy) < 1 and items[at].rect.cx < b.cx:
+            return True
+    return False
+
+
+def _into_mark(layout: Layout, e: Edge, step: int | None) -> Line:
+    """The line from a drawn tensor into the elision's mark of its row: level, beside the lines
+    already level at the tensor on that side (a bent line coming into h_reverse(t) level from
+    the left, where h_reverse(t) feeds the elided steps on the left); where a node is in the
+    way, the way a line from the mark into the tensor would go, the other way round."""
+    items = layout.items
+    src, mark = e.src, layout.marks[e.src]
+    a, b = items[src].rect, items[mark].rect
+    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, mark)]
+    if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for r in others):
+        return Line(_route(layout, mark, src, step)[::-1], "elision", e)
+    x0, x1 = (a.right, b.left) if b.cx > a.cx else (a.left, b.right)
+    pieces = [seg for line in layout.lines for seg in layout.segments(line)]
+    room = min(a.h, b.h) / 2 - 3
+    for d in [0.0] + [k * 3.0 * sign for k in range(int(room / 3), 0, -1) for sign in (-1, 1)]:  # far apart first
+        p, q = (x0, a.cy + d), (x1, a.cy + d)
+        if not any(overlap(p, q, *seg) >= 4 for seg in pieces):
+            break
+    line = Line([src, mark], "elision", e)
+    if d:
+        for end, x in ((0, x0), (-1, x1)):
+            line.ports[end] = f"mark_{src}_{end}"
+            items[line.ports[end]] = Item(line.ports[end], "anchor", Rect(x, a.cy + d, 0, 0), step=step)
+    return line
 
 
 def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[Edge]]:
@@ -1068,13 +1091,15 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id != start]
     # a trunk already leaving the source level into this step (a GRU's z row and r row): beside it
     side_x = a.right if lane_x > a.cx else a.left
-    n = sum(1 for k, it in items.items() if k.startswith(f"trunk_{src}_t{step}_") and k.endswith("_a")
-            and abs(it.rect.cy - a.cy) < a.h / 2)  # fmt: skip
+    # (out of an elision's mark: the trunks of every source it stands for)
+    tag = src if start == src else f"{start}_{src}"
+    n = sum(1 for k, it in items.items() if k.startswith(f"trunk_{start}_") and f"_t{step}_y" in k
+            and k.endswith("_a") and abs(it.rect.cy - a.cy) < a.h / 2)  # fmt: skip
     # or a straight line already leaving it level that way (a padded run's carried h(t) into h(t+1))
-    n += sum(1 for line in layout.lines if len(line.ids) == 2 and line.ids[0] == src and line.ids[1] in items
+    n += sum(1 for line in layout.lines if len(line.ids) == 2 and line.ids[0] == start and line.ids[1] in items
              and abs(items[line.ids[1]].rect.cy - a.cy) < 1
              and (items[line.ids[1]].rect.cx - a.cx) * (lane_x - a.cx) > 0)  # fmt: skip
-    if n and start == src:
+    if n:
         y0 = a.cy + _level_offset(layout, a, side_x, n, _busy(layout, min(side_x, lane_x), max(side_x, lane_x)))
     else:
         y0 = a.cy
@@ -1093,7 +1118,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         if any(r.crossed_by(p, q) for p, q in legs for r in others):
             return False
         y0 = under
-    name = f"trunk_{src}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
+    name = f"trunk_{tag}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
     items[f"{name}_a"] = Item(f"{name}_a", "point", Rect(lane_x, y0, 0, 0), step=step)
     items[f"{name}_b"] = Item(f"{name}_b", "point", Rect(lane_x, y, 0, 0), step=step)
     role = "trunk" if start == src else "elision"
