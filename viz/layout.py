@@ -180,6 +180,55 @@ def _clip(item: Item, frm: tuple[float, float], at: tuple[float, float]) -> tupl
     return at[0] + dx * min(s, 1.0), at[1] + dy * min(s, 1.0)
 
 
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+class Grid:
+    """Boxes (a line's piece, a node, a label) bucketed by a coarse grid: what lies near a place
+    is looked up in the few buckets round it instead of over the whole drawing (a 2-layer
+    bidirectional LSTM draws thousands of pieces and places hundreds of labels)."""
+
+    CELL = 128.0
+
+    def __init__(self, things: Iterable[tuple[Box, object]] = ()) -> None:
+        self._cells: dict[tuple[int, int], list[int]] = {}
+        self._things: list[tuple[Box, object]] = []
+        for box, thing in things:
+            self.add(box, thing)
+
+    def _keys(self, box: Box) -> Iterator[tuple[int, int]]:
+        c = self.CELL
+        for i in range(math.floor(box[0] / c), math.floor(box[2] / c) + 1):
+            for j in range(math.floor(box[1] / c), math.floor(box[3] / c) + 1):
+                yield i, j
+
+    def add(self, box: Box, thing: object) -> None:
+        self._things.append((box, thing))
+        for key in self._keys(box):
+            self._cells.setdefault(key, []).append(len(self._things) - 1)
+
+    def near(self, box: Box) -> list:  # type: ignore[type-arg]
+        """What lies in or touches ``box``, in the order it was added."""
+        left, top, right, bottom = box
+        found = sorted({i for key in self._keys(box) for i in self._cells.get(key, ())})
+        return [thing for i in found for b, thing in (self._things[i],)
+                if b[0] <= right and b[2] >= left and b[1] <= bottom and b[3] >= top]  # fmt: skip
+
+
+def segment_box(seg: tuple[tuple[float, float], tuple[float, float]]) -> Box:
+    (x0, y0), (x1, y1) = seg
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def rect_box(r: Rect) -> Box:
+    return r.left, r.top, r.right, r.bottom
+
+
+def _pieces_grid(layout: Layout) -> Grid:
+    """Every piece of every line of ``layout`` so far, as (line, piece)."""
+    return Grid((segment_box(seg), (line, seg)) for line in layout.lines for seg in layout.segments(line))
+
+
 def overlap(p1: tuple[float, float], p2: tuple[float, float], q1: tuple[float, float],
             q2: tuple[float, float]) -> float:  # fmt: skip
     """How long segments p1-p2 and q1-q2 run on top of each other (0 unless parallel within
@@ -661,8 +710,12 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     if twins:
         _forward_twins(layout)
     names = param_names(desc)
+    pieces = _pieces_grid(layout)
     for e in stubs:  # last: a stub finds room clear of every other line
-        _stub(layout, desc, e, names)
+        _stub(layout, desc, e, names, pieces)
+        line = layout.lines[-1]
+        for seg in layout.segments(line):
+            pieces.add(segment_box(seg), (line, seg))
     _labels(layout, desc, pairs, backward)
     return layout
 
@@ -1627,18 +1680,19 @@ def _border(item: Item, p: tuple[float, float], u: tuple[float, float], leaving:
     return p[0] + s * u[0], p[1] + s * u[1]
 
 
-def _stub(layout: Layout, desc: Description, e: Edge, names: dict[str, str]) -> None:
+def _stub(layout: Layout, desc: Description, e: Edge, names: dict[str, str], pieces: Grid) -> None:
     """A short line into ``e.dst`` standing for a parameter that acts on no other input (a
     bias): it carries the parameter's label (its place found with the stub's, at the size of
     the backward view's, the larger)."""
     shown = share_lines(desc.node(e.src), desc.node(e.dst).step, e.grad_norm, True, names.get(e.src),
                         desc.splits.get((e.src, e.dst, e.index)))  # fmt: skip
     label = text.box(shown, LABEL_FONT)
-    point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst, label)
+    point = stub_point(layout, f"stub_{e.src}_{e.dst}_{e.index}", e.dst, label, pieces)
     layout.lines.append(Line([point, e.dst], "stub", e, param=e.src, share=e.grad_norm))  # this use's share
 
 
-def stub_point(layout: Layout, point: str, target: str, label: tuple[float, float] | None = None) -> str:
+def stub_point(layout: Layout, point: str, target: str, label: tuple[float, float] | None = None,
+               pieces: Grid | None = None) -> str:  # fmt: skip
     """Put the free end of a stub into ``target`` where its line keeps clear of every other
     line and node: below the node's left side first, then further along, then the other sides
     (right of the node last: a bus under its row can leave no room below).
@@ -1648,10 +1702,9 @@ def stub_point(layout: Layout, point: str, target: str, label: tuple[float, floa
     node = items[target].rect
     # only what lies near the node can be in the way: the spots are within 26 pt of it, a label
     # beside its stub within a label's size (a deep network's 2,000 lines, 425 stubs: 8 s of 12)
+    # (``pieces``: the lines' pieces so far, kept by the caller that puts many stubs)
     near = Rect(node.cx, node.cy, node.w + 600, node.h + 600)
-    segments = [seg for line in layout.lines for seg in layout.segments(line)
-                if near.overlaps(Rect((seg[0][0] + seg[1][0]) / 2, (seg[0][1] + seg[1][1]) / 2,
-                                      abs(seg[0][0] - seg[1][0]), abs(seg[0][1] - seg[1][1])))]  # fmt: skip
+    segments = [seg for _, seg in (pieces or _pieces_grid(layout)).near(rect_box(near))]
     others = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision") and it.id != target
               and near.overlaps(it.rect)]  # fmt: skip
     spots = [(node.left + 8 + 14 * k, node.bottom + 24) for k in range(4)]
@@ -1790,10 +1843,10 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
     """Each parameter's label on the line it acts on, inside the step's frame, where it
     touches no node, no line and no other label."""
     items = layout.items
-    segments = [(line, seg) for line in layout.lines for seg in layout.segments(line)]
-    taken: list[Rect] = [it.rect for it in items.values() if it.kind in ("tensor", "cost", "elision")]
-    taken += [it.rect for it in items.values() if it.kind == "title"]
-    taken += layout.reserved.values()
+    segments = _pieces_grid(layout)
+    taken = Grid((rect_box(it.rect), it.rect) for it in items.values() if it.kind in ("tensor", "cost", "elision"))
+    for r in [*(it.rect for it in items.values() if it.kind == "title"), *layout.reserved.values()]:
+        taken.add(rect_box(r), r)
     names = param_names(desc)
     uses: dict[tuple[str, int | None], int] = {}  # (parameter, step): how many times the step uses it
     for e in desc.edges:
@@ -1834,11 +1887,11 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             if kept is not None and w <= kept.w + 0.5 and h <= kept.h + 0.5 and _nearest(kept, seg, segments, own):
                 spot = Rect(kept.cx, kept.cy, w, h)  # the place found with the stub (still nearest its line)
             else:
-                free = [r for r in taken if r is not kept]
-                spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True)
+                free = taken
+                spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, skip=kept)
                 for piece in reversed(layout.segments(line)[:-1]) if spot is None else ():
                     # a bent line (h0 along a gap and up into h(t)): along its other pieces, from its end back
-                    spot = _free_spot(piece, w, h, frame, free, segments, own, paired=True)
+                    spot = _free_spot(piece, w, h, frame, free, segments, own, paired=True, skip=kept)
                     if spot is not None:
                         break
                 if spot is None and line.trunk is not None:  # a short branch: beside where it leaves the bus
@@ -1847,7 +1900,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                     feeds = [items[t.ids[0]].rect.cx for t in trunks.get(line.trunk, []) if t.ids[-1] == line.ids[0]]
                     for dx in [12.0 if x > junction.cx else -12.0 for x in feeds] or [-12.0, 12.0]:
                         near = ((junction.cx + dx, junction.cy), (junction.cx, junction.cy))
-                        spot = _free_spot(near, w, h, frame, free, segments, own, paired=True)
+                        spot = _free_spot(near, w, h, frame, free, segments, own, paired=True, skip=kept)
                         if spot is not None:
                             break
                     else:
@@ -1856,9 +1909,9 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                         # nearer the branch and its junction's bus pieces than any other line
                         bus = {g for t in trunks[line.trunk] for g in layout.segments(t)
                                if (junction.cx, junction.cy) in g}  # fmt: skip
-                        spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus)
+                        spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus, skip=kept)
                 if spot is None:
-                    spot = _free_spot(seg, w, h, frame, free, segments, own)
+                    spot = _free_spot(seg, w, h, frame, free, segments, own, skip=kept)
                     layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
             if spot is None:
                 layout.conflicts.append(f"{text_lines[0]} on {line.ids}")
@@ -1866,7 +1919,7 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
             at = f"t{step}_" if step is not None else ""
             label = Item(f"label_{at}{p}_{'_'.join(line.ids)}", "label", spot, text_lines, step, key=p, font=LABEL_FONT)
             items[label.id] = label
-            taken.append(spot)
+            taken.add(rect_box(spot), spot)
 
 
 def param_names(desc: Description, qualified: bool = False) -> dict[str, str]:
@@ -1936,26 +1989,32 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
     ]
 
 
-def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect], segments, mine=frozenset(),  # type: ignore[no-untyped-def]
-               paired: bool = False, hangs_from=frozenset()) -> Rect | None:  # fmt: skip
+def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect] | Grid, segments, mine=frozenset(),  # type: ignore[no-untyped-def]
+               paired: bool = False, hangs_from=frozenset(), skip: Rect | None = None) -> Rect | None:  # fmt: skip
     """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
     clear of every line, and lies nearer its own line than any other (so that a reader pairs
     the label with the right line; ``mine``: more segments that count as its own, such as the
     line's forward twin; ``hangs_from``: segments its distance is measured to as well as to its
     own line, such as the bus a branch leaves); where no place is nearer its own line, the
-    first free one (None with ``paired``)."""
+    first free one (None with ``paired``). ``taken`` and ``segments`` (as (key, piece)) may be
+    Grids (``skip``: a box of ``taken`` that does not count)."""
     free = None
     candidates = _candidates(seg, w, h)
     # only what lies near the candidates can touch them: a few checks instead of the whole drawing's
     left, right = min(r.left for r in candidates) - 5, max(r.right for r in candidates) + 5
     top, bottom = min(r.top for r in candidates) - 5, max(r.bottom for r in candidates) + 5
-    taken = [t for t in taken if t.right >= left and t.left <= right and t.bottom >= top and t.top <= bottom]
+    if isinstance(taken, Grid):
+        taken = [t for t in taken.near((left, top, right, bottom)) if t is not skip]
+    else:
+        taken = [t for t in taken if t.right >= left and t.left <= right and t.bottom >= top and t.top <= bottom]
     reach = math.hypot(right - left, bottom - top) + 2  # no candidate is further than this from its own line
 
     def meets(a: tuple[float, float], b: tuple[float, float], pad: float) -> bool:  # the boxes, padded, overlap
         return (max(a[0], b[0]) >= left - pad and min(a[0], b[0]) <= right + pad
                 and max(a[1], b[1]) >= top - pad and min(a[1], b[1]) <= bottom + pad)  # fmt: skip
 
+    if isinstance(segments, Grid):
+        segments = segments.near((left - reach, top - reach, right + reach, bottom + reach))
     near = [(k, (a, b)) for k, (a, b) in segments if meets(a, b, reach)]
     segments = [(k, (a, b)) for k, (a, b) in near if meets(a, b, 0)]
     for r in candidates:
@@ -1990,6 +2049,8 @@ def _nearest(r: Rect, seg, segments, mine=frozenset(), hangs_from=frozenset()) -
     segment not in ``mine``, by at least two points (so that a reader pairs the label with its
     own line)."""
     own = min(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) for a, b in [_shortened(seg, ARROW), *hangs_from])
+    if isinstance(segments, Grid):  # only those within own + 2 of the centre can be nearer
+        segments = segments.near((r.cx - own - 2, r.cy - own - 2, r.cx + own + 2, r.cy + own + 2))
     return not any(
         _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own + 2 for _, (a, b) in segments if (a, b) != seg
         and (a, b) not in mine
