@@ -157,6 +157,8 @@ class Layout:
     labelled: bool = True  # parameters are labels on the lines (style="textbook"), not lines of their own
     #: with elided steps: per tensor a line into or out of them leaves from, the elision's mark in its row
     marks: dict[str, str] = field(default_factory=dict)
+    #: while ``_lines`` routes: what a line goes round (``_in_the_way``), in a Grid
+    blocks: Grid | None = None
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
@@ -193,6 +195,7 @@ class Grid:
     def __init__(self, things: Iterable[tuple[Box, object]] = ()) -> None:
         self._cells: dict[tuple[int, int], list[int]] = {}
         self._things: list[tuple[Box, object]] = []
+        self.bounds: Box = (0.0, 0.0, 0.0, 0.0)  # round everything added
         for box, thing in things:
             self.add(box, thing)
 
@@ -203,6 +206,8 @@ class Grid:
                 yield i, j
 
     def add(self, box: Box, thing: object) -> None:
+        b = self.bounds if self._things else box
+        self.bounds = min(b[0], box[0]), min(b[1], box[1]), max(b[2], box[2]), max(b[3], box[3])
         self._things.append((box, thing))
         for key in self._keys(box):
             self._cells.setdefault(key, []).append(len(self._things) - 1)
@@ -1017,6 +1022,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
     """Every recorded edge between drawn tensors (parameters' edges become labels or stubs),
     straight where that crosses no node, else bent through the receiving step's lane."""
     items = layout.items
+    layout.blocks = Grid((rect_box(r), (k, r)) for k, r in _in_the_way(layout))
     stubs: list[Edge] = []
     into_elision: set[str] = set()
     out_of_elision: set[str] = set()
@@ -1043,6 +1049,7 @@ def _lines(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[st
                 out_of_elision.add((e.dst, e.index))  # type: ignore[arg-type]
                 level = _level_in(layout, desc, e)
                 layout.lines.append(Line(_route(layout, layout.marks[e.src], e.dst, d.place, level), "elision", e))
+    layout.blocks = None
     return stubs
 
 
@@ -1066,8 +1073,8 @@ def _into_mark(layout: Layout, e: Edge, step: int | None) -> Line:
     items = layout.items
     src, mark = e.src, layout.marks[e.src]
     a, b = items[src].rect, items[mark].rect
-    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, mark)]
-    if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for r in others):
+    box = segment_box(((a.cx, a.cy), (b.cx, b.cy)))
+    if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for k, r in _in_the_way(layout, box) if k not in (src, mark)):
         return Line(_route(layout, mark, src, step)[::-1], "elision", e)
     x0, x1 = (a.right, b.left) if b.cx > a.cx else (a.left, b.right)
     pieces = [seg for line in layout.lines for seg in layout.segments(line)]
@@ -1109,8 +1116,9 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
 def _blocked(layout: Layout, src: str, dst: str) -> bool:
     """Whether the straight line from ``src`` to ``dst`` would run through another tensor."""
     a, b = layout.items[src].rect, layout.items[dst].rect
-    return any(it.rect.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for it in layout.items.values()
-               if it.kind in ("tensor", "elision", "cost") and it.id not in (src, dst))  # fmt: skip
+    box = segment_box(((a.cx, a.cy), (b.cx, b.cy)))
+    return any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for k, r in _in_the_way(layout, box)
+               if k not in (src, dst) and layout.items[k].kind in ("tensor", "elision", "cost"))  # fmt: skip
 
 
 #: what a trunk or a routed line goes round: the nodes, and style="full"'s parameter boxes
@@ -1141,7 +1149,11 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         y = max(items[e.dst].rect.bottom for e in ends) + BRANCH + 4 * tracks
     else:
         y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
-    others = [it.rect for it in items.values() if it.kind in IN_THE_WAY and it.id != start]
+
+    def crossed(legs: list[tuple[tuple[float, float], tuple[float, float]]]) -> bool:  # a node in the way
+        return any(r.crossed_by(p, q) for p, q in legs for k, r in _in_the_way(layout, segment_box((p, q)))
+                   if k != start)  # fmt: skip
+
     # a trunk already leaving the source level into this step (a GRU's z row and r row): beside it
     side_x = a.right if lane_x > a.cx else a.left
     # (out of an elision's mark: the trunks of every source it stands for)
@@ -1159,7 +1171,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     legs = [((a.cx, y0), (lane_x, y0)), ((lane_x, y0), (lane_x, y)),
             ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
     under = None
-    if any(r.crossed_by(p, q) for p, q in legs for r in others):
+    if crossed(legs):
         if start != src or y0 != a.cy:
             return False
         # the tensors of other steps in the way (a decoder's first input, left of the encoder's
@@ -1168,7 +1180,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         under = _free_height(a.bottom + 12 + 4 * tracks, busy, layout.pitch)
         legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
                 ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
-        if any(r.crossed_by(p, q) for p, q in legs for r in others):
+        if crossed(legs):
             return False
         y0 = under
     name = f"trunk_{tag}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
@@ -1267,6 +1279,16 @@ def _sum_norm(desc: Description, edges: list[Edge]) -> float | None:
     return float(np.sqrt(np.sum(np.square(total, dtype=np.float64))))
 
 
+def _in_the_way(layout: Layout, box: Box | None = None) -> list[tuple[str, Rect]]:
+    """(id, box) of what a routed line goes round (``IN_THE_WAY``), near ``box`` if given: from
+    ``layout.blocks`` while ``_lines`` routes (nothing in the way moves or is added then). A
+    delay square with room round it: a line turning by it would read as going through it."""
+    if layout.blocks is not None:
+        return layout.blocks.near(box) if box is not None else layout.blocks.near(layout.blocks.bounds)
+    return [(it.id, Rect(it.rect.cx, it.rect.cy, it.rect.w + 16, it.rect.h + 16) if it.kind == "delay" else it.rect)
+            for it in layout.items.values() if it.kind in IN_THE_WAY]  # fmt: skip
+
+
 def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = False) -> list[str]:
     """Straight from ``src`` to ``dst`` if no node is in the way; else the first clear of these:
 
@@ -1288,9 +1310,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     (an anchor ``_out``). Returns the ids of the line's points, adding the bends to the items."""
     items = layout.items
     a, b = items[src].rect, items[dst].rect
-    # (a delay square with room round it: a line turning by it would read as going through it)
-    others = [Rect(it.rect.cx, it.rect.cy, it.rect.w + 16, it.rect.h + 16) if it.kind == "delay" else it.rect
-              for it in items.values() if it.kind in IN_THE_WAY and it.id not in (src, dst)]  # fmt: skip
+    others = [r for k, r in _in_the_way(layout) if k not in (src, dst)]
     # a line already leaving ``dst`` level (a trunk out of h_reverse(t)): come in above it
     level = level or any(k.startswith((f"trunk_{dst}_", f"bend_{dst}_")) and k.endswith("_a")
                          and abs(it.rect.cy - b.cy) < 1 for k, it in items.items())  # fmt: skip
@@ -1298,7 +1318,8 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     level = level or bool(_bends_in_level(items, dst))
 
     def clear(points: list[tuple[float, float]]) -> bool:
-        return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False) for r in others)
+        return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False)
+                       for k, r in _in_the_way(layout, segment_box((p, q))) if k not in (src, dst))  # fmt: skip
 
     if clear([(a.cx, a.cy), (b.cx, b.cy)]):
         toward = b.cx - a.cx
