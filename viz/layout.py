@@ -190,7 +190,7 @@ class Grid:
     is looked up in the few buckets round it instead of over the whole drawing (a 2-layer
     bidirectional LSTM draws thousands of pieces and places hundreds of labels)."""
 
-    CELL = 128.0
+    CELL = 256.0
 
     def __init__(self, things: Iterable[tuple[Box, object]] = ()) -> None:
         self._cells: dict[tuple[int, int], list[int]] = {}
