@@ -1443,12 +1443,18 @@ def _arrowheads_on_top_of_each_other(svg: svgread.Svg) -> list[tuple[str, str]]:
     return [(a, b) for i, (a, p) in enumerate(heads) for b, q in heads[i + 1 :] if _overlapping(p, q)]
 
 
+@pytest.mark.parametrize("view", ["rolled", "forward", "backward"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_in_the_rolled_view_no_two_arrowheads_lie_on_top_of_each_other(svgs, case):
+def test_no_two_arrowheads_lie_on_top_of_each_other(svgs, case, view):
     """x and h0 into an LSTM's gate came into its right side 3 pt apart, their arrowheads on top
     of each other (24 pairs over the cases' rolled views): each line now ends at a point of
-    its own on that side (layout._part_ends)."""
-    assert _arrowheads_on_top_of_each_other(svgs[(case, "rolled", "wasm")][1]) == []
+    its own on that side (layout._part_ends). The lines into and out of a node are parted
+    together (a bidirectional GRU's affine: the line out to the next row left from the
+    arrowhead of W's branch into it), and a line ends clear of a branch's or a bent line's own
+    point on the border, its arrowhead, slanted or not, clear of the branch's; two junctions of
+    a shared input's bus side by side carry no arrowhead between them (a padded VecToSeq(gru)'s
+    x into two rows of a step)."""
+    assert _arrowheads_on_top_of_each_other(svgs[(case, view, "wasm")][1]) == []
 
 
 @pytest.mark.parametrize("view", ["forward", "backward", "both"])

@@ -391,6 +391,10 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
     points = line.points()
     pieces = list(zip(points, points[1:], strict=False))
     at = None if arrow is None else arrow % len(pieces)
+    if line.role == "bus" and at is not None:  # a shared input's line under the steps, junction to junction
+        a, b = (layout.items[k].rect for k in pieces[at])
+        if abs(a.cx - b.cx) + abs(a.cy - b.cy) < 12:
+            at = None  # two junctions side by side (x into two rows of a step): no room for an arrowhead
     for i, (a, b) in enumerate(pieces):
         attrs = dict(style) | {"arrowsize": "0.7"}
         if i != at:

@@ -1540,6 +1540,15 @@ def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[flo
 
 
 ARROW_ROOM = 8.0  # between the ends of two lines on one node's border: their arrowheads apart
+ARROW_WIDTH = 7.0  # an arrowhead's width at its base (Graphviz's, at arrowsize 1)
+
+
+def _arrowhead(tip: tuple[float, float], before: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+    """The middle line of the arrowhead at ``tip`` of a line coming from ``before``: from the
+    tip back ``ARROW`` along the line."""
+    dx, dy = tip[0] - before[0], tip[1] - before[1]
+    n = math.hypot(dx, dy) or 1.0
+    return tip, (tip[0] - dx / n * ARROW, tip[1] - dy / n * ARROW)
 
 
 def _part_ends(layout: Layout) -> None:
@@ -1547,69 +1556,114 @@ def _part_ends(layout: Layout) -> None:
     gate in the rolled view, both from its right): each moves along that side of the node to a
     point of its own, in the order they come (so they do not cross), clear of its rounded
     corners, so that their arrowheads do not lie on top of each other. The receiving ends (the
-    forward arrowheads) and the giving ends (the backward ones) alike; a group whose lines do
-    not all come from beyond one side is left as it is."""
+    forward arrowheads) and the giving ends (the backward ones) alike, and together: view
+    "both" draws both. A line that already ends at a point of its own on the border (a trunk's
+    branch, a bent line) keeps it, and the ends near it move off it. A group whose lines do not
+    all come from beyond one side is left as it is."""
     items = layout.items
-    ends: dict[tuple[str, int], list[tuple[Line, tuple[float, float], tuple[float, float]]]] = {}
+    ends: dict[str, list[tuple[Line, tuple[float, float], tuple[float, float], int]]] = {}
+    # per node, the ends (and the point before each) of lines at points of their own on its border
+    kept: dict[str, list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+    nodes = Grid((rect_box(it.rect), it.id) for it in items.values() if it.kind in ("tensor", "cost"))
     for line in layout.lines:
         pieces = layout.segments(line)
         if line.role == "forward" or not pieces:
             continue
         for at, (end, before) in ((-1, pieces[-1][::-1]), (0, pieces[0])):
-            if items[line.ids[at]].kind in ("tensor", "cost"):
-                ends.setdefault((line.ids[at], at), []).append((line, end, before))
-    for (node, at), meeting in ends.items():
+            it = items[line.ids[at]]
+            if it.kind in ("tensor", "cost"):
+                ends.setdefault(line.ids[at], []).append((line, end, before, at))
+            elif it.kind == "anchor":
+                x, y = it.rect.cx, it.rect.cy
+                for k in nodes.near((x - 1, y - 1, x + 1, y + 1)):
+                    r = items[k].rect
+                    if min(abs(x - r.left), abs(x - r.right), abs(y - r.top), abs(y - r.bottom)) < 0.6:
+                        kept.setdefault(k, []).append(((x, y), before))
+    for node, meeting in ends.items():
         r = items[node].rect
+        arrows = [(end, before) for _, end, before, _ in meeting] + kept.get(node, [])
+        points = [end for end, _ in arrows]
         groups: list[list[int]] = []  # the ends closer than ARROW_ROOM to another, transitively
-        for i, (_, end, _) in enumerate(meeting):
-            near = [g for g in groups if any(math.dist(end, meeting[j][1]) < ARROW_ROOM for j in g)]
+        for i, end in enumerate(points):
+            near = [g for g in groups if any(math.dist(end, points[j]) < ARROW_ROOM for j in g)]
             for g in near:
                 groups.remove(g)
             groups.append([i] + [j for g in near for j in g])
         for g in groups:
-            if len(g) > 1:
-                _spread(layout, node, at, [meeting[i] for i in g], r)
+            free = [meeting[i] for i in g if i < len(meeting)]
+            if len(g) > 1 and free:
+                _spread(layout, node, free, r, [arrows[i] for i in range(len(points)) if i not in g], nodes)
 
 
-def _spread(layout: Layout, node: str, at: int, meeting: list, r: Rect) -> None:
-    """``_part_ends`` for one group: the side every line comes from beyond, points along it."""
+def _spread(layout: Layout, node: str, meeting: list, r: Rect,
+            others: list[tuple[tuple[float, float], tuple[float, float]]], nodes: Grid) -> None:  # fmt: skip
+    """``_part_ends`` for one group: the side every line comes from beyond, points along it,
+    clear of the points already on it and of ``others`` (the ends of the node's other lines,
+    each with the point its line comes from): each end ``ARROW_ROOM`` from the others along the
+    side, and its arrowhead (as its line comes in, slanted or not) clear of theirs, its last
+    piece through no other node (``nodes``: a Grid of them)."""
     sides = {"left": lambda p: p[0] < r.left - 1, "right": lambda p: p[0] > r.right + 1,
              "top": lambda p: p[1] < r.top - 1, "bottom": lambda p: p[1] > r.bottom + 1}  # fmt: skip
     # the side the ends lie on, if every line comes from beyond it; else any such side
-    mx = sum(end[0] for _, end, _ in meeting) / len(meeting)
-    my = sum(end[1] for _, end, _ in meeting) / len(meeting)
+    mx = sum(end[0] for _, end, _, _ in meeting) / len(meeting)
+    my = sum(end[1] for _, end, _, _ in meeting) / len(meeting)
     upright = abs(mx - r.cx) / r.w >= abs(my - r.cy) / r.h  # the ends on the left or right side
     order = (["right", "left"] if mx > r.cx else ["left", "right"]) if upright else []
     order += ["bottom", "top"] if my > r.cy else ["top", "bottom"]
     order += [] if upright else (["right", "left"] if mx > r.cx else ["left", "right"])
-    side = next((s for s in order if all(sides[s](before) for _, _, before in meeting)), None)
+    side = next((s for s in order if all(sides[s](before) for _, _, before, _ in meeting)), None)
     if side is None:
         return
     along = 1 if side in ("left", "right") else 0  # the coordinate that varies along the side
+    if len(meeting) == 1 and abs(meeting[0][1][along] - meeting[0][2][along]) < 0.5:
+        return  # one line, drawn level (or upright) into the side: moved, it would slant
     lo, hi = (r.top, r.bottom) if along else (r.left, r.right)
     lo, hi = lo + ARROW_ROOM, hi - ARROW_ROOM  # off the rounded corners
     if hi <= lo:
         return
-    gap = min(ARROW_ROOM, (hi - lo) / (len(meeting) - 1))
+    gap = min(ARROW_ROOM, (hi - lo) / max(len(meeting) - 1, 1))
     span = gap * (len(meeting) - 1)
     fixed = {"left": r.left, "right": r.right, "top": r.top, "bottom": r.bottom}[side]
     # the ends already on that side (a line bent into the node, style="full"'s risers) keep theirs
     at_side = [(it.rect.cx, it.rect.cy) for it in layout.items.values() if it.kind in ("anchor", "point")]
     taken = [p[along] for p in at_side if abs(p[1 - along] - fixed) < 0.6]
+    ends = [end[along] for end, _ in others if abs(end[1 - along] - fixed) < 0.6]
+    # the arrowheads already there: of ``others``, and straight in at the side's other points
+    normal = {"left": (-1, 0), "right": (1, 0), "top": (0, -1), "bottom": (0, 1)}[side]
+    heads = [_arrowhead(end, before) for end, before in others]
+    heads += [_arrowhead(p, (p[0] + normal[0], p[1] + normal[1])) for p in at_side
+              if abs(p[1 - along] - fixed) < 0.6 and (lo - ARROW_ROOM <= p[along] <= hi + ARROW_ROOM)]  # fmt: skip
     middle = min(max((mx, my)[along] - span / 2, lo), hi - span)
     starts = sorted((v for v in (middle + d for d in range(-40, 41)) if lo <= v <= hi - span),
                     key=lambda v: abs(v - middle))  # fmt: skip
-    first = next((v for v in starts if all(abs(v + gap * k - t) >= ARROW_ROOM for k in range(len(meeting))
-                                             for t in taken)), None)  # fmt: skip
-    if first is None:
-        return
     # in the order the lines come (by the slope at which each comes to the side), so that none
     # crosses another: the one that comes from further along the side ends further along it
     centre = (mx, my)[along]
     slope = lambda m: (m[2][along] - centre) / max(abs(m[2][1 - along] - fixed), 1.0)  # noqa: E731
-    for k, (line, _, _) in enumerate(sorted(meeting, key=slope)):
-        v = first + gap * k
-        point = (fixed, v) if along else (v, fixed)
+    meeting = sorted(meeting, key=slope)
+
+    def at_(v: float) -> tuple[float, float]:
+        return (fixed, v) if along else (v, fixed)
+
+    def through(end: tuple[float, float], m: tuple) -> bool:  # type: ignore[type-arg]
+        own = {node, m[0].ids[0], m[0].ids[-1]}
+        return any(layout.items[k].rect.crossed_by(m[2], end) for k in nodes.near(segment_box((m[2], end)))
+                   if k not in own)  # fmt: skip
+
+    def clear(v: float, strict: int) -> bool:  # every end ARROW_ROOM from the points there, and
+        # (where there is room for that) from the other lines' ends and their arrowheads
+        if any(abs(v + gap * k - t) < ARROW_ROOM for k in range(len(meeting)) for t in taken + ends * (strict > 0)):
+            return False
+        if any(through(at_(v + gap * k), m) for k, m in enumerate(meeting)):
+            return False
+        mine = [_arrowhead(at_(v + gap * k), m[2]) for k, m in enumerate(meeting)] if strict > 1 else []
+        return not any(_distance(*a, *b) < ARROW_WIDTH for i, a in enumerate(mine) for b in heads + mine[:i])
+
+    first = next((v for strict in (2, 1, 0) for v in starts if clear(v, strict)), None)
+    if first is None:
+        return
+    for k, (line, _, _, at) in enumerate(meeting):
+        point = at_(first + gap * k)
         name = f"{'in' if at == -1 else 'out'}_{node}_{k}_{len(layout.items)}"
         layout.items[name] = Item(name, "anchor", Rect(*point, 0, 0), step=layout.items[node].step)
         line.ports[at] = name
