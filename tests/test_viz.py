@@ -1457,6 +1457,19 @@ def test_no_two_arrowheads_lie_on_top_of_each_other(svgs, case, view):
     assert _arrowheads_on_top_of_each_other(svgs[(case, view, "wasm")][1]) == []
 
 
+@pytest.mark.parametrize(("steps", "lengths"), [(3, [1, 3]), (4, [2, 4]), (9, [5, 9])])
+def test_an_end_near_only_a_line_out_is_not_moved_onto_another_arrowhead(steps, lengths):
+    """A padded RNN's rolled view (a reviewer's finding): the delay's line into the blend was
+    grouped with a line out of it, moved 8 pt from a bent line's own end with no look at the
+    arrowheads, and its slanted arrowhead lay on that line's upright one. Such an end moves
+    only where every arrowhead is clear."""
+    outputs, _ = nn.RNN(2, 3, seed=0)(np.random.default_rng(0).normal(size=(steps, 2, 2)), lengths=lengths)
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    svg = svgread.parse(viz.to_svg(viz.draw(loss, "rolled").source, backend="wasm"))
+    assert _arrowheads_on_top_of_each_other(svg) == []
+
+
 @pytest.mark.parametrize("view", ["forward", "backward", "both"])
 def test_a_cost_on_a_backward_directions_final_state_rises_beside_the_forward_one_over_it(view):
     """A bidirectional RNN whose loss reads its final states (h_reverse(0) and h(T-1)): the

@@ -160,6 +160,21 @@ def test_the_elision_frame_lights_the_mark_of_every_row(tmp_path):
     assert {p.data["nodes"][k] for k in marks} == {p.data["nodes"]["elided"]}
     assert sum("the elided steps" in f["text"] for f in p.frames) >= 4  # h_l1(13) ... h_reverse(1)'s readers
 
+
+def test_a_line_leaving_its_input_at_a_point_of_its_own_lights_the_input(tmp_path):
+    """A line that leaves its input at a point of its own on the border (into an elision mark
+    round a node, or out of a mark routed beside another line) gave the animation that point
+    as the tensor the gradient reaches, so the tensor or the mark was never lit as reached (a
+    reviewer's finding): the receiver is the input's tensor, or the mark standing for it."""
+    net = nn.RNN(2, 3, bidirectional=True, seed=0)
+    outputs, _ = net(np.random.default_rng(0).normal(size=(9, 2, 2)), lengths=[5, 9])
+    loss = sum((o * o).sum() for o in outputs)
+    loss.backward()
+    p = Page([loss], tmp_path / "padded.html", max_steps=4)
+    kinds = {p.layout.items[x["receiver"]].kind for x in p.data["lines"] if x["receiver"] is not None}
+    assert kinds <= {"tensor", "cost", "elision"}, kinds
+    assert any(p.layout.items[x["receiver"]].kind == "elision" for x in p.data["lines"] if x["receiver"])
+
 @pytest.mark.parametrize("page", ["short", "long"])
 def test_everything_a_frame_lights_is_in_the_svg(page, request):
     p: Page = request.getfixturevalue(page)

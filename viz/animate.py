@@ -248,6 +248,10 @@ def _line_plans(layout: Layout, frame_of_key: dict[str, int], frame_of_item: dic
         else:
             carries = line.edge.grad_norm is not None
         receiver = head if head in layout.items and layout.items[head].kind != "point" else None
+        if receiver is not None and layout.items[receiver].kind == "anchor":
+            # a line leaving its input at a point of its own on the border (a bent line beside
+            # another, a line into an elision mark): the input, or the mark standing for it
+            receiver = line.edge.src if line.edge.src in layout.items else layout.marks.get(line.edge.src)
         giver = reader if carries else -1
         plans.append(_LinePlan(line, reader, giver, receiver, at if giver >= 0 else -1))
     return plans

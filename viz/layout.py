@@ -990,8 +990,8 @@ def _marks(desc: Description, items: dict[str, Item], row: dict[str, int], ys: l
     """The elision's marks: one in each row that a line into or out of the elided steps
     leaves from, at the height of the tensor it stands for (h(t) of the last drawn step into
     the mark of h's row, and out of it as h(t') into the next drawn step), so that each
-    recurrence crosses the gap level in its own row instead of every line converging on one
-    point. The row most lines use gets the "… k steps …" text (``items["elided"]``), the
+    recurrence crosses the gap in its own row (level, where no node is in the way) instead of
+    every line converging on one point. The row most lines use gets the "… k steps …" text (``items["elided"]``), the
     others a "⋯". Returns, per source of such a line, its mark's id."""
     where = {n.role: row[n.key] for n in desc.nodes if n.drawn and n.key in row}
     rows: dict[str, int] = {}
@@ -1083,6 +1083,8 @@ def _into_mark(layout: Layout, e: Edge, step: int | None) -> Line:
         p, q = (x0, a.cy + d), (x1, a.cy + d)
         if not any(overlap(p, q, *seg) >= 4 for seg in pieces):
             break
+    else:
+        d = 0.0  # no height is clear: level with the tensor's middle, as the others
     line = Line([src, mark], "elision", e)
     if d:
         for end, x in ((0, x0), (-1, x1)):
@@ -1659,7 +1661,11 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
         mine = [_arrowhead(at_(v + gap * k), m[2]) for k, m in enumerate(meeting)] if strict > 1 else []
         return not any(_distance(*a, *b) < ARROW_WIDTH for i, a in enumerate(mine) for b in heads + mine[:i])
 
-    first = next((v for strict in (2, 1, 0) for v in starts if clear(v, strict)), None)
+    # where the arrowheads cannot all be clear: the ends ARROW_ROOM apart, as before the
+    # arrowheads were looked at, only for ends that meet one another the same way (two lines
+    # in): an end near only a line out, or only a point of its own, stays where it is
+    same_way = len(meeting) > len({at for *_, at in meeting})
+    first = next((v for strict in ((2, 1, 0) if same_way else (2,)) for v in starts if clear(v, strict)), None)
     if first is None:
         return
     for k, (line, _, _, at) in enumerate(meeting):
