@@ -195,7 +195,6 @@ class Grid:
     def __init__(self, things: Iterable[tuple[Box, object]] = ()) -> None:
         self._cells: dict[tuple[int, int], list[int]] = {}
         self._things: list[tuple[Box, object]] = []
-        self.bounds: Box = (0.0, 0.0, 0.0, 0.0)  # round everything added
         for box, thing in things:
             self.add(box, thing)
 
@@ -206,11 +205,13 @@ class Grid:
                 yield i, j
 
     def add(self, box: Box, thing: object) -> None:
-        b = self.bounds if self._things else box
-        self.bounds = min(b[0], box[0]), min(b[1], box[1]), max(b[2], box[2]), max(b[3], box[3])
         self._things.append((box, thing))
         for key in self._keys(box):
             self._cells.setdefault(key, []).append(len(self._things) - 1)
+
+    def all(self) -> list:  # type: ignore[type-arg]
+        """Everything added, in that order."""
+        return [thing for _, thing in self._things]
 
     def near(self, box: Box) -> list:  # type: ignore[type-arg]
         """What lies in or touches ``box``, in the order it was added."""
@@ -1286,7 +1287,7 @@ def _in_the_way(layout: Layout, box: Box | None = None) -> list[tuple[str, Rect]
     ``layout.blocks`` while ``_lines`` routes (nothing in the way moves or is added then). A
     delay square with room round it: a line turning by it would read as going through it."""
     if layout.blocks is not None:
-        return layout.blocks.near(box) if box is not None else layout.blocks.near(layout.blocks.bounds)
+        return layout.blocks.near(box) if box is not None else layout.blocks.all()
     return [(it.id, Rect(it.rect.cx, it.rect.cy, it.rect.w + 16, it.rect.h + 16) if it.kind == "delay" else it.rect)
             for it in layout.items.values() if it.kind in IN_THE_WAY]  # fmt: skip
 
@@ -1319,9 +1320,12 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
     # or a bent line already coming into it level (h(t-1) down the lane and in, then h0 of a padded run)
     level = level or bool(_bends_in_level(items, dst))
 
-    def clear(points: list[tuple[float, float]]) -> bool:
-        return not any(r.crossed_by(p, q) for p, q in zip(points, points[1:], strict=False)
-                       for k, r in _in_the_way(layout, segment_box((p, q))) if k not in (src, dst))  # fmt: skip
+    def clear(points: list[tuple[float, float]]) -> bool:  # (without a grid: ``others``, made once)
+        pieces = zip(points, points[1:], strict=False)
+        if layout.blocks is None:
+            return not any(r.crossed_by(p, q) for p, q in pieces for r in others)
+        return not any(r.crossed_by(p, q) for p, q in pieces
+                       for k, r in layout.blocks.near(segment_box((p, q))) if k not in (src, dst))  # fmt: skip
 
     if clear([(a.cx, a.cy), (b.cx, b.cy)]):
         toward = b.cx - a.cx
