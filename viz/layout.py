@@ -992,8 +992,8 @@ def _marks(desc: Description, items: dict[str, Item], row: dict[str, int], ys: l
     leaves from, at the height of the tensor it stands for (h(t) of the last drawn step into
     the mark of h's row, and out of it as h(t') into the next drawn step), so that each
     recurrence crosses the gap in its own row (level, where no node is in the way) instead of
-    every line converging on one point. The row most lines use gets the "… k steps …" text (``items["elided"]``), the
-    others a "⋯". Returns, per source of such a line, its mark's id."""
+    every line converging on one point. The row most lines use gets the "… k steps …" text
+    (``items["elided"]``), the others a "⋯". Returns, per source of such a line, its mark's id."""
     where = {n.role: row[n.key] for n in desc.nodes if n.drawn and n.key in row}
     rows: dict[str, int] = {}
     count: dict[int, int] = {}
@@ -1074,8 +1074,7 @@ def _into_mark(layout: Layout, e: Edge, step: int | None) -> Line:
     items = layout.items
     src, mark = e.src, layout.marks[e.src]
     a, b = items[src].rect, items[mark].rect
-    box = segment_box(((a.cx, a.cy), (b.cx, b.cy)))
-    if any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for k, r in _in_the_way(layout, box) if k not in (src, mark)):
+    if _crosses(layout, [((a.cx, a.cy), (b.cx, b.cy))], (src, mark)):
         return Line(_route(layout, mark, src, step)[::-1], "elision", e)
     x0, x1 = (a.right, b.left) if b.cx > a.cx else (a.left, b.right)
     pieces = [seg for line in layout.lines for seg in layout.segments(line)]
@@ -1119,9 +1118,7 @@ def _bundles(layout: Layout, desc: Description, shared: set[str]) -> list[list[E
 def _blocked(layout: Layout, src: str, dst: str) -> bool:
     """Whether the straight line from ``src`` to ``dst`` would run through another tensor."""
     a, b = layout.items[src].rect, layout.items[dst].rect
-    box = segment_box(((a.cx, a.cy), (b.cx, b.cy)))
-    return any(r.crossed_by((a.cx, a.cy), (b.cx, b.cy)) for k, r in _in_the_way(layout, box)
-               if k not in (src, dst) and layout.items[k].kind in ("tensor", "elision", "cost"))  # fmt: skip
+    return _crosses(layout, [((a.cx, a.cy), (b.cx, b.cy))], (src, dst), ("tensor", "elision", "cost"))
 
 
 #: what a trunk or a routed line goes round: the nodes, and style="full"'s parameter boxes
@@ -1152,11 +1149,6 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         y = max(items[e.dst].rect.bottom for e in ends) + BRANCH + 4 * tracks
     else:
         y = min(items[e.dst].rect.top for e in ends) - BRANCH - 4 * tracks
-
-    def crossed(legs: list[tuple[tuple[float, float], tuple[float, float]]]) -> bool:  # a node in the way
-        return any(r.crossed_by(p, q) for p, q in legs for k, r in _in_the_way(layout, segment_box((p, q)))
-                   if k != start)  # fmt: skip
-
     # a trunk already leaving the source level into this step (a GRU's z row and r row): beside it
     side_x = a.right if lane_x > a.cx else a.left
     # (out of an elision's mark: the trunks of every source it stands for)
@@ -1174,7 +1166,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
     legs = [((a.cx, y0), (lane_x, y0)), ((lane_x, y0), (lane_x, y)),
             ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
     under = None
-    if crossed(legs):
+    if _crosses(layout, legs, (start,)):
         if start != src or y0 != a.cy:
             return False
         # the tensors of other steps in the way (a decoder's first input, left of the encoder's
@@ -1183,7 +1175,7 @@ def _trunk(layout: Layout, desc: Description, edges: list[Edge]) -> bool:
         under = _free_height(a.bottom + 12 + 4 * tracks, busy, layout.pitch)
         legs = [((a.cx, a.cy), (a.cx, under)), ((a.cx, under), (lane_x, under)), ((lane_x, under), (lane_x, y)),
                 ((lane_x, y), (items[ends[-1].dst].rect.cx, y))]  # fmt: skip
-        if crossed(legs):
+        if _crosses(layout, legs, (start,)):
             return False
         y0 = under
     name = f"trunk_{tag}_t{step}_y{round(items[ends[0].dst].rect.cy)}"  # one per row the source feeds
@@ -1292,6 +1284,15 @@ def _in_the_way(layout: Layout, box: Box | None = None) -> list[tuple[str, Rect]
             for it in layout.items.values() if it.kind in IN_THE_WAY]  # fmt: skip
 
 
+def _crosses(layout: Layout, pieces: Iterable[tuple[tuple[float, float], tuple[float, float]]], own: Iterable[str],
+             kinds: tuple[str, ...] = IN_THE_WAY) -> bool:  # fmt: skip
+    """Whether one of ``pieces`` runs through something in the way (``_in_the_way``, of
+    ``kinds``) but the items ``own`` (the line's ends)."""
+    own = set(own)
+    return any(r.crossed_by(p, q) for p, q in pieces for k, r in _in_the_way(layout, segment_box((p, q)))
+               if k not in own and layout.items[k].kind in kinds)  # fmt: skip
+
+
 def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = False) -> list[str]:
     """Straight from ``src`` to ``dst`` if no node is in the way; else the first clear of these:
 
@@ -1324,8 +1325,7 @@ def _route(layout: Layout, src: str, dst: str, step: int | None, level: bool = F
         pieces = zip(points, points[1:], strict=False)
         if layout.blocks is None:
             return not any(r.crossed_by(p, q) for p, q in pieces for r in others)
-        return not any(r.crossed_by(p, q) for p, q in pieces
-                       for k, r in layout.blocks.near(segment_box((p, q))) if k not in (src, dst))  # fmt: skip
+        return not _crosses(layout, pieces, (src, dst))
 
     if clear([(a.cx, a.cy), (b.cx, b.cy)]):
         toward = b.cx - a.cx
