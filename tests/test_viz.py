@@ -1443,7 +1443,7 @@ def _arrowheads_on_top_of_each_other(svg: svgread.Svg) -> list[tuple[str, str]]:
     return [(a, b) for i, (a, p) in enumerate(heads) for b, q in heads[i + 1 :] if _overlapping(p, q)]
 
 
-@pytest.mark.parametrize("view", ["rolled", "forward", "backward"])
+@pytest.mark.parametrize("view", DRAWINGS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_no_two_arrowheads_lie_on_top_of_each_other(svgs, case, view):
     """x and h0 into an LSTM's gate came into its right side 3 pt apart, their arrowheads on top
@@ -1453,7 +1453,13 @@ def test_no_two_arrowheads_lie_on_top_of_each_other(svgs, case, view):
     arrowhead of W's branch into it), and a line ends clear of a branch's or a bent line's own
     point on the border, its arrowhead, slanted or not, clear of the branch's; two junctions of
     a shared input's bus side by side carry no arrowhead between them (a padded VecToSeq(gru)'s
-    x into two rows of a step)."""
+    x into two rows of a step). style="full": the first node of a row in a step is tall enough
+    for each parameter's riser to come in 6 pt from the next (VecToSeq's h read b, W, x and U
+    2.75 pt apart: 20 pairs), an end whose slanted arrowhead lies on another's is parted from
+    it although the ends are more than ARROW_ROOM apart (an LSTM gate's line beside a riser from
+    under it), and lines leaving one side level leave it clear of the arrowheads already there
+    (a 2-layer bi-LSTM's backward view). View "both": a forward twin goes on the other side of
+    its line where its arrowhead would lie on another's (a bi-LSTM's o gate)."""
     assert _arrowheads_on_top_of_each_other(svgs[(case, view, "wasm")][1]) == []
 
 

@@ -651,6 +651,15 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     # step to rise into: there it keeps its textbook label
     pairs = {n.key: _pairs(desc, n) for n in drawn if n.kind == OP and (not full or n.place is None)}
     used = _params_by_step(desc, in_step, {n.key for n in shared}) if full else {}
+    # room in the lower half of the first node of a row in a step (the others take their risers
+    # from under) for each parameter's riser, their arrowheads apart
+    for s, params in used.items():
+        first: dict[int, Node] = {}
+        for n in sorted(in_step[s], key=lambda n: rank[n.role]):
+            first.setdefault(row[n.key], n)
+        for n in first.values():
+            if m := len({e.src for e in desc.incoming(n.key)} & set(params)):
+                items[n.key].rect.h = max(items[n.key].rect.h, 2 * (5 + _RISER_ROOM * m))
     n_rows = max(row.values(), default=0) + 1
     height = [0.0] * n_rows
     for key, r in row.items():
@@ -727,6 +736,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
 
 
 _RISER_GAP = 12.0  # between the rising lines of a step's parameters (style="full")
+_RISER_ROOM = 6.0  # between the heights at which they come into a node's side: their arrowheads apart
 
 
 def _params_by_step(desc: Description, in_step: dict[int, list[Node]], shared: set[str]) -> dict[int, list[str]]:
@@ -771,6 +781,11 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
         kind = "parameter" if desc.node(p).kind == PARAMETER else "tensor"
         items[p] = Item(p, kind, Rect(left - COLUMN_GAP - w / 2, y, w, h), lines, key=p)
     under: dict[tuple[int, float], list[str]] = {}  # (step, row): the parameters that come in from under
+    lows: dict[tuple[int | None, float], float] = {}  # (step, row): the bottom of its lowest node
+    for it in items.values():
+        if it.kind == "tensor":
+            at = (it.step, round(it.rect.cy, 1))
+            lows[at] = max(lows.get(at, -math.inf), it.rect.bottom)
     for p in order:
         prev, y = p, items[p].rect.cy
         for s in sorted(used):
@@ -797,17 +812,17 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 # each parameter the node reads at its own height (j), all within the node's lower half
                 mine = [q for q in used[s] if any(o.src == q for o in desc.incoming(e.dst))]
                 j = mine.index(p)
-                y_in = node.cy + (j + 1) * min(5.0, (node.h / 2 - 3) / len(mine)) if node.h > 24 else node.cy
+                y_in = node.cy + (j + 1) * min(_RISER_ROOM, (node.h / 2 - 3) / len(mine)) if node.h > 24 else node.cy
                 others = [it.rect for it in items.values() if it.kind == "tensor" and it.id != e.dst]
                 end = f"{bend}_in"  # on the node's border: each riser comes in level (or upright) on its own
-                if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
+                if not any(Rect(r.cx, r.cy, r.w, r.h + 6).crossed_by((x, y_in), (node.left, y_in)) for r in others):
                     items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
                     items[end] = Item(end, "anchor", Rect(node.left, y_in, 0, 0), step=s)
                     ids = [bend, end]
                 else:  # another node of the row is in the way: come in from under the node, each
-                    row = under.setdefault((s, node.bottom), [])  # parameter of the row at a depth of its own
-                    _add_once(row, p)
-                    y_under = node.bottom + 8 + 4 * row.index(p)
+                    row = under.setdefault((s, round(node.cy, 1)), [])  # parameter of the row at a depth of
+                    _add_once(row, p)  # its own, under the row's lowest node (style="full" makes some taller)
+                    y_under = lows[(s, round(node.cy, 1))] + 8 + 4 * row.index(p)
                     items[bend] = Item(bend, "point", Rect(x, y_under, 0, 0), step=s)
                     corner = f"{bend}_under"
                     items[corner] = Item(corner, "point", Rect(node.left + 10 + 8 * j, y_under, 0, 0), step=s)
@@ -1538,15 +1553,19 @@ def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[flo
     lines already leave it level there: clear of them and of a forward twin, of the lines
     already ending on that side (style="full"'s risers) and of the heights in ``busy``."""
     ends_at = [it.rect.cy for it in layout.items.values() if it.kind == "anchor" and abs(it.rect.cx - side_x) < 1
-               and a.top <= it.rect.cy <= a.bottom] + list(busy)  # fmt: skip
+               and a.top <= it.rect.cy <= a.bottom]  # fmt: skip
     offsets = [min(2 * TWIN_GAP * k, a.h / 2 - 3) * sign for k in range(n, n + 4) for sign in (1, -1)]
     # then, where those are taken (five lines leaving one side), any height 3 pt from the rest
     offsets += [3.0 * k * sign for k in range(1, int((a.h / 2 - 3) / 3) + 1) for sign in (1, -1)]
-    return next((d for d in offsets if all(abs(a.cy + d - y) >= 3 for y in ends_at)), offsets[0])
+    # the ends' arrowheads apart where there is room for that, else 3 pt from the ends
+    return next((d for room in (ARROW_WIDTH, 3) for d in offsets
+                 if all(abs(a.cy + d - y) >= room for y in ends_at) and all(abs(a.cy + d - y) >= 3 for y in busy)),
+                offsets[0])  # fmt: skip
 
 
 ARROW_ROOM = 8.0  # between the ends of two lines on one node's border: their arrowheads apart
 ARROW_WIDTH = 7.0  # an arrowhead's width at its base (Graphviz's, at arrowsize 1)
+ARROW_DRAWN = 0.7 * ARROW_WIDTH  # as drawn (draw.py's arrowsize)
 
 
 def _arrowhead(tip: tuple[float, float], before: tuple[float, float]) -> tuple[tuple[float, float], ...]:
@@ -1589,9 +1608,11 @@ def _part_ends(layout: Layout) -> None:
         r = items[node].rect
         arrows = [(end, before) for _, end, before, _ in meeting] + kept.get(node, [])
         points = [end for end, _ in arrows]
-        groups: list[list[int]] = []  # the ends closer than ARROW_ROOM to another, transitively
-        for i, end in enumerate(points):
-            near = [g for g in groups if any(math.dist(end, points[j]) < ARROW_ROOM for j in g)]
+        heads = [_arrowhead(*a) for a in arrows]
+        groups: list[list[int]] = []  # the ends closer than ARROW_ROOM to another (or, beside a point
+        for i, end in enumerate(points):  # of its own, with arrowheads on top of each other), transitively
+            near = [g for g in groups if any(math.dist(end, points[j]) < ARROW_ROOM or max(i, j) >= len(meeting)
+                                             and _distance(*heads[i], *heads[j]) < ARROW_DRAWN for j in g)]  # fmt: skip
             for g in near:
                 groups.remove(g)
             groups.append([i] + [j for g in near for j in g])
@@ -1705,13 +1726,9 @@ def _forward_twins(layout: Layout) -> None:
     # the boxes and texts a twin must not cross (style="full"'s parameter boxes and shares among them)
     boxes = [it.rect for it in items.values() if it.kind in (*IN_THE_WAY, "label")]
 
-    def on_top(out: list[tuple[float, float]], ends: tuple[tuple[float, float], ...]) -> int:
-        """Pieces on another line or twin, and boxes crossed (but those of the line's own ends)."""
-        pieces = list(zip(out, out[1:], strict=False))
-        return sum(overlap(p, q, *seg) >= 4 for p, q in pieces for seg in drawn) + sum(
-            r.crossed_by(p, q) for r in boxes if not any(r.overlaps(Rect(*e, 0, 0), 1) for e in ends)
-            for p, q in pieces)  # fmt: skip
-
+    # each line's twin on its default side: the one on the left of a steep last piece, under a
+    # flat one (the whole line turns the same way)
+    plans: list[tuple[int, Line, list[tuple[float, float]], list[tuple[float, float]], float]] = []
     for k, line in enumerate(list(layout.lines)):
         if line.role not in ("data", "cost"):
             continue
@@ -1721,16 +1738,35 @@ def _forward_twins(layout: Layout) -> None:
         if any(d is None for d in dirs):
             continue
         ux, uy = dirs[-1]  # type: ignore[misc]
-        # the two normals of the last piece: (uy, -ux) and (-uy, ux); take the one on the left
-        # of a steep piece, under a flat one; the whole line turns the same way; on the other
-        # side where that twin would run on another line or twin (two lines 2 TWIN_GAP apart)
-        want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)
-        sign = 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0
-        out = beside(line, pts, dirs, sign)  # type: ignore[arg-type]
-        if bad := on_top(out, (pts[0], pts[-1])):
-            other = beside(line, pts, dirs, -sign)  # type: ignore[arg-type]
-            out = other if on_top(other, (pts[0], pts[-1])) < bad else out
+        want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)  # the normal (uy, -ux) or (-uy, ux) nearer
+        plans.append((k, line, pts, dirs, 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0))  # type: ignore[arg-type]
+    # the arrowheads at both ends of every line, and at the twins' ends (where each is planned,
+    # then where it goes)
+    heads = [(line, _arrowhead(*pieces[at][::-1] if at else pieces[at])) for line in layout.lines
+             if (pieces := layout.segments(line)) for at in (0, -1)]  # fmt: skip
+    twin_heads = {id(line): _arrowhead(*beside(line, pts, dirs, sign)[:-3:-1])  # (the tip, and the point before)
+                  for _, line, pts, dirs, sign in plans}  # fmt: skip
+
+    def on_top(out: list[tuple[float, float]], line: Line, ends: tuple[tuple[float, float], ...]) -> tuple[int, int]:
+        """Pieces on another line or twin and boxes crossed (but those of the line's own ends);
+        then, the twin's arrowhead on another line's or twin's."""
+        pieces = list(zip(out, out[1:], strict=False))
+        head = _arrowhead(out[-1], out[-2])
+        return (sum(overlap(p, q, *seg) >= 4 for p, q in pieces for seg in drawn)
+                + sum(r.crossed_by(p, q) for r in boxes if not any(r.overlaps(Rect(*e, 0, 0), 1) for e in ends)
+                      for p, q in pieces),
+                sum(_distance(*head, *h) < ARROW_WIDTH for o, h in heads if o is not line)
+                + sum(_distance(*head, *h) < ARROW_WIDTH for o, h in twin_heads.items() if o != id(line)))  # fmt: skip
+
+    for k, line, pts, dirs, sign in plans:
+        # on the other side where the twin would run on another line or twin (two lines 2
+        # TWIN_GAP apart), or, no worse there, its arrowhead would lie on another's
+        out = beside(line, pts, dirs, sign)
+        if any(bad := on_top(out, line, (pts[0], pts[-1]))):
+            other = beside(line, pts, dirs, -sign)
+            out = other if on_top(other, line, (pts[0], pts[-1])) < bad else out
         drawn += list(zip(out, out[1:], strict=False))
+        twin_heads[id(line)] = _arrowhead(out[-1], out[-2])
         step = items[line.ids[-1]].step
         ids = []
         for j, (x, y) in enumerate(out):
