@@ -1939,3 +1939,36 @@ def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops()
     F.sequence_loss(model(xs), xs, loss=F.mse)  # dropped at once: its marks go with it
     gc.collect()
     assert len(F.TERM_OPS) == alive
+
+
+@pytest.mark.parametrize(("steps", "max_steps"), [(3, None), (9, 4)])
+def test_labels_of_lines_from_the_next_step_find_room_in_a_wider_right_lane(steps, max_steps):
+    """A 2-layer bidirectional RNN whose loss reads its final states and its last two outputs,
+    view "both": W_l1_reverse(0)'s share had no free place (drawn across the gap between the
+    first two frames, struck by a bent line) and three texts were struck, at every spacing
+    tried. Where widening the rows and the left lanes places not every label, the layout is
+    tried again with the right lanes (for the labels of lines from the next step) widened too."""
+    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outs, h = m(np.random.default_rng(0).normal(size=(steps, 1, 2)))
+    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
+    loss.backward()
+    diagram = viz.draw(loss, "both", **({"max_steps": max_steps} if max_steps else {}))
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    assert diagram.layout.conflicts == [] and svgread.struck_texts(svg) == []
+    assert not any("W_l1_reverse" in label for label in diagram.layout.unpaired)
+
+
+@pytest.mark.parametrize("view", ["both", "forward:full", "backward:full"])
+def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(view):
+    """A padded 2-layer bidirectional RNN (9 steps, 4 drawn): the riser from h_l1_reverse(0) into
+    the cost goes up beside the tensors over it, and ran 1 pt from a lane track there (two or
+    three pieces on top of each other). It now keeps a track's pitch from the upright lines
+    already there."""
+    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outs, h = m(np.random.default_rng(0).normal(size=(9, 2, 2)), lengths=[9, 4])
+    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
+    loss.backward()
+    kind, _, style = view.partition(":")
+    diagram = viz.draw(loss, kind, max_steps=4, **({"style": style} if style else {}))
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    assert _lines_on_top_of_each_other(svg) == []

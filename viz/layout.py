@@ -560,9 +560,10 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     ``‖∂L/∂W(t)‖`` written where it rises.
 
     Where a label finds no free place (a step with several labelled inputs side by side), the
-    layout is made again with the nodes of a row, and the rows, further apart, up to four times
-    (where none places every label, the one that misplaces fewest is kept: its misplaced labels
-    are in ``Layout.conflicts`` and ``Layout.unpaired``). The backward view's labels (the longer
+    layout is made again with the nodes of a row, and the rows, further apart, up to four times,
+    then those four again with the right lanes wider too (where none places every label, the one
+    that misplaces fewest is kept: its misplaced labels are in ``Layout.conflicts`` and
+    ``Layout.unpaired``). The backward view's labels (the longer
     ones) decide, so that both views keep one layout. ``twins``: the
     backward layout with a forward line beside each line that carries data (view="both")."""
     room = _label_width(desc, [n for n in desc.nodes if n.drawn])
@@ -570,8 +571,12 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     tallest = max((text.box(["·", "·", *split_lines(v)], LABEL_FONT)[1] for v in desc.splits.values()), default=0.0)
     row_gap = ROW_GAP + 2 * max(0.0, tallest - text.box(["·", "·"], LABEL_FONT)[1])
     tries = []
-    for widen in range(5):  # the lanes wider too: the lines bent down them can take a label's room
-        gaps = (NODE_GAP + widen * room, row_gap + 12 * widen, widen * 4 * (2 * TWIN_GAP + 1 if twins else 5.0))
+    # the lanes wider too: the lines bent down them can take a label's room; where that places
+    # not every label, the lanes on the right too (for the labels of lines from the next step)
+    for widen in [*range(5), *range(1, 5)]:
+        right = len(tries) >= 5
+        lane = widen * 4 * (2 * TWIN_GAP + 1 if twins else 5.0)
+        gaps = (NODE_GAP + widen * room, row_gap + 12 * widen, lane, lane if right else 0.0)
         tries.append((_unrolled(desc, True, values, style, *gaps, twins=twins), gaps))
         if not tries[-1][0].conflicts and not tries[-1][0].unpaired:
             break
@@ -581,7 +586,7 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
 
 
 def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_gap: float, row_gap: float,
-              lane_extra: float = 0.0, twins: bool = False) -> Layout:  # fmt: skip
+              lane_extra: float = 0.0, right_extra: float = 0.0, twins: bool = False) -> Layout:  # fmt: skip
     full = style == "full" and bool(desc.steps)  # without steps there is nothing to run a line under
     drawn = [n for n in desc.nodes if n.drawn]
     shown = set(desc.shown)
@@ -701,7 +706,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         if full:  # a track on the right for each line from the next step (h_reverse)
             x += 5.0 * _entering(desc, in_step[s], shared_keys, closing)
         elif _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
-            x += label_w + 6  # a lane on the right too, for the labels of lines from the next step (h_reverse)
+            x += label_w + 6 + right_extra  # a lane on the right too, for the labels of lines from the next step
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
         frames[s] = frame
@@ -1892,7 +1897,8 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
     for k in reads:
         it = items[k]
         if it.step in layout.frames and _crossed(nodes, (it.rect.cx, it.rect.top), (it.rect.cx, top - 10), k):
-            beside[k] = _riser_beside(nodes, it, top, cx)
+            uprights = _busy(layout, top - 10, it.rect.top, upright=True)  # the lane tracks there, say
+            beside[k] = _riser_beside(nodes, it, top, cx, uprights, layout.pitch)
     xs = [beside[k][0] if k in beside else items[k].rect.cx for k in reads] or [0.0]
 
     def close(rise: float) -> int:  # pairs of risers whose lines into the cost are less than 3 degrees apart
@@ -1937,22 +1943,25 @@ def _crossed(nodes: list[Item], a: tuple[float, float], b: tuple[float, float], 
     return any(o.rect.crossed_by(a, b) for o in nodes if o.id != own)
 
 
-def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float) -> tuple[float, float]:
+def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float, uprights: list[float],
+                  pitch: float) -> tuple[float, float]:  # fmt: skip
     """(x of the riser, x where it leaves ``it``'s top) for a riser that the tensors over ``it``
     in its step block: straight up from its top, 14 pt beside them (off the arrowheads of the
     lines into their sides) where it is wider, else from its top corner on the cost's side out
-    to beside them."""
+    to beside them; ``pitch`` from the upright lines already there (at x in ``uprights``)."""
     r = it.rect
     over = [o.rect for o in nodes if o.step == it.step and o.rect.bottom <= r.top and o.id != it.id
             and o.rect.right > r.left and o.rect.left < r.right]  # fmt: skip
     clear = [x for x in range(math.ceil(r.left + 8), math.floor(r.right - 8) + 1)
              if not any(o.left - 14 < x < o.right + 14 for o in over)  # off the arrowheads into them
+             and all(abs(x - u) >= pitch - 1 for u in uprights)
              and not _crossed(nodes, (x, r.top), (x, top - 10), it.id)]  # fmt: skip
     if clear:
         x = float(min(clear, key=lambda x: (abs(x - r.cx), x)))
         return x, x
     left, right = min(o.left for o in over) - 14, max(o.right for o in over) + 14
-    sides = [(max(right, r.right - 8), r.right - 8), (min(left, r.left + 8), r.left + 8)]
+    sides = [(_free_height(max(right, r.right - 8), uprights, pitch), r.right - 8),
+             (_free_height(min(left, r.left + 8), uprights, -pitch), r.left + 8)]  # fmt: skip
     for x, corner in sides if cost_x > r.cx else sides[::-1]:
         if not _crossed(nodes, (corner, r.top), (x, r.top - 12), it.id) and not _crossed(
                 nodes, (x, r.top - 12), (x, top - 10), it.id):  # fmt: skip
