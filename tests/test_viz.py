@@ -1972,3 +1972,27 @@ def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(view):
     diagram = viz.draw(loss, kind, max_steps=4, **({"style": style} if style else {}))
     svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
     assert _lines_on_top_of_each_other(svg) == []
+
+
+@pytest.mark.parametrize("view", ["backward", "both", "backward:full"])
+def test_the_lines_out_of_an_elision_mark_part_their_arrowheads_and_a_level_one_stays_level(view):
+    """A padded 2-layer bidirectional RNN (9 steps, 4 drawn): h(t) of the last elided step is
+    read by two tensors of the next drawn step, and both lines left the "⋯" mark at one point,
+    their backward arrowheads on top of each other. The ends on a mark are parted like those
+    on a node (a mark has no rounded corners to keep off), and a line that comes straight in
+    keeps its end where it can (moved, it would slant)."""
+    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outs, h = m(np.random.default_rng(0).normal(size=(9, 2, 2)), lengths=[9, 4])
+    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
+    loss.backward()
+    kind, _, style = view.partition(":")
+    diagram = viz.draw(loss, kind, max_steps=4, **({"style": style} if style else {}))
+    svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
+    assert _arrowheads_on_top_of_each_other(svg) == []
+    items = diagram.layout.items
+    level = [line for line in diagram.layout.lines if items[line.ids[0]].kind == "elision" and len(line.ids) == 2
+             and abs(items[line.ids[-1]].rect.cy - items[line.ids[0]].rect.cy) < 0.5]  # fmt: skip
+    assert level, "a line out of a mark into a tensor of its row"
+    for line in level:
+        start, end = (items[p].rect for p in line.points())
+        assert abs(start.cy - end.cy) < 0.5, line.ids

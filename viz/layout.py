@@ -1589,7 +1589,8 @@ def _part_ends(layout: Layout) -> None:
     forward arrowheads) and the giving ends (the backward ones) alike, and together: view
     "both" draws both. A line that already ends at a point of its own on the border (a trunk's
     branch, a bent line) keeps it, and the ends near it move off it. A group whose lines do not
-    all come from beyond one side is left as it is."""
+    all come from beyond one side is left as it is. An elision mark's ends are parted alike (two
+    tensors of the next drawn step read the elided h(t))."""
     items = layout.items
     ends: dict[str, list[tuple[Line, tuple[float, float], tuple[float, float], int]]] = {}
     # per node, the ends (and the point before each) of lines at points of their own on its border
@@ -1601,7 +1602,7 @@ def _part_ends(layout: Layout) -> None:
             continue
         for at, (end, before) in ((-1, pieces[-1][::-1]), (0, pieces[0])):
             it = items[line.ids[at]]
-            if it.kind in ("tensor", "cost"):
+            if it.kind in ("tensor", "cost", "elision"):
                 ends.setdefault(line.ids[at], []).append((line, end, before, at))
             elif it.kind == "anchor":
                 x, y = it.rect.cx, it.rect.cy
@@ -1633,7 +1634,8 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
     clear of the points already on it and of ``others`` (the ends of the node's other lines,
     each with the point its line comes from): each end ``ARROW_ROOM`` from the others along the
     side, and its arrowhead (as its line comes in, slanted or not) clear of theirs, its last
-    piece through no other node (``nodes``: a Grid of them)."""
+    piece through no other node (``nodes``: a Grid of them). A line that comes straight in
+    keeps its end where the others can be placed around it."""
     sides = {"left": lambda p: p[0] < r.left - 1, "right": lambda p: p[0] > r.right + 1,
              "top": lambda p: p[1] < r.top - 1, "bottom": lambda p: p[1] > r.bottom + 1}  # fmt: skip
     # the side the ends lie on, if every line comes from beyond it; else any such side
@@ -1650,7 +1652,8 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
     if len(meeting) == 1 and abs(meeting[0][1][along] - meeting[0][2][along]) < 0.5:
         return  # one line, drawn level (or upright) into the side: moved, it would slant
     lo, hi = (r.top, r.bottom) if along else (r.left, r.right)
-    lo, hi = lo + ARROW_ROOM, hi - ARROW_ROOM  # off the rounded corners
+    if layout.items[node].kind != "elision":  # (an elision mark is a text, without corners)
+        lo, hi = lo + ARROW_ROOM, hi - ARROW_ROOM  # off the rounded corners
     if hi <= lo:
         return
     gap = min(ARROW_ROOM, (hi - lo) / max(len(meeting) - 1, 1))
@@ -1673,6 +1676,9 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
     centre = (mx, my)[along]
     slope = lambda m: (m[2][along] - centre) / max(abs(m[2][1 - along] - fixed), 1.0)  # noqa: E731
     meeting = sorted(meeting, key=slope)
+    # first, where a line that comes straight in (level into a side) keeps its end: moved, it would slant
+    starts = [v for k, m in enumerate(meeting) if abs(m[1][along] - m[2][along]) < 0.5
+              if lo <= (v := m[1][along] - gap * k) <= hi - span] + starts  # fmt: skip
 
     def at_(v: float) -> tuple[float, float]:
         return (fixed, v) if along else (v, fixed)
