@@ -277,8 +277,11 @@ def test_truncated_bptt_with_lengths_runs_each_sequence_to_its_own_end(cell):
 
 def test_after_a_sequence_ends_every_tensor_of_a_stacked_cell_keeps_its_layer_and_direction_in_its_name():
     """The README: a stacked network's names say their layer and direction. At a step where a
-    sequence has ended, the cell's own outputs, the carried state (where(running, new, old)) and
-    the zeroed output all say it; only the first layer's forward cell has no suffix."""
+    sequence has ended, the carried state (where(running, new, old)) and the zeroed output say
+    it, each once: the cell's own result, blended into the carried state, goes unnamed (drawn as
+    its op), and the two directions joined are named after both ([h_out, h_out_reverse]), so
+    that no step draws three nodes named h_l1(t). Only the first layer's forward cell has no
+    suffix."""
     from collections import Counter
 
     from tinygrad_rnn.autograd import walk
@@ -286,12 +289,11 @@ def test_after_a_sequence_ends_every_tensor_of_a_stacked_cell_keeps_its_layer_an
     m = nn.LSTM(2, 3, num_layers=2, bidirectional=True, seed=0)
     outs, (h, c) = m(np.random.default_rng(0).normal(size=(3, 2, 2)), lengths=[3, 2])
     root = h.sum() + c.sum() + sum(o.sum() for o in outs)
-    names = Counter(n.name for n in walk(root) if n.op is not None and n.step == 2 and (n.name or " ")[0] in "hs")
-    for suffix in ("", "_l1", "_reverse", "_l1_reverse"):
-        assert names[f"s{suffix}"] == 2 and names[f"h_out{suffix}"] == 1  # the cell's s and the carried one
-    assert names["h_reverse"] == names["h_l1_reverse"] == 2  # the cell's h and the carried one
-    assert names["h"] == names["h_l1"] == 3  # and the layer's output, both directions joined
-    assert len(names) == 12
+    names = Counter(n.name for n in walk(root) if n.op is not None and n.step == 2 and (n.name or " ")[0] in "hs[")
+    for suffix in ("", "_l1", "_reverse", "_l1_reverse"):  # the carried state and the output: one each (the
+        assert names[f"h{suffix}"] == names[f"s{suffix}"] == names[f"h_out{suffix}"] == 1  # cell's own: its op)
+    assert names["[h_out, h_out_reverse]"] == names["[h_out_l1, h_out_l1_reverse]"] == 1  # both directions joined
+    assert len(names) == 14
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -1336,7 +1336,10 @@ def test_the_rolled_view_of_a_padded_batch_draws_each_part_of_a_step_once():
 
     desc = describe_roles(CASES["padded_birnn2"]())
     drawn = [n for n in desc.nodes if n.kind == "op" and n.key in desc.weights]
-    ops = [(n.name, n.op, n.shape) for n in drawn]
+    params = {n.key: n.name for n in desc.nodes if n.kind == "parameter"}
+    # the cell's own h is unnamed (drawn as its op): told apart by the parameters it reads
+    ops = [(n.name, n.op, n.shape, *sorted(params[e.src] for e in desc.incoming(n.key) if e.src in params))
+           for n in drawn]  # fmt: skip
     assert len(ops) == len(set(ops)) == 3 * 4 + 2  # h, carried h, h_out per layer and direction; 2 joins
     assert all(desc.weights[n.key] == 4 for n in drawn)  # one node stands for each of the 4 steps
     constants = {e.src for e in desc.edges if desc.node(e.src).kind == "constant"}
@@ -1703,7 +1706,8 @@ def test_a_stacked_bidirectional_rnn_draws_its_layers_one_above_the_other_each_d
             here = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"
                     and n.op != "concat"}  # fmt: skip
             joined = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.op == "concat"}
-            order = [here["h_reverse"], here["h"], joined["h"], here["h_l1_reverse"], here["h_l1"], joined["h_l1"]]
+            order = [here["h_reverse"], here["h"], joined["[h, h_reverse]"], here["h_l1_reverse"], here["h_l1"],
+                     joined["[h_l1, h_l1_reverse]"]]  # fmt: skip
             assert order == sorted(order, reverse=True), (view, step, order)  # y grows downwards
 
 

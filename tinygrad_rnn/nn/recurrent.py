@@ -28,7 +28,7 @@ def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
     if isinstance(new, tuple):
         return tuple(_carry(running, n, o) for n, o in zip(new, old, strict=True))
     carried = Tensor.where(running, new, old)
-    carried.name = new.name
+    carried.name, new.name = new.name, None  # the state h(t); the cell's own result is drawn as its op
     return carried
 
 
@@ -51,9 +51,10 @@ def masked_step(
     if ends is None:
         return out, new
     running = (ends > t)[:, None]
+    name = out.name
     carried = _carry(running, new, state)
     zeroed = Tensor.where(running, carried[0] if isinstance(carried, tuple) else carried, 0.0)
-    zeroed.name = f"{out.name[: len(out.name) - len(suffix)]}_out{suffix}"  # h_out, h_out_l1, o_out
+    zeroed.name = f"{name[: len(name) - len(suffix)]}_out{suffix}"  # h_out, h_out_l1, o_out
     return zeroed, carried
 
 
@@ -139,7 +140,8 @@ class RNN(Module):
 
     ``num_layers=L`` stacks L loops (each layer reads the outputs of the one below) and
     ``bidirectional=True`` adds, in every layer, a cell that reads the sequence backwards; a
-    step's output is then the forward and backward outputs side by side (B, 2H), as PyTorch's.
+    step's output is then the forward and backward outputs side by side (B, 2H), as PyTorch's,
+    named after both ("[h, h_reverse]").
     Such a network's state, ``h0`` as well as the final one, is PyTorch's stack (L x directions,
     B, H), ordered layer 0 forward, layer 0 backward, layer 1 forward, ...; a single forward layer
     keeps the plain (B, H). The cells are ``cell`` (layer 0, forward), ``cell_reverse``,
@@ -268,7 +270,7 @@ class RNN(Module):
                 for t in range(T):
                     with step(t):
                         both = Tensor.concat([runs[0][t], runs[1][t]], axis=-1)
-                        both.name = f"h_l{layer}" if layer else "h"
+                        both.name = f"[{runs[0][t].name}, {runs[1][t].name}]"  # [h, h_reverse]: not h's own name
                     inputs.append(both)
         if not self.stacked:
             return inputs, finals[0]
