@@ -280,3 +280,17 @@ def test_the_rest_of_a_loss_outside_its_per_step_terms_is_a_row_of_its_own():
     assert led.loss_steps == [0, 1, 2, None]
     np.testing.assert_allclose(led.total, model.W.grad, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(led.terms[3].sum(axis=0), 0.2 * model.W.data, rtol=1e-12)  # d(0.1 W^2)/dW
+
+
+def test_hidden_states_of_a_bidirectional_network_are_the_forward_direction_s():
+    """A bidirectional layer's output, both directions joined (B, 2H), was named h like the
+    forward state and, made last in each step, was what hidden_states(loss) found: a chain of
+    concatenations, not of states. It is named [h, h_reverse] now; h(t) is the forward state."""
+    m = nn.RNN(2, 3, bidirectional=True, seed=0)
+    outs, h = m(np.random.default_rng(0).normal(size=(4, 1, 2)))
+    loss = sum((o * o).sum() for o in outs)
+    loss.backward()
+    states = analysis.hidden_states(loss)
+    assert [s.shape for s in states] == [(1, 3)] * 4 and [s.step for s in states] == [0, 1, 2, 3]
+    np.testing.assert_array_equal(states[-1].data, h[0].data)  # the forward direction's final state
+    assert [s.step for s in analysis.hidden_states(loss, "h_reverse")] == [0, 1, 2, 3]
