@@ -1962,14 +1962,19 @@ def test_labels_of_lines_from_the_next_step_find_room_in_a_wider_right_lane(step
     assert not any("W_l1_reverse" in label for label in diagram.layout.unpaired)
 
 
-@pytest.mark.parametrize("view", ["both", "forward:full", "backward:full"])
-def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(view):
+@pytest.mark.parametrize(
+    ("lengths", "view"),
+    [([9, 4], "both"), ([9, 4], "forward:full"), ([9, 4], "backward:full"), (None, "forward"), (None, "backward")],
+)
+def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(lengths, view):
     """A padded 2-layer bidirectional RNN (9 steps, 4 drawn): the riser from h_l1_reverse(0) into
     the cost goes up beside the tensors over it, and ran 1 pt from a lane track there (two or
     three pieces on top of each other). It now keeps a track's pitch from the upright lines
-    already there."""
+    already there, and from the risers beside tensors placed before it (without lengths, the
+    risers from h_reverse(5) and h_l1_reverse(5) went up at one x)."""
     m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
-    outs, h = m(np.random.default_rng(0).normal(size=(9, 2, 2)), lengths=[9, 4])
+    batch = 2 if lengths else 1
+    outs, h = m(np.random.default_rng(0).normal(size=(9, batch, 2)), **({"lengths": lengths} if lengths else {}))
     loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
     loss.backward()
     kind, _, style = view.partition(":")

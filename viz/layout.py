@@ -1903,7 +1903,8 @@ def _cost(layout: Layout, desc: Description, backward: bool, values: bool, top: 
     for k in reads:
         it = items[k]
         if it.step in layout.frames and _crossed(nodes, (it.rect.cx, it.rect.top), (it.rect.cx, top - 10), k):
-            uprights = _busy(layout, top - 10, it.rect.top, upright=True)  # the lane tracks there, say
+            uprights = _busy(layout, top - 10, it.rect.top, upright=True)  # the lane tracks there, say,
+            uprights += [x for x, _ in beside.values()]  # and the risers beside tensors placed so far
             beside[k] = _riser_beside(nodes, it, top, cx, uprights, layout.pitch)
     xs = [beside[k][0] if k in beside else items[k].rect.cx for k in reads] or [0.0]
 
