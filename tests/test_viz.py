@@ -2005,3 +2005,20 @@ def test_the_lines_out_of_an_elision_mark_part_their_arrowheads_and_a_level_one_
     for line in level:
         start, end = (items[p].rect for p in line.points())
         assert abs(start.cy - end.cy) < 0.5, line.ids
+
+
+@pytest.mark.parametrize(("steps", "max_steps"), [(3, None), (9, 4)])
+def test_a_wide_label_beside_an_upright_line_reads_as_that_line_s(steps, max_steps):
+    """A 2-layer bidirectional RNN whose loss reads its final states and last two outputs,
+    backward view: ‖∂L/∂U_l1_reverse(0)‖ (97 pt wide) sat 4 pt left of its upright line, 33 pt
+    from any other, yet counted as unpaired: its centre, 52 pt from its line, was nearer the end
+    of b's stub. Where no place has the label's centre nearest its line, a place whose edge is
+    within 6 pt of its line and BESIDE_CLEAR nearer it than any other line is taken."""
+    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    outs, h = m(np.random.default_rng(0).normal(size=(steps, 1, 2)))
+    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
+    loss.backward()
+    diagram = viz.draw(loss, "backward", **({"max_steps": max_steps} if max_steps else {}))
+    assert diagram.layout.conflicts == [] and diagram.layout.unpaired == []
+    label = next(it for it in diagram.layout.items.values() if it.kind == "label" and "U_l1_reverse(0)" in it.lines[0])
+    assert label.rect.w > 90  # wide: its centre far from the line it sits beside

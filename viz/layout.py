@@ -2047,6 +2047,8 @@ def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[s
                         bus = {g for t in trunks[line.trunk] for g in layout.segments(t)
                                if (junction.cx, junction.cy) in g}  # fmt: skip
                         spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, hangs_from=bus, skip=kept)
+                if spot is None:  # a wide label beside its line, its edge (not its centre) nearest it
+                    spot = _free_spot(seg, w, h, frame, free, segments, own, paired=True, skip=kept, beside=True)
                 if spot is None:
                     spot = _free_spot(seg, w, h, frame, free, segments, own, skip=kept)
                     layout.unpaired.append(f"{text_lines[0]} on {line.ids}")
@@ -2127,7 +2129,8 @@ def _candidates(seg: tuple[tuple[float, float], tuple[float, float]], w: float, 
 
 
 def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect] | Grid, segments, mine=frozenset(),  # type: ignore[no-untyped-def]
-               paired: bool = False, hangs_from=frozenset(), skip: Rect | None = None) -> Rect | None:  # fmt: skip
+               paired: bool = False, hangs_from=frozenset(), skip: Rect | None = None,
+               beside: bool = False) -> Rect | None:  # fmt: skip
     """The first candidate place inside ``frame`` that overlaps nothing ``taken``, keeps 3 pt
     clear of every line, and lies nearer its own line than any other (so that a reader pairs
     the label with the right line; ``mine``: more segments that count as its own, such as the
@@ -2162,7 +2165,7 @@ def _free_spot(seg, w: float, h: float, frame: Item | None, taken: list[Rect] | 
         if any(Rect(r.cx, r.cy, r.w + 6, r.h + 6).crossed_by(a, b) for _, (a, b) in segments):  # 3 pt clear
             continue
         free = free or r
-        if not _nearest(r, seg, near, mine, hangs_from):
+        if not _nearest(r, seg, near, mine, hangs_from, beside):
             continue
         return r
     return None if paired else free
@@ -2181,17 +2184,30 @@ def _shortened(seg, by: float):  # type: ignore[no-untyped-def]
     return (x0 + ux, y0 + uy), (x1 - ux, y1 - uy)
 
 
-def _nearest(r: Rect, seg, segments, mine=frozenset(), hangs_from=frozenset()) -> bool:  # type: ignore[no-untyped-def]
+def _nearest(r: Rect, seg, segments, mine=frozenset(), hangs_from=frozenset(), beside: bool = False) -> bool:  # type: ignore[no-untyped-def]
     """Whether the centre of ``r`` is nearer ``seg`` (or a segment of ``hangs_from``) than any
     segment not in ``mine``, by at least two points (so that a reader pairs the label with its
-    own line)."""
+    own line); ``beside``: or its edge is within 6 pt of its own line and BESIDE_CLEAR nearer it
+    than any other (a wide label beside an upright line, its centre far from it)."""
     own = min(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) for a, b in [_shortened(seg, ARROW), *hangs_from])
-    if isinstance(segments, Grid):  # only those within own + 2 of the centre can be nearer
-        segments = segments.near((r.cx - own - 2, r.cy - own - 2, r.cx + own + 2, r.cy + own + 2))
-    return not any(
-        _distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own + 2 for _, (a, b) in segments if (a, b) != seg
-        and (a, b) not in mine
-    )  # fmt: skip
+    near = segments.near((r.cx - own - 2, r.cy - own - 2, r.cx + own + 2, r.cy + own + 2)) if isinstance(
+        segments, Grid) else segments  # only those within own + 2 of the centre can be nearer  # fmt: skip
+    if not any(_distance((r.cx, r.cy), (r.cx, r.cy), a, b) < own + 2 for _, (a, b) in near
+               if (a, b) != seg and (a, b) not in mine):  # fmt: skip
+        return True
+    if not beside:
+        return False
+    sides = [((r.left, r.top), (r.right, r.top)), ((r.right, r.top), (r.right, r.bottom)),
+             ((r.right, r.bottom), (r.left, r.bottom)), ((r.left, r.bottom), (r.left, r.top))]  # fmt: skip
+    edge = min(_distance(*side, a, b) for side in sides for a, b in [_shortened(seg, ARROW), *hangs_from])
+    reach = edge + BESIDE_CLEAR
+    box = (r.left - reach, r.top - reach, r.right + reach, r.bottom + reach)
+    others = segments.near(box) if isinstance(segments, Grid) else segments
+    return edge <= 6 and not any(_distance(*side, a, b) < reach for _, (a, b) in others
+                                 if (a, b) != seg and (a, b) not in mine for side in sides)  # fmt: skip
+
+
+BESIDE_CLEAR = 12.0  # how much nearer its own line than any other a label's edge is, to read as that line's
 
 
 def legend_and_caption(
