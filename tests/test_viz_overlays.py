@@ -14,6 +14,7 @@ import pytest
 import svgread
 from test_viz import dying
 
+import tinygrad_rnn
 import viz
 from tinygrad_rnn import Tensor, analysis, nn, optim
 from tinygrad_rnn import functional as F
@@ -304,12 +305,34 @@ def test_overlay_errors_say_what_to_pass_to_draw():
     with pytest.raises(viz.VizError, match=r"jacobians=\[h\(0\), \.\.\., h\(T\)\]") as err:
         viz.draw(loss, "backward", jacobians=True)
     assert "name=" not in str(err.value)
+    hs = []  # states named h that do not follow from one another: not one chain
+    for t in range(3):
+        with tinygrad_rnn.step(t):
+            h = (x * float(t + 1)).tanh()
+            h.name = "h"
+            hs.append(h)
+    loss = sum((h * h).sum() for h in hs)
+    loss.backward()
+    with pytest.raises(viz.VizError, match="not one chain.*one layer and direction"):
+        viz.draw(loss, "backward", jacobians=True)
+
+
+def test_jacobians_true_on_a_bidirectional_network_follows_its_forward_direction():
+    """The joined output of both directions was named h too, and, made last in each step, was
+    what jacobians=True found: not one chain, an error. It is named [h, h_reverse] now, and the
+    states named h are the first layer's forward direction: their norms are the analysis's."""
     net = nn.RNN(2, 3, bidirectional=True, seed=0)
     outputs, _ = net(np.random.default_rng(0).normal(size=(3, 1, 2)))
     loss = sum((o * o).sum() for o in outputs)
     loss.backward()
-    with pytest.raises(viz.VizError, match="not one chain.*one layer and direction"):
-        viz.draw(loss, "backward", jacobians=True)
+    diagram = viz.draw(loss, "backward", jacobians=True)
+    states = analysis.hidden_states(loss)
+    want = analysis.jacobian_norms(states)
+    drawn = {it.lines[0]: it.lines for it in diagram.layout.items.values() if it.kind == "tensor"}
+    assert [s.shape for s in states] == [(1, 3)] * 3
+    for t in range(2):
+        assert f"‖∂h(2)/∂h({t})‖ = {fmt(want.to_last[t])}" in drawn[f"h({t})"]
+        assert f"‖∂h({t + 1})/∂h({t})‖ = {fmt(want.one_step[t])}" in drawn[f"h({t + 1})"]
 
 
 def test_none_turns_an_overlay_off_like_false():

@@ -667,8 +667,8 @@ def _jacobians(w: _Walk, states: list[Tensor], drawn: set[str], found: bool = Fa
         if found:
             raise VizError(
                 f"viz.draw(jacobians=True): the {len(states)} states named 'h' found in the graph (the last of each "
-                "step) are not one chain, each computed from the one before (a stacked or bidirectional network "
-                "has several); pass the chain of one layer and direction: jacobians=[h(0), ..., h(T)]"
+                "step) are not one chain, each computed from the one before; pass the chain you mean (one layer "
+                "and direction): jacobians=[h(0), ..., h(T)]"
             ) from None
         raise VizError(f"viz.draw(jacobians=...): {e}") from None
     out: dict[str, tuple[str | None, float | None, float]] = {}
