@@ -158,12 +158,13 @@ def draw(
     jacobians : bool or list of Tensor
         Backward view: under each hidden state h(t) the spectral norms ‖∂h(t)/∂h(t-1)‖ and
         ‖∂h(T)/∂h(t)‖ (``analysis.jacobian_norms`` of these states h(0..T); True: the states
-        named h, found in the graph: a stacked or bidirectional network's first layer, forward
-        direction, its other chains being h_l1, h_reverse, ...), and a blue dashed outline on the states that less than
-        1e-3 of a gradient at h(T) reaches: where the gradient has died. For an LSTM the
-        one-step Jacobian holds s(t-1) fixed, so the one-step norms do not bound the products.
-        A state that is a parameter (a learned h0) gets no overlay. Costs one backward pass per
-        element of a state and step, over the whole recording.
+        named h, found in the graph: in a stacked or bidirectional network, the first layer's
+        forward direction, its other chains being h_l1, h_reverse, ...), and a blue dashed
+        outline on the states that less than 1e-3 of a gradient at h(T) reaches: where the
+        gradient has died. For an LSTM the one-step Jacobian holds s(t-1) fixed, so the
+        one-step norms do not bound the products. A state that is a parameter (a learned h0)
+        gets no overlay. Costs one backward pass per element of a state and step, over the
+        whole recording.
 
     Clipping is found without asking: where a parameter's ``.grad`` is this backward pass's
     gradient scaled down (as ``optim.clip_grad_norm`` does) or cut (``clip_grad_value``), its
