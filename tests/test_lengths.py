@@ -309,3 +309,19 @@ def test_lengths_that_pad_nothing_record_the_graph_of_no_lengths(cell):
         loss = F.sequence_loss(model(xs, **kw), np.zeros((4, 2), dtype=int), **kw)
         recorded.append([(n.op, n.name, n.step) for n in walk(loss)])
     assert recorded[0] == recorded[1] == recorded[2]
+
+
+def test_a_state_the_cell_hands_back_unchanged_keeps_its_name():
+    """A padded step names h(t) once: the cell's own new state goes unnamed once blended into the
+    carried state. A cell that hands its state back unchanged hands back the user's h0 (or the
+    last carried state): that tensor keeps its name."""
+
+    class Keep(nn.RNNCell):
+        def step(self, x, h):
+            return h, h
+
+    h0 = Tensor(np.zeros((2, 3)), name="context")
+    m = nn.RNN(Keep(2, 3, seed=0))
+    outs, h = m(np.random.default_rng(0).normal(size=(3, 2, 2)), h0, lengths=[3, 2])
+    assert h0.name == "context"
+    assert [o.name for o in outs] == ["context_out"] * 3  # the zeroed outputs, named after the state

@@ -1628,8 +1628,7 @@ def test_a_bidirectional_lstm_draws_each_direction_in_a_band_of_its_own():
     for step in desc.shown:
         here = [n for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"]
         (h_rev,) = [n.key for n in here if n.name == "h_reverse"]
-        (h_fwd,) = [n.key for n in here if n.name == "h" and not any(
-            desc.node(e.src).name == "h_reverse" for e in desc.incoming(n.key))]  # fmt: skip
+        (h_fwd,) = [n.key for n in here if n.name == "h"]
         forward, backward = band(h_fwd), band(h_rev)
         assert len(forward) == len(backward) == 9 and not forward & backward  # 4 gates, 2 products, c, tanh, h
         lowest_forward = max(items[k].rect.cy for k in forward)
@@ -1703,11 +1702,9 @@ def test_a_stacked_bidirectional_rnn_draws_its_layers_one_above_the_other_each_d
         desc, items = diagram.description, diagram.layout.items
         assert diagram.layout.conflicts == [] and diagram.layout.unpaired == []
         for step in desc.shown:
-            here = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"
-                    and n.op != "concat"}  # fmt: skip
-            joined = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.op == "concat"}
-            order = [here["h_reverse"], here["h"], joined["[h, h_reverse]"], here["h_l1_reverse"], here["h_l1"],
-                     joined["[h_l1, h_l1_reverse]"]]  # fmt: skip
+            here = {n.name: items[n.key].rect.cy for n in desc.nodes if n.step == step and n.drawn and n.kind == "op"}
+            order = [here["h_reverse"], here["h"], here["[h, h_reverse]"], here["h_l1_reverse"], here["h_l1"],
+                     here["[h_l1, h_l1_reverse]"]]  # fmt: skip
             assert order == sorted(order, reverse=True), (view, step, order)  # y grows downwards
 
 
@@ -1743,7 +1740,7 @@ def test_inputs_computed_before_the_loop_still_draw_the_two_directions_in_bands(
     items = diagram.layout.items
     for step in diagram.description.shown:
         ys = {n.name: items[n.key].rect.cy for n in diagram.description.nodes
-              if n.step == step and n.kind == "op" and n.name in ("h", "h_reverse") and n.op != "concat"}  # fmt: skip
+              if n.step == step and n.kind == "op" and n.name in ("h", "h_reverse")}  # fmt: skip
         assert ys["h_reverse"] > ys["h"], (step, ys)  # y grows downwards: the backward direction lowest
     assert diagram.layout.conflicts == []
 
@@ -1971,7 +1968,8 @@ def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(lengths
     the cost goes up beside the tensors over it, and ran 1 pt from a lane track there (two or
     three pieces on top of each other). It now keeps a track's pitch from the upright lines
     already there, and from the risers beside tensors placed before it (without lengths, the
-    risers from h_reverse(5) and h_l1_reverse(5) went up at one x)."""
+    risers from h_reverse(5) and h_l1_reverse(5) went up at one x). View "both": the twins of the
+    lines into the cost, planned before any is placed, keep off one another's lines."""
     m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
     batch = 2 if lengths else 1
     outs, h = m(np.random.default_rng(0).normal(size=(9, batch, 2)), **({"lengths": lengths} if lengths else {}))

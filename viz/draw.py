@@ -28,6 +28,7 @@ from tinygrad_rnn.errors import VizError
 
 from .graph import COST, INITIAL, INPUT, OP, PARAMETER, Description, describe, describe_roles, keys_of
 from .layout import (
+    ARROW_SIZE,
     DIES,
     Item,
     Layout,
@@ -398,7 +399,7 @@ def _line(g: graphviz.Digraph, line: Line, desc: Description, backward: bool, sc
         if abs(a.cx - b.cx) + abs(a.cy - b.cy) < 12:
             at = None  # two junctions side by side (x into two rows of a step): no room for an arrowhead
     for i, (a, b) in enumerate(pieces):
-        attrs = dict(style) | {"arrowsize": "0.7"}
+        attrs = dict(style) | {"arrowsize": str(ARROW_SIZE)}
         if i != at:
             attrs["dir"] = "none"
         elif backward:

@@ -159,6 +159,7 @@ class Layout:
     marks: dict[str, str] = field(default_factory=dict)
     #: while ``_lines`` routes: what a line goes round (``_in_the_way``), in a Grid
     blocks: Grid | None = None
+    right_lanes: bool = False  # a step has a lane on its right, for the labels of lines from the next step
 
     def segments(self, line: Line) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         """The straight pieces of ``line``, clipped at the boxes they start and end in."""
@@ -438,7 +439,7 @@ def _bands(desc: Description, nodes: list[Node], row: dict[str, int], carried: s
     A band is a set of the step's ops joined by lines. An op whose inputs come from two such
     sets that take part in different recurrences (they read and compute states of different
     roles; ``carried`` are the roles another step reads) joins them: a stacked bidirectional
-    layer's h = [h_forward, h_reverse], read by the next layer. It belongs to no band, and what
+    layer's output [h, h_reverse], read by the next layer. It belongs to no band, and what
     it feeds starts a band of its own. An LSTM's h = o * tanh(c) joins nothing: o and c both
     read h(t-1), and a peephole LSTM's f = sigmoid(z W_f + c p_f) goes on into c, a state of one
     of the recurrences it meets. Within a layer, the backward direction (reading the step after)
@@ -575,6 +576,8 @@ def unrolled(desc: Description, backward: bool, values: bool, style: str = "text
     # not every label, the lanes on the right too (for the labels of lines from the next step)
     for widen in [*range(5), *range(1, 5)]:
         right = len(tries) >= 5
+        if right and not tries[0][0].right_lanes:
+            break  # no step has a lane on its right: the same layouts again
         lane = widen * 4 * (2 * TWIN_GAP + 1 if twins else 5.0)
         gaps = (NODE_GAP + widen * room, row_gap + 12 * widen, lane, lane if right else 0.0)
         tries.append((_unrolled(desc, True, values, style, *gaps, twins=twins), gaps))
@@ -688,6 +691,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
         x = _place_row_nodes(in_step[None], row, items, x + label_w + 14, label_w, node_gap)  # type: ignore[index]
     head = desc.shown
     lane_start: dict[int, float] = {}
+    right_lanes = False
     shared_keys = {n.key for n in shared}
     elision_at = next((i for i in range(1, len(desc.shown)) if _gap(desc, desc.shown[i - 1], desc.shown[i])), None)
     for i, s in enumerate(head):
@@ -707,6 +711,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
             x += 5.0 * _entering(desc, in_step[s], shared_keys, closing)
         elif _has_incoming_label(desc, in_step[s], pairs, later=True, closing=closing):
             x += label_w + 6 + right_extra  # a lane on the right too, for the labels of lines from the next step
+            right_lanes = True
         frame = Item(f"frame_t{s}", "frame", Rect((left + x + PAD) / 2, (top + bottom) / 2, x + PAD - left,
                      bottom - top), [_title(desc, s, in_step[s])], step=s, font=TITLE_FONT)  # fmt: skip
         frames[s] = frame
@@ -718,7 +723,7 @@ def _unrolled(desc: Description, backward: bool, values: bool, style: str, node_
     marks = _marks(desc, items, row, ys) if "elided" in items else {}
     layout = Layout(items, lines_out, frames, [], track=TWIN_TRACK if twins else 5.0,
                     pitch=TWIN_TRACK if twins else 4.0, lane_start=lane_start, labelled=not full,
-                    marks=marks)  # fmt: skip
+                    marks=marks, right_lanes=right_lanes)  # fmt: skip
     if full:  # shared inputs run under the steps like the parameters
         _parameter_buses(layout, desc, used, bottom, backward, values)
     else:
@@ -820,7 +825,7 @@ def _parameter_buses(layout: Layout, desc: Description, used: dict[int, list[str
                 y_in = node.cy + (j + 1) * min(_RISER_ROOM, (node.h / 2 - 3) / len(mine)) if node.h > 24 else node.cy
                 others = [it.rect for it in items.values() if it.kind == "tensor" and it.id != e.dst]
                 end = f"{bend}_in"  # on the node's border: each riser comes in level (or upright) on its own
-                if not any(Rect(r.cx, r.cy, r.w, r.h + 6).crossed_by((x, y_in), (node.left, y_in)) for r in others):
+                if not any(r.crossed_by((x, y_in), (node.left, y_in)) for r in others):
                     items[bend] = Item(bend, "point", Rect(x, y_in, 0, 0), step=s)
                     items[end] = Item(end, "anchor", Rect(node.left, y_in, 0, 0), step=s)
                     ids = [bend, end]
@@ -1545,7 +1550,8 @@ def _frame_edges(layout: Layout, x0: float, x1: float) -> list[float]:
 def _free_height(y: float, busy: list[float], step: float) -> float:
     """``y``, or the first height ``step`` by ``step`` from it (16 tries at most) that keeps
     ``|step| - 1`` pt (3 pt; with forward twins beside the lines, room for two of them) from
-    every height in ``busy``: a level line through a gap, clear of those already there."""
+    every height in ``busy``: a level line through a gap, clear of those already there. (Given
+    x and the x of upright lines, the same for an upright line: ``_riser_beside``.)"""
     for _ in range(16):
         if all(abs(y - other) >= abs(step) - 1 for other in busy):
             break
@@ -1569,8 +1575,16 @@ def _level_offset(layout: Layout, a: Rect, side_x: float, n: int, busy: list[flo
 
 
 ARROW_ROOM = 8.0  # between the ends of two lines on one node's border: their arrowheads apart
-ARROW_WIDTH = 7.0  # an arrowhead's width at its base (Graphviz's, at arrowsize 1)
-ARROW_DRAWN = 0.7 * ARROW_WIDTH  # as drawn (draw.py's arrowsize)
+ARROW_SIZE = 0.7  # the arrowheads' size as drawn (Graphviz's arrowsize; draw.py sets it)
+ARROW_WIDTH = 7.0  # an arrowhead's width at its base (Graphviz's, at arrowsize 1): a margin where ends are placed
+
+
+def _heads_clash(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float], ...], drawn: bool = False
+                 ) -> bool:  # fmt: skip
+    """Whether two arrowheads (their middle lines, ``_arrowhead``) lie on top of each other: as
+    drawn (``drawn``, ARROW_SIZE: to tell which ends must move), or with ARROW_WIDTH between
+    their middle lines (a margin, where an end is placed)."""
+    return _distance(*a, *b) < ARROW_WIDTH * (ARROW_SIZE if drawn else 1.0)
 
 
 def _arrowhead(tip: tuple[float, float], before: tuple[float, float]) -> tuple[tuple[float, float], ...]:
@@ -1618,7 +1632,7 @@ def _part_ends(layout: Layout) -> None:
         groups: list[list[int]] = []  # the ends closer than ARROW_ROOM to another (or, beside a point
         for i, end in enumerate(points):  # of its own, with arrowheads on top of each other), transitively
             near = [g for g in groups if any(math.dist(end, points[j]) < ARROW_ROOM or max(i, j) >= len(meeting)
-                                             and _distance(*heads[i], *heads[j]) < ARROW_DRAWN for j in g)]  # fmt: skip
+                                             and _heads_clash(heads[i], heads[j], drawn=True) for j in g)]  # fmt: skip
             for g in near:
                 groups.remove(g)
             groups.append([i] + [j for g in near for j in g])
@@ -1695,7 +1709,7 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
         if any(through(at_(v + gap * k), m) for k, m in enumerate(meeting)):
             return False
         mine = [_arrowhead(at_(v + gap * k), m[2]) for k, m in enumerate(meeting)] if strict > 1 else []
-        return not any(_distance(*a, *b) < ARROW_WIDTH for i, a in enumerate(mine) for b in heads + mine[:i])
+        return not any(_heads_clash(a, b) for i, a in enumerate(mine) for b in heads + mine[:i])
 
     # where the arrowheads cannot all be clear: the ends ARROW_ROOM apart, as before the
     # arrowheads were looked at, only for ends that meet one another the same way (two lines
@@ -1753,21 +1767,27 @@ def _forward_twins(layout: Layout) -> None:
         plans.append((k, line, pts, dirs, 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0))  # type: ignore[arg-type]
     # the arrowheads at both ends of every line, and at the twins' ends (where each is planned,
     # then where it goes)
-    heads = [(line, _arrowhead(*pieces[at][::-1] if at else pieces[at])) for line in layout.lines
-             if (pieces := layout.segments(line)) for at in (0, -1)]  # fmt: skip
     twin_heads = {id(line): _arrowhead(*beside(line, pts, dirs, sign)[:-3:-1])  # (the tip, and the point before)
                   for _, line, pts, dirs, sign in plans}  # fmt: skip
+    heads = Grid((segment_box(h), (id(line), h, False)) for line in layout.lines
+                 if (pieces := layout.segments(line)) for h in (_arrowhead(*pieces[0]), _arrowhead(*pieces[-1][::-1])))
+    for k, h in twin_heads.items():
+        heads.add(segment_box(h), (k, h, True))
+
+    def clashes(head: tuple[tuple[float, float], ...], line: Line) -> int:
+        """How many arrowheads of other lines, and of the twins where they are now, lie on ``head``."""
+        x0, y0, x1, y1 = segment_box(head)  # type: ignore[arg-type]
+        near = heads.near((x0 - ARROW_WIDTH, y0 - ARROW_WIDTH, x1 + ARROW_WIDTH, y1 + ARROW_WIDTH))
+        return sum(_heads_clash(head, h) for k, h, twin in near if k != id(line) and (not twin or twin_heads[k] is h))
 
     def on_top(out: list[tuple[float, float]], line: Line, ends: tuple[tuple[float, float], ...]) -> tuple[int, int]:
         """Pieces on another line or twin and boxes crossed (but those of the line's own ends);
         then, the twin's arrowhead on another line's or twin's."""
         pieces = list(zip(out, out[1:], strict=False))
-        head = _arrowhead(out[-1], out[-2])
         return (sum(overlap(p, q, *seg) >= 4 for p, q in pieces for seg in drawn)
                 + sum(r.crossed_by(p, q) for r in boxes if not any(r.overlaps(Rect(*e, 0, 0), 1) for e in ends)
                       for p, q in pieces),
-                sum(_distance(*head, *h) < ARROW_WIDTH for o, h in heads if o is not line)
-                + sum(_distance(*head, *h) < ARROW_WIDTH for o, h in twin_heads.items() if o != id(line)))  # fmt: skip
+                clashes(_arrowhead(out[-1], out[-2]), line))  # fmt: skip
 
     for k, line, pts, dirs, sign in plans:
         # on the other side where the twin would run on another line or twin (two lines 2
@@ -1778,6 +1798,7 @@ def _forward_twins(layout: Layout) -> None:
             out = other if on_top(other, line, (pts[0], pts[-1])) < bad else out
         drawn += list(zip(out, out[1:], strict=False))
         twin_heads[id(line)] = _arrowhead(out[-1], out[-2])
+        heads.add(segment_box(twin_heads[id(line)]), (id(line), twin_heads[id(line)], True))
         step = items[line.ids[-1]].step
         ids = []
         for j, (x, y) in enumerate(out):
