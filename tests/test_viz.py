@@ -1942,6 +1942,17 @@ def test_an_mse_per_step_cost_reads_the_outputs_not_the_loss_functions_own_ops()
     assert len(F.TERM_OPS) == alive
 
 
+def _birnn2_loss(steps: int, lengths: list[int] | None = None) -> Tensor:
+    """A 2-layer bidirectional RNN's loss over its final states and its last two outputs (a
+    padded batch of two with ``lengths``), after backward()."""
+    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
+    batch = len(lengths) if lengths else 1
+    outs, h = m(np.random.default_rng(0).normal(size=(steps, batch, 2)), **({"lengths": lengths} if lengths else {}))
+    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
+    loss.backward()
+    return loss
+
+
 @pytest.mark.parametrize(("steps", "max_steps"), [(3, None), (9, 4)])
 def test_labels_of_lines_from_the_next_step_find_room_in_a_wider_right_lane(steps, max_steps):
     """A 2-layer bidirectional RNN whose loss reads its final states and its last two outputs,
@@ -1949,11 +1960,7 @@ def test_labels_of_lines_from_the_next_step_find_room_in_a_wider_right_lane(step
     first two frames, struck by a bent line) and three texts were struck, at every spacing
     tried. Where widening the rows and the left lanes places not every label, the layout is
     tried again with the right lanes (for the labels of lines from the next step) widened too."""
-    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
-    outs, h = m(np.random.default_rng(0).normal(size=(steps, 1, 2)))
-    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
-    loss.backward()
-    diagram = viz.draw(loss, "both", **({"max_steps": max_steps} if max_steps else {}))
+    diagram = viz.draw(_birnn2_loss(steps), "both", **({"max_steps": max_steps} if max_steps else {}))
     svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
     assert diagram.layout.conflicts == [] and svgread.struck_texts(svg) == []
     assert not any("W_l1_reverse" in label for label in diagram.layout.unpaired)
@@ -1970,13 +1977,8 @@ def test_a_riser_into_the_cost_beside_a_tensor_keeps_off_the_lane_tracks(lengths
     already there, and from the risers beside tensors placed before it (without lengths, the
     risers from h_reverse(5) and h_l1_reverse(5) went up at one x). View "both": the twins of the
     lines into the cost, planned before any is placed, keep off one another's lines."""
-    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
-    batch = 2 if lengths else 1
-    outs, h = m(np.random.default_rng(0).normal(size=(9, batch, 2)), **({"lengths": lengths} if lengths else {}))
-    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
-    loss.backward()
     kind, _, style = view.partition(":")
-    diagram = viz.draw(loss, kind, max_steps=4, **({"style": style} if style else {}))
+    diagram = viz.draw(_birnn2_loss(9, lengths), kind, max_steps=4, **({"style": style} if style else {}))
     svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
     assert _lines_on_top_of_each_other(svg) == []
 
@@ -1988,12 +1990,8 @@ def test_the_lines_out_of_an_elision_mark_part_their_arrowheads_and_a_level_one_
     their backward arrowheads on top of each other. The ends on a mark are parted like those
     on a node (a mark has no rounded corners to keep off), and a line that comes straight in
     keeps its end where it can (moved, it would slant)."""
-    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
-    outs, h = m(np.random.default_rng(0).normal(size=(9, 2, 2)), lengths=[9, 4])
-    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
-    loss.backward()
     kind, _, style = view.partition(":")
-    diagram = viz.draw(loss, kind, max_steps=4, **({"style": style} if style else {}))
+    diagram = viz.draw(_birnn2_loss(9, [9, 4]), kind, max_steps=4, **({"style": style} if style else {}))
     svg = svgread.parse(viz.to_svg(diagram.source, backend="wasm"))
     assert _arrowheads_on_top_of_each_other(svg) == []
     items = diagram.layout.items
@@ -2012,11 +2010,7 @@ def test_a_wide_label_beside_an_upright_line_reads_as_that_line_s(steps, max_ste
     from any other, yet counted as unpaired: its centre, 52 pt from its line, was nearer the end
     of b's stub. Where no place has the label's centre nearest its line, a place whose edge is
     within 6 pt of its line and BESIDE_CLEAR nearer it than any other line is taken."""
-    m = nn.RNN(2, 3, num_layers=2, bidirectional=True, seed=0)
-    outs, h = m(np.random.default_rng(0).normal(size=(steps, 1, 2)))
-    loss = (h * h).sum() + sum((o * o).sum() for o in outs[-2:])
-    loss.backward()
-    diagram = viz.draw(loss, "backward", **({"max_steps": max_steps} if max_steps else {}))
+    diagram = viz.draw(_birnn2_loss(steps), "backward", **({"max_steps": max_steps} if max_steps else {}))
     assert diagram.layout.conflicts == [] and diagram.layout.unpaired == []
     label = next(it for it in diagram.layout.items.values() if it.kind == "label" and "U_l1_reverse(0)" in it.lines[0])
     assert label.rect.w > 90  # wide: its centre far from the line it sits beside
