@@ -2014,3 +2014,36 @@ def test_a_wide_label_beside_an_upright_line_reads_as_that_line_s(steps, max_ste
     assert diagram.layout.conflicts == [] and diagram.layout.unpaired == []
     label = next(it for it in diagram.layout.items.values() if it.kind == "label" and "U_l1_reverse(0)" in it.lines[0])
     assert label.rect.w > 90  # wide: its centre far from the line it sits beside
+
+
+def test_a_riser_into_the_cost_moved_off_a_lane_track_goes_round_no_tensor():
+    """A 3-layer LSTM whose loss reads its final states, view "both": the riser from h_l1(2) into
+    the cost goes up beside the tensors over it. Moved further out, off an upright line there,
+    it ran up through a × of the layer above (its twin through the node's text). It moves out
+    only where its way stays clear of every tensor."""
+    m = nn.LSTM(2, 3, num_layers=3, seed=1)
+    outs, (h, _) = m(np.random.default_rng(1).normal(size=(3, 1, 2)))
+    loss = (h * h).sum() + (outs[-1] * outs[-1]).sum()
+    loss.backward()
+    diagram = viz.draw(loss, "both")
+    layout = diagram.layout
+    tensors = [it for it in layout.items.values() if it.kind in ("tensor", "cost")]
+    through = [(line.ids[0], line.ids[-1], it.id) for line in layout.lines for a, b in layout.segments(line)
+               for it in tensors if it.id not in (line.ids[0], line.ids[-1]) and it.rect.crossed_by(a, b)]  # fmt: skip
+    assert through == []
+    assert svgread.struck_texts(svgread.parse(viz.to_svg(diagram.source, backend="wasm"))) == []
+
+
+def test_three_lines_out_of_an_elision_mark_part_their_arrowheads_beyond_its_text():
+    """A padded 2-layer bidirectional GRU (5 steps, 4 drawn), backward view in style="full":
+    three lines leave one "⋯" mark (24 pt tall): a bent line at a point of its own and two
+    more, their ends 8 pt apart but a slanted one's arrowhead on the bent line's. A mark, a
+    text without a border, lends its ends room beyond it."""
+    m = nn.GRU(2, 3, num_layers=2, bidirectional=True, seed=1)
+    outs, h = m(np.random.default_rng(1).normal(size=(5, 2, 2)), lengths=[5, 3])
+    loss = (h * h).sum() + (outs[-1] * outs[-1]).sum()
+    loss.backward()
+    diagram = viz.draw(loss, "backward", max_steps=4, style="full")
+    marks = {it.id for it in diagram.layout.items.values() if it.kind == "elision"}
+    assert max(sum(line.ids[0] == k for line in diagram.layout.lines) for k in marks) >= 3
+    assert _arrowheads_on_top_of_each_other(svgread.parse(viz.to_svg(diagram.source, backend="wasm"))) == []

@@ -1550,8 +1550,7 @@ def _frame_edges(layout: Layout, x0: float, x1: float) -> list[float]:
 def _free_height(y: float, busy: list[float], step: float) -> float:
     """``y``, or the first height ``step`` by ``step`` from it (16 tries at most) that keeps
     ``|step| - 1`` pt (3 pt; with forward twins beside the lines, room for two of them) from
-    every height in ``busy``: a level line through a gap, clear of those already there. (Given
-    x and the x of upright lines, the same for an upright line: ``_riser_beside``.)"""
+    every height in ``busy``: a level line through a gap, clear of those already there."""
     for _ in range(16):
         if all(abs(y - other) >= abs(step) - 1 for other in busy):
             break
@@ -1666,8 +1665,10 @@ def _spread(layout: Layout, node: str, meeting: list, r: Rect,
     if len(meeting) == 1 and abs(meeting[0][1][along] - meeting[0][2][along]) < 0.5:
         return  # one line, drawn level (or upright) into the side: moved, it would slant
     lo, hi = (r.top, r.bottom) if along else (r.left, r.right)
-    if layout.items[node].kind != "elision":  # (an elision mark is a text, without corners)
-        lo, hi = lo + ARROW_ROOM, hi - ARROW_ROOM  # off the rounded corners
+    # off the rounded corners; an elision mark, a text without a border, lends its ends room
+    # beyond it as well
+    margin = -ARROW_ROOM if layout.items[node].kind == "elision" else ARROW_ROOM
+    lo, hi = lo + margin, hi - margin
     if hi <= lo:
         return
     gap = min(ARROW_ROOM, (hi - lo) / max(len(meeting) - 1, 1))
@@ -1988,13 +1989,23 @@ def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float, uprigh
         x = float(min(clear, key=lambda x: (abs(x - r.cx), x)))
         return x, x
     left, right = min(o.left for o in over) - 14, max(o.right for o in over) + 14
-    sides = [(_free_height(max(right, r.right - 8), uprights, pitch), r.right - 8),
-             (_free_height(min(left, r.left + 8), uprights, -pitch), r.left + 8)]  # fmt: skip
-    for x, corner in sides if cost_x > r.cx else sides[::-1]:
-        if not _crossed(nodes, (corner, r.top), (x, r.top - 12), it.id) and not _crossed(
-                nodes, (x, r.top - 12), (x, top - 10), it.id):  # fmt: skip
+    sides = [(max(right, r.right - 8), r.right - 8, pitch), (min(left, r.left + 8), r.left + 8, -pitch)]
+    sides = sides if cost_x > r.cx else sides[::-1]
+
+    def through(x: float, corner: float) -> bool:  # the riser's way crosses a tensor
+        return _crossed(nodes, (corner, r.top), (x, r.top - 12), it.id) or _crossed(
+            nodes, (x, r.top - 12), (x, top - 10), it.id)  # fmt: skip
+
+    # beside the tensors, further out by ``pitch`` steps where an upright line is there (or the
+    # way crosses a tensor); where no such place is clear, beside them as they are
+    for x0, corner, step in sides:
+        for x in (x0 + step * k for k in range(16)):
+            if all(abs(x - u) >= abs(step) - 1 for u in uprights) and not through(x, corner):
+                return x, corner
+    for x, corner, _ in sides:
+        if not through(x, corner):
             return x, corner
-    return sides[0]
+    return sides[0][:2] if cost_x > r.cx else sides[1][:2]
 
 
 def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], backward: bool) -> None:
