@@ -1754,7 +1754,8 @@ def _forward_twins(layout: Layout) -> None:
 
     # each line's twin on its default side: the one on the left of a steep last piece, under a
     # flat one (the whole line turns the same way)
-    plans: list[tuple[int, Line, list[tuple[float, float]], list[tuple[float, float]], float]] = []
+    plans: list[tuple[int, Line, list[tuple[float, float]], list[tuple[float, float]], float,
+                      list[tuple[float, float]]]] = []  # fmt: skip
     for k, line in enumerate(list(layout.lines)):
         if line.role not in ("data", "cost"):
             continue
@@ -1765,11 +1766,11 @@ def _forward_twins(layout: Layout) -> None:
             continue
         ux, uy = dirs[-1]  # type: ignore[misc]
         want = (-1.0, 0.0) if abs(uy) >= abs(ux) else (0.0, 1.0)  # the normal (uy, -ux) or (-uy, ux) nearer
-        plans.append((k, line, pts, dirs, 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0))  # type: ignore[arg-type]
+        sign = 1.0 if uy * want[0] - ux * want[1] > 0 else -1.0
+        plans.append((k, line, pts, dirs, sign, beside(line, pts, dirs, sign)))  # type: ignore[arg-type]
     # the arrowheads at both ends of every line, and at the twins' ends (where each is planned,
     # then where it goes)
-    twin_heads = {id(line): _arrowhead(*beside(line, pts, dirs, sign)[:-3:-1])  # (the tip, and the point before)
-                  for _, line, pts, dirs, sign in plans}  # fmt: skip
+    twin_heads = {id(line): _arrowhead(out[-1], out[-2]) for _, line, _, _, _, out in plans}
     heads = Grid((segment_box(h), (id(line), h, False)) for line in layout.lines
                  if (pieces := layout.segments(line)) for h in (_arrowhead(*pieces[0]), _arrowhead(*pieces[-1][::-1])))
     for k, h in twin_heads.items():
@@ -1790,10 +1791,9 @@ def _forward_twins(layout: Layout) -> None:
                       for p, q in pieces),
                 clashes(_arrowhead(out[-1], out[-2]), line))  # fmt: skip
 
-    for k, line, pts, dirs, sign in plans:
+    for k, line, pts, dirs, sign, out in plans:
         # on the other side where the twin would run on another line or twin (two lines 2
         # TWIN_GAP apart), or, no worse there, its arrowhead would lie on another's
-        out = beside(line, pts, dirs, sign)
         if any(bad := on_top(out, line, (pts[0], pts[-1]))):
             other = beside(line, pts, dirs, -sign)
             out = other if on_top(other, line, (pts[0], pts[-1])) < bad else out
@@ -1990,7 +1990,7 @@ def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float, uprigh
         return x, x
     left, right = min(o.left for o in over) - 14, max(o.right for o in over) + 14
     sides = [(max(right, r.right - 8), r.right - 8, pitch), (min(left, r.left + 8), r.left + 8, -pitch)]
-    sides = sides if cost_x > r.cx else sides[::-1]
+    ordered = sides if cost_x > r.cx else sides[::-1]  # the cost's side first
 
     def through(x: float, corner: float) -> bool:  # the riser's way crosses a tensor
         return _crossed(nodes, (corner, r.top), (x, r.top - 12), it.id) or _crossed(
@@ -1998,14 +1998,14 @@ def _riser_beside(nodes: list[Item], it: Item, top: float, cost_x: float, uprigh
 
     # beside the tensors, further out by ``pitch`` steps where an upright line is there (or the
     # way crosses a tensor); where no such place is clear, beside them as they are
-    for x0, corner, step in sides:
+    for x0, corner, step in ordered:
         for x in (x0 + step * k for k in range(16)):
             if all(abs(x - u) >= abs(step) - 1 for u in uprights) and not through(x, corner):
                 return x, corner
-    for x, corner, _ in sides:
+    for x, corner, _ in ordered:
         if not through(x, corner):
             return x, corner
-    return sides[0][:2] if cost_x > r.cx else sides[1][:2]
+    return sides[0][:2]
 
 
 def _labels(layout: Layout, desc: Description, pairs: dict[str, dict[int, list[str]]], backward: bool) -> None:

@@ -28,8 +28,8 @@ def _carry(running: np.ndarray, new: Any, old: Any) -> Any:
     if isinstance(new, tuple):
         return tuple(_carry(running, n, o) for n, o in zip(new, old, strict=True))
     carried = Tensor.where(running, new, old)
-    carried.name = new.name  # the state h(t); the cell's own result is drawn as its op (but a tensor
-    if new is not old:  # the cell handed back unchanged, h0 say, keeps its name)
+    carried.name = new.name  # the state h(t); the cell's own result is drawn as its op
+    if new is not old:  # (a state the cell hands back unchanged, the user's h0 say, keeps its name)
         new.name = None
     return carried
 
