@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from harness import table
+from harness import measured, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import char_rnn  # noqa: E402
@@ -68,6 +68,7 @@ def report(iterations: int = 300, warmup: int = 20, hidden: int = 100, seq_lengt
             model.step(*chunk)
             seconds[name].append(time.perf_counter() - started)
     ms = {name: 1e3 * float(np.median(s)) for name, s in seconds.items()}
+    measured("char-RNN", ms["engine"] / ms["numpy"])
     rows = [["numpy loop (min-char-rnn, hand-written)", f"{ms['numpy']:.2f}", "1.00"],
             ["engine (nn.RNN, nn.Linear, sequence_loss, Adagrad)", f"{ms['engine']:.2f}",
              f"{ms['engine'] / ms['numpy']:.2f}"]]  # fmt: skip

@@ -4,12 +4,16 @@ Issue 14 asks that the engine files together be "shorter or no longer than today
 features". This counts, with ``ast`` and ``tokenize``, the lines of the engine files and their
 code lines (no docstrings, comments or blank lines), at the commit before the issue's first
 change (its files: tensor, autograd, ops, steps, anomaly; read with ``git show``) and in the
-working tree (tensor, autograd, ops, modes, diagnose), and the code lines of the functions and
-classes that the features added since make up, by name.
+working tree (tensor, autograd, ops, modes, diagnose), and the code lines the features added
+since make up: the functions and classes that are theirs alone, by name (``FEATURES``), and the
+statements they put inside functions that were there before, or at a module's top level
+(``FEATURE_STATEMENTS``: each named by its scope and the start of its first line; one that is no
+longer found is an error, not a silent zero). The report gives the count both ways: less the
+features' own definitions alone, and less their statements too.
 
-Usage (from the repository root)::
+Usage (from the repository root; ``--verbose`` lists each statement counted)::
 
-    .venv/bin/python benchmarks/engine_size.py
+    .venv/bin/python benchmarks/engine_size.py [--verbose]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import ast
 import io
 import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -38,6 +43,35 @@ FEATURES = {
     ],
     "the buffer pool's hooks": ["_pooled_like", "_matmul"],
     "is_anomaly_enabled": ["is_anomaly_enabled"],
+}  # fmt: skip
+FEATURES["values given up at a step block's end and computed again"] += ["_Recorded", "_put_back"]
+
+#: the statements each feature put inside definitions that were there before, or at a module's top
+#: level: (file, scope, how the statement's first line starts); a scope is a definition's name as
+#: in ``definitions`` or "<module>"; a statement's lines include those of the block it opens
+FEATURE_STATEMENTS = {
+    "values given up at a step block's end and computed again": [
+        ("autograd", "<module>", "import math"), ("autograd", "<module>", "import sys"),
+        ("autograd", "<module>", "from .memory import"), ("autograd", "<module>", "_BITS ="),
+        ("autograd", "<module>", "_probe ="), ("autograd", "<module>", "_probe._data ="),
+        ("autograd", "<module>", "_VALUE_UNHELD ="), ("autograd", "<module>", "del _probe"),
+        ("autograd", "<module>", "_KEPT ="), ("autograd", "_apply", "elif recorded is not None"),
+        ("autograd", "backward", "if retain_grads:"), ("modes", "step.__enter__", "mine = _Recorded()"),
+        ("modes", "step.__exit__", "if mine is not False:"),
+    ],
+    "gradients released once passed on, kept on request": [
+        ("autograd", "<module>", "import weakref"), ("autograd", "<module>", "RETAINED:"),
+        ("autograd", "<module>", "_LAST ="), ("autograd", "backward", "if retain_grads is not False"),
+        ("autograd", "backward", "leaves = []"), ("autograd", "backward", "elif node.requires_grad:"),
+        ("autograd", "backward", "last = _LAST"), ("autograd", "backward", "last.root, last.done"),
+        ("autograd", "backward", "retained = RETAINED"), ("autograd", "backward", "if not retain_grads and"),
+        ("autograd", "backward", "last.done = True"), ("autograd", "edge_gradients", "if grads is None:"),
+    ],
+    "the buffer pool's hooks": [
+        ("ops", "<module>", "from .memory import"), ("ops", "<module>", "_POOLED ="),
+        ("ops", "Add.forward", "out = _pooled_like"), ("ops", "Sub.forward", "out = _pooled_like"),
+        ("ops", "Mul.forward", "out = _pooled_like"), ("ops", "Tanh.forward", "out = _pooled_like"),
+    ],
 }  # fmt: skip
 
 
@@ -77,8 +111,41 @@ def definitions(source: str) -> dict[str, int]:
                     if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                         lines -= _span(inner)
                 todo.append((node, f"{prefix}{node.name}."))
-            out[prefix + node.name] = len(lines)
+            out[prefix + node.name] = out.get(prefix + node.name, 0) + len(lines)  # a property and its setter: one
     return out
+
+
+def statement_lines(source: str, scope: str, start: str) -> set[int]:
+    """The code lines of the one statement in ``scope`` (a definition's name as in ``definitions``,
+    or "<module>" for the top level) whose first line, stripped, starts with ``start``: its own
+    and those of the block it opens. Statements nested in ``if``, ``for``, ``try`` ... count, those
+    of nested definitions do not. Raises unless exactly one matches."""
+    tree, code = code_lines(source)
+    text = source.splitlines()
+    body: list[ast.AST] = []
+    todo: list[tuple[ast.AST, str]] = [(tree, "")]
+    while todo and not body:
+        parent, prefix = todo.pop()
+        for node in ast.iter_child_nodes(parent):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if prefix + node.name == scope:
+                    body = list(node.body)
+                    break
+                todo.append((node, f"{prefix}{node.name}."))
+    if scope == "<module>":
+        body = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    found: list[ast.stmt] = []
+    while body:
+        node = body.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.stmt) and text[node.lineno - 1].strip().startswith(start):
+            found.append(node)
+        elif scope != "<module>":
+            body.extend(ast.iter_child_nodes(node))
+    if len(found) != 1:
+        raise LookupError(f"engine_size: {len(found)} statements in {scope} start with {start!r}, not one")
+    return _span(found[0]) & code
 
 
 def _span(node: ast.AST) -> set[int]:
@@ -92,7 +159,7 @@ def _baseline(name: str) -> str:
     return subprocess.run(["git", "-C", str(ROOT), "show", path], capture_output=True, text=True, check=True).stdout
 
 
-def report() -> str:
+def report(verbose: bool = False) -> str:
     then = {name: _baseline(name) for name in BASELINE_FILES}
     now = {name: (ROOT / "tinygrad_rnn" / f"{name}.py").read_text() for name in FILES}
     sizes = {
@@ -103,17 +170,30 @@ def report() -> str:
     for source in now.values():
         defs.update(definitions(source))
     added = {feature: sum(defs[name] for name in names) for feature, names in FEATURES.items()}
+    inside: dict[str, int] = {}
+    listed = []
+    for feature, statements in FEATURE_STATEMENTS.items():
+        for file, scope, start in statements:
+            n = len(statement_lines(now[file], scope, start))
+            inside[feature] = inside.get(feature, 0) + n
+            listed.append(f"    {feature}: {file}.py {scope}: {start} ... ({n})")
+    then = sizes["then"][1]
     same = sizes["now"][1] - sum(added.values())
+    same_too = same - sum(inside.values())
     lines = [
-        f"engine files at {BASELINE} ({', '.join(BASELINE_FILES)}): {sizes['then'][0]:,} lines, "
-        f"{sizes['then'][1]:,} of code",
+        f"engine files at {BASELINE} ({', '.join(BASELINE_FILES)}): {sizes['then'][0]:,} lines, {then:,} of code",
         f"engine files now ({', '.join(FILES)}): {sizes['now'][0]:,} lines, {sizes['now'][1]:,} of code",
-        *(f"  added since: {feature}: {n} code lines" for feature, n in added.items()),
-        f"now, less what was added: {same:,} code lines against {sizes['then'][1]:,} "
-        f"({(same - sizes['then'][1]) / sizes['then'][1]:+.0%})",
+        *(
+            f"  added since: {feature}: {n + inside.get(feature, 0)} code lines ({n} in definitions of its own, "
+            f"{inside.get(feature, 0)} in statements inside earlier ones or at the top level)"
+            for feature, n in added.items()
+        ),
+        *(listed if verbose else []),
+        f"now, less the features' own definitions: {same:,} code lines against {then:,} ({(same - then) / then:+.1%})",
+        f"now, less their statements too: {same_too:,} code lines against {then:,} ({(same_too - then) / then:+.1%})",
     ]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(report())
+    print(report(verbose="--verbose" in sys.argv[1:]))

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness import interleave, median_ms, table
+from harness import interleave, measured, median_ms, table
 from row_mnist_step import BUILDERS, build_checked, make_problem
 
 from tinygrad_rnn import Tensor, keep_values
@@ -144,6 +144,9 @@ def report(quick: bool = False, reps: int | None = None) -> str:
         ms = {k: median_ms(v) for k, v in times.items()}
         floor = ms["ops"] + ms["rules"]
         rest = (ms["engine"] - floor) / r.nodes * 1e3
+        measured(f"floor: {w.name}", floor / ms["numpy"])
+        measured(f"floor per node: {w.name}", 1e3 * floor / r.nodes)
+        measured(f"beyond the floor per node: {w.name}", rest)
         rows.append(
             [
                 w.name,

@@ -20,7 +20,7 @@ import gc
 import time
 
 import numpy as np
-from harness import fmt_bytes, interleave, median_ms, rss_bytes, table, traced, traced_growth
+from harness import fmt_bytes, interleave, measured, median_ms, rss_bytes, table, traced, traced_growth
 from row_mnist_step import BUILDERS, Implementation, build_checked, make_problem
 
 from tinygrad_rnn.autograd import walk
@@ -53,6 +53,8 @@ def per_node(T: int, reps: int) -> str:
         nodes = count_nodes(impl)
         _, graph, _ = traced(impl.forward)
         _, _, peak = traced(impl.loss_and_grads)
+        if key == "engine_hand":
+            measured("per node by hand", 1e3 * ms / nodes)
         rows.append(
             [
                 impl.name,
@@ -89,6 +91,8 @@ def unroll(T: int, runs: int = 20, traced_runs: int = 3) -> str:
     seconds, rss = repeat(engine, ref, runs)
     history: list[float] = []
     _, rss_kept = repeat(engine, None, runs, history)
+    measured("unroll peak bytes per node", max(graph, peak) / nodes)
+    measured("unroll growth bytes per node per pass", (left[-1] - left[0]) / max(traced_runs - 1, 1) / nodes)
 
     passes = [
         [f"{i + 1}", f"{seconds[i, 0]:.2f}", f"{seconds[i, 1]:.2f}", f"{seconds[i, 0] / seconds[i, 1]:.2f}"]

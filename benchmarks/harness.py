@@ -227,6 +227,15 @@ def load_average() -> str:
         return "load average unknown"
 
 
+#: what this process measured that issue 14's targets read (``run_all.TARGETS``): key -> value
+MEASURED: dict[str, float] = {}
+
+
+def measured(key: str, value: float) -> None:
+    """Keep ``value`` under ``key`` for the targets table; of several, the worst (the largest)."""
+    MEASURED[key] = max(float(value), MEASURED.get(key, float(value)))
+
+
 def progress(message: str) -> None:
     """A progress line on stderr (stdout carries only the markdown report)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -15,6 +15,10 @@
    ``lstm_step.py``), where the step's time goes with and without allocator tuning
    (``allocator.py``), and the engine's numpy work alone against the engine (``floor.py``).
 
+Then, from the 1-thread processes' numbers, issue 14's targets: each one's value in this run,
+whether it is met, and for one that is not, what the floor section measured for it (the numpy
+work the graph itself asks for, and the engine's own time per node beyond it) and the next step.
+
 BLAS reads its thread count once, when numpy is loaded, so each thread setting runs in a fresh
 process of this same script (``--threads N``, with the thread variables set in its
 environment), one process per section, and this process combines their outputs. A section's
@@ -58,6 +62,72 @@ SECTIONS = (
 )
 ONE_THREAD_ONLY = SECTIONS[1:]
 
+_NEXT_PER_NODE = (
+    "the floor leaves under 1 µs per node for making and recording a tensor, walking, calling the rule and "
+    "adding into the leaves, about one Python call and one object; fewer nodes for the same work (nn.RNN's "
+    "fused step: 2 nodes per time step) is what gets under it"
+)
+_NEXT_CHAR = (
+    "fewer nodes per character (4 op nodes today): the head and the loss as one node, keeping the per-step "
+    "loss that the diagrams and the ledger show"
+)
+_NEXT_H64 = (
+    "a cheaper check than a checksum of each value a step block gives up (four per step), or nn.RNN's fused step"
+)
+_NEXT_SUBNORMAL = (
+    "float32's gradient through time goes subnormal, which every implementation pays (the scaling section's "
+    "note); the float64 row measures the engine"
+)
+_HAND_B1, _CHAR = "by hand, B=1, T=2,000, H=4, float64", "char-RNN iteration, batch 1, H=100, 25 steps"
+_H64, _H150 = "by hand, B=128, T=28, H=64, float32", "by hand, B=128, T=28, H=150, float32"
+
+#: issue 14's targets (1 BLAS thread, the process as a user's script leaves it): the key a section
+#: measured it under (``harness.measured``), the target, the most allowed, its unit, the section,
+#: the floor section's workload that explains it, and the next step if it is missed
+TARGETS = (
+    ("step by hand float32", "row-MNIST step by hand, float32", 1.10, "x", "step", _H150, ""),
+    ("step by hand float64", "row-MNIST step by hand, float64", 1.10, "x", "step", None, ""),
+    ("step nn.RNN float32", "row-MNIST step through nn.RNN, float32", 1.00, "x", "step",
+     "nn.RNN, B=128, T=28, H=150, float32", ""),
+    ("step nn.RNN float64", "row-MNIST step through nn.RNN, float64", 1.00, "x", "step", None, ""),
+    ("H=64 by hand float32", "H=64 by hand, float32", 1.25, "x", "scaling", _H64, _NEXT_H64),
+    ("H=64 by hand float64", "H=64 by hand, float64", 1.25, "x", "scaling", None, _NEXT_H64),
+    ("T=10,000 by hand float32", "T=10,000 (B=32) by hand, float32", 1.15, "x", "scaling", None, _NEXT_SUBNORMAL),
+    ("T=10,000 by hand float64", "T=10,000 (B=32) by hand, float64", 1.15, "x", "scaling", None, ""),
+    ("per node by hand", "per-node overhead at B=1, by hand", 3.0, " µs", "overhead", _HAND_B1, _NEXT_PER_NODE),
+    ("char-RNN", "char-RNN at batch 1, against the numpy loop", 1.4, "x", "charrnn", _CHAR, _NEXT_CHAR),
+    ("peak by hand", "peak memory of the by-hand step (worst scaling row)", 2.0, "x", "scaling", None, ""),
+    ("peak nn.RNN", "peak memory through nn.RNN (worst scaling row)", 1.3, "x", "scaling", None, ""),
+    ("unroll peak bytes per node", "100,000-step unroll: bytes per node", 1024, " B", "unroll", None, ""),
+    ("unroll growth bytes per node per pass", "100,000-step unroll: growth per pass, per node (flat)", 1, " B",
+     "unroll", None, ""),
+)  # fmt: skip
+
+
+def targets_table(measures: dict[str, float], quick: bool) -> str:
+    """Issue 14's targets against this run's numbers: met or not, and for one not met, its floor
+    (from the floor section, when it ran) and the next step."""
+    rows = []
+    for key, what, most, unit, section, workload, step in TARGETS:
+        value, wanted = measures.get(key), f"<= {most:.2f}x" if unit == "x" else f"<= {most:,g}{unit}"
+        if value is None:
+            rows.append([what, wanted, f"not measured in this run (section {section})", "—", "—"])
+            continue
+        met = value <= most
+        parts = [step] if step and not met else []
+        if not met and workload and f"floor: {workload}" in measures:
+            parts.insert(0, f"floor ({workload}): {measures[f'floor: {workload}']:.2f}x numpy, "
+                         f"{measures[f'floor per node: {workload}']:.2f} µs per node; the engine "
+                         f"{measures[f'beyond the floor per node: {workload}']:.2f} µs per node beyond it")  # fmt: skip
+        left = "; ".join(parts) or "—"
+        shown = f"{value:.2f}{unit}" if unit != " B" else f"{value:,.0f}{unit}"
+        rows.append([what, wanted, shown, "yes" if met else "**no**", left])
+    note = " (--quick: smoke-test sizes, so these are not the issue's numbers)" if quick else ""
+    return (
+        f"### Issue 14's targets, from this run (1 BLAS thread, user defaults){note}\n\n"
+        + harness.table(["target", "wanted", "this run", "met", "what is left, and the next step"], rows, 5)
+    )
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -78,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, default=None, help=argparse.SUPPRESS)  # the step results, for the parent
     p.add_argument("--part", action="store_true", help=argparse.SUPPRESS)  # a section without the heading
+    p.add_argument("--measures", type=Path, default=None, help=argparse.SUPPRESS)  # harness.MEASURED, for the parent
     return p
 
 
@@ -169,6 +240,11 @@ def step_section(args: argparse.Namespace, reps: int) -> str:
         results.append(step_results(dtype, reps, warmup=3 if args.quick else 10))
     if args.json is not None:
         args.json.write_text(json.dumps(results))
+    for r in results:
+        for row in r["rows"]:
+            if row["key"] in ("engine_hand", "engine_nn"):
+                how = "by hand" if row["key"] == "engine_hand" else "nn.RNN"
+                harness.measured(f"step {how} {r['dtype']}", row["ratio"])
     notes = dict.fromkeys(n for r in results for n in r["notes"])
     lines = [
         f"#### Row-MNIST training step (B={rms.B}, T={rms.T}, I={rms.I}, H={rms.H}, {rms.N_CLASSES} classes, SGD): "
@@ -252,15 +328,18 @@ def run_here(args: argparse.Namespace) -> str:
 
         harness.progress("speed tricks")
         out.append(tricks.report(repeat=2 if quick else 7))
+    if args.measures is not None:
+        args.measures.write_text(json.dumps(harness.MEASURED))
     return "\n\n".join(out) + "\n"
 
 
 # --- the parent: one child process per thread setting, outputs combined --------------------
 
 
-def run_child(argv: Sequence[str], threads: int, json_path: Path) -> str:
+def run_child(argv: Sequence[str], threads: int, json_path: Path, measures: Path) -> str:
     """This script in a fresh process with ``threads`` BLAS threads; its markdown output."""
     cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--threads", str(threads), "--json", str(json_path)]
+    cmd += ["--measures", str(measures)]
     env = {**os.environ, **harness.thread_env(threads)}
     if threads != 1:
         env.pop("XLA_FLAGS", None)
@@ -287,14 +366,17 @@ def run_parent(args: argparse.Namespace, argv: Sequence[str]) -> str:
         harness.tune_process_allocator()
     started, load_before = time.perf_counter(), harness.load_average()
     only = sections(args)
-    outputs, results = [], []
+    outputs, results, measures = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for threads in (1, 0):
             path = Path(tmp) / f"step-{threads}.json"
             here = only if threads == 1 else [s for s in only if s not in ONE_THREAD_ONLY]
             for k, section in enumerate(here):  # each in a process of its own
                 part = ["--part"] if k else []
-                outputs.append(run_child([*_without_only(argv), "--only", section, *part], threads, path))
+                numbers = Path(tmp) / f"measures-{threads}-{section}.json"
+                outputs.append(run_child([*_without_only(argv), "--only", section, *part], threads, path, numbers))
+                if threads == 1 and numbers.exists():
+                    measures.update(json.loads(numbers.read_text()))
             if path.exists():
                 label = "1 thread" if threads == 1 else "all threads"
                 results += [{**r, "label": f"{r['dtype']}, {label}"} for r in json.loads(path.read_text())]
@@ -310,6 +392,7 @@ def run_parent(args: argparse.Namespace, argv: Sequence[str]) -> str:
     if results:
         head += ["### Summary: row-MNIST step, ratio to hand-written numpy BPTT (same process, interleaved)\n"]
         head += [step_table(results), ""]
+    head += [targets_table(measures, args.quick), ""]
     return "\n".join(head) + "\n" + "\n".join(outputs)
 
 

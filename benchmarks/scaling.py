@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from harness import fmt_bytes, interleave, median_ms, table, traced
+from harness import fmt_bytes, interleave, measured, median_ms, table, traced
 from row_mnist_step import BUILDERS, N_CLASSES, I, Implementation, build_checked, make_problem
 
 FULL_T = (28, 100, 1_000, 10_000)
@@ -70,6 +70,11 @@ def measure(sizes: Sequence[Size], dtype: type, reps: int | None = None) -> list
         row += [" / ".join(f"{1e3 * ms[k] / size.T:.0f}" for k in impls)]
         row += [fmt_bytes(peak["numpy"])] + [f"{fmt_bytes(peak[k])} ({peak[k] / peak['numpy']:.1f}x)" for k in ENGINES]
         rows.append(row)
+        name = np.dtype(dtype).name
+        if (size.T, size.H) in ((28, 64), (10_000, 150)):
+            measured(f"{'H=64' if size.H == 64 else 'T=10,000'} by hand {name}", ms["engine_hand"] / ms["numpy"])
+        for k in ENGINES:
+            measured(f"peak {LABELS[k]}", peak[k] / peak["numpy"])
     return rows
 
 

@@ -9,6 +9,7 @@ gradient is caught."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -172,13 +173,16 @@ def test_each_section_runs_in_a_process_of_its_own_left_as_a_user_leaves_it(monk
 
     calls = []
 
-    def child(argv, threads, path):
+    def child(argv, threads, path, measures):
         calls.append((threads, list(argv)))
+        numbers = {"char-RNN": 1.5} if "lstm" in argv else {"char-RNN": 9.0} if threads != 1 else {}
+        measures.write_text(json.dumps(numbers))
         return f"[{threads} {' '.join(argv)}]"
 
     monkeypatch.setattr(run_all, "run_child", child)
     argv = ["--quick", "--only", "step,lstm,allocator"]
-    run_all.run_parent(run_all._parser().parse_args(argv), argv)
+    text = run_all.run_parent(run_all._parser().parse_args(argv), argv)
+    assert "| char-RNN at batch 1, against the numpy loop | <= 1.40x | 1.50x | **no** |" in text  # 1 thread's only
     assert calls == [
         (1, ["--quick", "--only", "step"]),
         (1, ["--quick", "--only", "lstm", "--part"]),
@@ -215,6 +219,33 @@ def test_each_speed_trick_is_timed_against_plain_code_that_computes_the_same():
     wrong = [("wrong", "ops.Add.forward", "ns per op", lambda: (np.ones(4), None), lambda: (np.zeros(4), None))]
     with pytest.raises(AssertionError, match="does not compute what its plain version does"):
         tricks.measure(wrong, repeat=1)
+
+
+def test_the_targets_table_reads_each_target_from_the_run_and_explains_a_miss_by_its_floor():
+    """run_all.targets_table: a target met says so; one missed says by how much, with its floor
+    workload's numbers (when the floor section ran) and the next step; one whose section did not
+    run says that; the worst of several measurements under one key counts (harness.measured)."""
+    import harness
+    import run_all
+
+    harness.MEASURED.clear()
+    harness.measured("peak by hand", 1.2)
+    harness.measured("peak by hand", 1.1)
+    workload = "by hand, B=1, T=2,000, H=4, float64"
+    measures = {**harness.MEASURED, "per node by hand": 5.5, "step nn.RNN float32": 0.97,
+                f"floor: {workload}": 1.27, f"floor per node: {workload}": 2.18,
+                f"beyond the floor per node: {workload}": 3.5}  # fmt: skip
+    harness.MEASURED.clear()
+    table = run_all.targets_table(measures, False)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in table.splitlines() if line.startswith("| ")}
+    assert rows["peak memory of the by-hand step (worst scaling row)"][:3] == ["<= 2.00x", "1.20x", "yes"]
+    assert rows["row-MNIST step through nn.RNN, float32"][:3] == ["<= 1.00x", "0.97x", "yes"]
+    per_node = rows["per-node overhead at B=1, by hand"]
+    assert per_node[:3] == ["<= 3 µs", "5.50 µs", "**no**"]
+    assert per_node[3].startswith(f"floor ({workload}): 1.27x numpy, 2.18 µs per node; the engine 3.50 µs")
+    assert "fewer nodes for the same work" in per_node[3]
+    assert rows["char-RNN at batch 1, against the numpy loop"][1] == "not measured in this run (section charrnn)"
+    assert len(rows) == len(run_all.TARGETS) + 1  # and the header
 
 
 def test_char_rnn_section_checks_the_engine_against_the_numpy_loop_and_profiles_it():
@@ -293,3 +324,41 @@ def g():
     _, code = engine_size.code_lines(source)
     assert sorted(code) == [4, 7, 10, 12, 15, 16, 19, 20]
     assert engine_size.definitions(source) == {"A": 2, "A.f": 3, "g": 2}
+
+
+def test_the_engine_size_counts_a_features_statements_inside_earlier_definitions():
+    """A statement named by its scope and first line counts with the block it opens (an elif
+    inside another if included); a module's top level is a scope; a name that matches no
+    statement, or two, is an error, not a zero; and every statement the report lists is found in
+    today's engine files."""
+    import engine_size
+
+    source = '''import sys
+LIMIT = 3
+
+
+class A:
+    def f(self, a):
+        if a:
+            return 1
+        elif a is None:  # a comment
+            a = 2
+            return a
+        return 0
+
+
+def g():
+    x = 1
+    return x
+'''
+    assert engine_size.statement_lines(source, "A.f", "elif a is None") == {9, 10, 11}
+    assert engine_size.statement_lines(source, "<module>", "LIMIT =") == {2}
+    assert engine_size.statement_lines(source, "g", "x = 1") == {16}
+    with pytest.raises(LookupError, match="0 statements in g"):
+        engine_size.statement_lines(source, "g", "y = ")
+    with pytest.raises(LookupError, match="3 statements in A.f"):
+        engine_size.statement_lines(source, "A.f", "return")
+    report = engine_size.report(verbose=True)
+    assert "less their statements too" in report
+    listed = sum(len(statements) for statements in engine_size.FEATURE_STATEMENTS.values())
+    assert report.count(" ... (") == listed

@@ -57,10 +57,8 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
             out, ctx = op.forward(parents[0].data, parents[1].data)
         else:
             out, ctx = op.forward(parents[0].data)
-    except TinygradRNNError:
-        raise
     except (ValueError, IndexError, TypeError) as e:
-        if hasattr(op, "function"):  # an error in a user's forward: theirs, with their traceback
+        if isinstance(e, TinygradRNNError) or hasattr(op, "function"):  # ours already, or a user's forward's
             raise
         raise diagnose.op_error(op, parents, attrs, e) from None
     if type(out) is not np.ndarray:
@@ -71,8 +69,7 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
     # Not Tensor(out): the data is an op's output and needs no checks; 0.3 µs less per op (benchmarks/tricks.py)
     t = _new(Tensor)
     t._data = out
-    t.grad = None
-    t.name = None
+    t.grad = t.name = None
     t.step = step
     if grad_enabled:
         for p in parents:
@@ -91,10 +88,7 @@ def _apply(op: type[ops.Op], *parents: Tensor, attrs: tuple = ()) -> Tensor:
                     elif out.nbytes >= MIN_BYTES:  # the pool's threshold: a smaller one is not worth the checks
                         recorded.append(t)
                 return t
-    t.requires_grad = False
-    t._op = None
-    t._parents = ()
-    t._ctx = None
+    t.requires_grad, t._op, t._parents, t._ctx = False, None, (), None
     return t
 
 

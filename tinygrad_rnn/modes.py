@@ -14,6 +14,7 @@ inside has ``tensor.step == t``, which is what lets ``viz`` draw one cluster per
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
 from collections.abc import Callable
@@ -74,13 +75,9 @@ class _Mode:
         MODE.set(tuple(mode))  # type: ignore[arg-type]
 
     def __call__(self, fn: F) -> F:
-        cls, value = type(self), self.value
-
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            block = cls.__new__(cls)
-            _Mode.__init__(block, value)
-            with block:
+            with copy.copy(self):  # a block of its own: calls may nest, or run in several threads
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -117,13 +114,10 @@ class step(_Mode):
     field = STEP
 
     def __init__(self, t: int | None) -> None:
-        if isinstance(t, bool):
-            raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}")
-        if t is not None and type(t) is not int:
-            try:
-                t = operator.index(t)
-            except TypeError:
-                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
+        if t is not None and type(t) is not int:  # (a bool too)
+            if isinstance(t, bool) or not hasattr(type(t), "__index__"):
+                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}")
+            t = operator.index(t)
         self.value, self._saved = t, None  # _Mode.__init__'s, written out (in tricks.py's step-block row)
 
     # The two fields by position, not through a list as _Mode does: a block per time step,

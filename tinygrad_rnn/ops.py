@@ -18,9 +18,11 @@ numpy refuses an op's forward is in diagnose.py, keyed by op.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from .memory import MIN_BYTES, output
 
@@ -137,9 +139,7 @@ class Div(Op):
     @staticmethod
     def backward(ctx, g, needs):
         b, y = ctx
-        ga = g / b if needs[0] else None
-        gb = -g * y / b if needs[1] else None
-        return ga, gb
+        return (g / b if needs[0] else None), (-g * y / b if needs[1] else None)
 
 
 class Pow(Op):
@@ -161,12 +161,9 @@ class Pow(Op):
     @staticmethod
     def backward(ctx, g, needs):
         a, b, y = ctx
-        ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
-            if needs[0]:
-                ga = g * np.where(b == 0, 0, b * a ** (b - 1))
-            if needs[1]:
-                gb = g * np.where((a == 0) & (b >= 0), 0, y * np.log(a))
+            ga = g * np.where(b == 0, 0, b * a ** (b - 1)) if needs[0] else None
+            gb = g * np.where((a == 0) & (b >= 0), 0, y * np.log(a)) if needs[1] else None
         return ga, gb
 
 
@@ -183,9 +180,7 @@ class Maximum(Op):
     def backward(ctx, g, needs):
         a, b = ctx
         share_a = (a > b) + 0.5 * (a == b)
-        ga = g * share_a if needs[0] else None
-        gb = g * (1.0 - share_a) if needs[1] else None
-        return ga, gb
+        return (g * share_a if needs[0] else None), (g * (1.0 - share_a) if needs[1] else None)
 
 
 class Where(Op):
@@ -232,23 +227,13 @@ class MatMul(Op):
         a, b = ctx
         if a.ndim == 2 and b.ndim == 2:  # the common case, without the reshaping below
             return (g @ b.T if needs[0] else None), (_at_g(a, g) if needs[1] else None)
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        ga = gb = None
-        if needs[0]:
-            ga = g2 @ np.swapaxes(b2, -1, -2)
-            if a.ndim == 1:
-                ga = ga[..., 0, :]
-        if needs[1]:
-            gb = np.swapaxes(a2, -1, -2) @ g2
-            if b.ndim == 1:
-                gb = gb[..., 0]
-        return ga, gb
+        # a 1-d operand as a row (a) or a column (b), and g with the axis the product dropped put back
+        a2, b2 = (a[None, :] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
+        g2 = g[..., None] if b.ndim == 1 else g
+        g2 = g2[..., None, :] if a.ndim == 1 else g2
+        ga = g2 @ np.swapaxes(b2, -1, -2) if needs[0] else None
+        gb = np.swapaxes(a2, -1, -2) @ g2 if needs[1] else None
+        return (ga[..., 0, :] if a.ndim == 1 and needs[0] else ga), (gb[..., 0] if b.ndim == 1 and needs[1] else gb)
 
 
 # --- elementwise unary -------------------------------------------------------------------
@@ -284,9 +269,7 @@ class Tanh(Op):
         # g (1 - h^2) in one temporary, not three: for backward's peak memory (test_autograd's peak
         # test), not for speed (no difference in the nn.RNN step: RESULTS.md, issue 14, third step)
         d = np.multiply(h, h, out=np.empty_like(h))
-        np.subtract(1, d, out=d)
-        np.multiply(d, g, out=d)
-        return (d,)
+        return (np.multiply(np.subtract(1, d, out=d), g, out=d),)
 
 
 def _float(a: np.ndarray) -> np.ndarray:
@@ -294,15 +277,11 @@ def _float(a: np.ndarray) -> np.ndarray:
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
-_EXP_SAFE: dict[np.dtype, float] = {}  # dtype -> a bound under which e^a and 1 + e^a are finite
-
-
+@functools.cache
 def _exp_safe(dtype: np.dtype) -> float:
-    """log of the dtype's largest value, less 2: 707.8 for float64, 86.7 for float32."""
-    safe = _EXP_SAFE.get(dtype)
-    if safe is None:
-        safe = _EXP_SAFE[dtype] = float(np.log(np.finfo(dtype).max)) - 2
-    return safe
+    """A bound under which e^a and 1 + e^a are finite: log of the dtype's largest value, less 2
+    (707.8 for float64, 86.7 for float32)."""
+    return float(np.log(np.finfo(dtype).max)) - 2
 
 
 def _sigmoids(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -476,12 +455,7 @@ class Clip(Op):
     @staticmethod
     def backward(ctx, g, needs):
         a, lo, hi = ctx
-        inside = np.ones(a.shape, dtype=bool)
-        if lo is not None:
-            inside &= a >= lo
-        if hi is not None:
-            inside &= a <= hi
-        return (g * inside,)
+        return (g * ((True if lo is None else a >= lo) & (True if hi is None else a <= hi)),)
 
 
 # --- reductions --------------------------------------------------------------------------
@@ -493,15 +467,7 @@ def _normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int,
         return tuple(range(ndim))
     if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
         return ()  # as in np.sum and np.max, a 0-d array may be reduced "over axis 0": nothing to do
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for ax in axes:
-        if not -ndim <= ax < ndim:
-            raise np.exceptions.AxisError(f"axis {ax} is out of bounds for an array of dimension {ndim}")
-        out.append(int(ax) % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return tuple(sorted(out))
+    return tuple(sorted(normalize_axis_tuple(axis, ndim)))  # raises AxisError, or ValueError on a repeat
 
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -554,8 +520,7 @@ class Max(Op):
         y = np.max(a, axis=axes, keepdims=True)
         winners = a == y
         count = winners.sum(axis=axes, keepdims=True)
-        out = y if keepdims else np.squeeze(y, axis=axes)
-        return out, (winners, count, axes, keepdims)
+        return (y if keepdims else np.squeeze(y, axis=axes)), (winners, count, axes, keepdims)
 
     @staticmethod
     def backward(ctx, g, needs):
@@ -589,8 +554,7 @@ class Transpose(Op):
 
     @staticmethod
     def forward(a, axes):
-        y = np.transpose(a, axes)
-        return y, None if axes is None else tuple(int(ax) % a.ndim for ax in axes)
+        return np.transpose(a, axes), None if axes is None else tuple(int(ax) % a.ndim for ax in axes)
 
     @staticmethod
     def backward(axes, g, needs):
@@ -649,8 +613,7 @@ class Concat(Op):
     def forward(*args):
         *arrays, axis = args
         y = np.concatenate(arrays, axis=axis)
-        axis = axis if axis >= 0 else axis + y.ndim
-        return y, (axis, np.cumsum([a.shape[axis] for a in arrays])[:-1])
+        return y, (axis % y.ndim, np.cumsum([a.shape[axis] for a in arrays])[:-1])
 
     @staticmethod
     def backward(ctx, g, needs):

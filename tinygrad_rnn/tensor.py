@@ -102,10 +102,8 @@ class Tensor:
     def __init__(
         self, data: ArrayLike, requires_grad: bool = False, name: str | None = None, dtype: Any = None
     ) -> None:
-        if isinstance(data, Tensor):
-            data = data.data
         try:
-            arr = np.asarray(data, dtype=dtype)
+            arr = np.asarray(data.data if isinstance(data, Tensor) else data, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise DTypeError(f"Tensor: cannot make a numeric array from {type(data).__name__}: {e}") from None
         if requires_grad is not False and requires_grad is not True and not isinstance(requires_grad, np.bool_):
@@ -185,9 +183,11 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
-    def _scalar(self, what: str) -> Any:
+    def _scalar(self, what: str, kind: type[Exception] = TypeError) -> Any:
+        """The one value of a one-element tensor as a Python number, else ``kind`` (numpy's error
+        for float() and int(); a ShapeError, a ValueError, for item())."""
         if self.size != 1:
-            raise TypeError(
+            raise kind(
                 f"{what}: only a tensor holding exactly one value converts to a Python number; this one has "
                 f"shape {self.shape} ({self.size} values). Reduce it first (.sum(), .mean()) or index one element."
             )
@@ -221,12 +221,7 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
-        if self.size != 1:
-            raise ShapeError(
-                f"item: the tensor has shape {self.shape} ({self.size} values); item() needs exactly one. "
-                "Reduce it first, e.g. .sum() or .mean(), or index one element."
-            )
-        return self.data.item()
+        return self._scalar("item()", ShapeError)
 
     def __repr__(self) -> str:
         """A leaf of up to 1,000 values prints as code that makes it again (``Tensor([1.0, 2.0],
@@ -284,9 +279,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data as a new leaf that does not require grad: gradients stop here."""
-        out = Tensor(self.data)
-        out.name = self.name
-        return out
+        return Tensor(self.data, name=self.name)
 
     # --- operators -------------------------------------------------------------------------
 
@@ -346,10 +339,8 @@ class Tensor:
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """Axes permuted; without arguments, reversed (``t.T``)."""
-        if not axes:
-            return _apply(ops.Transpose, self, attrs=(None,))
         perm = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _apply(ops.Transpose, self, attrs=(perm,))
+        return _apply(ops.Transpose, self, attrs=(perm if axes else None,))
 
     @property
     def T(self) -> Tensor:
@@ -358,14 +349,7 @@ class Tensor:
     @staticmethod
     def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
         """Join same-shaped tensors along a new axis."""
-        ts = _lift_all(tensors, "stack")
-        shapes = {t.shape for t in ts}
-        if len(shapes) > 1:
-            raise ShapeError(
-                f"stack: every tensor must have the same shape, got {[t.shape for t in ts]}; "
-                "reshape them first, or use Tensor.concat to join along an existing axis."
-            )
-        return _apply(ops.Stack, *ts, attrs=(axis,))
+        return _apply(ops.Stack, *_lift_all(tensors, "stack"), attrs=(axis,))
 
     @staticmethod
     def concat(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
