@@ -44,7 +44,6 @@ FEATURES = {
     "the buffer pool's hooks": ["_pooled_like", "_matmul"],
     "is_anomaly_enabled": ["is_anomaly_enabled"],
 }  # fmt: skip
-FEATURES["values given up at a step block's end and computed again"] += ["_Recorded", "_put_back"]
 
 #: the statements each feature put inside definitions that were there before, or at a module's top
 #: level: (file, scope, how the statement's first line starts); a scope is a definition's name as

@@ -111,7 +111,8 @@ def targets_table(measures: dict[str, float], quick: bool) -> str:
     for key, what, most, unit, section, workload, step in TARGETS:
         value, wanted = measures.get(key), f"<= {most:.2f}x" if unit == "x" else f"<= {most:,g}{unit}"
         if value is None:
-            rows.append([what, wanted, f"not measured in this run (section {section})", "—", "—"])
+            where = f"section {section}" + (", at the full sizes" if quick else "")
+            rows.append([what, wanted, f"not measured in this run ({where})", "—", "—"])
             continue
         met = value <= most
         parts = [step] if step and not met else []
@@ -121,6 +122,8 @@ def targets_table(measures: dict[str, float], quick: bool) -> str:
                          f"{measures[f'beyond the floor per node: {workload}']:.2f} µs per node beyond it")  # fmt: skip
         left = "; ".join(parts) or "—"
         shown = f"{value:.2f}{unit}" if unit != " B" else f"{value:,.0f}{unit}"
+        if not met and f"{value:.2f}" == f"{most:.2f}":  # a miss that two decimals would hide
+            shown = f"{value:.3f}{unit}"
         rows.append([what, wanted, shown, "yes" if met else "**no**", left])
     note = " (--quick: smoke-test sizes, so these are not the issue's numbers)" if quick else ""
     return (

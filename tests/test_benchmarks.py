@@ -245,6 +245,7 @@ def test_the_targets_table_reads_each_target_from_the_run_and_explains_a_miss_by
     assert per_node[3].startswith(f"floor ({workload}): 1.27x numpy, 2.18 µs per node; the engine 3.50 µs")
     assert "fewer nodes for the same work" in per_node[3]
     assert rows["char-RNN at batch 1, against the numpy loop"][1] == "not measured in this run (section charrnn)"
+    assert "| 1.104x | **no** |" in run_all.targets_table({"step by hand float32": 1.104}, False)
     assert len(rows) == len(run_all.TARGETS) + 1  # and the header
 
 
@@ -362,3 +363,13 @@ def g():
     assert "less their statements too" in report
     listed = sum(len(statements) for statements in engine_size.FEATURE_STATEMENTS.values())
     assert report.count(" ... (") == listed
+
+
+def test_the_engine_size_names_each_definition_and_statement_once():
+    """A definition listed under two features, or twice under one, would be subtracted twice."""
+    import engine_size
+
+    names = [name for names in engine_size.FEATURES.values() for name in names]
+    assert len(names) == len(set(names))
+    statements = [s for listed in engine_size.FEATURE_STATEMENTS.values() for s in listed]
+    assert len(statements) == len(set(statements))

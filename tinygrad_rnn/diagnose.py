@@ -42,8 +42,8 @@ HINTS: dict[type[ops.Op], str] = {
     ops.Reshape: "the new shape must hold the same number of elements (one dimension may be -1)",
     ops.Transpose: "axes must be a permutation of the tensor's dimensions",
     ops.GetItem: "use ints, slices, None, ... or integer/boolean arrays that fit the tensor's shape",
-    ops.Stack: "every tensor must have the same shape (reshape them first, or join them along an existing axis "
-    "with Tensor.concat), and axis be within the result's dimensions",
+    ops.Stack: "stack joins tensors of one shape along a new axis: reshape them first, or join them along an "
+    "existing axis with Tensor.concat",
     ops.Concat: "every tensor must have the same shape except along the joining axis",
 }
 

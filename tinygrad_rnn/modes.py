@@ -14,7 +14,6 @@ inside has ``tensor.step == t``, which is what lets ``viz`` draw one cluster per
 
 from __future__ import annotations
 
-import copy
 import functools
 import operator
 from collections.abc import Callable
@@ -77,7 +76,9 @@ class _Mode:
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with copy.copy(self):  # a block of its own: calls may nest, or run in several threads
+            block = object.__new__(type(self))  # a block of its own: calls may nest, or run in several threads
+            block.value, block._saved = self.value, None
+            with block:
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -94,9 +95,7 @@ class no_grad(_Mode):
     field = GRAD
 
     def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
-        if fn is not None:
-            return cls()(fn)
-        return super().__new__(cls)
+        return cls()(fn) if fn is not None else super().__new__(cls)  # @no_grad: the function, decorated
 
     def __init__(self, fn: Callable[..., Any] | None = None) -> None:
         super().__init__(False)
@@ -114,10 +113,13 @@ class step(_Mode):
     field = STEP
 
     def __init__(self, t: int | None) -> None:
-        if t is not None and type(t) is not int:  # (a bool too)
-            if isinstance(t, bool) or not hasattr(type(t), "__index__"):
-                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}")
-            t = operator.index(t)
+        if t is not None and type(t) is not int:  # a bool, a float, an array ... or a numpy integer
+            try:
+                if isinstance(t, bool):
+                    raise TypeError
+                t = operator.index(t)
+            except TypeError:
+                raise DTypeError(f"step(t): t must be an integer time step or None, got {t!r}") from None
         self.value, self._saved = t, None  # _Mode.__init__'s, written out (in tricks.py's step-block row)
 
     # The two fields by position, not through a list as _Mode does: a block per time step,

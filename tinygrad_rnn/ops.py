@@ -233,7 +233,11 @@ class MatMul(Op):
         g2 = g2[..., None, :] if a.ndim == 1 else g2
         ga = g2 @ np.swapaxes(b2, -1, -2) if needs[0] else None
         gb = np.swapaxes(a2, -1, -2) @ g2 if needs[1] else None
-        return (ga[..., 0, :] if a.ndim == 1 and needs[0] else ga), (gb[..., 0] if b.ndim == 1 and needs[1] else gb)
+        if a.ndim == 1 and needs[0]:
+            ga = ga[..., 0, :]  # the row axis added above, taken away again
+        if b.ndim == 1 and needs[1]:
+            gb = gb[..., 0]
+        return ga, gb
 
 
 # --- elementwise unary -------------------------------------------------------------------
@@ -467,7 +471,11 @@ def _normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int,
         return tuple(range(ndim))
     if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
         return ()  # as in np.sum and np.max, a 0-d array may be reduced "over axis 0": nothing to do
-    return tuple(sorted(normalize_axis_tuple(axis, ndim)))  # raises AxisError, or ValueError on a repeat
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = sorted({int(ax) % ndim for ax in axes if -ndim <= ax < ndim})
+    if len(out) != len(axes):  # numpy's errors: an AxisError, or a ValueError for an axis given twice
+        return normalize_axis_tuple(axis, ndim)
+    return tuple(out)
 
 
 def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> np.ndarray:

@@ -191,7 +191,7 @@ class Tensor:
                 f"{what}: only a tensor holding exactly one value converts to a Python number; this one has "
                 f"shape {self.shape} ({self.size} values). Reduce it first (.sum(), .mean()) or index one element."
             )
-        return self.data.reshape(()).item()
+        return self.data.item()
 
     def __float__(self) -> float:
         return float(self._scalar("float()"))
