@@ -19,10 +19,12 @@ Usage (from the repository root; ``--verbose`` lists each statement counted)::
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import subprocess
 import sys
 import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,10 @@ FEATURE_STATEMENTS = {
 }  # fmt: skip
 
 
+_DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@functools.cache  # report reads each file once for its definitions and once per statement listed
 def code_lines(source: str) -> tuple[ast.Module, set[int]]:
     """The parsed module and the numbers of its lines that hold code (not a docstring, a comment
     or a blank line)."""
@@ -98,20 +104,25 @@ def definitions(source: str) -> dict[str, int]:
     leave out its methods')."""
     tree, code = code_lines(source)
     out: dict[str, int] = {}
+    for name, node in _named(tree):
+        lines = _span(node) & code
+        if isinstance(node, ast.ClassDef):
+            lines -= set().union(*(_span(inner) for inner in node.body if isinstance(inner, _DEFINITION)))
+        out[name] = out.get(name, 0) + len(lines)  # a property and its setter: one
+    return out
+
+
+def _named(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+    """Each function and class of a module with its name (``Class.method`` in a class), without
+    recursion; functions nested in functions are part of theirs."""
     todo: list[tuple[ast.AST, str]] = [(tree, "")]
     while todo:
         parent, prefix = todo.pop()
         for node in ast.iter_child_nodes(parent):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue
-            lines = _span(node) & code
-            if isinstance(node, ast.ClassDef):
-                for inner in node.body:
-                    if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                        lines -= _span(inner)
-                todo.append((node, f"{prefix}{node.name}."))
-            out[prefix + node.name] = out.get(prefix + node.name, 0) + len(lines)  # a property and its setter: one
-    return out
+            if isinstance(node, _DEFINITION):
+                yield prefix + node.name, node
+                if isinstance(node, ast.ClassDef):
+                    todo.append((node, f"{prefix}{node.name}."))
 
 
 def statement_lines(source: str, scope: str, start: str) -> set[int]:
@@ -121,22 +132,14 @@ def statement_lines(source: str, scope: str, start: str) -> set[int]:
     of nested definitions do not. Raises unless exactly one matches."""
     tree, code = code_lines(source)
     text = source.splitlines()
-    body: list[ast.AST] = []
-    todo: list[tuple[ast.AST, str]] = [(tree, "")]
-    while todo and not body:
-        parent, prefix = todo.pop()
-        for node in ast.iter_child_nodes(parent):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if prefix + node.name == scope:
-                    body = list(node.body)
-                    break
-                todo.append((node, f"{prefix}{node.name}."))
     if scope == "<module>":
-        body = [n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        body: list[ast.AST] = [n for n in tree.body if not isinstance(n, _DEFINITION)]
+    else:
+        body = next((list(node.body) for name, node in _named(tree) if name == scope), [])  # type: ignore[attr-defined]
     found: list[ast.stmt] = []
     while body:
         node = body.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        if isinstance(node, (*_DEFINITION, ast.Lambda)):
             continue
         if isinstance(node, ast.stmt) and text[node.lineno - 1].strip().startswith(start):
             found.append(node)
