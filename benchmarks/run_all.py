@@ -79,29 +79,26 @@ _NEXT_SUBNORMAL = (
     "float32's gradient through time goes subnormal, which every implementation pays (the scaling section's "
     "note); the float64 row measures the engine"
 )
-_HAND_B1, _CHAR = "by hand, B=1, T=2,000, H=4, float64", "char-RNN iteration, batch 1, H=100, 25 steps"
-_H64, _H150 = "by hand, B=128, T=28, H=64, float32", "by hand, B=128, T=28, H=150, float32"
-
 #: issue 14's targets (1 BLAS thread, the process as a user's script leaves it): the key a section
-#: measured it under (``harness.measured``), the target, the most allowed, its unit, the section,
-#: the floor section's workload that explains it, and the next step if it is missed
+#: measured it under (``harness.measured``; the floor section's row that explains it, if one does,
+#: records under the same key: ``floor.Workload.explains``), the target, the most allowed, its unit,
+#: the section, and the next step if it is missed
 TARGETS = (
-    ("step by hand float32", "row-MNIST step by hand, float32", 1.10, "x", "step", _H150, _NEXT_BY_HAND),
-    ("step by hand float64", "row-MNIST step by hand, float64", 1.10, "x", "step", None, _NEXT_BY_HAND),
-    ("step nn.RNN float32", "row-MNIST step through nn.RNN, float32", 1.00, "x", "step",
-     "nn.RNN, B=128, T=28, H=150, float32", ""),
-    ("step nn.RNN float64", "row-MNIST step through nn.RNN, float64", 1.00, "x", "step", None, ""),
-    ("H=64 by hand float32", "H=64 by hand, float32", 1.25, "x", "scaling", _H64, _NEXT_BY_HAND),
-    ("H=64 by hand float64", "H=64 by hand, float64", 1.25, "x", "scaling", None, _NEXT_BY_HAND),
-    ("T=10,000 by hand float32", "T=10,000 (B=32) by hand, float32", 1.15, "x", "scaling", None, _NEXT_SUBNORMAL),
-    ("T=10,000 by hand float64", "T=10,000 (B=32) by hand, float64", 1.15, "x", "scaling", None, _NEXT_BY_HAND),
-    ("per node by hand", "per-node overhead at B=1, by hand", 3.0, " µs", "overhead", _HAND_B1, _NEXT_PER_NODE),
-    ("char-RNN", "char-RNN at batch 1, against the numpy loop", 1.4, "x", "charrnn", _CHAR, _NEXT_CHAR),
-    ("peak by hand", "peak memory of the by-hand step (worst scaling row)", 2.0, "x", "scaling", None, ""),
-    ("peak nn.RNN", "peak memory through nn.RNN (worst scaling row)", 1.3, "x", "scaling", None, ""),
-    ("unroll peak bytes per node", "100,000-step unroll: bytes per node", 1024, " B", "unroll", None, ""),
+    ("step by hand float32", "row-MNIST step by hand, float32", 1.10, "x", "step", _NEXT_BY_HAND),
+    ("step by hand float64", "row-MNIST step by hand, float64", 1.10, "x", "step", _NEXT_BY_HAND),
+    ("step nn.RNN float32", "row-MNIST step through nn.RNN, float32", 1.00, "x", "step", ""),
+    ("step nn.RNN float64", "row-MNIST step through nn.RNN, float64", 1.00, "x", "step", ""),
+    ("H=64 by hand float32", "H=64 by hand, float32", 1.25, "x", "scaling", _NEXT_BY_HAND),
+    ("H=64 by hand float64", "H=64 by hand, float64", 1.25, "x", "scaling", _NEXT_BY_HAND),
+    ("T=10,000 by hand float32", "T=10,000 (B=32) by hand, float32", 1.15, "x", "scaling", _NEXT_SUBNORMAL),
+    ("T=10,000 by hand float64", "T=10,000 (B=32) by hand, float64", 1.15, "x", "scaling", _NEXT_BY_HAND),
+    ("per node by hand", "per-node overhead at B=1, by hand", 3.0, " µs", "overhead", _NEXT_PER_NODE),
+    ("char-RNN", "char-RNN at batch 1, against the numpy loop", 1.4, "x", "charrnn", _NEXT_CHAR),
+    ("peak by hand", "peak memory of the by-hand step (worst scaling row)", 2.0, "x", "scaling", ""),
+    ("peak nn.RNN", "peak memory through nn.RNN (worst scaling row)", 1.3, "x", "scaling", ""),
+    ("unroll peak bytes per node", "100,000-step unroll: bytes per node", 1024, " B", "unroll", ""),
     ("unroll growth bytes per node per pass", "100,000-step unroll: growth per pass, per node (flat)", 1, " B",
-     "unroll", None, ""),
+     "unroll", ""),
 )  # fmt: skip
 
 
@@ -109,7 +106,7 @@ def targets_table(measures: dict[str, float], quick: bool) -> str:
     """Issue 14's targets against this run's numbers: met or not, and for one not met, its floor
     (from the floor section, when it ran) and the next step."""
     rows = []
-    for key, what, most, unit, section, workload, step in TARGETS:
+    for key, what, most, unit, section, step in TARGETS:
         value, wanted = measures.get(key), f"<= {most:.2f}x" if unit == "x" else f"<= {most:,g}{unit}"
         if value is None:
             where = f"section {section}" + (", at the full sizes" if quick else "")
@@ -117,10 +114,10 @@ def targets_table(measures: dict[str, float], quick: bool) -> str:
             continue
         met = value <= most
         parts = [step] if step and not met else []
-        if not met and workload and f"floor: {workload}" in measures:
-            parts.insert(0, f"floor ({workload}): {measures[f'floor: {workload}']:.2f}x numpy, "
-                         f"{measures[f'floor per node: {workload}']:.2f} µs per node; the engine "
-                         f"{measures[f'beyond the floor per node: {workload}']:.2f} µs per node beyond it")  # fmt: skip
+        if not met and f"floor: {key}" in measures:  # its row of the floor section, with this target beside it
+            parts.insert(0, f"floor: {measures[f'floor: {key}']:.2f}x numpy, {measures[f'floor per node: {key}']:.2f} "
+                         f"µs per node; the engine {measures[f'beyond the floor per node: {key}']:.2f} µs per node "
+                         "beyond it")  # fmt: skip
         left = "; ".join(parts) or "—"
         shown = f"{value:.2f}{unit}" if unit != " B" else f"{value:,.0f}{unit}"
         if not met and f"{value:.2f}" == f"{most:.2f}":  # a miss that two decimals would hide
@@ -237,6 +234,7 @@ def check_note(results: Sequence[dict[str, Any]]) -> str:
 def step_section(args: argparse.Namespace, reps: int) -> str:
     import peers
     import row_mnist_step as rms
+    from scaling import ENGINES, LABELS
 
     results = []
     for dtype in dtypes(args.dtype):
@@ -246,9 +244,8 @@ def step_section(args: argparse.Namespace, reps: int) -> str:
         args.json.write_text(json.dumps(results))
     for r in results:
         for row in r["rows"]:
-            if row["key"] in ("engine_hand", "engine_nn"):
-                how = "by hand" if row["key"] == "engine_hand" else "nn.RNN"
-                harness.measured(f"step {how} {r['dtype']}", row["ratio"])
+            if row["key"] in ENGINES:
+                harness.measured(f"step {LABELS[row['key']]} {r['dtype']}", row["ratio"])
     notes = dict.fromkeys(n for r in results for n in r["notes"])
     lines = [
         f"#### Row-MNIST training step (B={rms.B}, T={rms.T}, I={rms.I}, H={rms.H}, {rms.N_CLASSES} classes, SGD): "

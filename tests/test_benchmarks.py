@@ -222,19 +222,19 @@ def test_each_speed_trick_is_timed_against_plain_code_that_computes_the_same():
 
 
 def test_the_targets_table_reads_each_target_from_the_run_and_explains_a_miss_by_its_floor():
-    """run_all.targets_table: a target met says so; one missed says by how much, with its floor
-    workload's numbers (when the floor section ran) and the next step; one whose section did not
-    run says that; the worst of several measurements under one key counts (harness.measured)."""
+    """run_all.targets_table: a target met says so; one missed says by how much, with the numbers
+    of the floor row that explains it (recorded under the target's key, when the floor section ran)
+    and the next step; one whose section did not run says that; the worst of several measurements
+    under one key counts (harness.measured)."""
     import harness
     import run_all
 
     harness.MEASURED.clear()
     harness.measured("peak by hand", 1.2)
     harness.measured("peak by hand", 1.1)
-    workload = "by hand, B=1, T=2,000, H=4, float64"
     measures = {**harness.MEASURED, "per node by hand": 5.5, "step nn.RNN float32": 0.97,
-                f"floor: {workload}": 1.27, f"floor per node: {workload}": 2.18,
-                f"beyond the floor per node: {workload}": 3.5}  # fmt: skip
+                "floor: per node by hand": 1.27, "floor per node: per node by hand": 2.18,
+                "beyond the floor per node: per node by hand": 3.5}  # fmt: skip
     harness.MEASURED.clear()
     table = run_all.targets_table(measures, False)
     rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in table.splitlines() if line.startswith("| ")}
@@ -242,7 +242,7 @@ def test_the_targets_table_reads_each_target_from_the_run_and_explains_a_miss_by
     assert rows["row-MNIST step through nn.RNN, float32"][:3] == ["<= 1.00x", "0.97x", "yes"]
     per_node = rows["per-node overhead at B=1, by hand"]
     assert per_node[:3] == ["<= 3 µs", "5.50 µs", "**no**"]
-    assert per_node[3].startswith(f"floor ({workload}): 1.27x numpy, 2.18 µs per node; the engine 3.50 µs")
+    assert per_node[3].startswith("floor: 1.27x numpy, 2.18 µs per node; the engine 3.50 µs per node beyond it")
     assert "fewer nodes for the same work" in per_node[3]
     assert rows["char-RNN at batch 1, against the numpy loop"][1] == "not measured in this run (section charrnn)"
     assert "| 1.104x | **no** |" in run_all.targets_table({"step by hand float32": 1.104}, False)
@@ -272,8 +272,17 @@ def test_the_floor_replays_the_engines_ops_and_rules_and_puts_them_beside_both_p
     assert r.nodes > len(ops_recorded)  # the leaves count as nodes too
     r.forward()
     r.backward()
+    import harness
+    import run_all
+
+    explained = {w.explains for w in floor.workloads(quick=True)} - {None}
+    assert explained and explained <= {target[0] for target in run_all.TARGETS}  # each row's numbers reach its target
     monkeypatch.setattr(floor, "workloads", lambda quick: [hand, floor.char_rnn("t", hidden=8, seq_length=5)])
+    harness.MEASURED.clear()
     text = floor.report(quick=True, reps=1)
+    recorded = ("beyond the floor per node", "floor per node", "floor")
+    assert sorted(harness.MEASURED) == [f"{what}: char-RNN" for what in recorded]  # the by-hand row explains none
+    harness.MEASURED.clear()
     assert text.count("\n| by hand, ") == 1 and text.count("\n| char-RNN iteration, batch 1, H=8, 5 steps |") == 1
 
 
